@@ -1,0 +1,16 @@
+"""The resource kinds, in the order they appear in the stack and in plans."""
+
+from __future__ import annotations
+
+from reconciler.kinds import cores, repositories, webhooks
+from reconciler.kinds.base import Kind, Reference, SpecModel
+
+KINDS: tuple[Kind, ...] = (cores.KIND, repositories.KIND, webhooks.KIND)
+KINDS_BY_NAME: dict[str, Kind] = {k.name: k for k in KINDS}
+
+
+def get_kind(name: str) -> Kind:
+    return KINDS_BY_NAME[name]
+
+
+__all__ = ["KINDS", "KINDS_BY_NAME", "Kind", "Reference", "SpecModel", "get_kind"]

@@ -1,0 +1,259 @@
+"""Read stack files: YAML with line numbers, duplicate-key detection and ``${env:NAME}``.
+
+The loader builds plain dicts and lists, but every mapping is a :class:`MarkedDict` that
+remembers where each key and value stood, so a validation error found much later can
+still name the file, line and column. ``${env:NAME}`` is substituted while scalars are
+built (``$${env:NAME}`` is a literal); a missing or empty variable is an error at the
+line that uses it. Values that came from the environment are remembered so that error
+messages never echo them (they are often credentials).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reconciler.errors import ConfigError, ConfigIssue
+
+__all__ = ["LoadedFile", "MarkedDict", "MarkedList", "load_file", "stack_files"]
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_NODES = 200_000  # bounds a "billion laughs" document: aliases count every time they are used
+MAX_DEPTH = 64
+ENV_PATTERN = re.compile(r"\$(\$?)\{env:([^}]*)\}")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    file: str
+    line: int  # 1-based
+    column: int  # 1-based
+
+
+class MarkedDict(dict[Any, Any]):
+    """A dict that knows where its keys and values were written."""
+
+    mark: Mark
+    key_marks: dict[Any, Mark]
+    value_marks: dict[Any, Mark]
+
+
+class MarkedList(list[Any]):
+    mark: Mark
+    item_marks: list[Mark]
+
+
+@dataclass
+class LoadedFile:
+    path: Path
+    data: MarkedDict | None
+    # (line, column) of every scalar built from ${env:...}: never echo those values.
+    secret_positions: set[tuple[int, int]] = field(default_factory=set)
+
+
+def stack_files(paths: list[Path]) -> list[Path]:
+    """Expand ``-f`` arguments: a directory means every *.yaml / *.yml directly in it."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+            if not found:
+                raise ConfigError(ConfigIssue("no *.yaml or *.yml files in this directory", file=str(path)))
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ConfigError(ConfigIssue("no such file or directory", file=str(path)))
+    seen: set[Path] = set()
+    unique = []
+    for f in files:
+        resolved = f.resolve()
+        if resolved not in seen:
+            seen.add(resolved)
+            unique.append(f)
+    return unique
+
+
+class _Loader(yaml.SafeLoader):
+    def __init__(self, text: str, file: str, environ: Mapping[str, str]) -> None:
+        super().__init__(text)
+        self.name = file  # marks carry the file name
+        self.file = file
+        self.environ = environ
+        self.secret_positions: set[tuple[int, int]] = set()
+        self.node_count = 0
+        self.depth = 0
+
+    def _mark(self, node: yaml.Node) -> Mark:
+        return Mark(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        self.node_count += 1
+        if self.node_count > MAX_NODES:
+            raise ConfigError(
+                ConfigIssue(
+                    f"document too large: more than {MAX_NODES:,} values once anchors/aliases are "
+                    "expanded (is this a 'billion laughs' document?)",
+                    file=self.file,
+                    line=node.start_mark.line + 1,
+                )
+            )
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise ConfigError(
+                    ConfigIssue(
+                        f"values nested more than {MAX_DEPTH} levels deep",
+                        file=self.file,
+                        line=node.start_mark.line + 1,
+                    )
+                )
+            # An alias is built again each time so that every use counts towards MAX_NODES.
+            self.constructed_objects.pop(node, None)
+            return super().construct_object(node, deep=True)
+        finally:
+            self.depth -= 1
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> MarkedDict:
+    loader.flatten_mapping(node)  # merge keys (<<)
+    result = MarkedDict()
+    result.mark = loader._mark(node)
+    result.key_marks = {}
+    result.value_marks = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node)
+        if not isinstance(key, str | int | float | bool) and key is not None:
+            raise ConfigError(
+                ConfigIssue(
+                    "a mapping key must be a plain value",
+                    file=loader.file,
+                    line=key_node.start_mark.line + 1,
+                    column=key_node.start_mark.column + 1,
+                )
+            )
+        if key in result:
+            first = result.key_marks[key]
+            raise ConfigError(
+                ConfigIssue(
+                    f"duplicate key {key!r} (first defined at line {first.line})",
+                    file=loader.file,
+                    line=key_node.start_mark.line + 1,
+                    column=key_node.start_mark.column + 1,
+                )
+            )
+        result[key] = loader.construct_object(value_node)
+        result.key_marks[key] = loader._mark(key_node)
+        result.value_marks[key] = loader._mark(value_node)
+    return result
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> MarkedList:
+    result = MarkedList(loader.construct_object(child) for child in node.value)
+    result.mark = loader._mark(node)
+    result.item_marks = [loader._mark(child) for child in node.value]
+    return result
+
+
+def _construct_str(loader: _Loader, node: yaml.ScalarNode) -> str:
+    value = loader.construct_scalar(node)
+    assert isinstance(value, str)
+    if "${" not in value:
+        return value
+    line, column = node.start_mark.line + 1, node.start_mark.column + 1
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(1):  # $${env:X} is the literal ${env:X}
+            return match.group(0)[1:]
+        name = match.group(2)
+        if not ENV_NAME.fullmatch(name):
+            raise ConfigError(
+                ConfigIssue(
+                    f"invalid environment variable name in {match.group(0)!r}",
+                    file=loader.file,
+                    line=line,
+                    column=column,
+                )
+            )
+        if name not in loader.environ:
+            raise ConfigError(
+                ConfigIssue(
+                    f"environment variable {name} is not set", file=loader.file, line=line, column=column
+                )
+            )
+        if loader.environ[name] == "":
+            raise ConfigError(
+                ConfigIssue(
+                    f"environment variable {name} is set but empty",
+                    file=loader.file,
+                    line=line,
+                    column=column,
+                )
+            )
+        loader.secret_positions.add((line, column))
+        return loader.environ[name]
+
+    return ENV_PATTERN.sub(substitute, value)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+_Loader.add_constructor("tag:yaml.org,2002:str", _construct_str)
+
+
+def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFile:
+    """Load one stack file. An empty file loads as ``None`` (the caller decides if that is fine)."""
+    environ = os.environ if environ is None else environ
+    file = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(ConfigIssue(f"cannot read file: {exc.strerror or exc}", file=file)) from exc
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(ConfigIssue(f"file is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB", file=file))
+    if b"\x00" in raw:
+        raise ConfigError(ConfigIssue("this is a binary file, not YAML", file=file))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(ConfigIssue(f"not valid UTF-8 text (byte {exc.start})", file=file)) from exc
+    loader = _Loader(text, file, environ)
+    try:
+        data = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or "invalid YAML"
+        if "\t" in problem or "tab" in problem:
+            problem += " (YAML does not allow tabs for indentation)"
+        if exc.context and exc.context not in problem:
+            problem = f"{exc.context}: {problem}"
+        raise ConfigError(
+            ConfigIssue(
+                f"invalid YAML: {problem}",
+                file=file,
+                line=mark.line + 1 if mark else None,
+                column=mark.column + 1 if mark else None,
+            )
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(ConfigIssue(f"invalid YAML: {exc}", file=file)) from exc
+    except RecursionError as exc:
+        raise ConfigError(ConfigIssue("values nested too deeply", file=file)) from exc
+    finally:
+        loader.dispose()
+    if data is not None and not isinstance(data, MarkedDict):
+        raise ConfigError(
+            ConfigIssue(
+                f"a stack file must be a mapping (version:, cores:, …), not a {type(data).__name__}",
+                file=file,
+                line=1,
+            )
+        )
+    return LoadedFile(path=path, data=data, secret_positions=loader.secret_positions)

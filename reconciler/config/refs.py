@@ -1,0 +1,75 @@
+"""Turn a validated Stack into Desired resources, resolving references between them."""
+
+from __future__ import annotations
+
+import graphlib
+from typing import Any
+
+from reconciler.config.loader import MarkedDict
+from reconciler.errors import ConfigError, ConfigIssue
+from reconciler.kinds import KINDS
+from reconciler.values import Desired, Location, Ref
+
+__all__ = ["desired_resources"]
+
+
+def desired_resources(stack: Any, data: MarkedDict) -> list[Desired]:
+    names = {kind.name: set(getattr(stack, kind.name)) for kind in KINDS}
+    issues: list[ConfigIssue] = []
+    result: list[Desired] = []
+    for kind in KINDS:
+        section = data.get(kind.name) if isinstance(data.get(kind.name), MarkedDict) else None
+        for name, spec in getattr(stack, kind.name).items():
+            attrs = spec.model_dump(by_alias=True, exclude_unset=True, mode="json")
+            create_attrs = spec.model_dump(by_alias=True, mode="json")
+            body = section.get(name) if section is not None else None
+            for field, ref in kind.references.items():
+                value = attrs.get(field)
+                if value is None:
+                    continue
+                if value in names.get(ref.kind, ()):
+                    attrs[field] = create_attrs[field] = Ref(f"{ref.kind}.{value}")
+                elif not ref.is_literal(value):
+                    declared = sorted(names.get(ref.kind, ()))
+                    hint = (
+                        f" (declared: {', '.join(declared)})"
+                        if declared
+                        else f" (no {ref.kind} are declared)"
+                    )
+                    pattern = f" nor an id matching {ref.literal.pattern}" if ref.literal else ""
+                    mark = body.value_marks.get(field) if isinstance(body, MarkedDict) else None
+                    issues.append(
+                        ConfigIssue(
+                            f"{value!r} is not one of this stack's {ref.kind}{pattern}{hint}",
+                            file=mark.file if mark else None,
+                            line=mark.line if mark else None,
+                            column=mark.column if mark else None,
+                            field=f"{kind.name}.{name}.{field}",
+                        )
+                    )
+            mark = section.key_marks.get(name) if section is not None else None
+            location = Location(mark.file, mark.line) if mark else None
+            result.append(Desired(kind.name, name, attrs, create_attrs, location))
+    if issues:
+        raise ConfigError(issues)
+    _check_cycles(result)
+    return result
+
+
+def _check_cycles(resources: list[Desired]) -> None:
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for res in resources:
+        sorter.add(res.address, *(v.address for v in res.attrs.values() if isinstance(v, Ref)))
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1]
+        by_address = {r.address: r for r in resources}
+        where = by_address.get(cycle[0])
+        raise ConfigError(
+            ConfigIssue(
+                "reference cycle: " + " → ".join(cycle),
+                file=where.location.file if where and where.location else None,
+                line=where.location.line if where and where.location else None,
+            )
+        ) from None

@@ -1,0 +1,190 @@
+"""The Stack model (built from the kinds) and the translation of pydantic errors to file:line."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from reconciler.config.loader import LoadedFile, Mark, MarkedDict, MarkedList
+from reconciler.config.settings import Providers, StateSettings
+from reconciler.errors import ConfigError, ConfigIssue
+from reconciler.kinds import KINDS
+
+__all__ = ["Stack", "validate_stack"]
+
+SCHEMA_ID = "https://reconciler.dev/schemas/stack.schema.json"
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+
+
+class _StackBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", title="reconciler stack")
+
+    version: typing.Literal[1] = Field(description="stack format version; always 1")
+    providers: Providers = Providers()
+    state: StateSettings = StateSettings()
+
+
+def _kind_field(kind: Any) -> Any:
+    names = typing.Annotated[str, pydantic.StringConstraints(pattern=_NAME_PATTERN)]
+    return (dict[names, kind.spec], Field(default_factory=dict, description=kind.summary))  # type: ignore[valid-type]
+
+
+Stack: type[_StackBase] = create_model(  # type: ignore[call-overload]
+    "Stack", __base__=_StackBase, **{kind.name: _kind_field(kind) for kind in KINDS}
+)
+
+
+def validate_stack(data: MarkedDict, files: list[LoadedFile]) -> _StackBase:
+    """Validate the merged stack, or raise ConfigError listing every issue with its location."""
+    try:
+        return Stack.model_validate(data)
+    except ValidationError as exc:
+        secrets = {(f.path.as_posix(), line, col) for f in files for (line, col) in f.secret_positions}
+        issues = [_issue(err, data, secrets) for err in exc.errors(include_url=False)]
+        issues.sort(key=lambda i: (i.file or "", i.line or 0, i.column or 0))
+        raise ConfigError(_dedupe(issues)) from None
+
+
+def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    seen: set[str] = set()
+    out = []
+    for issue in issues:
+        if str(issue) not in seen:
+            seen.add(str(issue))
+            out.append(issue)
+    return out
+
+
+def _locate(data: Any, loc: tuple[Any, ...]) -> tuple[Mark | None, bool]:
+    """Walk ``loc`` into the loaded data; return the best mark and whether it is the key's own."""
+    node, mark, exact = data, getattr(data, "mark", None), False
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, MarkedDict) and part in node:
+            mark = node.key_marks[part] if last else node.value_marks[part]
+            exact = True
+            node = node[part]
+        elif isinstance(node, MarkedList) and isinstance(part, int) and 0 <= part < len(node):
+            mark = node.item_marks[part]
+            exact = True
+            node = node[part]
+        else:
+            return (getattr(node, "mark", mark), False)
+    return (mark, exact)
+
+
+def _value_mark(data: Any, loc: tuple[Any, ...]) -> Mark | None:
+    node: Any = data
+    for i, part in enumerate(loc):
+        if isinstance(node, MarkedDict) and part in node:
+            if i == len(loc) - 1:
+                return node.value_marks[part]
+            node = node[part]
+        elif isinstance(node, MarkedList) and isinstance(part, int) and 0 <= part < len(node):
+            if i == len(loc) - 1:
+                return node.item_marks[part]
+            node = node[part]
+        else:
+            return None
+    return None
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that owns the mapping at ``loc`` (for "did you mean" hints)."""
+    annotation: Any = Stack
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = _field_by_alias(annotation, part)
+            if field is None:
+                return None
+            annotation = field.annotation
+        elif typing.get_origin(annotation) in (dict, list):
+            annotation = typing.get_args(annotation)[-1]
+        else:
+            return None
+    annotation = _unwrap(annotation)
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = args[0] if len(args) == 1 else annotation
+            if len(args) != 1:
+                return annotation
+        else:
+            return annotation
+
+
+def _field_by_alias(model: type[BaseModel], name: Any) -> Any:
+    for field_name, field in model.model_fields.items():
+        if (field.alias or field_name) == name:
+            return field
+    return None
+
+
+def _allowed_names(model: type[BaseModel]) -> list[str]:
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing (null)"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _issue(err: Any, data: MarkedDict, secrets: set[tuple[str, int, int]]) -> ConfigIssue:
+    loc = tuple(err["loc"])
+    field_path = ".".join(str(p) for p in loc) or None
+    mark, _exact = _locate(data, loc)
+    kind = err["type"]
+    message = err["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        allowed = _allowed_names(model) if model else []
+        message = f"unknown field {loc[-1]!r}"
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+        elif allowed:
+            message += f"; expected one of: {', '.join(allowed)}"
+    elif kind == "missing":
+        message = "required field is missing"
+    else:
+        value_mark = _value_mark(data, loc)
+        is_secret = (
+            value_mark is not None and (value_mark.file, value_mark.line, value_mark.column) in secrets
+        )
+        if value_mark is not None:
+            mark = value_mark
+        if ("input" in err and kind not in ("model_type", "dict_type", "list_type")) or kind.endswith(
+            "_type"
+        ):
+            shown = "a value from the environment" if is_secret else _describe(err.get("input"))
+            message = f"{message}, got {shown}"
+    if loc and loc[-1] == "version" and kind == "literal_error":
+        message = f"unsupported stack format version (expected 1), got {_describe(err.get('input'))}"
+    return ConfigIssue(
+        message=message,
+        file=mark.file if mark else None,
+        line=mark.line if mark else None,
+        column=mark.column if mark else None,
+        field=field_path,
+    )

@@ -1,0 +1,60 @@
+"""Per-resource field diff: desired (managed fields only) against live, after normalisation.
+
+Only fields the user wrote are compared (DESIGN.md: fields left out are not managed). Equal
+values are found with ``==`` first, the cheap path almost every resource takes; deepdiff is
+used only for a changed mapping, to name the nested keys that differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from reconciler.kinds.base import Kind
+from reconciler.values import Unknown
+
+__all__ = ["FieldDiff", "diff_attrs"]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDiff:
+    path: str
+    before: Any
+    after: Any
+    sensitive: bool = False
+    forces_replacement: str | None = None  # why, when it does
+
+
+def diff_attrs(kind: Kind, desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldDiff]:
+    diffs: list[FieldDiff] = []
+    for name, want in desired.items():
+        have = live.get(name)
+        want_n, have_n = kind.normalise(name, want), kind.normalise(name, have)
+        if not isinstance(want_n, Unknown) and want_n == have_n:
+            continue
+        sensitive = name in kind.sensitive_fields
+        replace = kind.forces_replacement(name)
+        if isinstance(want_n, Mapping) and isinstance(have_n, Mapping) and not sensitive:
+            diffs.extend(_nested(name, have_n, want_n, replace))
+        else:
+            diffs.append(FieldDiff(name, have, want, sensitive, replace))
+    return diffs
+
+
+def _nested(
+    name: str, before: Mapping[str, Any], after: Mapping[str, Any], replace: str | None
+) -> list[FieldDiff]:
+    tree = DeepDiff(dict(before), dict(after), ignore_order=True, view="tree", verbose_level=2)
+    out = []
+    for change_type in sorted(tree):
+        for level in tree[change_type]:
+            path = level.path(output_format="list")
+            dotted = ".".join([name, *(str(p) for p in path)])
+            old = None if "added" in change_type else level.t1
+            new = None if "removed" in change_type else level.t2
+            out.append(FieldDiff(dotted, old, new, False, replace))
+    out.sort(key=lambda d: d.path)
+    return out or [FieldDiff(name, dict(before), dict(after), False, replace)]

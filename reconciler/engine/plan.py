@@ -1,0 +1,344 @@
+"""Plans as values: ``plan(desired, live, state) -> Plan`` is a pure function.
+
+A :class:`Change` is one documented value (address, action, cause, reason, fields); the
+:class:`Plan` is a list of them with methods (``has_changes``), and its JSON form
+(``to_json``) is what every renderer reads. Apply-only data (the desired resource, the
+live object) rides along on each change but is never serialised.
+"""
+
+from __future__ import annotations
+
+import enum
+import graphlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from reconciler.engine.diff import FieldDiff, diff_attrs
+from reconciler.errors import PlanError
+from reconciler.kinds import KINDS, KINDS_BY_NAME
+from reconciler.state.base import StateSnapshot, digest
+from reconciler.values import UNKNOWN, Desired, LiveObject, LiveState, Ref, Unknown
+
+__all__ = ["Action", "Cause", "Change", "Plan", "plan"]
+
+FORMAT_VERSION = "1"
+SENSITIVE_CHANGED = "(sensitive, changed)"
+
+
+class Action(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+    NOOP = "noop"
+
+
+class Cause(enum.StrEnum):
+    NEW = "new"  # declared, not there yet
+    CONFIG = "config"  # the YAML changed since the last apply
+    DRIFT = "drift"  # the live object changed (or vanished) outside the tool
+    REMOVED = "removed"  # no longer declared
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    address: str
+    kind: str
+    name: str
+    action: Action
+    cause: Cause | None
+    reason: str
+    remote_id: str | None = None
+    adopt: bool = False
+    fields: tuple[FieldDiff, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    # Apply-only data, never serialised:
+    desired: Desired | None = None
+    live: LiveObject | None = None
+
+    @property
+    def is_change(self) -> bool:
+        return self.action is not Action.NOOP or self.adopt
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "kind": self.kind,
+            "action": self.action.value,
+            "cause": self.cause.value if self.cause else None,
+            "adopt": self.adopt,
+            "reason": self.reason,
+            "remote_id": self.remote_id,
+            "depends_on": list(self.depends_on),
+            "fields": [_field_json(f) for f in self.fields],
+        }
+
+
+def _field_json(f: FieldDiff) -> dict[str, Any]:
+    before, after = _json_value(f.before), _json_value(f.after)
+    if f.sensitive:
+        before = after = SENSITIVE_CHANGED
+    return {
+        "path": f.path,
+        "before": before,
+        "after": after,
+        "sensitive": f.sensitive,
+        "forces_replacement": f.forces_replacement is not None,
+    }
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Unknown):
+        return "(known after apply)"
+    if isinstance(value, Ref):
+        return f"({value.address})"
+    if isinstance(value, Mapping):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...]
+    unmanaged: tuple[LiveObject, ...] = ()
+    # State entries whose object is gone and no longer declared: dropped quietly on apply.
+    forget: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+    def has_changes(self) -> bool:
+        return any(c.is_change for c in self.changes)
+
+    def summary(self) -> dict[str, int]:
+        counts = {a.value: 0 for a in Action}
+        counts["adopt"] = 0
+        for c in self.changes:
+            counts[c.action.value] += 1
+            counts["adopt"] += c.adopt
+        return counts
+
+    def pending(self) -> list[Change]:
+        return [c for c in self.changes if c.is_change]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "changes": [c.to_json() for c in self.changes],
+            "summary": self.summary(),
+            "unmanaged": [{"kind": o.kind, "remote_id": o.remote_id, "name": o.name} for o in self.unmanaged],
+            "warnings": list(self.warnings),
+        }
+
+
+def plan(desired: Iterable[Desired], live: LiveState, state: StateSnapshot) -> Plan:
+    """Work out what to do. Pure: no I/O, the same inputs give the same plan."""
+    return _Planner(list(desired), live, state).run()
+
+
+class _Planner:
+    def __init__(self, desired: list[Desired], live: LiveState, state: StateSnapshot) -> None:
+        self.desired = desired
+        self.live = live
+        self.state = state
+        self.by_id = {k.name: live.by_id(k.name) for k in KINDS}
+        self.by_key = {k.name: live.by_key(k.name) for k in KINDS}
+        self.owned_ids = {(e.kind, e.remote_id): a for a, e in state.entries.items()}
+        self.matched: dict[str, tuple[LiveObject | None, bool]] = {}  # address -> (live, adopted)
+        self.changes: dict[str, Change] = {}
+
+    def run(self) -> Plan:
+        for res in self.desired:
+            self.matched[res.address] = self._match(res)
+        # Resolve in dependency order, so a reference can see its target's planned action.
+        for res in _topological(self.desired):
+            self.changes[res.address] = self._change_for(res)
+        declared = {r.address for r in self.desired}
+        forget = []
+        for address, entry in sorted(self.state.entries.items()):
+            if address in declared:
+                continue
+            obj = self.by_id.get(entry.kind, {}).get(entry.remote_id)
+            if obj is None:
+                forget.append(address)
+                continue
+            kind, name = address.split(".", 1)
+            self.changes[address] = Change(
+                address,
+                kind,
+                name,
+                Action.DELETE,
+                Cause.REMOVED,
+                "no longer in the configuration",
+                entry.remote_id,
+                live=obj,
+            )
+        self._add_delete_dependencies()
+        claimed = {(c.kind, c.remote_id) for c in self.changes.values() if c.remote_id}
+        unmanaged = tuple(
+            o
+            for kind in KINDS
+            for o in self.live.objects.get(kind.name, [])
+            if (o.kind, o.remote_id) not in claimed and (o.kind, o.remote_id) not in self.owned_ids
+        )
+        order = {k.name: i for i, k in enumerate(KINDS)}
+        changes = tuple(sorted(self.changes.values(), key=lambda c: (order.get(c.kind, 99), c.name)))
+        return Plan(changes, unmanaged, tuple(forget))
+
+    def _match(self, res: Desired) -> tuple[LiveObject | None, bool]:
+        """Find the live object for a declared resource: by state first, else by natural key."""
+        entry = self.state.get(res.address)
+        if entry is not None:
+            obj = self.by_id.get(res.kind, {}).get(entry.remote_id)
+            if obj is not None:
+                return obj, False
+        kind = KINDS_BY_NAME[res.kind]
+        key = kind.natural_key(res.name, res.create_attrs)
+        candidates = [
+            o
+            for o in self.by_key.get(res.kind, {}).get(key, [])
+            if (o.kind, o.remote_id) not in self.owned_ids
+        ]
+        if len(candidates) > 1:
+            ids = ", ".join(o.remote_id for o in candidates)
+            raise PlanError(
+                f"{res.address}: {len(candidates)} live {res.kind} match its natural key "
+                f"({kind.key_doc} = {' / '.join(key)}): {ids}. Refusing to guess which one to manage; "
+                f"delete the extra ones or record the right one with `reconciler import {res.address} ID`."
+            )
+        return (candidates[0], True) if candidates else (None, False)
+
+    def _resolve(self, res: Desired, attrs: Mapping[str, Any]) -> dict[str, Any]:
+        kind = KINDS_BY_NAME[res.kind]
+        out = dict(attrs)
+        for field_name, ref_rule in kind.references.items():
+            value = out.get(field_name)
+            if isinstance(value, Ref):
+                if ref_rule.resolves_to == "name":
+                    out[field_name] = value.name
+                    continue
+                target = self.changes.get(value.address)
+                if target is None or target.action in (Action.CREATE, Action.REPLACE):
+                    out[field_name] = UNKNOWN
+                else:
+                    out[field_name] = target.remote_id
+            elif isinstance(value, str) and ref_rule.resolves_to == "remote_id":
+                known = value in self.by_id.get(ref_rule.kind, {}) or value in self.live.external_ids.get(
+                    ref_rule.kind, set()
+                )
+                if not known:
+                    raise PlanError(
+                        f"{res.address}: {field_name} {value!r} does not exist "
+                        f"(no such {ref_rule.kind} on {kind.provider})"
+                    )
+        return out
+
+    def _change_for(self, res: Desired) -> Change:
+        kind = KINDS_BY_NAME[res.kind]
+        obj, adopted = self.matched[res.address]
+        entry = self.state.get(res.address)
+        deps = tuple(
+            sorted(
+                {
+                    v.address
+                    for v in res.create_attrs.values()
+                    if isinstance(v, Ref)
+                    and self.changes.get(v.address) is not None
+                    and self.changes[v.address].action is not Action.NOOP
+                }
+            )
+        )
+        if obj is None:
+            cause = Cause.DRIFT if entry is not None else Cause.NEW
+            reason = (
+                "deleted outside reconciler; will be created again"
+                if entry is not None
+                else "declared, not found live"
+            )
+            return Change(
+                res.address,
+                res.kind,
+                res.name,
+                Action.CREATE,
+                cause,
+                reason,
+                None,
+                depends_on=deps,
+                desired=res,
+            )
+        wanted = self._resolve(res, res.attrs)
+        fields = tuple(diff_attrs(kind, wanted, obj.attrs))
+        if not fields:
+            reason = f"adopting the existing object found by {kind.key_doc}" if adopted else "up to date"
+            return Change(
+                res.address,
+                res.kind,
+                res.name,
+                Action.NOOP,
+                None,
+                reason,
+                obj.remote_id,
+                adopt=adopted,
+                desired=res,
+                live=obj,
+            )
+        if entry is not None and not adopted and entry.digest == digest(res.attrs):
+            cause = Cause.DRIFT
+        else:
+            cause = Cause.CONFIG
+        forcing = [f for f in fields if f.forces_replacement]
+        if forcing:
+            first = forcing[0]
+            reason = f"{first.path} cannot be updated in place: {first.forces_replacement}"
+            action = Action.REPLACE
+        else:
+            action = Action.UPDATE
+            reason = "changed outside reconciler" if cause is Cause.DRIFT else "configuration changed"
+        if adopted:
+            reason = f"adopting the existing object found by {kind.key_doc}; {reason}"
+        return Change(
+            res.address,
+            res.kind,
+            res.name,
+            action,
+            cause,
+            reason,
+            obj.remote_id,
+            adopt=adopted,
+            fields=fields,
+            depends_on=deps,
+            desired=res,
+            live=obj,
+        )
+
+    def _add_delete_dependencies(self) -> None:
+        """A delete (or a replace's delete) waits for every change that moves a reference off it."""
+        by_remote = {(c.kind, c.remote_id): c for c in self.changes.values() if c.remote_id}
+        extra: dict[str, set[str]] = {}
+        for change in self.changes.values():
+            if change.live is None or change.action is Action.NOOP:
+                continue
+            kind = KINDS_BY_NAME[change.kind]
+            for field_name, rule in kind.references.items():
+                target = by_remote.get((rule.kind, change.live.attrs.get(field_name)))
+                if target is not None and target.action is Action.DELETE:
+                    extra.setdefault(target.address, set()).add(change.address)
+        for address, before in extra.items():
+            c = self.changes[address]
+            self.changes[address] = _with_deps(c, before)
+
+
+def _with_deps(change: Change, more: set[str]) -> Change:
+    return replace(change, depends_on=tuple(sorted(set(change.depends_on) | more)))
+
+
+def _topological(resources: list[Desired]) -> list[Desired]:
+    by_address = {r.address: r for r in resources}
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for r in resources:
+        sorter.add(
+            r.address,
+            *(v.address for v in r.create_attrs.values() if isinstance(v, Ref) and v.address in by_address),
+        )
+    return [by_address[a] for a in sorter.static_order()]

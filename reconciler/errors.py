@@ -1,0 +1,153 @@
+"""The one error tree of reconciler.
+
+::
+
+    ReconcilerError
+     ├── ConfigError          the stack files are wrong (each issue has file, line and field)
+     ├── StateError           the state store cannot be read, written or locked
+     │    └── LockHeld        another run holds the lock
+     ├── PlanError            a plan cannot be made (ambiguous adoption, bad reference, ...)
+     └── ProviderError        talking to an API failed
+          ├── TransportError  no usable HTTP response (connect/read timeout, reset)   retryable
+          └── ApiError        the API answered with an error status
+               ├── BadRequest   400/422          ├── NotFound      404
+               ├── Unauthorized 401/403          ├── Conflict      409
+               ├── RateLimited  429  retryable   └── ServerError   5xx    retryable
+
+Foreign errors (httpx, yaml, pydantic) are translated into these at one seam each
+(``providers/http.py``, ``config/loader.py``, ``config/stack.py``) with ``raise … from``;
+the CLI maps them to messages and exit codes and nowhere else. No message ever carries a
+credential: provider errors are built from redacted request descriptions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "ConfigError",
+    "ConfigIssue",
+    "Conflict",
+    "LockHeld",
+    "NotFound",
+    "PlanError",
+    "ProviderError",
+    "RateLimited",
+    "ReconcilerError",
+    "ServerError",
+    "StateError",
+    "TransportError",
+    "Unauthorized",
+    "api_error_for_status",
+]
+
+
+class ReconcilerError(Exception):
+    """Base of every error the tool reports to a user as a message (never a traceback)."""
+
+    retryable: bool = False
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in the stack files, located as precisely as we can."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None  # 1-based
+    column: int | None = None  # 1-based
+    field: str | None = None  # dotted path, e.g. "cores.fast-athens.precision"
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = self.file
+            if self.line:
+                where += f":{self.line}"
+                if self.column:
+                    where += f":{self.column}"
+            where += ": "
+        field = f"{self.field}: " if self.field else ""
+        return f"{where}{field}{self.message}"
+
+
+class ConfigError(ReconcilerError):
+    def __init__(self, issues: list[ConfigIssue] | ConfigIssue) -> None:
+        self.issues = [issues] if isinstance(issues, ConfigIssue) else list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+class StateError(ReconcilerError):
+    pass
+
+
+class LockHeld(StateError):
+    pass
+
+
+class PlanError(ReconcilerError):
+    pass
+
+
+class ProviderError(ReconcilerError):
+    pass
+
+
+class TransportError(ProviderError):
+    retryable = True
+
+
+class ApiError(ProviderError):
+    """The API answered with an error status. ``call`` is e.g. ``"signaloid POST /cores"``."""
+
+    def __init__(self, status: int, message: str, call: str) -> None:
+        self.status = status
+        self.message = message
+        self.call = call
+        super().__init__(f"{call} failed with HTTP {status}: {message}")
+
+
+class BadRequest(ApiError):
+    pass
+
+
+class Unauthorized(ApiError):
+    pass
+
+
+class NotFound(ApiError):
+    pass
+
+
+class Conflict(ApiError):
+    pass
+
+
+class RateLimited(ApiError):
+    retryable = True
+
+    def __init__(self, status: int, message: str, call: str, retry_after: float | None = None) -> None:
+        super().__init__(status, message, call)
+        self.retry_after = retry_after
+
+
+class ServerError(ApiError):
+    retryable = True
+
+
+def api_error_for_status(status: int, message: str, call: str, retry_after: float | None = None) -> ApiError:
+    if status == 429:
+        return RateLimited(status, message, call, retry_after)
+    if status >= 500:
+        return ServerError(status, message, call)
+    cls = {
+        400: BadRequest,
+        422: BadRequest,
+        401: Unauthorized,
+        403: Unauthorized,
+        404: NotFound,
+        409: Conflict,
+    }
+    return cls.get(status, ApiError)(status, message, call)

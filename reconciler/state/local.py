@@ -1,0 +1,129 @@
+"""State in a local JSON file beside the stack (default ``.reconciler/state.json``).
+
+Writes are atomic (temp file, fsync, ``os.replace``). The lock is a file created with
+``O_EXCL`` holding the holder's pid, host and start time; a lock whose process no longer
+runs on this host is stale and taken over, with a message saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import LockHeld, StateError
+from reconciler.state.base import StateEntry, StateSnapshot
+
+__all__ = ["LocalStateStore"]
+
+FORMAT_VERSION = 1
+
+
+class LocalStateStore:
+    def __init__(self, path: Path, on_stale_lock: Any = None) -> None:
+        self.path = path
+        self.lock_path = path.with_name(path.name + ".lock")
+        self.description = f"local file {path}"
+        self._entries: dict[str, StateEntry] | None = None
+        self._write_lock = asyncio.Lock()
+        self._on_stale_lock = on_stale_lock
+
+    def read(self) -> StateSnapshot:
+        if self._entries is None:
+            self._entries = self._load()
+        return StateSnapshot(dict(self._entries))
+
+    def _load(self) -> dict[str, StateEntry]:
+        if not self.path.exists():
+            return {}
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if data.get("format_version") != FORMAT_VERSION:
+                raise StateError(f"{self.path}: unsupported state format {data.get('format_version')!r}")
+            return {addr: StateEntry.from_json(e) for addr, e in data.get("resources", {}).items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise StateError(f"cannot read state file {self.path}: {exc}") from exc
+
+    async def record(self, address: str, entry: StateEntry | None) -> None:
+        async with self._write_lock:
+            entries = self._entries if self._entries is not None else self._load()
+            if entry is None:
+                entries.pop(address, None)
+            else:
+                entries[address] = entry
+            self._entries = entries
+            self._write(entries)
+
+    def _write(self, entries: dict[str, StateEntry]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "format_version": FORMAT_VERSION,
+            "resources": {a: e.to_json() for a, e in sorted(entries.items())},
+        }
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(doc, fh, indent=1, sort_keys=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise StateError(f"cannot write state file {self.path}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def lock(self, purpose: str) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "purpose": purpose}
+        for _ in range(2):
+            try:
+                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                current = self._read_holder()
+                if current is not None and not self._is_stale(current):
+                    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(current.get("since", 0)))
+                    raise LockHeld(
+                        f"state is locked by pid {current.get('pid')} on {current.get('host')} "
+                        f"({current.get('purpose', 'apply')}, since {since}); lock file: {self.lock_path}"
+                    ) from None
+                if self._on_stale_lock:
+                    self._on_stale_lock(current)
+                self.lock_path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as fh:
+                json.dump(holder, fh)
+            break
+        else:
+            raise LockHeld(f"could not take the state lock {self.lock_path}")
+        try:
+            yield
+        finally:
+            self.lock_path.unlink(missing_ok=True)
+
+    def _read_holder(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.lock_path.read_text())
+        except (OSError, ValueError):
+            return None  # unreadable or half-written: treat as stale
+
+    @staticmethod
+    def _is_stale(holder: dict[str, Any]) -> bool:
+        if holder.get("host") != socket.gethostname():
+            return False  # cannot tell: another machine's process
+        pid = holder.get("pid")
+        if not isinstance(pid, int):
+            return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False

@@ -1,0 +1,117 @@
+"""Values that pass between the stages: desired resources, live objects, references.
+
+These are plain frozen dataclasses (with slots) rather than pydantic models because a
+plan of 10,000 resources builds tens of thousands of them; pydantic validates the user's
+input (``config``) and the plan JSON (``engine.plan``), not these internal hand-offs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["UNKNOWN", "Desired", "LiveObject", "LiveState", "Location", "Ref", "Unknown"]
+
+
+class Unknown:
+    """A value only known after apply (the id of a resource not created yet)."""
+
+    _instance: Unknown | None = None
+
+    def __new__(cls) -> Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "(known after apply)"
+
+    def __reduce__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = Unknown()
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A reference from one resource's field to another resource of the stack."""
+
+    address: str  # e.g. "cores.fast-athens"
+
+    @property
+    def kind(self) -> str:
+        return self.address.split(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.address.split(".", 1)[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """One resource as the stack declares it.
+
+    ``attrs`` holds only the fields the user wrote (those are the managed ones); ``create_attrs``
+    adds the spec's defaults, which are sent on create and then left alone. Fields that refer to
+    another resource of the stack hold a :class:`Ref`.
+    """
+
+    kind: str
+    name: str
+    attrs: Mapping[str, Any]
+    create_attrs: Mapping[str, Any]
+    location: Location | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind}.{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveObject:
+    """One object as an API lists it, parsed into the kind's field names.
+
+    ``fingerprint`` is a digest of the whole raw payload (less volatile fields), used to tell
+    whether the object changed between a saved plan and its apply.
+    """
+
+    kind: str
+    remote_id: str
+    key: tuple[str, ...]
+    attrs: Mapping[str, Any]
+    name: str = ""
+    fingerprint: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LiveState:
+    """Everything the providers listed, indexed by kind, remote id and natural key."""
+
+    objects: dict[str, list[LiveObject]] = field(default_factory=dict)
+    # Remote ids that exist but are not ours to manage as resources (e.g. Signaloid's default cores),
+    # kept so that a reference to them can be checked.
+    external_ids: dict[str, set[str]] = field(default_factory=dict)
+
+    def add(self, obj: LiveObject) -> None:
+        self.objects.setdefault(obj.kind, []).append(obj)
+
+    def by_id(self, kind: str) -> dict[str, LiveObject]:
+        return {o.remote_id: o for o in self.objects.get(kind, [])}
+
+    def by_key(self, kind: str) -> dict[tuple[str, ...], list[LiveObject]]:
+        index: dict[tuple[str, ...], list[LiveObject]] = {}
+        for o in self.objects.get(kind, []):
+            index.setdefault(o.key, []).append(o)
+        return index
