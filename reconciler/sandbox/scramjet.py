@@ -1,0 +1,348 @@
+"""Emulator of a Scramjet Transform Hub's REST API (v1), following the documented (newer) behaviour.
+
+Mounted by the sandbox under ``/scramjet``, so its base URL is ``http://HOST:PORT/scramjet/api/v1``.
+See ``../shared/api-notes/scramjet.md``. Where the documented API and the real 0.18.7 hub differ, this
+emulator follows the documentation: a duplicate name is 405 (0.18.7 stores a second copy),
+``PUT /sequence/:id_or_name`` replaces a package in place (0.18.7 answers 404), ``_stop`` answers 202
+(0.18.7: 200 after ``timeout`` ms) and ``/instances`` carries ``appConfig``, ``sequenceArgs`` and
+``status``. What both agree on is kept: ``DELETE`` answers and 409 "in use", 404 with an empty body on
+unknown routes, 400 "Invalid content-type" on a POST/DELETE without a JSON content type, a GET whose
+``Accept`` excludes JSON, or an upload that is not ``application/octet-stream``.
+
+Choices where the notes are silent:
+- 404 bodies are ``{"error": "Sequence <id> not found"}`` / ``{"error": "Instance <id> not found"}``;
+  ``DELETE`` and ``start`` add ``"opStatus": "Not Found"`` as 0.18.7 does. A 400 body is
+  ``{"error": "Invalid content-type"}`` (0.18.7 puts it in the reason phrase with an empty body).
+- ``x-name`` is ignored, as on 0.18.7: a sequence's name is always ``name`` from package.json.
+- ``_stop`` takes 0.18.7's array body ``[4001, {"timeout": ms, "canCallKeepalive": false}]`` or the
+  bare object; instances stop at once. A sequence crashes at load when its package.json has
+  ``"scramjet": {"sandbox": {"crash": true}}`` or its name is in ``crash_packages``: ``start`` answers
+  200 with an instance id, but the instance never appears (``GET /instance/:id`` and ``/health`` are
+  404) and ``GET /log`` (ndjson, like the hub log) holds an ERROR line naming the instance and sequence.
+- Sequences persist in ``JsonStore(data_dir, name)``, package bytes in ``<data_dir>/<name>-packages/``;
+  instances live in memory only and never survive a restart, as on a real hub.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Collection
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from reconciler.sandbox.scramjet_package import PackageError, read_package
+from reconciler.sandbox.store import JsonStore
+
+__all__ = ["create_app"]
+
+API = "/api/v1"
+Handler = Callable[[Request], Awaitable[Response]]
+
+_JSON_TYPES = ("application/json", "text/json")
+_UPLOAD_TYPES = ("application/octet-stream",)
+
+
+def _now() -> str:
+    """A timestamp like JavaScript's ``Date.toISOString()``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _mime_matches(header: str | None, served: tuple[str, ...]) -> bool:
+    """The hub's own mime check: absent is fine, else some listed type (wildcards allowed) must match."""
+    if not header:
+        return True
+    for item in header.split(","):
+        mime = item.split(";")[0].strip().lower()
+        if mime in served:
+            return True
+        if "*" in mime and any(t.startswith(mime.split("*")[0]) for t in served):
+            return True
+    return False
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({**extra, "error": message}, status_code=status)
+
+
+async def _empty_404(request: Request, exc: Exception) -> Response:
+    """Unknown route (or a method the route lacks): 404 with an empty body, like the hub's router."""
+    return Response(status_code=404)
+
+
+class _Hub:
+    """The hub's state and its route handlers; one per app."""
+
+    def __init__(self, data_dir: Path | None, name: str, version: str, crash_packages: Collection[str]):
+        self.version = version
+        self.crash_packages = frozenset(crash_packages)
+        self.store = JsonStore(data_dir, name)
+        self.data = self.store.load({"sequences": {}})
+        self.package_dir = Path(data_dir) / f"{name}-packages" if data_dir is not None else None
+        self.instances: dict[str, dict[str, Any]] = {}
+        self.log_lines: list[dict[str, Any]] = []
+
+    # ---- helpers ---------------------------------------------------------------------------------
+
+    def _log(self, level: str, msg: str, source: str, **data: Any) -> None:
+        line = {"level": level, "msg": msg, "ts": int(time.time() * 1000), "from": source}
+        self.log_lines.append({**line, **data})
+
+    def _sequence_view(self, seq_id: str) -> dict[str, Any]:
+        seq = self.data["sequences"][seq_id]
+        running = [i for i, inst in self.instances.items() if inst["sequence"] == seq_id]
+        return {"id": seq_id, "config": seq["config"], "instances": running}
+
+    def _find_sequence(self, id_or_name: str) -> str | None:
+        if id_or_name in self.data["sequences"]:
+            return id_or_name
+        return next((i for i, s in self.data["sequences"].items() if s["config"]["name"] == id_or_name), None)
+
+    def _in_use(self, seq_id: str) -> bool:
+        return any(inst["sequence"] == seq_id for inst in self.instances.values())
+
+    def _write_package(self, seq_id: str, body: bytes) -> None:
+        if self.package_dir is None:
+            return
+        self.package_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.package_dir, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(body)
+        os.replace(tmp, self.package_dir / f"{seq_id}.tar.gz")
+
+    def _store_sequence(self, seq_id: str, body: bytes, package: Any) -> None:
+        sequence_dir = str(self.package_dir / seq_id) if self.package_dir else f"/sandbox/sequences/{seq_id}"
+        self._write_package(seq_id, body)
+        self.data["sequences"][seq_id] = {
+            "config": package.config(seq_id, sequence_dir),
+            "digest": hashlib.sha256(body).hexdigest(),
+            "crash": package.crash,
+        }
+        self.store.save(self.data)
+
+    @staticmethod
+    async def _json_body(request: Request) -> Any:
+        raw = await request.body()
+        return json.loads(raw) if raw.strip() else None
+
+    def _instance_not_found(self, inst_id: str) -> JSONResponse:
+        return _error(404, f"Instance {inst_id} not found")
+
+    # ---- hub -------------------------------------------------------------------------------------
+
+    async def version_info(self, request: Request) -> Response:
+        return JSONResponse(
+            {"service": "@scramjet/host", "apiVersion": "v1", "version": self.version, "build": "sandbox"}
+        )
+
+    async def hub_log(self, request: Request) -> Response:
+        body = "".join(json.dumps(line) + "\n" for line in self.log_lines)
+        return Response(body, media_type="application/octet-stream")
+
+    # ---- sequences -------------------------------------------------------------------------------
+
+    async def list_sequences(self, request: Request) -> Response:
+        return JSONResponse([self._sequence_view(i) for i in self.data["sequences"]])
+
+    async def get_sequence(self, request: Request) -> Response:
+        seq_id = request.path_params["id"]
+        if seq_id not in self.data["sequences"]:
+            return _error(404, f"Sequence {seq_id} not found")
+        return JSONResponse(self._sequence_view(seq_id))
+
+    async def sequence_instances(self, request: Request) -> Response:
+        seq_id = request.path_params["id"]
+        if seq_id not in self.data["sequences"]:
+            return _error(404, f"Sequence {seq_id} not found")
+        return JSONResponse(self._sequence_view(seq_id)["instances"])
+
+    async def upload_sequence(self, request: Request) -> Response:
+        body = await request.body()
+        try:
+            package = read_package(body)
+        except PackageError as exc:
+            return _error(422, str(exc))
+        if self._find_sequence(package.name) is not None:
+            return _error(405, f"Sequence with name {package.name} already exist")
+        seq_id = str(uuid.uuid4())
+        self._store_sequence(seq_id, body, package)
+        self._log("INFO", "Sequence uploaded", "Host", data=[seq_id, package.name])
+        return JSONResponse({"id": seq_id})
+
+    async def replace_sequence(self, request: Request) -> Response:
+        key = request.path_params["id"]
+        seq_id = self._find_sequence(key)
+        if seq_id is None:
+            return _error(404, f"Sequence with name {key} not found")
+        body = await request.body()
+        try:
+            package = read_package(body)
+        except PackageError as exc:
+            return _error(422, str(exc))
+        if self._in_use(seq_id):
+            return _error(409, "Can't update sequence in use.", opStatus="Conflict")
+        other = self._find_sequence(package.name)
+        if other is not None and other != seq_id:
+            return _error(409, f"Sequence with name {package.name} already exists", opStatus="Conflict")
+        self._store_sequence(seq_id, body, package)
+        self._log("INFO", "Sequence updated", "Host", data=[seq_id, package.name])
+        return JSONResponse({"id": seq_id})
+
+    async def delete_sequence(self, request: Request) -> Response:
+        seq_id = request.path_params["id"]
+        if seq_id not in self.data["sequences"]:
+            return _error(404, f"Sequence {seq_id} not found", opStatus="Not Found")
+        if self._in_use(seq_id):
+            return _error(409, "Can't remove sequence in use.", opStatus="Conflict")
+        del self.data["sequences"][seq_id]
+        self.store.save(self.data)
+        if self.package_dir is not None:
+            (self.package_dir / f"{seq_id}.tar.gz").unlink(missing_ok=True)
+        return JSONResponse({"opStatus": "OK", "id": seq_id})
+
+    async def start_sequence(self, request: Request) -> Response:
+        seq_id = request.path_params["id"]
+        if seq_id not in self.data["sequences"]:
+            return _error(404, f"Sequence {seq_id} not found", opStatus="Not Found")
+        try:
+            body = await self._json_body(request) or {}
+        except ValueError:
+            return _error(400, "Invalid JSON body")
+        if not isinstance(body, dict) or not isinstance(body.get("appConfig", {}), dict) \
+                or not isinstance(body.get("args", []), list):
+            return _error(400, 'Expected {"appConfig": {...}, "args": [...]}')
+        app_config, args = body.get("appConfig", {}), body.get("args", [])
+        inst_id, now = str(uuid.uuid4()), _now()
+        seq = self.data["sequences"][seq_id]
+        if seq["crash"] or seq["config"]["name"] in self.crash_packages:
+            # Like a sequence whose entry file throws: start succeeds, the runner exits with code 21.
+            self._log("ERROR", "Sequence finished with error", "CSIController", data=[21],
+                      instance=inst_id, sequence=seq_id,
+                      error=f"Sequence error: {seq['config']['name']} crashed while loading (sandbox marker)")
+        else:
+            self.instances[inst_id] = {
+                "id": inst_id, "sequence": seq_id, "appConfig": app_config, "sequenceArgs": args,
+                "created": now, "started": now, "status": "running",
+            }
+            self._log("INFO", "Instance started", "CSIController", instance=inst_id, sequence=seq_id)
+        return JSONResponse({"opStatus": "OK", "message": f"Sequence {seq_id} starting", "id": inst_id})
+
+    # ---- instances -------------------------------------------------------------------------------
+
+    async def list_instances(self, request: Request) -> Response:
+        return JSONResponse(list(self.instances.values()))
+
+    async def get_instance(self, request: Request) -> Response:
+        inst_id = request.path_params["id"]
+        inst = self.instances.get(inst_id)
+        return JSONResponse(inst) if inst else self._instance_not_found(inst_id)
+
+    async def instance_health(self, request: Request) -> Response:
+        inst_id = request.path_params["id"]
+        if inst_id not in self.instances:
+            return self._instance_not_found(inst_id)
+        return JSONResponse({"healthy": True})
+
+    def _end_instance(self, inst_id: str, status: str, how: str) -> JSONResponse:
+        inst = self.instances.pop(inst_id)
+        self._log("TRACE", f"Instance {how}", "CSIController", instance=inst_id, sequence=inst["sequence"])
+        seq = self.data["sequences"].get(inst["sequence"])
+        info = {"id": inst["sequence"], "config": seq["config"]} if seq else None
+        return JSONResponse({**inst, "sequenceInfo": info, "status": status}, status_code=202)
+
+    async def stop_instance(self, request: Request) -> Response:
+        inst_id = request.path_params["id"]
+        if inst_id not in self.instances:
+            return self._instance_not_found(inst_id)
+        try:
+            body = await self._json_body(request)
+        except ValueError:
+            return _error(400, "Invalid JSON body")
+        # 0.18.7 wants [4001, {timeout, canCallKeepalive}]; the documentation shows the bare object.
+        options = body[1] if isinstance(body, list) and len(body) > 1 else body
+        options = options if isinstance(options, dict) else {}
+        timeout = options.get("timeout", 7000)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
+            return _error(400, "Invalid timeout format")
+        if not isinstance(options.get("canCallKeepalive", False), bool):
+            return _error(400, "Invalid canCallKeepalive format")
+        return self._end_instance(inst_id, "stopping", "stopped")
+
+    async def kill_instance(self, request: Request) -> Response:
+        inst_id = request.path_params["id"]
+        if inst_id not in self.instances:
+            return self._instance_not_found(inst_id)
+        return self._end_instance(inst_id, "killing", "killed")
+
+
+def _guard(handler: Handler, kind: str, token: str | None) -> Handler:
+    """Auth (when a token is configured), then the hub's content-type checks for this kind of route."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        if token is not None:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return JSONResponse({"message": "Forbidden"}, status_code=403)
+        content_type = request.headers.get("content-type")
+        if kind == "get":
+            ok = _mime_matches(request.headers.get("accept"), _JSON_TYPES)
+        elif kind == "op":
+            ok = bool(content_type) and _mime_matches(content_type, _JSON_TYPES)
+        elif kind == "upload":
+            ok = _mime_matches(content_type, _UPLOAD_TYPES)
+        else:  # "stream": octet-stream endpoints such as /log accept anything
+            ok = True
+        if not ok:
+            return _error(400, "Invalid content-type")
+        return await handler(request)
+
+    return endpoint
+
+
+def create_app(
+    data_dir: Path | None = None,
+    *,
+    name: str = "scramjet",
+    token: str | None = None,
+    version: str = "0.28.0",
+    crash_packages: Collection[str] = (),
+) -> Starlette:
+    """Build the hub emulator. ``token`` turns on Cloud Platform style bearer auth;
+    ``crash_packages`` names sequences (package.json ``name``) whose instances crash at load."""
+    hub = _Hub(data_dir, name, version, crash_packages)
+    table: list[tuple[str, str, Handler, str]] = [
+        ("/version", "GET", hub.version_info, "get"),
+        ("/log", "GET", hub.hub_log, "stream"),
+        ("/sequences", "GET", hub.list_sequences, "get"),
+        ("/sequence", "POST", hub.upload_sequence, "upload"),
+        ("/sequence/{id}", "GET", hub.get_sequence, "get"),
+        ("/sequence/{id}", "PUT", hub.replace_sequence, "upload"),
+        ("/sequence/{id}", "DELETE", hub.delete_sequence, "op"),
+        ("/sequence/{id}/instances", "GET", hub.sequence_instances, "get"),
+        ("/sequence/{id}/start", "POST", hub.start_sequence, "op"),
+        ("/instances", "GET", hub.list_instances, "get"),
+        ("/instance/{id}", "GET", hub.get_instance, "get"),
+        ("/instance/{id}/health", "GET", hub.instance_health, "get"),
+        ("/instance/{id}/_stop", "POST", hub.stop_instance, "op"),
+        ("/instance/{id}/_kill", "POST", hub.kill_instance, "op"),
+    ]
+    routes = [
+        Route(API + path, _guard(handler, kind, token), methods=[method], name=f"{method} {path}")
+        for path, method, handler, kind in table
+    ]
+    app = Starlette(routes=routes, exception_handlers={404: _empty_404, 405: _empty_404})
+    app.state.hub = hub
+    return app
