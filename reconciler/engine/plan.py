@@ -16,7 +16,7 @@ from typing import Any
 
 from reconciler.engine.diff import FieldDiff, diff_attrs
 from reconciler.errors import PlanError
-from reconciler.kinds import KINDS, KINDS_BY_NAME
+from reconciler.kinds import KINDS, KINDS_BY_NAME, Kind
 from reconciler.state.base import StateSnapshot, digest
 from reconciler.values import UNKNOWN, Desired, LiveObject, LiveState, Ref, Unknown
 
@@ -264,6 +264,7 @@ class _Planner:
                 cause,
                 reason,
                 None,
+                fields=_creation_fields(kind, self._resolve(res, res.create_attrs)),
                 depends_on=deps,
                 desired=res,
             )
@@ -327,6 +328,14 @@ class _Planner:
         for address, before in extra.items():
             c = self.changes[address]
             self.changes[address] = _with_deps(c, before)
+
+
+def _creation_fields(kind: Kind, attrs: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
+    return tuple(
+        FieldDiff(name, None, value, name in kind.sensitive_fields)
+        for name, value in attrs.items()
+        if value is not None
+    )
 
 
 def _with_deps(change: Change, more: set[str]) -> Change:

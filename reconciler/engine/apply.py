@@ -1,0 +1,209 @@
+"""Execute a Plan: each action starts as soon as the actions it depends on are done.
+
+Concurrency is bounded (``parallelism``). A failed action stops its dependents (they are
+reported "not started"); independent work carries on. State is recorded after every
+successful call, so a crash or a kill loses nothing and the next plan resumes from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import graphlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.engine.plan import Action, Change, Plan
+from reconciler.errors import ReconcilerError
+from reconciler.kinds import KINDS_BY_NAME
+from reconciler.providers.base import Provider
+from reconciler.state.base import StateEntry, StateStore, digest
+from reconciler.values import Desired, LiveObject, Ref
+
+__all__ = ["ApplyResult", "Outcome", "apply"]
+
+
+class Outcome(enum.StrEnum):
+    DONE = "done"
+    FAILED = "failed"
+    NOT_STARTED = "not started"
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    address: str
+    action: Action
+    outcome: Outcome
+    elapsed_s: float = 0.0
+    remote_id: str | None = None
+    error: str | None = None
+    blocked_by: tuple[str, ...] = ()
+
+
+@dataclass
+class ApplyResult:
+    results: dict[str, ActionResult] = field(default_factory=dict)
+
+    def by_outcome(self, outcome: Outcome) -> list[ActionResult]:
+        return [r for r in self.results.values() if r.outcome is outcome]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.outcome is Outcome.DONE for r in self.results.values())
+
+
+# on_event(change, phase, result): phase is "start" or "end" (result given on "end").
+EventHook = Callable[[Change, str, ActionResult | None], None]
+
+
+async def apply(
+    plan: Plan,
+    providers: Mapping[str, Provider],
+    store: StateStore,
+    *,
+    parallelism: int = 8,
+    on_event: EventHook | None = None,
+) -> ApplyResult:
+    return await _Applier(plan, providers, store, parallelism, on_event).run()
+
+
+class _Applier:
+    def __init__(
+        self,
+        plan: Plan,
+        providers: Mapping[str, Provider],
+        store: StateStore,
+        parallelism: int,
+        on_event: EventHook | None,
+    ) -> None:
+        self.plan = plan
+        self.providers = providers
+        self.store = store
+        self.semaphore = asyncio.Semaphore(max(1, parallelism))
+        self.on_event = on_event or (lambda *_: None)
+        self.result = ApplyResult()
+        # Remote id of every address, as known now; filled in as creates finish.
+        self.ids: dict[str, str | None] = {c.address: c.remote_id for c in plan.changes}
+
+    async def run(self) -> ApplyResult:
+        for address in self.plan.forget:
+            await self.store.record(address, None)
+        pending = {c.address: c for c in self.plan.pending()}
+        sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+        for address, change in pending.items():
+            sorter.add(address, *(d for d in change.depends_on if d in pending))
+        sorter.prepare()
+        running: dict[asyncio.Task[ActionResult], str] = {}
+        try:
+            while True:
+                for address in sorter.get_ready():
+                    task = asyncio.create_task(self._run_one(pending[address]))
+                    running[task] = address
+                if not running:
+                    break
+                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    address = running.pop(task)
+                    outcome = task.result()
+                    self.result.results[address] = outcome
+                    if outcome.outcome is Outcome.DONE:
+                        sorter.done(address)
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+        failed = {a for a, r in self.result.results.items() if r.outcome is Outcome.FAILED}
+        for address, change in pending.items():
+            if address not in self.result.results:
+                blockers = tuple(sorted(self._blockers(change, pending, failed)))
+                self.result.results[address] = ActionResult(
+                    address, change.action, Outcome.NOT_STARTED, blocked_by=blockers
+                )
+        return self.result
+
+    def _blockers(self, change: Change, pending: Mapping[str, Change], failed: set[str]) -> set[str]:
+        """The failed actions this one (transitively) waited for."""
+        found: set[str] = set()
+        stack, seen = list(change.depends_on), set()
+        while stack:
+            dep = stack.pop()
+            if dep in seen or dep not in pending:
+                continue
+            seen.add(dep)
+            if dep in failed:
+                found.add(dep)
+            else:
+                stack.extend(pending[dep].depends_on)
+        return found
+
+    async def _run_one(self, change: Change) -> ActionResult:
+        async with self.semaphore:
+            self.on_event(change, "start", None)
+            started = time.monotonic()
+            try:
+                remote_id = await self._execute(change)
+            except ReconcilerError as exc:
+                result = ActionResult(
+                    change.address,
+                    change.action,
+                    Outcome.FAILED,
+                    time.monotonic() - started,
+                    change.remote_id,
+                    str(exc),
+                )
+            else:
+                result = ActionResult(
+                    change.address, change.action, Outcome.DONE, time.monotonic() - started, remote_id
+                )
+            self.on_event(change, "end", result)
+            return result
+
+    def _resolve(self, desired: Desired, attrs: Mapping[str, Any]) -> dict[str, Any]:
+        kind = KINDS_BY_NAME[desired.kind]
+        out = dict(attrs)
+        for field_name, rule in kind.references.items():
+            value = out.get(field_name)
+            if isinstance(value, Ref):
+                out[field_name] = value.name if rule.resolves_to == "name" else self.ids.get(value.address)
+                if out[field_name] is None:
+                    raise ReconcilerError(f"{desired.address}: {value.address} has no remote id yet")
+        return out
+
+    async def _record(
+        self, desired: Desired, obj: LiveObject, extra: Mapping[str, Any] | None = None
+    ) -> None:
+        self.ids[desired.address] = obj.remote_id
+        entry = StateEntry(
+            desired.kind, obj.remote_id, obj.key, digest(desired.attrs), dict(extra or obj.extra)
+        )
+        await self.store.record(desired.address, entry)
+
+    async def _execute(self, change: Change) -> str | None:
+        provider = self.providers[KINDS_BY_NAME[change.kind].provider]
+        desired, live = change.desired, change.live
+        if change.action is Action.DELETE:
+            assert live is not None
+            await provider.delete(change.kind, live)
+            await self.store.record(change.address, None)
+            return None
+        assert desired is not None
+        if change.action is Action.NOOP:  # adoption: only state changes
+            assert live is not None
+            await self._record(desired, live)
+            return live.remote_id
+        if change.action is Action.REPLACE:
+            assert live is not None
+            await provider.delete(change.kind, live)
+            await self.store.record(change.address, None)
+        if change.action in (Action.CREATE, Action.REPLACE):
+            obj = await provider.create(desired, self._resolve(desired, desired.create_attrs))
+            await self._record(desired, obj)
+            return obj.remote_id
+        assert live is not None and change.action is Action.UPDATE
+        changed = {f.path.split(".", 1)[0].split("[", 1)[0] for f in change.fields}
+        updated = await provider.update(desired, live, self._resolve(desired, desired.attrs), changed)
+        await self._record(desired, updated or live)
+        return live.remote_id

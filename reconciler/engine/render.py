@@ -1,0 +1,188 @@
+"""Render a plan for people and machines. Every renderer reads the plan's versioned JSON
+(``Plan.to_json()``), so what a person reads and what CI parses cannot disagree."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["render_json", "render_markdown", "render_text", "summary_line"]
+
+SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "noop": " "}
+VERB = {
+    "create": "will be created",
+    "update": "will be updated in place",
+    "replace": "must be replaced",
+    "delete": "will be destroyed",
+    "noop": "will be adopted (recorded in state, no API change)",
+}
+COLOUR = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red", "noop": "cyan"}
+Style = Callable[[str, str], str]
+
+
+def _plain(text: str, _colour: str) -> str:
+    return text
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str) and value.startswith("(") and value.endswith(")"):
+        return value  # (known after apply), (sensitive, changed), (cores.x)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def summary_line(doc: Mapping[str, Any]) -> str:
+    s = doc["summary"]
+    line = (
+        f"Plan: {s['create']} to add, {s['update']} to change, {s['replace']} to replace, "
+        f"{s['delete']} to destroy."
+    )
+    if s.get("adopt"):
+        line += f" {s['adopt']} to adopt."
+    return line
+
+
+def render_text(doc: Mapping[str, Any], style: Style = _plain, verbose: bool = False) -> str:
+    changes = [c for c in doc["changes"] if c["action"] != "noop" or c["adopt"]]
+    out: list[str] = []
+    if not changes:
+        out.append(style("No changes.", "green") + " Live state matches the configuration.")
+    else:
+        out.append("reconciler will perform the following actions:")
+        for change in changes:
+            out.append("")
+            out.extend(_text_change(change, style))
+        out.append("")
+        out.append(style(summary_line(doc), "bold"))
+    out.extend(_unmanaged_text(doc))
+    for warning in doc.get("warnings", []):
+        out.append(style(f"Warning: {warning}", "yellow"))
+    return "\n".join(out) + "\n"
+
+
+def _text_change(change: Mapping[str, Any], style: Style) -> list[str]:
+    action = change["action"]
+    colour = COLOUR[action]
+    verb = VERB[action]
+    cause = change.get("cause")
+    head = f"  # {change['address']} {verb}"
+    if change.get("adopt") and action != "noop":
+        head += " (adopting the existing object)"
+    reason = change["reason"]
+    if cause == "drift":
+        reason = f"drift: {reason}"
+    lines = [style(head, "bold") + f" ({reason})"]
+    ident = f"  [id={change['remote_id']}]" if change.get("remote_id") else ""
+    lines.append(style(f"{SYMBOL[action]:>3} {change['address']}", colour) + ident)
+    fields = change["fields"]
+    width = max((len(f["path"]) for f in fields), default=0)
+    for f in fields:
+        name = f["path"].ljust(width)
+        if action == "create":
+            lines.append(style(f"      + {name} = {_value(f['after'])}", colour))
+            continue
+        suffix = style("  # forces replacement", "magenta") if f["forces_replacement"] else ""
+        if f["sensitive"]:
+            lines.append(style(f"      ~ {name} = (sensitive, changed)", "yellow") + suffix)
+        elif f["before"] is None:
+            lines.append(style(f"      + {name} = {_value(f['after'])}", "green") + suffix)
+        elif f["after"] is None:
+            lines.append(style(f"      - {name} = {_value(f['before'])}", "red") + suffix)
+        else:
+            lines.append(
+                style(f"      ~ {name} = {_value(f['before'])} → {_value(f['after'])}", "yellow") + suffix
+            )
+    return lines
+
+
+def _unmanaged_text(doc: Mapping[str, Any]) -> list[str]:
+    unmanaged = doc.get("unmanaged", [])
+    if not unmanaged:
+        return []
+    lines = [
+        "",
+        f"Unmanaged: {len(unmanaged)} live object(s) not in the configuration nor in state (never touched):",
+    ]
+    for obj in unmanaged[:50]:
+        name = f" {obj['name']!r}" if obj.get("name") else ""
+        lines.append(f"  {obj['kind']} {obj['remote_id']}{name}")
+    if len(unmanaged) > 50:
+        lines.append(f"  … and {len(unmanaged) - 50} more (see --format json)")
+    return lines
+
+
+def render_json(doc: Mapping[str, Any]) -> str:
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000) -> str:
+    """A pull-request comment: a summary table, then one collapsible section per change."""
+    s = doc["summary"]
+    head = [
+        "### reconciler plan",
+        "",
+        "| create | update | replace | delete | adopt |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {s['create']} | {s['update']} | {s['replace']} | {s['delete']} | {s.get('adopt', 0)} |",
+        "",
+    ]
+    changes = [c for c in doc["changes"] if c["action"] != "noop" or c["adopt"]]
+    if not changes:
+        head.append("**No changes.** Live state matches the configuration.")
+    sections: list[str] = []
+    for change in changes:
+        sections.append(_markdown_change(change))
+    tail = []
+    if doc.get("unmanaged"):
+        tail.append(f"\n_{len(doc['unmanaged'])} unmanaged live object(s) are not touched._")
+    body = "\n".join(head)
+    budget = max_chars - len(body) - sum(len(t) for t in tail) - 200
+    used, shown = 0, 0
+    for section in sections:
+        if used + len(section) + 1 > budget:
+            break
+        used += len(section) + 1
+        shown += 1
+    out = [body, *sections[:shown]]
+    if shown < len(sections):
+        out.append(
+            f"\n_… {len(sections) - shown} more change(s) not shown (size cap); "
+            "see the JSON plan for all of them._"
+        )
+    out.extend(tail)
+    return "\n".join(out) + "\n"
+
+
+def _markdown_change(change: Mapping[str, Any]) -> str:
+    action = change["action"]
+    label = "adopt" if action == "noop" else action
+    cause = f", {change['cause']}" if change.get("cause") else ""
+    lines = [
+        "<details>",
+        f"<summary><code>{SYMBOL[action].strip() or '='}</code> <b>{change['address']}</b> "
+        f"— {label}{cause}</summary>",
+        "",
+        f"{_md_escape(change['reason'])}",
+        "",
+    ]
+    if change["fields"]:
+        lines += ["| field | before | after |", "|---|---|---|"]
+        for f in change["fields"]:
+            mark = " ⚠ forces replacement" if f["forces_replacement"] else ""
+            before = "" if action == "create" else _md_cell(f["before"])
+            lines.append(f"| `{f['path']}`{mark} | {before} | {_md_cell(f['after'])} |")
+    lines += ["", "</details>"]
+    return "\n".join(lines)
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _md_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = _value(value)
+    if len(text) > 200:
+        text = text[:197] + "…"
+    return "`" + _md_escape(text).replace("`", "'") + "`"

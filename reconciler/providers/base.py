@@ -1,0 +1,42 @@
+"""What the engine asks of a provider. Providers know HTTP, nothing of plans."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from reconciler.providers.http import ApiClient
+from reconciler.values import Desired, LiveObject, LiveState
+
+__all__ = ["Provider", "fingerprint"]
+
+
+class Provider(Protocol):
+    name: str
+    kinds: tuple[str, ...]
+    http: ApiClient
+
+    async def refresh(self, kinds: set[str], live: LiveState) -> None:
+        """List every object of ``kinds`` (all pages) into ``live``."""
+
+    async def create(self, desired: Desired, attrs: Mapping[str, Any]) -> LiveObject:
+        """Create from resolved ``attrs`` (all fields, defaults included); return the new object."""
+
+    async def update(
+        self, desired: Desired, live: LiveObject, attrs: Mapping[str, Any], changed: set[str]
+    ) -> LiveObject | None:
+        """Change ``changed`` fields in place (``attrs`` are the resolved managed fields)."""
+
+    async def delete(self, kind: str, live: LiveObject) -> None:
+        """Delete; an object already gone is not an error."""
+
+    async def aclose(self) -> None: ...
+
+
+def fingerprint(payload: Mapping[str, Any], volatile: tuple[str, ...] = ()) -> str:
+    """A digest of a raw API object, less fields that change on their own (counters, secrets)."""
+    kept = {k: v for k, v in payload.items() if k not in volatile}
+    text = json.dumps(kept, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

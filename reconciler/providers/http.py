@@ -1,0 +1,298 @@
+"""The one HTTP policy every provider goes through.
+
+- timeouts (connect/read) from the provider's ``http`` settings;
+- retries with exponential backoff and full jitter on 429, 500, 502, 503, 504, connection
+  errors and read timeouts, honouring ``Retry-After`` (seconds or HTTP-date), within a cap
+  on the total time spent on one call;
+- non-idempotent calls (creates) are retried only when the request surely did not land
+  (connection refused, 429). Otherwise :class:`UncertainOutcome` is raised, so the provider
+  can look the object up by natural key before trying again;
+- an optional client-side rate limit (token bucket);
+- error responses become typed :mod:`reconciler.errors` values carrying the status and the
+  API's own message; no message ever contains a credential (they are scrubbed).
+
+Sleep, clock and randomness are injectable so all of this is tested without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from reconciler.config.settings import HttpSettings
+from reconciler.errors import ApiError, ProviderError, RateLimited, TransportError, api_error_for_status
+
+__all__ = ["ApiClient", "CallStats", "UncertainOutcome", "check_endpoint", "parse_retry_after"]
+
+log = logging.getLogger("reconciler.http")
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+BASE_DELAY_S = 0.25
+MAX_DELAY_S = 20.0
+_TAGS = re.compile(r"<[^>]+>")
+
+
+class UncertainOutcome(TransportError):
+    """A non-idempotent request failed in a way that does not say whether it took effect."""
+
+
+@dataclass
+class CallStats:
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0  # 429 answers
+    by_status: dict[int, int] = field(default_factory=dict)
+
+
+class TokenBucket:
+    def __init__(
+        self, rate: float, clock: Callable[[], float], sleep: Callable[[float], Awaitable[Any]]
+    ) -> None:
+        self.rate, self.capacity = rate, max(1.0, rate)
+        self.tokens, self.clock, self.sleep = self.capacity, clock, sleep
+        self.updated = clock()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = self.clock()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await self.sleep((1 - self.tokens) / self.rate)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: either delta-seconds or an HTTP-date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def check_endpoint(api: str, url: str, allow_insecure_http: bool) -> None:
+    """TLS is the rule: plain http:// only to loopback, or when the user opts in explicitly."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return
+    if parts.scheme != "http":
+        raise ProviderError(f"{api}: endpoint {url!r} must be an http:// or https:// URL")
+    host = (parts.hostname or "").lower()
+    if host in ("localhost", "::1") or host.startswith("127."):
+        return
+    if not allow_insecure_http:
+        raise ProviderError(
+            f"{api}: refusing plain http:// to {host} (credentials would cross the network unencrypted); "
+            f"use https://, or set providers.{api}.http.allow_insecure_http: true"
+        )
+
+
+class ApiClient:
+    """An ``httpx.AsyncClient`` wrapped in the shared policy, for one API."""
+
+    def __init__(
+        self,
+        api: str,
+        client: httpx.AsyncClient,
+        settings: HttpSettings | None = None,
+        *,
+        secrets: Iterable[str] = (),
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.api = api
+        self.client = client
+        self.settings = settings or HttpSettings()
+        self.secrets = [s for s in secrets if s]
+        self.sleep, self.clock, self.rng = sleep, clock, rng
+        self.stats = CallStats()
+        rate = self.settings.rate_limit_per_s
+        self.bucket = TokenBucket(rate, clock, sleep) if rate else None
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool | None = None,
+        ok: Iterable[int] = (),
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send with retries. Statuses in ``ok`` are returned instead of raised (e.g. 404 on delete)."""
+        if idempotent is None:
+            idempotent = method.upper() not in ("POST", "PATCH")
+        call = f"{self.api} {method.upper()} {path}"
+        ok = set(ok)
+        started = self.clock()
+        attempt = 0
+        while True:
+            if self.bucket is not None:
+                await self.bucket.acquire()
+            self.stats.requests += 1
+            t0 = self.clock()
+            try:
+                response = await self.client.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                surely_not_sent = isinstance(
+                    exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
+                )
+                error: ProviderError = TransportError(self.scrub(f"{call}: {_describe_transport(exc)}"))
+                if not idempotent and not surely_not_sent:
+                    raise UncertainOutcome(
+                        self.scrub(
+                            f"{call}: {_describe_transport(exc)}; the request may or may not have "
+                            "taken effect"
+                        )
+                    ) from exc
+                delay = self._backoff(attempt)
+                cause: BaseException = exc
+            else:
+                status = response.status_code
+                self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
+                log.debug("%s -> %s in %.0f ms", call, status, (self.clock() - t0) * 1000)
+                if status < 400 or status in ok:
+                    return response
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                error = api_error_for_status(status, self.scrub(error_message(response)), call, retry_after)
+                if status == 429:
+                    self.stats.rate_limited += 1
+                if status not in RETRY_STATUSES:
+                    raise error
+                if not idempotent and status != 429:
+                    message = f"{call}: HTTP {status} ({error.message}); it may or may not have taken effect"
+                    raise UncertainOutcome(message) from error
+                delay = retry_after if retry_after is not None else self._backoff(attempt)
+                cause = error
+            attempt += 1
+            elapsed = self.clock() - started
+            if attempt > self.settings.max_retries or elapsed + delay > self.settings.retry_budget_s:
+                raise _gave_up(error, attempt) from cause
+            self.stats.retries += 1
+            log.debug("%s: retry %d in %.2fs after %s", call, attempt, delay, error)
+            await self.sleep(delay)
+
+    async def create(
+        self, method: str, path: str, *, find_existing: Callable[[], Awaitable[Any]], **kwargs: Any
+    ) -> httpx.Response | Any:
+        """A non-idempotent create, made safe to retry.
+
+        When an attempt's outcome is uncertain (the response was lost, or a 5xx), look the object
+        up by natural key (``find_existing``) before sending it again: return what was found
+        instead of creating a duplicate. Returns the response, or whatever ``find_existing`` found.
+        """
+        started = self.clock()
+        attempt = 0
+        while True:
+            try:
+                return await self.request(method, path, idempotent=False, **kwargs)
+            except UncertainOutcome as exc:
+                attempt += 1
+                delay = self._backoff(attempt)
+                if (
+                    attempt > self.settings.max_retries
+                    or self.clock() - started + delay > self.settings.retry_budget_s
+                ):
+                    raise TransportError(f"{exc} (gave up after {attempt} attempts)") from exc
+                self.stats.retries += 1
+                await self.sleep(delay)
+                existing = await find_existing()
+                if existing is not None:
+                    log.debug(
+                        "%s %s %s: the earlier attempt had landed; not sending it again",
+                        self.api,
+                        method,
+                        path,
+                    )
+                    return existing
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+        return self.rng() * min(MAX_DELAY_S, BASE_DELAY_S * (2**attempt))
+
+    async def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self.request(method, path, **kwargs)
+        return decode_json(response, f"{self.api} {method.upper()} {path}")
+
+
+def _gave_up(error: ProviderError, attempts: int) -> ProviderError:
+    if isinstance(error, RateLimited):
+        return RateLimited(error.status, f"{error.message} (gave up after {attempts} attempts)", error.call)
+    if isinstance(error, ApiError):
+        return type(error)(error.status, f"{error.message} (gave up after {attempts} attempts)", error.call)
+    return TransportError(f"{error} (gave up after {attempts} attempts)")
+
+
+def _describe_transport(exc: httpx.HTTPError) -> str:
+    kinds = {
+        httpx.ConnectTimeout: "connection timed out",
+        httpx.ReadTimeout: "read timed out",
+        httpx.WriteTimeout: "write timed out",
+        httpx.PoolTimeout: "no free connection",
+        httpx.ConnectError: "cannot connect",
+        httpx.RemoteProtocolError: "the server closed the connection",
+        httpx.ReadError: "connection lost while reading",
+    }
+    for cls, text in kinds.items():
+        if isinstance(exc, cls):
+            detail = str(exc)
+            return f"{text} ({detail})" if detail else text
+    return f"{type(exc).__name__}: {exc}"
+
+
+def error_message(response: httpx.Response) -> str:
+    """The API's own message from an error response, whatever its shape."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = _TAGS.sub(" ", response.text or "").strip()
+        text = " ".join(text.split())
+        return text[:300] or (response.reason_phrase or "no message")
+    if isinstance(body, dict):
+        status = body.get("status") if isinstance(body.get("status"), dict) else None
+        for source in (body, status or {}):
+            for key in ("message", "error", "statusMessage", "detail"):
+                value = source.get(key)
+                if isinstance(value, str) and value:
+                    suggestion = source.get("statusSuggestion")
+                    return f"{value} ({suggestion})" if isinstance(suggestion, str) and suggestion else value
+    return str(body)[:300]
+
+
+def decode_json(response: httpx.Response, call: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        ctype = response.headers.get("content-type", "no content type")
+        snippet = " ".join(_TAGS.sub(" ", response.text[:200]).split())
+        raise ProviderError(
+            f"{call} returned a body that is not JSON ({ctype}, HTTP {response.status_code}): {snippet!r}"
+        ) from None

@@ -1,0 +1,122 @@
+"""Signaloid payloads → LiveObjects, and spec attrs → request bodies. Pure functions, no I/O.
+
+Responses are PascalCase; webhook requests are camelCase (api-notes/signaloid.md). A webhook's
+``Secret`` is never read into a LiveObject, and is left out of its fingerprint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.errors import ProviderError
+from reconciler.providers.base import fingerprint
+from reconciler.values import LiveObject
+
+CORE_FIELDS = {
+    "class": "Class",
+    "microarchitecture": "Microarchitecture",
+    "precision": "Precision",
+    "memory_size": "MemorySize",
+    "correlation_tracking": "CorrelationTracking",
+}
+REPOSITORY_FIELDS = {
+    "remote_url": "RemoteURL",
+    "branch": "Branch",
+    "commit": "Commit",
+    "build_directory": "BuildDirectory",
+    "arguments": "Arguments",
+    "core": "Core",
+    "data_sources": "DataSources",
+    "trace_variables": "TraceVariables",
+}
+REMOVABLE = {"core": "Core", "data_sources": "DataSources", "trace_variables": "TraceVariables"}
+DATA_SOURCE_FIELDS = {"resource_id": "ResourceID", "resource_type": "ResourceType", "location": "Location"}
+TRACE_FIELDS = {"file": "File", "line_number": "LineNumber", "expression": "Expression"}
+WEBHOOK_VOLATILE = ("Secret", "FailureCount", "LastDeliveryStatus", "LastDeliveryTime", "UpdatedAt")
+
+
+def _get(payload: Mapping[str, Any], *names: str, default: Any = None) -> Any:
+    for name in names:
+        if name in payload:
+            return payload[name]
+    return default
+
+
+def _require(payload: Any, id_field: str, what: str) -> str:
+    if not isinstance(payload, Mapping):
+        raise ProviderError(f"signaloid returned a {what} that is not an object: {str(payload)[:100]!r}")
+    value = payload.get(id_field)
+    if not isinstance(value, str) or not value:
+        raise ProviderError(f"signaloid returned a {what} without {id_field}: {str(payload)[:200]!r}")
+    return value
+
+
+def parse_core(payload: Any) -> LiveObject:
+    core_id = _require(payload, "CoreID", "core")
+    name = str(payload.get("Name", ""))
+    attrs = {ours: payload.get(theirs) for ours, theirs in CORE_FIELDS.items()}
+    return LiveObject("cores", core_id, (name,), attrs, name, fingerprint(payload, ("UpdatedAt",)))
+
+
+def _rename(items: Any, mapping: Mapping[str, str]) -> Any:
+    if not isinstance(items, list):
+        return items
+    return [
+        {ours: item.get(theirs) for ours, theirs in mapping.items()} if isinstance(item, Mapping) else item
+        for item in items
+    ]
+
+
+def parse_repository(payload: Any) -> LiveObject:
+    repo_id = _require(payload, "RepositoryID", "repository")
+    attrs = {ours: payload.get(theirs) for ours, theirs in REPOSITORY_FIELDS.items()}
+    attrs["data_sources"] = _rename(attrs["data_sources"], DATA_SOURCE_FIELDS)
+    attrs["trace_variables"] = _rename(attrs["trace_variables"], TRACE_FIELDS)
+    key = (str(attrs["remote_url"] or "").rstrip("/"), str(attrs["branch"] or ""))
+    return LiveObject("repositories", repo_id, key, attrs, f"{key[0]}@{key[1]}", fingerprint(payload))
+
+
+def parse_webhook(payload: Any) -> LiveObject:
+    hook_id = _require(payload, "WebhookID", "webhook")
+    attrs = {
+        "url": _get(payload, "URL", "Url", "url"),
+        "events": _get(payload, "Events", "events"),
+        "description": _get(payload, "Description", "description"),
+        "status": _get(payload, "Status", "status"),
+    }
+    url = str(attrs["url"] or "")
+    return LiveObject("webhooks", hook_id, (url,), attrs, url, fingerprint(payload, WEBHOOK_VOLATILE))
+
+
+def core_body(name: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
+    body = {"Name": name}
+    body.update({theirs: attrs[ours] for ours, theirs in CORE_FIELDS.items()})
+    return body
+
+
+def repository_body(attrs: Mapping[str, Any], fields: set[str] | None = None) -> dict[str, Any]:
+    """Request body with ``fields`` (default: every field with a value)."""
+    body: dict[str, Any] = {}
+    for ours, theirs in REPOSITORY_FIELDS.items():
+        if fields is not None and ours not in fields:
+            continue
+        value = attrs.get(ours)
+        if value is None:
+            continue
+        if ours == "data_sources":
+            value = [{DATA_SOURCE_FIELDS[k]: v for k, v in item.items()} for item in value]
+        elif ours == "trace_variables":
+            value = [{TRACE_FIELDS[k]: v for k, v in item.items()} for item in value]
+        body[theirs] = value
+    return body
+
+
+def webhook_body(attrs: Mapping[str, Any], fields: set[str] | None = None) -> dict[str, Any]:
+    """camelCase, as the webhook endpoints take it."""
+    names = {"url": "url", "events": "events", "description": "description", "status": "status"}
+    return {
+        theirs: attrs[ours]
+        for ours, theirs in names.items()
+        if (fields is None or ours in fields) and attrs.get(ours) is not None
+    }
