@@ -23,7 +23,9 @@ Wire contract (routes under ``/api/v1/``; served as ``/steamship/api/v1/`` by ``
 - Package instances report ``initStatus`` ``initializing`` for ``init_seconds``, then ``complete``
   (``failed`` for ``broken-init``, with the reason in ``initStatusMessage`` - an emulator extension;
   the client ignores unknown fields). Stored ``config`` has template defaults filled in
-  (see :mod:`reconciler.sandbox.steamship_packages`).
+  (see :mod:`reconciler.sandbox.steamship_packages`). The invocation URL is sent twice: as
+  ``invocationURL``, the key the official client reads (its ``to_camel`` upper-cases a ``_url``
+  suffix, so that is what the engine sends), and as ``invocationUrl``, as the api-notes spell it.
 - Lists page with ``pageSize`` (default 20, capped at ``page_size_max``), an opaque ``pageToken`` and
   ``nextPageToken`` (``null`` on the last page), ``sortOrder`` ``DESC`` (default, newest first) or ``ASC``.
 
@@ -459,6 +461,7 @@ class _Engine:
                 str(exc),
                 f'See the configTemplate of package "{package.handle}" ({version.handle}).',
             ) from exc
+        invocation_url = f"https://{self.user['handle']}.steamship.run/{ws['handle']}/{handle}/"
         inst = {
             "id": _new_id(),
             "handle": handle,
@@ -468,7 +471,8 @@ class _Engine:
             "packageVersionId": version.id,
             "packageVersionHandle": version.handle,
             "userId": self.user["id"],
-            "invocationUrl": f"https://{self.user['handle']}.steamship.run/{ws['handle']}/{handle}/",
+            "invocationURL": invocation_url,
+            "invocationUrl": invocation_url,
             "config": stored_config,
             "workspaceId": ws["id"],
             "workspaceHandle": ws["handle"],

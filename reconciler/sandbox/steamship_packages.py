@@ -152,7 +152,8 @@ class ConfigInvalid(ValueError):
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        super().__init__(f"{INVALID_CONFIG_MESSAGE} {'; '.join(problems)}.")
+        details = "; ".join(problems)
+        super().__init__(f"{INVALID_CONFIG_MESSAGE} {details[:1].upper()}{details[1:]}.")
 
 
 def _coerce(name: str, kind: str, value: Any) -> tuple[Any, str | None]:
