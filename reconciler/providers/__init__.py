@@ -1,0 +1,25 @@
+"""One provider package per API. ``open_providers`` builds the ones a run needs."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.providers.base import Provider
+
+__all__ = ["PROVIDER_NAMES", "Provider", "build_providers"]
+
+PROVIDER_NAMES = ("signaloid",)
+
+
+def build_providers(
+    stack: Any, names: set[str], *, environ: Mapping[str, str], sandbox: Any = None
+) -> dict[str, Provider]:
+    """Providers for ``names``; imported lazily so a command that needs none stays fast."""
+    built: dict[str, Provider] = {}
+    for name in PROVIDER_NAMES:
+        if name in names:
+            module = importlib.import_module(f"reconciler.providers.{name}")
+            built[name] = module.build(stack, environ, sandbox)
+    return built

@@ -8,7 +8,7 @@ from typing import Any
 
 from reconciler.errors import ProviderError
 from reconciler.kinds import get_kind
-from reconciler.providers.http import ApiClient
+from reconciler.providers.http import ApiClient, decode_json
 from reconciler.providers.signaloid.parse import (
     REMOVABLE,
     core_body,
@@ -104,7 +104,8 @@ class SignaloidProvider:
         elif kind == "repositories":
             body = repository_body(attrs)
         else:
-            body = webhook_body(attrs)
+            # POST /webhooks takes url, events and description; status is set afterwards.
+            body = webhook_body(attrs, {"url", "events", "description"})
         parse = _PARSERS[kind]
         key = get_kind(kind).natural_key(desired.name, attrs)
 
@@ -112,9 +113,17 @@ class SignaloidProvider:
             return await self._find(kind, key)
 
         result = await self.http.create("POST", _PATHS[kind], json=body, find_existing=find_existing)
-        if isinstance(result, LiveObject):
-            return result
-        return parse(result.json())
+        obj = (
+            result
+            if isinstance(result, LiveObject)
+            else parse(decode_json(result, f"signaloid POST {_PATHS[kind]}"))
+        )
+        if kind == "webhooks" and attrs.get("status") and obj.attrs.get("status") != attrs["status"]:
+            response = await self.http.request(
+                "PUT", f"/webhooks/{obj.remote_id}", json={"status": attrs["status"]}
+            )
+            obj = parse_webhook(decode_json(response, "signaloid PUT /webhooks/{id}"))
+        return obj
 
     async def update(
         self, desired: Desired, live: LiveObject, attrs: Mapping[str, Any], changed: set[str]
@@ -127,7 +136,7 @@ class SignaloidProvider:
             return None
         if kind == "webhooks":
             response = await self.http.request("PUT", path, json=webhook_body(attrs, changed))
-            return parse_webhook(response.json())
+            return parse_webhook(decode_json(response, "signaloid PUT /webhooks/{id}"))
         cleared = {f for f in changed if attrs.get(f) is None and f in REMOVABLE}
         to_set = changed - cleared
         if to_set:

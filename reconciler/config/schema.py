@@ -1,0 +1,12 @@
+"""The JSON Schema of the stack format, generated from the models (``reconciler schema``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.config.stack import SCHEMA_ID, Stack
+
+
+def stack_schema() -> dict[str, Any]:
+    schema = Stack.model_json_schema(by_alias=True, mode="validation")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}

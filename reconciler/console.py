@@ -1,0 +1,85 @@
+"""Terminal output: colour (unless NO_COLOR or not a TTY), apply progress, apply summary."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+import click
+
+from reconciler.engine.apply import ActionResult, ApplyResult, Outcome
+from reconciler.engine.plan import Action, Change
+
+PROGRESS = {
+    Action.CREATE: ("creating", "created"),
+    Action.UPDATE: ("updating", "updated"),
+    Action.REPLACE: ("replacing", "replaced"),
+    Action.DELETE: ("destroying", "destroyed"),
+    Action.NOOP: ("adopting", "adopted"),
+}
+
+
+def use_colour(stream: TextIO) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return stream.isatty()
+
+
+def styler(stream: TextIO | None = None) -> Callable[[str, str], str]:
+    colour = use_colour(stream or sys.stdout)
+
+    def style(text: str, name: str) -> str:
+        if not colour:
+            return text
+        if name == "bold":
+            return click.style(text, bold=True)
+        return click.style(text, fg=name)
+
+    return style
+
+
+def progress_printer(echo: Callable[[str], None]) -> Callable[[Change, str, ActionResult | None], None]:
+    """Plain lines, one per start and end: readable in CI logs and on a terminal alike."""
+
+    def on_event(change: Change, phase: str, result: ActionResult | None) -> None:
+        doing, done = PROGRESS[change.action]
+        if phase == "start":
+            echo(f"{change.address}: {doing}…")
+            return
+        assert result is not None
+        if result.outcome is Outcome.DONE:
+            ident = f" [id={result.remote_id}]" if result.remote_id else ""
+            echo(f"{change.address}: {done} in {result.elapsed_s:.1f}s{ident}")
+        else:
+            echo(f"{change.address}: FAILED after {result.elapsed_s:.1f}s: {result.error}")
+
+    return on_event
+
+
+def apply_summary(result: ApplyResult) -> list[str]:
+    done = result.by_outcome(Outcome.DONE)
+    failed = result.by_outcome(Outcome.FAILED)
+    waiting = result.by_outcome(Outcome.NOT_STARTED)
+    counts = {a: 0 for a in Action}
+    for r in done:
+        counts[r.action] += 1
+    lines = [
+        f"Apply {'complete' if result.ok else 'FAILED'}! Resources: {counts[Action.CREATE]} added, "
+        f"{counts[Action.UPDATE]} changed, {counts[Action.REPLACE]} replaced, "
+        f"{counts[Action.DELETE]} destroyed"
+        + (f", {counts[Action.NOOP]} adopted" if counts[Action.NOOP] else "")
+        + "."
+    ]
+    if failed or waiting:
+        lines.append(f"  done: {len(done)}, failed: {len(failed)}, not started: {len(waiting)}")
+        for r in sorted(failed, key=lambda r: r.address):
+            lines.append(f"  failed      {r.address} ({r.action.value}): {r.error}")
+        for r in sorted(waiting, key=lambda r: r.address):
+            why = f"waits for {', '.join(r.blocked_by)}" if r.blocked_by else "interrupted"
+            lines.append(f"  not started {r.address} ({r.action.value}): {why}")
+        lines.append("State records everything that was done; run apply again to finish.")
+    return lines

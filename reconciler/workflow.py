@@ -1,0 +1,109 @@
+"""The stages composed: load → refresh → plan → apply → verify. The CLI calls these."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler.config import LoadedStack, load_stack
+from reconciler.engine.apply import ApplyResult, EventHook, Outcome, apply
+from reconciler.engine.plan import Action, Plan, plan
+from reconciler.kinds import KINDS_BY_NAME
+from reconciler.providers import Provider, build_providers
+from reconciler.state import LocalStateStore, StateSnapshot, StateStore
+from reconciler.values import Desired, LiveState
+
+__all__ = ["Session", "open_session"]
+
+
+@dataclass
+class Session:
+    loaded: LoadedStack
+    store: StateStore
+    environ: Mapping[str, str]
+    sandbox: Any = None
+    providers: dict[str, Provider] = field(default_factory=dict)
+    _exit: AsyncExitStack = field(default_factory=AsyncExitStack)
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for provider in self.providers.values():
+            await provider.aclose()
+
+    def provider_for(self, kinds: set[str]) -> dict[str, Provider]:
+        needed = {KINDS_BY_NAME[k].provider for k in kinds}
+        missing = needed - set(self.providers)
+        if missing:
+            self.providers.update(
+                build_providers(self.loaded.stack, missing, environ=self.environ, sandbox=self.sandbox)
+            )
+        return {name: self.providers[name] for name in needed}
+
+    def kinds_in_play(self, snapshot: StateSnapshot, desired: list[Desired] | None = None) -> set[str]:
+        desired = self.loaded.resources if desired is None else desired
+        return {r.kind for r in desired} | snapshot.kinds()
+
+    async def refresh(self, kinds: set[str]) -> LiveState:
+        """List every kind in play, all providers at once."""
+        live = LiveState()
+        providers = self.provider_for(kinds)
+        await asyncio.gather(
+            *(
+                p.refresh({k for k in kinds if KINDS_BY_NAME[k].provider == name}, live)
+                for name, p in providers.items()
+            )
+        )
+        return live
+
+    async def plan(self, *, destroy: bool = False) -> tuple[Plan, LiveState]:
+        snapshot = self.store.read()
+        desired = [] if destroy else self.loaded.resources
+        live = await self.refresh(self.kinds_in_play(snapshot, desired))
+        return plan(desired, live, snapshot), live
+
+    async def apply(
+        self, the_plan: Plan, *, parallelism: int, on_event: EventHook | None = None
+    ) -> ApplyResult:
+        kinds = {c.kind for c in the_plan.pending()}
+        return await apply(
+            the_plan, self.provider_for(kinds), self.store, parallelism=parallelism, on_event=on_event
+        )
+
+    async def verify(self, the_plan: Plan, result: ApplyResult, *, destroy: bool = False) -> list[str]:
+        """Re-read what changed and check it now matches the configuration."""
+        done = {a for a, r in result.results.items() if r.outcome is Outcome.DONE}
+        if not done:
+            return []
+        after, _ = await self.plan(destroy=destroy)
+        problems = []
+        for change in after.changes:
+            if change.address in done and (change.action is not Action.NOOP or change.adopt):
+                fields = ", ".join(f.path for f in change.fields) or change.reason
+                problems.append(
+                    f"{change.address}: the API accepted the {result.results[change.address].action.value} "
+                    f"but the object read back still differs ({change.action.value}: {fields})"
+                )
+        return problems
+
+
+def open_session(paths: list[Path], *, sandbox: bool, environ: Mapping[str, str]) -> Session:
+    loaded = load_stack(paths, environ)
+    sandbox_env = None
+    if sandbox:
+        from reconciler.sandbox.inprocess import InProcessSandbox
+
+        sandbox_env = InProcessSandbox(loaded.root / ".reconciler" / "sandbox")
+        store: StateStore = LocalStateStore(sandbox_env.state_path)
+    else:
+        configured = loaded.stack.state.path
+        path = Path(configured) if configured else loaded.root / ".reconciler" / "state.json"
+        if configured and not path.is_absolute():
+            path = loaded.root / path
+        store = LocalStateStore(path)
+    return Session(loaded, store, environ, sandbox_env)
