@@ -220,21 +220,35 @@ class _Hub:
             body = await self._json_body(request) or {}
         except ValueError:
             return _error(400, "Invalid JSON body")
-        if not isinstance(body, dict) or not isinstance(body.get("appConfig", {}), dict) \
-                or not isinstance(body.get("args", []), list):
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("appConfig", {}), dict)
+            or not isinstance(body.get("args", []), list)
+        ):
             return _error(400, 'Expected {"appConfig": {...}, "args": [...]}')
         app_config, args = body.get("appConfig", {}), body.get("args", [])
         inst_id, now = str(uuid.uuid4()), _now()
         seq = self.data["sequences"][seq_id]
         if seq["crash"] or seq["config"]["name"] in self.crash_packages:
             # Like a sequence whose entry file throws: start succeeds, the runner exits with code 21.
-            self._log("ERROR", "Sequence finished with error", "CSIController", data=[21],
-                      instance=inst_id, sequence=seq_id,
-                      error=f"Sequence error: {seq['config']['name']} crashed while loading (sandbox marker)")
+            self._log(
+                "ERROR",
+                "Sequence finished with error",
+                "CSIController",
+                data=[21],
+                instance=inst_id,
+                sequence=seq_id,
+                error=f"Sequence error: {seq['config']['name']} crashed while loading (sandbox marker)",
+            )
         else:
             self.instances[inst_id] = {
-                "id": inst_id, "sequence": seq_id, "appConfig": app_config, "sequenceArgs": args,
-                "created": now, "started": now, "status": "running",
+                "id": inst_id,
+                "sequence": seq_id,
+                "appConfig": app_config,
+                "sequenceArgs": args,
+                "created": now,
+                "started": now,
+                "status": "running",
             }
             self._log("INFO", "Instance started", "CSIController", instance=inst_id, sequence=seq_id)
         return JSONResponse({"opStatus": "OK", "message": f"Sequence {seq_id} starting", "id": inst_id})

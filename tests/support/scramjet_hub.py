@@ -150,20 +150,30 @@ class RealHub:
         # 0.18.7 binds the runner socket server on all interfaces, so ask for a port free there.
         self.instances_port = free_port("0.0.0.0")
         cmd = [
-            shutil.which("node") or "node", str(START_SCRIPT),
-            "--hub-dir", str(self.hub_dir),
-            "--port", str(self.port),
-            "--instances-port", str(self.instances_port),
-            "--sequences-root", str(self.sequences_root),
-            "--info-file", str(self.work_dir / "sth-id.json"),
+            shutil.which("node") or "node",
+            str(START_SCRIPT),
+            "--hub-dir",
+            str(self.hub_dir),
+            "--port",
+            str(self.port),
+            "--instances-port",
+            str(self.instances_port),
+            "--sequences-root",
+            str(self.sequences_root),
+            "--info-file",
+            str(self.work_dir / "sth-id.json"),
         ]
         if not self.identify_existing:
             cmd.append("--no-identify-existing")
         env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0"}
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=env, start_new_session=True,
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
             )
         self.pgid = self._proc.pid
 

@@ -23,8 +23,12 @@ STOP_BODY = [4001, {"timeout": 1000, "canCallKeepalive": False}]
 
 
 def make_package(
-    name: str = "counter", *, main: str = "index.js", files: dict[str, bytes] | None = None,
-    prefix: str = "", **manifest: Any,
+    name: str = "counter",
+    *,
+    main: str = "index.js",
+    files: dict[str, bytes] | None = None,
+    prefix: str = "",
+    **manifest: Any,
 ) -> bytes:
     """A tar.gz with package.json (plus the entry file unless ``files`` says otherwise)."""
     pkg: dict[str, Any] = {"name": name, "version": "1.0.0", "main": main, **manifest}
@@ -60,7 +64,10 @@ def start(client: TestClient, seq_id: str, args: list[Any] | None = None, app_co
 
 def test_version(client: TestClient) -> None:
     assert client.get(f"{API}/version").json() == {
-        "service": "@scramjet/host", "apiVersion": "v1", "version": "0.28.0", "build": "sandbox",
+        "service": "@scramjet/host",
+        "apiVersion": "v1",
+        "version": "0.28.0",
+        "build": "sandbox",
     }
 
 
@@ -152,7 +159,10 @@ def test_start_and_instances(client: TestClient) -> None:
     assert set(listed) == {first, second}
     one = listed[first]
     assert (one["sequence"], one["appConfig"], one["sequenceArgs"], one["status"]) == (
-        seq_id, {"greeting": "hi"}, [10], "running",
+        seq_id,
+        {"greeting": "hi"},
+        [10],
+        "running",
     )
     assert one["created"].endswith("Z") and one["started"]
     assert client.get(f"{API}/instance/{second}").json()["sequenceArgs"] == [20]
