@@ -182,7 +182,7 @@ class _Engine:
             handler = self.operations.get(operation)
             if handler is None:
                 raise EngineError(404, "NotFound", f'Unknown operation "{operation}".')
-            if request.headers.get("x-task-background", "") == "true":
+            if request.headers.get("x-task-background", "").lower() == "true":
                 return JSONResponse(self._run_as_task(operation, handler, body, request))
             if operation in self.always_task:
                 # Refused requests fail at once; only accepted work becomes a task.
@@ -312,9 +312,6 @@ class _Engine:
 
     # ----- workspaces ------------------------------------------------------------------------------
 
-    def _workspace_wire(self, ws: Body) -> Body:
-        return _public(ws)
-
     def _find_workspace(self, ws_id: str | None = None, handle: str | None = None) -> Body | None:
         for ws in self.state["workspaces"].values():
             if (ws_id is None or ws["id"] == ws_id) and (handle is None or ws["handle"] == handle):
@@ -363,8 +360,8 @@ class _Engine:
                     EXISTS_MESSAGE,
                     f'A workspace with handle "{handle}" exists; use fetchIfExists to reuse it.',
                 )
-            return {"workspace": self._workspace_wire(existing)}
-        return {"workspace": self._workspace_wire(self._add_workspace(handle, body))}
+            return {"workspace": _public(existing)}
+        return {"workspace": _public(self._add_workspace(handle, body))}
 
     def workspace_get(self, body: Body, request: Request) -> Body:
         ws_id, handle = _str(body, "id"), _str(body, "handle")
@@ -375,10 +372,10 @@ class _Engine:
             found = self._add_workspace("default", {})
         if found is None:
             raise _not_found(f'Workspace with id "{ws_id}"' if ws_id else f'Workspace "{handle}"')
-        return {"workspace": self._workspace_wire(found)}
+        return {"workspace": _public(found)}
 
     def workspace_list(self, body: Body, request: Request) -> Body:
-        return self._page(list(self.state["workspaces"].values()), body, "workspaces", self._workspace_wire)
+        return self._page(list(self.state["workspaces"].values()), body, "workspaces", _public)
 
     def workspace_delete(self, body: Body, request: Request) -> Body:
         ws_id = _str(body, "id")
@@ -391,7 +388,7 @@ class _Engine:
         for inst_id in [i for i, inst in self.state["instances"].items() if inst["workspaceId"] == ws_id]:
             del self.state["instances"][inst_id]
         self._save()
-        return {"workspace": self._workspace_wire(ws)}
+        return {"workspace": _public(ws)}
 
     # ----- packages and instances ------------------------------------------------------------------
 

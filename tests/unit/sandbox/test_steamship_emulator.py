@@ -164,7 +164,7 @@ def test_workspace_delete_is_a_task_that_waits_runs_and_succeeds(engine: Engine)
 
 
 def test_background_header_turns_any_operation_into_a_task_that_can_fail(engine: Engine) -> None:
-    ok = engine.call("workspace/create", {"handle": "later"}, **{"X-Task-Background": "true"})
+    ok = engine.call("workspace/create", {"handle": "later"}, **{"X-Task-Background": "True"})
     assert ok["status"]["state"] == "waiting"
     bad = engine.call("package/instance/create", {"packageHandle": "nope", "handle": "x"},
                       **{"X-Task-Background": "true"})  # fmt: skip
