@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import shutil
@@ -51,7 +52,7 @@ def hub_available(hub_dir: Path = HUB_DIR) -> tuple[bool, str]:
         manifest = hub_dir / "node_modules" / package / "package.json"
         if not manifest.is_file():
             return False, f"{package} is not installed in {hub_dir}: run `bash .ci/install-scramjet-hub.sh`"
-        if f'"version": "{HUB_VERSION}"' not in manifest.read_text(encoding="utf-8"):
+        if json.loads(manifest.read_text(encoding="utf-8")).get("version") != HUB_VERSION:
             return False, f"{package} in {hub_dir} is not version {HUB_VERSION}: re-run the install script"
     return True, f"Transform Hub {HUB_VERSION} installed in {hub_dir}"
 
