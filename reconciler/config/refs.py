@@ -7,7 +7,7 @@ from typing import Any
 
 from reconciler.config.loader import MarkedDict
 from reconciler.errors import ConfigError, ConfigIssue
-from reconciler.kinds import KINDS
+from reconciler.kinds import KINDS, KINDS_BY_NAME
 from reconciler.values import Desired, Location, Ref
 
 __all__ = ["desired_resources"]
@@ -50,6 +50,7 @@ def desired_resources(stack: Any, data: MarkedDict) -> list[Desired]:
             mark = section.key_marks.get(name) if section is not None else None
             location = Location(mark.file, mark.line) if mark else None
             result.append(Desired(kind.name, name, attrs, create_attrs, location))
+    issues.extend(_duplicate_keys(result))
     if issues:
         raise ConfigError(issues)
     _check_cycles(result)
@@ -73,3 +74,25 @@ def _check_cycles(resources: list[Desired]) -> None:
                 line=where.location.line if where and where.location else None,
             )
         ) from None
+
+
+def _duplicate_keys(resources: list[Desired]) -> list[ConfigIssue]:
+    """Two resources with one natural key would both adopt the same live object."""
+    seen: dict[tuple[str, tuple[str, ...]], Desired] = {}
+    issues = []
+    for res in resources:
+        kind = KINDS_BY_NAME[res.kind]
+        key = (res.kind, kind.natural_key(res.name, res.create_attrs))
+        first = seen.setdefault(key, res)
+        if first is not res:
+            where = f" (at {first.location})" if first.location else ""
+            issues.append(
+                ConfigIssue(
+                    f"same natural key as {first.address}{where}: {' / '.join(key[1])} "
+                    f"({kind.key_doc}); one live object can be managed by one resource only",
+                    file=res.location.file if res.location else None,
+                    line=res.location.line if res.location else None,
+                    field=res.address,
+                )
+            )
+    return issues

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from reconciler.errors import ProviderError
+from reconciler.errors import BadRequest, ProviderError
 from reconciler.kinds import get_kind
 from reconciler.providers.http import ApiClient, decode_json
 from reconciler.providers.signaloid.parse import (
@@ -132,7 +132,7 @@ class SignaloidProvider:
         if kind == "cores":
             # PATCH /cores takes all six fields.
             full = {**live.attrs, **{k: v for k, v in attrs.items() if v is not None}}
-            await self.http.request("PATCH", path, json=core_body(desired.name, full), idempotent=True)
+            await self._patch(kind, path, attrs, changed, json=core_body(desired.name, full))
             return None
         if kind == "webhooks":
             response = await self.http.request("PUT", path, json=webhook_body(attrs, changed))
@@ -140,12 +140,28 @@ class SignaloidProvider:
         cleared = {f for f in changed if attrs.get(f) is None and f in REMOVABLE}
         to_set = changed - cleared
         if to_set:
-            await self.http.request("PATCH", path, json=repository_body(attrs, to_set), idempotent=True)
+            await self._patch(kind, path, attrs, to_set, json=repository_body(attrs, to_set))
         if cleared:
             # `remove=` cannot be combined with body fields: a call of its own.
             params = [("remove", REMOVABLE[f]) for f in sorted(cleared)]
-            await self.http.request("PATCH", path, params=params, idempotent=True)
+            await self._patch(kind, path, attrs, cleared, params=params)
         return None
+
+    async def _patch(
+        self, kind: str, path: str, attrs: Mapping[str, Any], fields: set[str], **kwargs: Any
+    ) -> None:
+        """PATCH, retried as idempotent. The API answers 400 "must change at least one field" when
+        an earlier attempt whose response was lost already made the change: then read the object
+        back, and if it holds what we sent, that is success."""
+        try:
+            await self.http.request("PATCH", path, idempotent=True, **kwargs)
+        except BadRequest:
+            current = _PARSERS[kind](await self.http.json("GET", path))
+            spec = get_kind(kind)
+            if any(
+                spec.normalise(f, current.attrs.get(f)) != spec.normalise(f, attrs.get(f)) for f in fields
+            ):
+                raise
 
     async def delete(self, kind: str, live: LiveObject) -> None:
         await self.http.request("DELETE", f"{_PATHS[kind]}/{live.remote_id}", ok={404})
