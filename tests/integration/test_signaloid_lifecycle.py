@@ -19,8 +19,13 @@ def resources(**changes: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "cores": {
             "fast-athens": dict(CORE),
-            "reference-wide": {**CORE, "class": "C0Pro", "microarchitecture": "Reference", "precision": 32000,
-                               "correlation_tracking": "Disable"},  # fmt: skip
+            "reference-wide": {
+                **CORE,
+                "class": "C0Pro",
+                "microarchitecture": "Reference",
+                "precision": 32000,
+                "correlation_tracking": "Disable",
+            },
         },
         "repositories": {"sensor-model": repository(URL_A, core="fast-athens", arguments="-n 10")},
         "webhooks": {"ci-notify": {"url": HOOK_URL, **WEBHOOK}},
@@ -66,9 +71,17 @@ def test_create_applies_in_dependency_order_and_the_next_plan_is_empty(
     assert cores["reference-wide"]["Microarchitecture"] == "Reference"
     (repo,) = api.objects("repositories")
     assert repo["RepositoryID"] == state["repositories.sensor-model"]
-    assert (repo["RemoteURL"], repo["Core"], repo["Arguments"]) == (URL_A, state["cores.fast-athens"], "-n 10")
+    assert (repo["RemoteURL"], repo["Core"], repo["Arguments"]) == (
+        URL_A,
+        state["cores.fast-athens"],
+        "-n 10",
+    )
     (hook,) = api.objects("webhooks")
-    assert (hook["WebhookID"], hook["URL"], hook["Status"]) == (state["webhooks.ci-notify"], HOOK_URL, "active")
+    assert (hook["WebhookID"], hook["URL"], hook["Status"]) == (
+        state["webhooks.ci-notify"],
+        HOOK_URL,
+        "active",
+    )
 
     again = run_cli("plan", "--detailed-exitcode", "-f", stack_dir.path)
     assert again.exit_code == 0, again
@@ -96,7 +109,11 @@ def test_precision_change_is_an_in_place_update(
     assert "1 changed" in result.stdout
     core = api.by_id("cores")[applied["cores.fast-athens"]]
     assert core["Precision"] == 256
-    assert (core["Class"], core["MemorySize"], core["CorrelationTracking"]) == ("C0", 256000, "autocorrelation")
+    assert (core["Class"], core["MemorySize"], core["CorrelationTracking"]) == (
+        "C0",
+        256000,
+        "autocorrelation",
+    )
     assert stack_dir.state() == applied, "an update keeps every id"
     assert run_cli("plan", "--detailed-exitcode", "-f", stack_dir.path).exit_code == 0
 
@@ -105,8 +122,9 @@ def test_remote_url_change_replaces_the_repository(
     applied: dict[str, str], stack_dir: StackDir, run_cli: RunCli, api: SignaloidApi
 ) -> None:
     old_id = applied["repositories.sensor-model"]
-    stack_dir.write(**resources(repositories={"sensor-model": repository(URL_B, core="fast-athens",
-                                                                         arguments="-n 10")}))  # fmt: skip
+    stack_dir.write(
+        **resources(repositories={"sensor-model": repository(URL_B, core="fast-athens", arguments="-n 10")})
+    )
 
     plan = run_cli("plan", "--detailed-exitcode", "-f", stack_dir.path)
     assert plan.exit_code == 2, plan
@@ -197,11 +215,21 @@ def test_plan_json_has_the_documented_shape(
         for f in change["fields"]:
             assert field_keys <= set(f), f
     by_address = {c["address"]: c for c in doc["changes"]}
-    assert set(by_address) == {"cores.fast-athens", "cores.reference-wide", "cores.new-core",
-                               "repositories.sensor-model", "webhooks.ci-notify"}  # fmt: skip
+    assert set(by_address) == {
+        "cores.fast-athens",
+        "cores.reference-wide",
+        "cores.new-core",
+        "repositories.sensor-model",
+        "webhooks.ci-notify",
+    }
 
     update = by_address["cores.fast-athens"]
-    assert (update["kind"], update["action"], update["cause"], update["adopt"]) == ("cores", "update", "config", False)
+    assert (update["kind"], update["action"], update["cause"], update["adopt"]) == (
+        "cores",
+        "update",
+        "config",
+        False,
+    )
     assert update["remote_id"] == applied["cores.fast-athens"]
     assert update["fields"] == [
         {"path": "precision", "before": 128, "after": 256, "sensitive": False, "forces_replacement": False}
@@ -215,13 +243,19 @@ def test_plan_json_has_the_documented_shape(
     assert {f["path"]: f["after"] for f in create["fields"]}["precision"] == 128
     delete = by_address["webhooks.ci-notify"]
     assert (delete["action"], delete["cause"], delete["remote_id"]) == (
-        "delete", "removed", applied["webhooks.ci-notify"]
-    )  # fmt: skip
+        "delete",
+        "removed",
+        applied["webhooks.ci-notify"],
+    )
     assert by_address["cores.reference-wide"]["action"] == "noop"
 
     summary = doc["summary"]
     assert {k: summary[k] for k in ("create", "update", "replace", "delete", "noop")} == {
-        "create": 1, "update": 1, "replace": 1, "delete": 1, "noop": 1
-    }  # fmt: skip
+        "create": 1,
+        "update": 1,
+        "replace": 1,
+        "delete": 1,
+        "noop": 1,
+    }
     assert doc["unmanaged"] == [{"kind": "cores", "remote_id": stranger, "name": "not-ours"}]
     assert api.by_id("cores")[applied["cores.fast-athens"]]["Precision"] == 128, "plan must not write"
