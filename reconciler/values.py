@@ -72,10 +72,15 @@ class Desired:
     attrs: Mapping[str, Any]
     create_attrs: Mapping[str, Any]
     location: Location | None = None
+    lifecycle: Any = None  # a config.lifecycle.Lifecycle, or None
 
     @property
     def address(self) -> str:
         return f"{self.kind}.{self.name}"
+
+    @property
+    def ignored(self) -> frozenset[str]:
+        return frozenset(self.lifecycle.ignore_changes) if self.lifecycle else frozenset()
 
 
 @dataclass(frozen=True, slots=True)

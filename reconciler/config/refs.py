@@ -20,8 +20,8 @@ def desired_resources(stack: Any, data: MarkedDict) -> list[Desired]:
     for kind in KINDS:
         section = data.get(kind.name) if isinstance(data.get(kind.name), MarkedDict) else None
         for name, spec in getattr(stack, kind.name).items():
-            attrs = spec.model_dump(by_alias=True, exclude_unset=True, mode="json")
-            create_attrs = spec.model_dump(by_alias=True, mode="json")
+            attrs = spec.model_dump(by_alias=True, exclude_unset=True, mode="json", exclude={"lifecycle"})
+            create_attrs = spec.model_dump(by_alias=True, mode="json", exclude={"lifecycle"})
             body = section.get(name) if section is not None else None
             for field, ref in kind.references.items():
                 value = attrs.get(field)
@@ -49,7 +49,7 @@ def desired_resources(stack: Any, data: MarkedDict) -> list[Desired]:
                     )
             mark = section.key_marks.get(name) if section is not None else None
             location = Location(mark.file, mark.line) if mark else None
-            result.append(Desired(kind.name, name, attrs, create_attrs, location))
+            result.append(Desired(kind.name, name, attrs, create_attrs, location, spec.lifecycle))
     issues.extend(_duplicate_keys(result))
     if issues:
         raise ConfigError(issues)

@@ -10,6 +10,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from reconciler.config.lifecycle import with_lifecycle
 from reconciler.config.loader import LoadedFile, Mark, MarkedDict, MarkedList
 from reconciler.config.settings import Providers, StateSettings
 from reconciler.errors import ConfigError, ConfigIssue
@@ -31,7 +32,7 @@ class _StackBase(BaseModel):
 
 def _kind_field(kind: Any) -> Any:
     names = typing.Annotated[str, pydantic.StringConstraints(pattern=_NAME_PATTERN)]
-    return (dict[names, kind.spec], Field(default_factory=dict, description=kind.summary))  # type: ignore[valid-type]
+    return (dict[names, with_lifecycle(kind)], Field(default_factory=dict, description=kind.summary))  # type: ignore[valid-type]
 
 
 Stack: type[_StackBase] = create_model(  # type: ignore[call-overload]
@@ -174,9 +175,8 @@ def _issue(err: Any, data: MarkedDict, secrets: set[tuple[str, int, int]]) -> Co
         )
         if value_mark is not None:
             mark = value_mark
-        if ("input" in err and kind not in ("model_type", "dict_type", "list_type")) or kind.endswith(
-            "_type"
-        ):
+        scalar_input = "input" in err and not isinstance(err["input"], dict | list)
+        if scalar_input or kind.endswith("_type"):
             shown = "a value from the environment" if is_secret else _describe(err.get("input"))
             message = f"{message}, got {shown}"
     if loc and loc[-1] == "version" and kind == "literal_error":

@@ -61,6 +61,10 @@ class Kind:
     references: Mapping[str, Reference] = field(default_factory=dict)
     # A kind whose logical name is its name on the API (cores): renaming is delete + create.
     name_is_remote: bool = False
+    # Whether an old and a new object can exist side by side during a replace
+    # (lifecycle.create_before_destroy); when not, why not.
+    create_before_destroy: bool = False
+    no_create_before_destroy_reason: str = "its natural key must be unique on the API"
 
     def normalise(self, field_name: str, value: Any) -> Any:
         fn = self.normalisers.get(field_name)

@@ -57,4 +57,5 @@ KIND = Kind(
     key_doc="the core's Name (the logical name)",
     normalisers={"correlation_tracking": casefold},
     name_is_remote=True,
+    create_before_destroy=True,  # Signaloid does not require core names to be unique
 )

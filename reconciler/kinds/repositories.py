@@ -70,4 +70,5 @@ KIND = Kind(
         "trace_variables": empty_as_none,
     },
     references={"core": Reference(kind="cores", literal=CORE_ID)},
+    no_create_before_destroy_reason="Signaloid connects a remote URL and branch only once",
 )

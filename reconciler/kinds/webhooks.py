@@ -34,4 +34,5 @@ KIND = Kind(
     natural_key=_key,
     key_doc="the webhook URL",
     normalisers={"events": as_set},
+    create_before_destroy=True,  # two webhooks may share a URL
 )

@@ -1,0 +1,63 @@
+"""``lifecycle:`` on any resource: protections and diff rules that are the user's, not the API's.
+
+It is added to every kind's spec by :func:`with_lifecycle`, so a new kind gets it for free.
+Values are ordinary YAML, so ``${env:…}`` works in them too (Terraform's lifecycle block takes
+literals only, hashicorp/terraform#24188).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+from reconciler.kinds.base import Kind
+
+__all__ = ["Lifecycle", "with_lifecycle"]
+
+
+class Lifecycle(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prevent_destroy: bool = Field(
+        default=False,
+        description="refuse any plan that would delete or replace this resource (remembered in state, "
+        "so removing the resource from the YAML does not lift it)",
+    )
+    ignore_changes: list[str] = Field(
+        default_factory=list, description="fields never compared with live state (still sent on create)"
+    )
+    create_before_destroy: bool = Field(
+        default=False, description="on replace, create the new object before deleting the old one"
+    )
+
+
+def with_lifecycle(kind: Kind) -> type[BaseModel]:
+    """The kind's spec plus an optional ``lifecycle`` field, checked against the kind's rules."""
+    spec = kind.spec
+    fields = sorted(f.alias or name for name, f in spec.model_fields.items())
+
+    def check(self: Any) -> Any:
+        lifecycle: Lifecycle | None = self.lifecycle
+        if lifecycle is None:
+            return self
+        for name in lifecycle.ignore_changes:
+            if name not in fields:
+                close = difflib.get_close_matches(name, fields, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else f"; fields: {', '.join(fields)}"
+                raise ValueError(f"lifecycle.ignore_changes: {kind.name} has no field {name!r}{hint}")
+        if lifecycle.create_before_destroy and not kind.create_before_destroy:
+            raise ValueError(
+                f"lifecycle.create_before_destroy is not possible for {kind.name}: "
+                f"{kind.no_create_before_destroy_reason}"
+            )
+        return self
+
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        spec.__name__,
+        __base__=spec,
+        __doc__=spec.__doc__,
+        __validators__={"_lifecycle_rules": model_validator(mode="after")(check)},
+        lifecycle=(Lifecycle | None, Field(default=None, description="protections and diff rules")),
+    )
