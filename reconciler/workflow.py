@@ -12,7 +12,7 @@ from typing import Any
 from reconciler.config import LoadedStack, load_stack
 from reconciler.engine.apply import ApplyResult, EventHook, Outcome, apply
 from reconciler.engine.plan import Action, Plan, plan
-from reconciler.kinds import KINDS_BY_NAME
+from reconciler.kinds import KINDS, KINDS_BY_NAME
 from reconciler.providers import Provider, build_providers
 from reconciler.state import LocalStateStore, StateSnapshot, StateStore
 from reconciler.values import Desired, LiveState
@@ -46,8 +46,12 @@ class Session:
         return {name: self.providers[name] for name in needed}
 
     def kinds_in_play(self, snapshot: StateSnapshot, desired: list[Desired] | None = None) -> set[str]:
+        """Every kind of every provider the stack or its state uses: the unmanaged inventory
+        covers a provider's other kinds too, at one list call each."""
         desired = self.loaded.resources if desired is None else desired
-        return {r.kind for r in desired} | snapshot.kinds()
+        used = {r.kind for r in desired} | snapshot.kinds()
+        providers = {KINDS_BY_NAME[k].provider for k in used}
+        return {k.name for k in KINDS if k.provider in providers}
 
     async def refresh(self, kinds: set[str]) -> LiveState:
         """List every kind in play, all providers at once."""
