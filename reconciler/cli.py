@@ -128,6 +128,8 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
         async with open_session(_paths(paths), sandbox=sandbox, environ=os.environ) as session:
             the_plan, _ = await session.plan()
         click.echo(_render(the_plan.to_json(), fmt), nl=False)
+        if the_plan.refused():
+            return EXIT_ERROR
         return EXIT_CHANGES if detailed_exitcode and the_plan.has_changes() else EXIT_OK
 
     _run(body)

@@ -53,6 +53,11 @@ class Change:
     adopt: bool = False
     fields: tuple[FieldDiff, ...] = ()
     depends_on: tuple[str, ...] = ()
+    # Set when lifecycle.prevent_destroy forbids this delete/replace: why, and how to proceed.
+    refused: str | None = None
+    create_before_destroy: bool = False
+    # For the delete of an object left over by a create_before_destroy replace: its owner's address.
+    deposed_of: str | None = None
     # Apply-only data, never serialised:
     desired: Desired | None = None
     live: LiveObject | None = None
@@ -72,6 +77,8 @@ class Change:
             "remote_id": self.remote_id,
             "depends_on": list(self.depends_on),
             "fields": [_field_json(f) for f in self.fields],
+            "refused": self.refused,
+            "create_before_destroy": self.create_before_destroy,
         }
 
 
@@ -122,6 +129,9 @@ class Plan:
     def pending(self) -> list[Change]:
         return [c for c in self.changes if c.is_change]
 
+    def refused(self) -> list[Change]:
+        return [c for c in self.changes if c.refused]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "format_version": FORMAT_VERSION,
@@ -129,6 +139,7 @@ class Plan:
             "summary": self.summary(),
             "unmanaged": [{"kind": o.kind, "remote_id": o.remote_id, "name": o.name} for o in self.unmanaged],
             "warnings": list(self.warnings),
+            "errors": [c.refused for c in self.changes if c.refused],
         }
 
 
@@ -145,6 +156,9 @@ class _Planner:
         self.by_id = {k.name: live.by_id(k.name) for k in KINDS}
         self.by_key = {k.name: live.by_key(k.name) for k in KINDS}
         self.owned_ids = {(e.kind, e.remote_id): a for a, e in state.entries.items()}
+        for address, entry in state.entries.items():
+            for old_id in entry.extra.get("deposed", ()):
+                self.owned_ids[(entry.kind, old_id)] = address
         self.matched: dict[str, tuple[LiveObject | None, bool]] = {}  # address -> (live, adopted)
         self.changes: dict[str, Change] = {}
 
@@ -174,7 +188,9 @@ class _Planner:
                 entry.remote_id,
                 live=obj,
             )
+        self._add_deposed_deletes()
         self._add_delete_dependencies()
+        self._protect()
         claimed = {(c.kind, c.remote_id) for c in self.changes.values() if c.remote_id}
         unmanaged = tuple(
             o
@@ -268,7 +284,7 @@ class _Planner:
                 depends_on=deps,
                 desired=res,
             )
-        wanted = self._resolve(res, res.attrs)
+        wanted = self._resolve(res, {k: v for k, v in res.attrs.items() if k not in res.ignored})
         fields = tuple(diff_attrs(kind, wanted, obj.attrs))
         if not fields:
             reason = f"adopting the existing object found by {kind.key_doc}" if adopted else "up to date"
@@ -309,9 +325,62 @@ class _Planner:
             adopt=adopted,
             fields=fields,
             depends_on=deps,
+            create_before_destroy=bool(
+                action is Action.REPLACE and res.lifecycle and res.lifecycle.create_before_destroy
+            ),
             desired=res,
             live=obj,
         )
+
+    def _add_deposed_deletes(self) -> None:
+        """Objects a create_before_destroy replace could not delete yet: delete them now."""
+        for address, entry in sorted(self.state.entries.items()):
+            for old_id in entry.extra.get("deposed", ()):
+                obj = self.by_id.get(entry.kind, {}).get(old_id)
+                if obj is None:
+                    continue  # already gone; apply drops it from the entry
+                kind, name = address.split(".", 1)
+                self.changes[f"{address}#deposed-{old_id}"] = Change(
+                    f"{address}#deposed-{old_id}",
+                    kind,
+                    name,
+                    Action.DELETE,
+                    Cause.REMOVED,
+                    f"left over by a create_before_destroy replace of {address}",
+                    old_id,
+                    deposed_of=address,
+                    live=obj,
+                )
+
+    def _protect(self) -> None:
+        """lifecycle.prevent_destroy: refuse that resource's delete or replace, and only that."""
+        for address, change in list(self.changes.items()):
+            if change.action not in (Action.DELETE, Action.REPLACE) or change.deposed_of:
+                continue
+            desired = change.desired
+            entry = self.state.get(address)
+            if desired is not None:
+                protected = bool(desired.lifecycle and desired.lifecycle.prevent_destroy)
+            else:
+                protected = bool(entry and entry.extra.get("prevent_destroy"))
+            if not protected:
+                continue
+            if change.action is Action.REPLACE:
+                how = (
+                    f"revert the change to {change.fields[0].path if change.fields else 'it'}, or set "
+                    "lifecycle.prevent_destroy: false and apply, then make the change"
+                )
+            else:
+                how = (
+                    "declare it again; or declare it with lifecycle.prevent_destroy: false and apply, then "
+                    f"remove it; or stop managing it without deleting: reconciler state rm {address}"
+                )
+            verb = "replace" if change.action is Action.REPLACE else "destroy"
+            refusal = (
+                f"{address} has lifecycle.prevent_destroy set, and this plan would {verb} it "
+                f"({change.reason}). To proceed: {how}."
+            )
+            self.changes[address] = replace(change, refused=refusal)
 
     def _add_delete_dependencies(self) -> None:
         """A delete (or a replace's delete) waits for every change that moves a reference off it."""

@@ -57,6 +57,8 @@ def render_text(doc: Mapping[str, Any], style: Style = _plain, verbose: bool = F
     out.extend(_unmanaged_text(doc))
     for warning in doc.get("warnings", []):
         out.append(style(f"Warning: {warning}", "yellow"))
+    for error in doc.get("errors", []):
+        out.append(style(f"Error: {error}", "red"))
     return "\n".join(out) + "\n"
 
 
@@ -74,6 +76,10 @@ def _text_change(change: Mapping[str, Any], style: Style) -> list[str]:
     lines = [style(head, "bold") + f" ({reason})"]
     ident = f"  [id={change['remote_id']}]" if change.get("remote_id") else ""
     lines.append(style(f"{SYMBOL[action]:>3} {change['address']}", colour) + ident)
+    if change.get("refused"):
+        lines.append(style("      ! refused: lifecycle.prevent_destroy (see the error below)", "red"))
+    if change.get("create_before_destroy"):
+        lines.append("      (create_before_destroy: the new object is created before the old one is deleted)")
     fields = change["fields"]
     width = max((len(f["path"]) for f in fields), default=0)
     for f in fields:
@@ -165,6 +171,8 @@ def _markdown_change(change: Mapping[str, Any]) -> str:
         f"{_md_escape(change['reason'])}",
         "",
     ]
+    if change.get("refused"):
+        lines += [f"**Refused:** {_md_escape(change['refused'])}", ""]
     if change["fields"]:
         lines += ["| field | before | after |", "|---|---|---|"]
         for f in change["fields"]:
