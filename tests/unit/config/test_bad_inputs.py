@@ -60,9 +60,7 @@ def _load_case(path: Path) -> Case:
 
 def _cases() -> list[Case]:
     return [
-        _load_case(p)
-        for p in sorted(CASES_DIR.iterdir())
-        if p.is_dir() or (p.suffix in (".yaml", ".yml"))
+        _load_case(p) for p in sorted(CASES_DIR.iterdir()) if p.is_dir() or (p.suffix in (".yaml", ".yml"))
     ]
 
 
@@ -133,16 +131,26 @@ def test_deep_nesting_beyond_the_parser_stack(tmp_path: Path) -> None:
 
 SECRET = "s3cr3t-Value-9f1c"
 SECRET_PLACEMENTS = {
-    "enum": ("cores", "  c:\n    class: C0\n    microarchitecture: \"${env:SECRET_VALUE}\"\n"
-             "    precision: 128\n    memory_size: 256000\n    correlation_tracking: Disable\n"),
-    "integer": ("cores", "  c:\n    class: C0\n    microarchitecture: Athens\n"
-                "    precision: \"${env:SECRET_VALUE}\"\n    memory_size: 256000\n"
-                "    correlation_tracking: Disable\n"),
-    "url": ("webhooks", "  h:\n    url: \"${env:SECRET_VALUE}\"\n    events: [task-status]\n"),
-    "url_embedded": ("webhooks", "  h:\n    url: \"https://x y/${env:SECRET_VALUE}\"\n"
-                     "    events: [task-status]\n"),
-    "events_item": ("webhooks", "  h:\n    url: https://hooks.example.com/a\n"
-                    "    events: [\"${env:SECRET_VALUE}\"]\n"),
+    "enum": (
+        "cores",
+        '  c:\n    class: C0\n    microarchitecture: "${env:SECRET_VALUE}"\n'
+        "    precision: 128\n    memory_size: 256000\n    correlation_tracking: Disable\n",
+    ),
+    "integer": (
+        "cores",
+        "  c:\n    class: C0\n    microarchitecture: Athens\n"
+        '    precision: "${env:SECRET_VALUE}"\n    memory_size: 256000\n'
+        "    correlation_tracking: Disable\n",
+    ),
+    "url": ("webhooks", '  h:\n    url: "${env:SECRET_VALUE}"\n    events: [task-status]\n'),
+    "url_embedded": (
+        "webhooks",
+        '  h:\n    url: "https://x y/${env:SECRET_VALUE}"\n    events: [task-status]\n',
+    ),
+    "events_item": (
+        "webhooks",
+        '  h:\n    url: https://hooks.example.com/a\n    events: ["${env:SECRET_VALUE}"]\n',
+    ),
 }
 
 
