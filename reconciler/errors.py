@@ -8,6 +8,7 @@
      │    └── LockHeld        another run holds the lock
      ├── PlanError            a plan cannot be made (ambiguous adoption, bad reference, ...)
      └── ProviderError        talking to an API failed
+          ├── CreatedUnusable the object was created but cannot work (e.g. its init failed)
           ├── TransportError  no usable HTTP response (connect/read timeout, reset)   retryable
           └── ApiError        the API answered with an error status
                ├── BadRequest   400/422          ├── NotFound      404
@@ -30,6 +31,7 @@ __all__ = [
     "ConfigError",
     "ConfigIssue",
     "Conflict",
+    "CreatedUnusable",
     "LockHeld",
     "NotFound",
     "PlanError",
@@ -97,6 +99,18 @@ class ProviderError(ReconcilerError):
 
 class TransportError(ProviderError):
     retryable = True
+
+
+class CreatedUnusable(ProviderError):
+    """A create that left an object behind which cannot work (a failed initialisation).
+
+    ``obj`` is the object (a ``LiveObject``): the applier records it in state, so the stack owns
+    it and the next plan replaces (or deletes) it instead of leaving it unmanaged.
+    """
+
+    def __init__(self, message: str, obj: object) -> None:
+        super().__init__(message)
+        self.obj = obj
 
 
 class ApiError(ProviderError):

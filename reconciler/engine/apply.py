@@ -12,11 +12,11 @@ import enum
 import graphlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler.engine.plan import Action, Change, Plan
-from reconciler.errors import ReconcilerError
+from reconciler.errors import CreatedUnusable, ReconcilerError
 from reconciler.kinds import KINDS_BY_NAME
 from reconciler.providers.base import Provider
 from reconciler.state.base import StateEntry, StateStore, digest
@@ -140,6 +140,12 @@ class _Applier:
         return found
 
     async def _run_one(self, change: Change) -> ActionResult:
+        if change.refused:
+            result = ActionResult(
+                change.address, change.action, Outcome.FAILED, 0.0, change.remote_id, change.refused
+            )
+            self.on_event(change, "end", result)
+            return result
         async with self.semaphore:
             self.on_event(change, "start", None)
             started = time.monotonic()
@@ -172,14 +178,29 @@ class _Applier:
                     raise ReconcilerError(f"{desired.address}: {value.address} has no remote id yet")
         return out
 
-    async def _record(
-        self, desired: Desired, obj: LiveObject, extra: Mapping[str, Any] | None = None
-    ) -> None:
+    async def _record(self, desired: Desired, obj: LiveObject, deposed: tuple[str, ...] = ()) -> None:
         self.ids[desired.address] = obj.remote_id
-        entry = StateEntry(
-            desired.kind, obj.remote_id, obj.key, digest(desired.attrs), dict(extra or obj.extra)
-        )
+        # The key as the stack declares it: an update may have changed the live object's key fields.
+        key = KINDS_BY_NAME[desired.kind].natural_key(desired.name, desired.create_attrs)
+        extra = dict(obj.extra)
+        # Kind.state_fields: what the API cannot report is remembered as applied.
+        extra.update({f: desired.create_attrs[f] for f in KINDS_BY_NAME[desired.kind].state_fields})
+        if desired.lifecycle and desired.lifecycle.prevent_destroy:
+            extra["prevent_destroy"] = True  # still protected after the resource leaves the YAML
+        if deposed:
+            extra["deposed"] = list(deposed)
+        entry = StateEntry(desired.kind, obj.remote_id, key, digest(desired.attrs), extra)
         await self.store.record(desired.address, entry)
+
+    async def _drop_deposed(self, owner: str, old_id: str) -> None:
+        entry = self.store.read().get(owner)
+        if entry is None:
+            return
+        left = [i for i in entry.extra.get("deposed", ()) if i != old_id]
+        extra = {k: v for k, v in entry.extra.items() if k != "deposed"}
+        if left:
+            extra["deposed"] = left
+        await self.store.record(owner, replace(entry, extra=extra))
 
     async def _execute(self, change: Change) -> str | None:
         provider = self.providers[KINDS_BY_NAME[change.kind].provider]
@@ -187,19 +208,37 @@ class _Applier:
         if change.action is Action.DELETE:
             assert live is not None
             await provider.delete(change.kind, live)
-            await self.store.record(change.address, None)
+            if change.deposed_of:
+                await self._drop_deposed(change.deposed_of, live.remote_id)
+            else:
+                await self.store.record(change.address, None)
             return None
         assert desired is not None
         if change.action is Action.NOOP:  # adoption: only state changes
             assert live is not None
             await self._record(desired, live)
             return live.remote_id
+        if change.action is Action.REPLACE and change.create_before_destroy:
+            assert live is not None
+            # The old object stays recorded as deposed until it is gone, so a failure or a crash
+            # between the two calls never loses track of it: the next plan deletes it.
+            obj = await provider.create(desired, self._resolve(desired, desired.create_attrs))
+            await self._record(desired, obj, deposed=(live.remote_id,))
+            await provider.delete(change.kind, live)
+            await self._record(desired, obj)
+            return obj.remote_id
         if change.action is Action.REPLACE:
             assert live is not None
             await provider.delete(change.kind, live)
             await self.store.record(change.address, None)
         if change.action in (Action.CREATE, Action.REPLACE):
-            obj = await provider.create(desired, self._resolve(desired, desired.create_attrs))
+            try:
+                obj = await provider.create(desired, self._resolve(desired, desired.create_attrs))
+            except CreatedUnusable as exc:
+                # The object exists: ours to replace or delete next time, not an unmanaged orphan.
+                if isinstance(exc.obj, LiveObject):
+                    await self._record(desired, exc.obj)
+                raise
             await self._record(desired, obj)
             return obj.remote_id
         assert live is not None and change.action is Action.UPDATE

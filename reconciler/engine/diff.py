@@ -1,6 +1,7 @@
 """Per-resource field diff: desired (managed fields only) against live, after normalisation.
 
-Only fields the user wrote are compared (DESIGN.md: fields left out are not managed). Equal
+Only fields the user wrote are compared (DESIGN.md: fields left out are not managed), and in a
+kind's ``partial_mappings`` only the keys the user wrote. Equal
 values are found with ``==`` first, the cheap path almost every resource takes; deepdiff is
 used only for a changed mapping, to name the nested keys that differ.
 """
@@ -33,6 +34,8 @@ def diff_attrs(kind: Kind, desired: Mapping[str, Any], live: Mapping[str, Any]) 
     for name, want in desired.items():
         have = live.get(name)
         want_n, have_n = kind.normalise(name, want), kind.normalise(name, have)
+        if name in kind.partial_mappings:
+            want_n, have_n = _partial(want_n, have_n)
         if not isinstance(want_n, Unknown) and want_n == have_n:
             continue
         sensitive = name in kind.sensitive_fields
@@ -42,6 +45,14 @@ def diff_attrs(kind: Kind, desired: Mapping[str, Any], live: Mapping[str, Any]) 
         else:
             diffs.append(FieldDiff(name, have, want, sensitive, replace))
     return diffs
+
+
+def _partial(want: Any, have: Any) -> tuple[Any, Any]:
+    """Only the keys the user wrote are managed; keys the API added are dropped from ``have``."""
+    want = {} if want is None else want
+    if isinstance(want, Mapping) and isinstance(have, Mapping):
+        have = {k: v for k, v in have.items() if k in want}
+    return want, have
 
 
 def _nested(

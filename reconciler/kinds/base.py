@@ -11,11 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Kind", "Reference", "SpecModel"]
+from reconciler.values import LiveObject, LiveState
+
+__all__ = ["DeriveError", "Kind", "LoadContext", "Reference", "SpecModel"]
 
 
 class SpecModel(BaseModel):
@@ -46,6 +49,22 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class LoadContext:
+    """What a kind's ``derive`` hook may read besides the resource's own fields."""
+
+    base_dir: Path  # folder of the stack file declaring the resource: relative paths start (and stay) here
+    providers: Any  # the stack's validated ``providers:`` settings
+
+
+class DeriveError(ValueError):
+    """A problem found by ``Kind.derive``; ``field`` is the user's field it is about, if one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
 class Kind:
     name: str  # the section in the stack, e.g. "cores"
     provider: str  # "signaloid" | "scramjet" | "steamship"
@@ -65,6 +84,27 @@ class Kind:
     # (lifecycle.create_before_destroy); when not, why not.
     create_before_destroy: bool = False
     no_create_before_destroy_reason: str = "its natural key must be unique on the API"
+    # Fields the API cannot report (e.g. a sequence's package digest). Apply records their value in
+    # ``StateEntry.extra``; plan compares the desired value with that record, and does not compare
+    # the field at all when there is none (state lost, an adopted object).
+    state_fields: frozenset[str] = frozenset()
+    # Inputs read on our side only (e.g. a package path): never compared with the live object. What
+    # they stand for is compared through derived fields (``derive``) or ``state_fields``.
+    local_fields: frozenset[str] = frozenset()
+    # Fields computed at load time from the user's fields and local files (e.g. a package digest and
+    # version), merged into the Desired attrs and create_attrs, so ``validate`` checks them offline.
+    # Raise DeriveError for a problem; it is reported at the resource's file:line.
+    derive: Callable[[str, Mapping[str, Any], LoadContext], Mapping[str, Any]] | None = None
+    # Mapping fields where only the keys the user wrote are managed (the API adds its own, e.g.
+    # defaults); ``null`` there means the empty mapping.
+    partial_mappings: frozenset[str] = frozenset()
+    # What deleting a live object would take with it that the stack does not manage, as one
+    # description each: (object, live state, managed (kind, remote id) pairs) -> blockers. The plan
+    # refuses such a delete (or replace) unless the user opts in for that address.
+    delete_guard: Callable[[LiveObject, LiveState, frozenset[tuple[str, str]]], list[str]] | None = None
+    # Why a live object cannot work as it is (e.g. its initialisation failed), or None. Such an
+    # object is replaced even when its fields match the configuration.
+    tainted: Callable[[LiveObject], str | None] | None = None
 
     def normalise(self, field_name: str, value: Any) -> Any:
         fn = self.normalisers.get(field_name)
