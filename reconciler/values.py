@@ -98,6 +98,9 @@ class LiveObject:
     name: str = ""
     fingerprint: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Fields that this object cannot change in place, as the provider found out (e.g. a hub without
+    # ``PUT /sequence``): field -> why. A change to one plans a replace, like ``Kind.replace_fields``.
+    replace_fields: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass

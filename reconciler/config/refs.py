@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import graphlib
+from pathlib import Path
 from typing import Any
 
-from reconciler.config.loader import MarkedDict
+from reconciler.config.loader import Mark, MarkedDict
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.kinds import KINDS, KINDS_BY_NAME
+from reconciler.kinds.base import DeriveError, Kind, LoadContext
 from reconciler.values import Desired, Location, Ref
 
 __all__ = ["desired_resources"]
@@ -49,12 +51,39 @@ def desired_resources(stack: Any, data: MarkedDict) -> list[Desired]:
                     )
             mark = section.key_marks.get(name) if section is not None else None
             location = Location(mark.file, mark.line) if mark else None
+            if kind.derive is not None:
+                issue = _derive(kind, name, (attrs, create_attrs), body, mark, stack)
+                if issue is not None:
+                    issues.append(issue)
+                    continue
             result.append(Desired(kind.name, name, attrs, create_attrs, location, spec.lifecycle))
     issues.extend(_duplicate_keys(result))
     if issues:
         raise ConfigError(issues)
     _check_cycles(result)
     return result
+
+
+def _derive(
+    kind: Kind, name: str, targets: tuple[dict[str, Any], ...], body: Any, mark: Mark | None, stack: Any
+) -> ConfigIssue | None:
+    """``Kind.derive``: add fields computed from local files (e.g. a package digest) to the attrs."""
+    base_dir = (Path(mark.file).parent if mark else Path(".")).resolve()
+    try:
+        derived = kind.derive(name, targets[-1], LoadContext(base_dir, stack.providers))  # type: ignore[misc]
+    except DeriveError as exc:
+        where = body.value_marks.get(exc.field) if exc.field and isinstance(body, MarkedDict) else None
+        where = where or mark
+        return ConfigIssue(
+            str(exc),
+            file=where.file if where else None,
+            line=where.line if where else None,
+            column=where.column if where and where is not mark else None,
+            field=f"{kind.name}.{name}" + (f".{exc.field}" if exc.field else ""),
+        )
+    for target in targets:
+        target.update(derived)
+    return None
 
 
 def _check_cycles(resources: list[Desired]) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from reconciler.engine.diff import FieldDiff, diff_attrs
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS, KINDS_BY_NAME, Kind
-from reconciler.state.base import StateSnapshot, digest
+from reconciler.state.base import StateEntry, StateSnapshot, digest
 from reconciler.values import UNKNOWN, Desired, LiveObject, LiveState, Ref, Unknown
 
 __all__ = ["Action", "Cause", "Change", "Plan", "plan"]
@@ -285,7 +285,13 @@ class _Planner:
                 desired=res,
             )
         wanted = self._resolve(res, {k: v for k, v in res.attrs.items() if k not in res.ignored})
-        fields = tuple(diff_attrs(kind, wanted, obj.attrs))
+        have = _with_state_fields(kind, obj, entry)
+        wanted = {
+            k: v
+            for k, v in wanted.items()
+            if k not in kind.local_fields and (k not in kind.state_fields or k in have)
+        }
+        fields = tuple(_live_replace(obj, f) for f in diff_attrs(kind, wanted, have))
         if not fields:
             reason = f"adopting the existing object found by {kind.key_doc}" if adopted else "up to date"
             return Change(
@@ -405,6 +411,19 @@ def _creation_fields(kind: Kind, attrs: Mapping[str, Any]) -> tuple[FieldDiff, .
         for name, value in attrs.items()
         if value is not None
     )
+
+
+def _with_state_fields(kind: Kind, obj: LiveObject, entry: StateEntry | None) -> Mapping[str, Any]:
+    """Live attrs plus the ``kind.state_fields`` values recorded when this very object was applied."""
+    if not kind.state_fields or entry is None or entry.remote_id != obj.remote_id:
+        return obj.attrs
+    return {**obj.attrs, **{f: entry.extra[f] for f in kind.state_fields if f in entry.extra}}
+
+
+def _live_replace(obj: LiveObject, diff: FieldDiff) -> FieldDiff:
+    """A field the live object cannot change in place (``LiveObject.replace_fields``) forces a replace."""
+    why = obj.replace_fields.get(diff.path.split(".", 1)[0].split("[", 1)[0])
+    return diff if diff.forces_replacement or why is None else replace(diff, forces_replacement=why)
 
 
 def _with_deps(change: Change, more: set[str]) -> Change:
