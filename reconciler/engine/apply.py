@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from reconciler.engine.journal import Journal
 from reconciler.engine.plan import Action, Change, Plan
 from reconciler.errors import CreatedUnusable, ReconcilerError
 from reconciler.kinds import KINDS_BY_NAME
@@ -65,8 +66,9 @@ async def apply(
     *,
     parallelism: int = 8,
     on_event: EventHook | None = None,
+    journal: Journal | None = None,
 ) -> ApplyResult:
-    return await _Applier(plan, providers, store, parallelism, on_event).run()
+    return await _Applier(plan, providers, store, parallelism, on_event, journal).run()
 
 
 class _Applier:
@@ -77,7 +79,9 @@ class _Applier:
         store: StateStore,
         parallelism: int,
         on_event: EventHook | None,
+        journal: Journal | None = None,
     ) -> None:
+        self.journal = journal
         self.plan = plan
         self.providers = providers
         self.store = store
@@ -149,6 +153,11 @@ class _Applier:
         async with self.semaphore:
             self.on_event(change, "start", None)
             started = time.monotonic()
+            call = (
+                self.journal.intent(change.address, change.action.value, change.remote_id)
+                if self.journal
+                else ""
+            )
             try:
                 remote_id = await self._execute(change)
             except ReconcilerError as exc:
@@ -163,6 +172,10 @@ class _Applier:
             else:
                 result = ActionResult(
                     change.address, change.action, Outcome.DONE, time.monotonic() - started, remote_id
+                )
+            if self.journal:
+                self.journal.result(
+                    call, change.address, result.outcome.value, result.remote_id, result.error
                 )
             self.on_event(change, "end", result)
             return result

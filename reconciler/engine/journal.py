@@ -1,0 +1,137 @@
+"""The apply journal: intent → call → result, one JSON line each, fsync'd before the call.
+
+State says what is known to be done. The journal says what was *being* done: if a process
+is killed between a call and its state write, the next apply finds an ``intent`` with no
+``result`` and says so. Recovery itself needs nothing from the journal: a create that landed
+is found again by its natural key and adopted, an update is re-diffed, a delete that landed
+is simply gone. The journal is how the user (and the tests) learn what was interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Interrupted", "Journal"]
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """The previous run, when it did not finish."""
+
+    run: str
+    pid: int | None
+    started: float
+    unfinished: list[dict[str, Any]]  # intents without a result
+    finished: int  # results recorded
+
+    def describe(self) -> list[str]:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
+        lines = [
+            f"The previous apply (pid {self.pid}, started {when}) did not finish: "
+            f"{self.finished} call(s) completed, {len(self.unfinished)} in flight when it stopped."
+        ]
+        for rec in self.unfinished:
+            lines.append(
+                f"  {rec['address']}: {rec['action']} may or may not have happened; "
+                "this run checks live state (by natural key) before acting."
+            )
+        return lines
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.run = ""
+        self._fh: Any = None
+
+    def previous(self) -> Interrupted | None:
+        """What the last run left unfinished, if it did not end cleanly."""
+        if not self.path.exists():
+            return None
+        intents: dict[str, dict[str, Any]] = {}
+        header: dict[str, Any] = {}
+        finished = 0
+        ended = False
+        with self.path.open(encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue  # a torn last line from a kill mid-write
+                event = rec.get("event")
+                if event == "run":
+                    header = rec
+                elif event == "intent":
+                    intents[rec["id"]] = rec
+                elif event == "result":
+                    intents.pop(rec["id"], None)
+                    finished += 1
+                elif event == "end":
+                    ended = True
+        if ended or not header:
+            return None
+        return Interrupted(
+            header.get("run", "?"), header.get("pid"), header.get("at", 0.0), list(intents.values()), finished
+        )
+
+    def begin(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.run = uuid.uuid4().hex[:12]
+        self._fh = self.path.open("w", encoding="utf-8")  # the previous run's record is read first
+        self._write(
+            {
+                "event": "run",
+                "run": self.run,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "at": time.time(),
+            }
+        )
+
+    def intent(self, address: str, action: str, remote_id: str | None) -> str:
+        call_id = uuid.uuid4().hex[:12]
+        self._write(
+            {
+                "event": "intent",
+                "id": call_id,
+                "address": address,
+                "action": action,
+                "remote_id": remote_id,
+                "at": time.time(),
+            }
+        )
+        return call_id
+
+    def result(
+        self, call_id: str, address: str, outcome: str, remote_id: str | None, error: str | None = None
+    ) -> None:
+        self._write(
+            {
+                "event": "result",
+                "id": call_id,
+                "address": address,
+                "outcome": outcome,
+                "remote_id": remote_id,
+                "error": error,
+                "at": time.time(),
+            }
+        )
+
+    def end(self) -> None:
+        self._write({"event": "end", "at": time.time()})
+        self._fh.close()
+        self._fh = None
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self._fh is None:
+            return
+        self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
