@@ -6,9 +6,9 @@ a value written in the stack wins. Secrets are ``SecretStr`` so they never print
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
 from reconciler.kinds.fields import HttpUrlStr
 
@@ -37,8 +37,37 @@ class SignaloidSettings(_Settings):
     http: HttpSettings = HttpSettings()
 
 
+HubName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+
+
+class ScramjetHubSettings(_Settings):
+    url: HttpUrlStr = Field(
+        description="the hub's API base: http://127.0.0.1:8000/api/v1 (self-hosted), or a Cloud Platform "
+        "hub's https://api.scramjet.cloud/api/v1/space/<SPACE>/api/v1/sth/<STH>/api/v1"
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        description="bearer token; default for Cloud Platform hubs (*.scramjet.cloud): $SCRAMJET_TOKEN. "
+        "Self-hosted hubs take none",
+    )
+    http: HttpSettings = HttpSettings()
+
+
+class ScramjetSettings(_Settings):
+    hubs: dict[HubName, ScramjetHubSettings] = Field(
+        default_factory=dict, description="hubs by the name sequences refer to (sequences.<name>.hub)"
+    )
+    stop_timeout_ms: int = Field(
+        default=1000, ge=0, le=60_000, description="grace given to an instance on _stop before _kill"
+    )
+    health_check_s: float = Field(
+        default=1.5, ge=0, le=60, description="how long a started instance is watched for a crash at load"
+    )
+
+
 class Providers(_Settings):
     signaloid: SignaloidSettings = SignaloidSettings()
+    scramjet: ScramjetSettings = ScramjetSettings()
 
 
 class StateSettings(_Settings):
