@@ -1,0 +1,191 @@
+"""Plan cases as data (tests/plan_cases/*.yaml): desired + live + state → expected changes.
+
+Each case holds:
+
+- ``desired``: a stack snippet (cores / repositories / webhooks), loaded through the real config
+  loader, so references and managed-vs-default fields are exactly what a user's YAML gives;
+- ``live``: per kind, objects ``{remote_id, name?, attrs}`` in the kind's attr names;
+  ``external_ids``: per kind, ids that exist but are not resources (Signaloid's default cores);
+- ``state``: per address ``{remote_id, digest, key?}``; ``digest: match-desired`` stands for the
+  digest of the declared attrs, i.e. "the YAML has not changed since the last apply";
+- ``expect``: ``changes`` per address (``action, cause, adopt, remote_id, reason`` fragment,
+  ``fields`` as a list of paths or ``{path: [before, after]}`` as the plan JSON shows them,
+  ``forces_replacement``, ``depends_on``); and optionally ``unmanaged`` (remote ids), ``forget``,
+  ``order`` (addresses in plan order), ``summary``, ``has_changes``; or ``error`` (fragments of
+  the PlanError message).
+
+Every change the plan makes must be listed: an unexpected change fails the case. A top-level
+``xfail: reason`` marks a known bug (strict: the case fails loudly once the bug is fixed).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from reconciler.config import load_stack
+from reconciler.engine.plan import Plan, plan
+from reconciler.errors import PlanError
+from reconciler.kinds import KINDS_BY_NAME
+from reconciler.state.base import StateEntry, StateSnapshot, digest
+from reconciler.values import Desired, LiveObject, LiveState
+
+CASES_DIR = Path(__file__).parents[2] / "plan_cases"
+CASE_FILES = sorted(CASES_DIR.glob("*.yaml"))
+CASE_KEYS = {"description", "xfail", "desired", "live", "external_ids", "state", "expect"}
+EXPECT_KEYS = {"changes", "unmanaged", "forget", "order", "summary", "has_changes", "error"}
+CHANGE_KEYS = {
+    "action",
+    "cause",
+    "adopt",
+    "remote_id",
+    "reason",
+    "fields",
+    "forces_replacement",
+    "depends_on",
+}
+
+
+def load_case(path: Path) -> dict[str, Any]:
+    case = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert set(case) <= CASE_KEYS, f"{path.name}: unknown keys {set(case) - CASE_KEYS}"
+    assert set(case["expect"]) <= EXPECT_KEYS, f"{path.name}: unknown expect keys"
+    for address, change in case["expect"].get("changes", {}).items():
+        assert set(change) <= CHANGE_KEYS, f"{path.name}: {address}: unknown keys {set(change) - CHANGE_KEYS}"
+    return case
+
+
+def desired_from(snippet: dict[str, Any], tmp_path: Path) -> list[Desired]:
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(yaml.safe_dump({"version": 1, **(snippet or {})}, sort_keys=False), encoding="utf-8")
+    return load_stack([stack], {}).resources
+
+
+def live_from(case: dict[str, Any]) -> LiveState:
+    live = LiveState()
+    for kind_name, objects in (case.get("live") or {}).items():
+        kind = KINDS_BY_NAME[kind_name]
+        for obj in objects:
+            name = obj.get("name", "")
+            attrs = obj["attrs"]
+            live.add(LiveObject(kind_name, obj["remote_id"], kind.natural_key(name, attrs), attrs, name))
+    for kind_name, ids in (case.get("external_ids") or {}).items():
+        live.external_ids[kind_name] = set(ids)
+    return live
+
+
+def state_from(case: dict[str, Any], desired: list[Desired]) -> StateSnapshot:
+    by_address = {r.address: r for r in desired}
+    entries = {}
+    for address, entry in (case.get("state") or {}).items():
+        kind_name = address.split(".", 1)[0]
+        res = by_address.get(address)
+        value = entry.get("digest", "")
+        if value == "match-desired":
+            assert res is not None, f"{address}: match-desired needs the address to be declared"
+            value = digest(res.attrs)
+        key = tuple(entry["key"]) if "key" in entry else ()
+        if not key and res is not None:
+            key = KINDS_BY_NAME[kind_name].natural_key(res.name, res.create_attrs)
+        entries[address] = StateEntry(kind_name, entry["remote_id"], key, value)
+    return StateSnapshot(entries)
+
+
+def make_plan(case: dict[str, Any], tmp_path: Path) -> Plan:
+    desired = desired_from(case.get("desired") or {}, tmp_path)
+    return plan(desired, live_from(case), state_from(case, desired))
+
+
+def check_change(address: str, got: dict[str, Any], want: dict[str, Any]) -> None:
+    for key in ("action", "cause", "adopt", "remote_id"):
+        if key in want:
+            assert got[key] == want[key], f"{address}.{key}: {got[key]!r} != {want[key]!r}"
+    if "reason" in want:
+        assert want["reason"] in got["reason"], f"{address}: reason {got['reason']!r}"
+    if "fields" in want:
+        fields = want["fields"]
+        if isinstance(fields, dict):
+            shown = {f["path"]: [f["before"], f["after"]] for f in got["fields"]}
+            assert shown == fields, f"{address}: fields"
+        else:
+            assert sorted(f["path"] for f in got["fields"]) == sorted(fields), f"{address}: field paths"
+    if "forces_replacement" in want:
+        forcing = sorted(f["path"] for f in got["fields"] if f["forces_replacement"])
+        assert forcing == sorted(want["forces_replacement"]), f"{address}: forces_replacement"
+    if "depends_on" in want:
+        assert got["depends_on"] == sorted(want["depends_on"]), f"{address}: depends_on"
+
+
+def _params() -> list[Any]:
+    params = []
+    for path in CASE_FILES:
+        reason = yaml.safe_load(path.read_text(encoding="utf-8")).get("xfail")
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        params.append(pytest.param(path, marks=marks, id=path.stem))
+    return params
+
+
+@pytest.mark.parametrize("path", _params())
+def test_plan_case(path: Path, tmp_path: Path) -> None:
+    case = load_case(path)
+    expect = case["expect"]
+    if "error" in expect:
+        with pytest.raises(PlanError) as caught:
+            make_plan(case, tmp_path)
+        fragments = expect["error"] if isinstance(expect["error"], list) else [expect["error"]]
+        for fragment in fragments:
+            assert fragment in str(caught.value), str(caught.value)
+        return
+    result = make_plan(case, tmp_path)
+    doc = result.to_json()
+    got = {c["address"]: c for c in doc["changes"]}
+    assert set(got) == set(expect.get("changes", {})), "the plan's addresses"
+    for address, want in expect.get("changes", {}).items():
+        check_change(address, got[address], want)
+    if "unmanaged" in expect:
+        assert sorted(o["remote_id"] for o in doc["unmanaged"]) == sorted(expect["unmanaged"])
+    if "forget" in expect:
+        assert list(result.forget) == sorted(expect["forget"])
+    if "order" in expect:
+        listed = set(expect["order"])
+        assert [c["address"] for c in doc["changes"] if c["address"] in listed] == expect["order"]
+    if "summary" in expect:
+        assert doc["summary"] == expect["summary"]
+    if "has_changes" in expect:
+        assert result.has_changes() is expect["has_changes"]
+
+
+def test_there_are_enough_cases() -> None:
+    assert len(CASE_FILES) >= 20
+
+
+@pytest.mark.parametrize("path", CASE_FILES, ids=[p.stem for p in CASE_FILES])
+def test_plan_is_a_pure_function_with_a_json_value(path: Path, tmp_path: Path) -> None:
+    """Same inputs, same plan; its JSON round-trips; every dependency is a change of the plan."""
+    case = load_case(path)
+    if "error" in case["expect"]:
+        pytest.skip("an error case")
+    first, second = make_plan(case, tmp_path), make_plan(case, tmp_path)
+    doc = first.to_json()
+    assert doc == second.to_json()
+    assert json.loads(json.dumps(doc)) == doc
+    assert doc["format_version"] == "1"
+    addresses = [c["address"] for c in doc["changes"]]
+    assert len(addresses) == len(set(addresses))
+    for change in doc["changes"]:
+        assert set(change["depends_on"]) <= set(addresses), change["address"]
+        assert change["address"] not in change["depends_on"]
+    counts = {a: sum(c["action"] == a for c in doc["changes"]) for a in ("create", "update", "replace")}
+    assert {k: doc["summary"][k] for k in counts} == counts
+
+
+def test_plan_ignores_the_order_of_its_inputs(tmp_path: Path) -> None:
+    case = load_case(CASES_DIR / "core_renamed_repoints_repository.yaml")
+    desired = desired_from(case["desired"], tmp_path)
+    live, state = live_from(case), state_from(case, desired)
+    shuffled = LiveState({k: list(reversed(v)) for k, v in live.objects.items()}, live.external_ids)
+    assert plan(desired, live, state).to_json() == plan(list(reversed(desired)), shuffled, state).to_json()
