@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import graphlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -143,9 +143,21 @@ class Plan:
         }
 
 
-def plan(desired: Iterable[Desired], live: LiveState, state: StateSnapshot) -> Plan:
-    """Work out what to do. Pure: no I/O, the same inputs give the same plan."""
-    return _Planner(list(desired), live, state).run()
+def plan(
+    desired: Iterable[Desired],
+    live: LiveState,
+    state: StateSnapshot,
+    *,
+    allow_delete_unmanaged: Collection[str] = (),
+) -> Plan:
+    """Work out what to do. Pure: no I/O, the same inputs give the same plan.
+
+    A delete (or replace) that would take unmanaged objects with it (``Kind.delete_guard``) is
+    refused unless its address is in ``allow_delete_unmanaged``.
+    """
+    planner = _Planner(list(desired), live, state)
+    planner.allow_delete_unmanaged = frozenset(allow_delete_unmanaged)
+    return planner.run()
 
 
 class _Planner:
@@ -161,6 +173,8 @@ class _Planner:
                 self.owned_ids[(entry.kind, old_id)] = address
         self.matched: dict[str, tuple[LiveObject | None, bool]] = {}  # address -> (live, adopted)
         self.changes: dict[str, Change] = {}
+        self.allow_delete_unmanaged: frozenset[str] = frozenset()
+        self.warnings: list[str] = []
 
     def run(self) -> Plan:
         for res in self.desired:
@@ -189,8 +203,10 @@ class _Planner:
                 live=obj,
             )
         self._add_deposed_deletes()
+        self._check_references_to_deletes()
         self._add_delete_dependencies()
         self._protect()
+        self._guard_deletes()
         claimed = {(c.kind, c.remote_id) for c in self.changes.values() if c.remote_id}
         unmanaged = tuple(
             o
@@ -200,7 +216,7 @@ class _Planner:
         )
         order = {k.name: i for i, k in enumerate(KINDS)}
         changes = tuple(sorted(self.changes.values(), key=lambda c: (order.get(c.kind, 99), c.name)))
-        return Plan(changes, unmanaged, tuple(forget))
+        return Plan(changes, unmanaged, tuple(forget), tuple(self.warnings))
 
     def _match(self, res: Desired) -> tuple[LiveObject | None, bool]:
         """Find the live object for a declared resource: by state first, else by natural key."""
@@ -292,6 +308,22 @@ class _Planner:
             if k not in kind.local_fields and (k not in kind.state_fields or k in have)
         }
         fields = tuple(_live_replace(obj, f) for f in diff_attrs(kind, wanted, have))
+        tainted = kind.tainted(obj) if kind.tainted else None
+        if tainted:
+            return Change(
+                res.address,
+                res.kind,
+                res.name,
+                Action.REPLACE,
+                Cause.CONFIG if fields else Cause.DRIFT,
+                f"{tainted}; it must be created again",
+                obj.remote_id,
+                adopt=adopted,
+                fields=fields,
+                depends_on=deps,
+                desired=res,
+                live=obj,
+            )
         if not fields:
             reason = f"adopting the existing object found by {kind.key_doc}" if adopted else "up to date"
             return Change(
@@ -388,16 +420,64 @@ class _Planner:
             )
             self.changes[address] = replace(change, refused=refusal)
 
+    def _check_references_to_deletes(self) -> None:
+        """A declared resource may not name (by a literal) an object this plan deletes."""
+        deletes = [c for c in self.changes.values() if c.action is Action.DELETE and c.live is not None]
+        deleted = {
+            "name": {(c.kind, c.live.name): c for c in deletes if c.live is not None},
+            "remote_id": {(c.kind, c.remote_id): c for c in deletes},
+        }
+        for res in self.desired:
+            for field_name, ref_rule in KINDS_BY_NAME[res.kind].references.items():
+                value = res.create_attrs.get(field_name)
+                if not isinstance(value, str):
+                    continue
+                target = deleted[ref_rule.resolves_to].get((ref_rule.kind, value))
+                if target is None:
+                    continue
+                raise PlanError(
+                    f"{res.address}: {field_name} {value!r} is {target.address}, which is no longer "
+                    f"declared and would be deleted. Declare {target.address} again, or move "
+                    f"{res.address} off it first."
+                )
+
+    def _guard_deletes(self) -> None:
+        """``Kind.delete_guard``: refuse a delete that would take unmanaged objects with it."""
+        managed = frozenset(self.owned_ids) | {
+            (c.kind, c.remote_id) for c in self.changes.values() if c.remote_id
+        }
+        for address, change in list(self.changes.items()):
+            guard = KINDS_BY_NAME[change.kind].delete_guard
+            if guard is None or change.live is None or change.refused:
+                continue
+            if change.action not in (Action.DELETE, Action.REPLACE):
+                continue
+            blockers = guard(change.live, self.live, managed)
+            if not blockers:
+                continue
+            listed = "; ".join(blockers)
+            if address in self.allow_delete_unmanaged:
+                self.warnings.append(f"{address}: deleting it also deletes, as allowed: {listed}")
+                continue
+            refusal = (
+                f"deleting {address} would also delete {len(blockers)} object(s) this stack does not "
+                f"manage: {listed}. To proceed: declare them, or delete them yourself, or allow it with "
+                f"--allow-delete-unmanaged {address}."
+            )
+            self.changes[address] = replace(change, refused=refusal)
+
     def _add_delete_dependencies(self) -> None:
         """A delete (or a replace's delete) waits for every change that moves a reference off it."""
         by_remote = {(c.kind, c.remote_id): c for c in self.changes.values() if c.remote_id}
+        by_name = {(c.kind, c.live.name): c for c in self.changes.values() if c.live is not None}
         extra: dict[str, set[str]] = {}
         for change in self.changes.values():
             if change.live is None or change.action is Action.NOOP:
                 continue
             kind = KINDS_BY_NAME[change.kind]
             for field_name, rule in kind.references.items():
-                target = by_remote.get((rule.kind, change.live.attrs.get(field_name)))
+                index = by_name if rule.resolves_to == "name" else by_remote
+                target = index.get((rule.kind, change.live.attrs.get(field_name)))
                 if target is not None and target.action is Action.DELETE:
                     extra.setdefault(target.address, set()).add(change.address)
         for address, before in extra.items():

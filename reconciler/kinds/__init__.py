@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from reconciler.kinds import cores, repositories, webhooks
+from reconciler.kinds import cores, package_instances, repositories, webhooks, workspaces
 from reconciler.kinds.base import Kind, Reference, SpecModel
 
-KINDS: tuple[Kind, ...] = (cores.KIND, repositories.KIND, webhooks.KIND)
+KINDS: tuple[Kind, ...] = (
+    cores.KIND,
+    repositories.KIND,
+    webhooks.KIND,
+    workspaces.KIND,
+    package_instances.KIND,
+)
 KINDS_BY_NAME: dict[str, Kind] = {k.name: k for k in KINDS}
 
 

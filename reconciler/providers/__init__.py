@@ -10,7 +10,7 @@ from reconciler.providers.base import Provider
 
 __all__ = ["PROVIDER_NAMES", "Provider", "build_providers"]
 
-PROVIDER_NAMES = ("signaloid",)
+PROVIDER_NAMES = ("signaloid", "steamship")
 
 
 def build_providers(
