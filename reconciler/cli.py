@@ -37,6 +37,13 @@ sandbox_option = click.option(
 format_option = click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
 )
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for the state lock another run holds (0: fail at once, naming the holder).",
+)
 
 
 def _fail(message: str) -> NoReturn:
@@ -162,14 +169,19 @@ def _confirm(auto_approve: bool, question: str) -> bool:
 
 
 def _apply_command(
-    paths: tuple[Path, ...], sandbox: bool, auto_approve: bool, parallelism: int, destroy: bool
+    paths: tuple[Path, ...],
+    sandbox: bool,
+    auto_approve: bool,
+    parallelism: int,
+    destroy: bool,
+    lock_timeout: float = 0.0,
 ) -> None:
     from reconciler.console import apply_summary, progress_printer
     from reconciler.workflow import open_session
 
     async def body() -> int:
         async with open_session(_paths(paths), sandbox=sandbox, environ=os.environ) as session:
-            with session.store.lock("destroy" if destroy else "apply"):
+            with session.store.lock("destroy" if destroy else "apply", timeout=lock_timeout):
                 the_plan, _ = await session.plan(destroy=destroy)
                 click.echo(_render(the_plan.to_json(), "text"), nl=False)
                 if not the_plan.has_changes():
@@ -198,9 +210,12 @@ def _apply_command(
 @sandbox_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", type=click.IntRange(1, 256), default=8, show_default=True)
-def apply_cmd(paths: tuple[Path, ...], sandbox: bool, auto_approve: bool, parallelism: int) -> None:
+@lock_timeout_option
+def apply_cmd(
+    paths: tuple[Path, ...], sandbox: bool, auto_approve: bool, parallelism: int, lock_timeout: float
+) -> None:
     """Make live state match the stack."""
-    _apply_command(paths, sandbox, auto_approve, parallelism, destroy=False)
+    _apply_command(paths, sandbox, auto_approve, parallelism, destroy=False, lock_timeout=lock_timeout)
 
 
 @main.command()
@@ -208,9 +223,12 @@ def apply_cmd(paths: tuple[Path, ...], sandbox: bool, auto_approve: bool, parall
 @sandbox_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", type=click.IntRange(1, 256), default=8, show_default=True)
-def destroy(paths: tuple[Path, ...], sandbox: bool, auto_approve: bool, parallelism: int) -> None:
+@lock_timeout_option
+def destroy(
+    paths: tuple[Path, ...], sandbox: bool, auto_approve: bool, parallelism: int, lock_timeout: float
+) -> None:
     """Delete everything this stack manages (everything in state)."""
-    _apply_command(paths, sandbox, auto_approve, parallelism, destroy=True)
+    _apply_command(paths, sandbox, auto_approve, parallelism, destroy=True, lock_timeout=lock_timeout)
 
 
 @main.group()
@@ -221,7 +239,10 @@ def state() -> None:
 def _store(paths: tuple[Path, ...], sandbox: bool) -> Any:
     from reconciler.workflow import open_session
 
-    return open_session(_paths(paths), sandbox=sandbox, environ=os.environ).store
+    store = open_session(_paths(paths), sandbox=sandbox, environ=os.environ).store
+    if hasattr(store, "close"):  # the postgres store's connection, closed when the command ends
+        click.get_current_context().call_on_close(store.close)
+    return store
 
 
 @state.command(name="list")
@@ -258,13 +279,14 @@ def state_show(paths: tuple[Path, ...], sandbox: bool, address: str) -> None:
 @state.command(name="rm")
 @files_option
 @sandbox_option
+@lock_timeout_option
 @click.argument("address")
-def state_rm(paths: tuple[Path, ...], sandbox: bool, address: str) -> None:
+def state_rm(paths: tuple[Path, ...], sandbox: bool, lock_timeout: float, address: str) -> None:
     """Forget a resource (the live object is left alone, and becomes unmanaged)."""
 
     async def body() -> int:
         store = _store(paths, sandbox)
-        with store.lock("state rm"):
+        with store.lock("state rm", timeout=lock_timeout):
             if store.read().get(address) is None:
                 _fail(f"{address} is not in state")
             await store.record(address, None)

@@ -35,6 +35,9 @@ class Session:
     async def __aexit__(self, *exc: object) -> None:
         for provider in self.providers.values():
             await provider.aclose()
+        close = getattr(self.store, "close", None)  # the postgres store's connection
+        if close is not None:
+            close()
 
     def provider_for(self, kinds: set[str]) -> dict[str, Provider]:
         needed = {KINDS_BY_NAME[k].provider for k in kinds}
@@ -103,11 +106,9 @@ def open_session(paths: list[Path], *, sandbox: bool, environ: Mapping[str, str]
         from reconciler.sandbox.inprocess import InProcessSandbox
 
         sandbox_env = InProcessSandbox(loaded.root / ".reconciler" / "sandbox")
-        store: StateStore = LocalStateStore(sandbox_env.state_path)
+        store: StateStore = LocalStateStore(sandbox_env.state_path)  # never the real run's state
     else:
-        configured = loaded.stack.state.path
-        path = Path(configured) if configured else loaded.root / ".reconciler" / "state.json"
-        if configured and not path.is_absolute():
-            path = loaded.root / path
-        store = LocalStateStore(path)
+        from reconciler.state.select import open_store
+
+        store = open_store(loaded.stack.state, loaded.root, environ)
     return Session(loaded, store, environ, sandbox_env)

@@ -66,8 +66,9 @@ class StateStore(Protocol):
 
     async def record(self, address: str, entry: StateEntry | None) -> None: ...
 
-    def lock(self, purpose: str) -> Any:
-        """A context manager held for the whole of an apply; raises LockHeld if taken."""
+    def lock(self, purpose: str, *, timeout: float = 0.0) -> Any:
+        """A context manager held for the whole of an apply; waits up to ``timeout`` seconds for
+        another holder, then raises LockHeld naming it."""
         ...
 
 

@@ -1,8 +1,9 @@
 """State in a local JSON file beside the stack (default ``.reconciler/state.json``).
 
-Writes are atomic (temp file, fsync, ``os.replace``). The lock is a file created with
-``O_EXCL`` holding the holder's pid, host and start time; a lock whose process no longer
-runs on this host is stale and taken over, with a message saying so.
+Writes are atomic (temp file, fsync, ``os.replace``). The lock is a file holding the holder's
+pid, host and start time, written whole to a temp file and hard-linked into place (so nobody ever
+reads a half-written lock); a lock whose process no longer runs on this host is stale and taken
+over, with a message saying so. ``lock(purpose, timeout=...)`` waits that long for a live holder.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from reconciler.errors import LockHeld, StateError
 from reconciler.state.base import StateEntry, StateSnapshot
+from reconciler.state.waiting import LockWait
 
 __all__ = ["LocalStateStore"]
 
@@ -27,13 +29,14 @@ FORMAT_VERSION = 1
 
 
 class LocalStateStore:
-    def __init__(self, path: Path, on_stale_lock: Any = None) -> None:
+    def __init__(self, path: Path, on_stale_lock: Any = None, *, wait: LockWait | None = None) -> None:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
         self.description = f"local file {path}"
         self._entries: dict[str, StateEntry] | None = None
         self._write_lock = asyncio.Lock()
         self._on_stale_lock = on_stale_lock
+        self._wait = wait or LockWait()
 
     def read(self) -> StateSnapshot:
         if self._entries is None:
@@ -79,33 +82,56 @@ class LocalStateStore:
             raise StateError(f"cannot write state file {self.path}: {exc}") from exc
 
     @contextlib.contextmanager
-    def lock(self, purpose: str) -> Iterator[None]:
+    def lock(self, purpose: str, *, timeout: float = 0.0) -> Iterator[None]:
+        """Hold the lock file for the block; wait up to ``timeout`` seconds for a live holder."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "purpose": purpose}
-        for _ in range(2):
-            try:
-                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                current = self._read_holder()
-                if current is not None and not self._is_stale(current):
-                    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(current.get("since", 0)))
-                    raise LockHeld(
-                        f"state is locked by pid {current.get('pid')} on {current.get('host')} "
-                        f"({current.get('purpose', 'apply')}, since {since}); lock file: {self.lock_path}"
-                    ) from None
-                if self._on_stale_lock:
-                    self._on_stale_lock(current)
-                self.lock_path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as fh:
-                json.dump(holder, fh)
-            break
-        else:
-            raise LockHeld(f"could not take the state lock {self.lock_path}")
+        seen: list[dict[str, Any] | None] = [None]
+
+        def attempt() -> bool:
+            taken, seen[0] = self._try_take(holder)
+            return taken
+
+        if not self._wait.until(attempt, timeout):
+            current = seen[0]
+            waited = f"; waited {timeout:g}s" if timeout > 0 else ""
+            if current is None:
+                raise LockHeld(f"could not take the state lock {self.lock_path}{waited}")
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(current.get("since", 0)))
+            raise LockHeld(
+                f"state is locked by pid {current.get('pid')} on {current.get('host')} "
+                f"({current.get('purpose', 'apply')}, since {since}){waited}; lock file: {self.lock_path}"
+            )
         try:
             yield
         finally:
             self.lock_path.unlink(missing_ok=True)
+
+    def _try_take(self, holder: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
+        """One attempt: (True, None) if taken, else (False, the live holder if readable)."""
+        for _ in range(2):
+            try:
+                self._link_lock(holder)
+            except FileExistsError:
+                current = self._read_holder()
+                if current is not None and not self._is_stale(current):
+                    return False, current
+                if self._on_stale_lock:
+                    self._on_stale_lock(current)
+                self.lock_path.unlink(missing_ok=True)
+                continue
+            return True, None
+        return False, None
+
+    def _link_lock(self, holder: dict[str, Any]) -> None:
+        """Create the lock file with its content in one step; FileExistsError if it is there."""
+        fd, tmp = tempfile.mkstemp(dir=self.lock_path.parent, prefix=".lock.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(holder, fh)
+            os.link(tmp, self.lock_path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
     def _read_holder(self) -> dict[str, Any] | None:
         try:

@@ -1,0 +1,266 @@
+"""State in PostgreSQL, shared by CI jobs: one row per (stack, address), one advisory lock per stack.
+
+Chosen with ``state: {backend: postgres, dsn: "${env:RECONCILER_PG_DSN}", stack: prod}`` or
+``RECONCILER_STATE_BACKEND=postgres``. Only this module imports psycopg, and it is imported only
+when that backend is chosen, so every other command starts without it.
+
+- The tables are created on first use (``CREATE TABLE IF NOT EXISTS`` under a transaction-level
+  advisory lock, so two first runs do not race).
+- ``record`` is one transaction, committed before it returns: a killed run loses nothing it
+  recorded. An upsert or delete is idempotent, so it is retried once on a dropped connection.
+- ``lock`` takes a session-level advisory lock (``pg_try_advisory_lock``) on a connection of its
+  own, held for the whole apply and retried until ``timeout``. The server drops it when that
+  connection ends, so a killed process never leaves the stack locked. The holder writes its pid,
+  host, purpose and start time to ``reconciler_locks``; a refused run reads who holds the lock from
+  ``pg_locks`` joined to that row, so a dead holder's leftover row is never blamed.
+- The DSN is a secret. It never appears in ``description`` or in an error: psycopg's messages
+  are scrubbed of the DSN and its password before they become ours, and are raised ``from None``
+  so ``--debug`` tracebacks do not carry the original either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import unquote
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
+
+from reconciler.errors import LockHeld, StateError
+from reconciler.state.base import StateEntry, StateSnapshot
+from reconciler.state.waiting import LockWait
+
+__all__ = ["PostgresStateStore", "scrub_dsn"]
+
+T = TypeVar("T")
+
+# First key of our two-key advisory locks ("RECO"); the second is hashtext(stack). Key (NS, 0)
+# guards schema creation.
+LOCK_NAMESPACE = 0x5245434F
+CONNECT_OPTIONS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "application_name": "reconciler",
+    "keepalives": 1,
+    "keepalives_idle": 30,
+}
+
+# psycopg's debug logs name hosts and connection attempts; keep them out of --debug output.
+logging.getLogger("psycopg").setLevel(logging.WARNING)
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS reconciler_state (
+        stack text NOT NULL,
+        address text NOT NULL,
+        kind text NOT NULL,
+        remote_id text NOT NULL,
+        key jsonb NOT NULL,
+        digest text NOT NULL,
+        extra jsonb NOT NULL DEFAULT '{}'::jsonb,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (stack, address))""",
+    """CREATE TABLE IF NOT EXISTS reconciler_locks (
+        stack text PRIMARY KEY,
+        pid integer NOT NULL,
+        host text NOT NULL,
+        purpose text NOT NULL,
+        since timestamptz NOT NULL,
+        backend_pid integer NOT NULL)""",
+)
+_UPSERT = """
+INSERT INTO reconciler_state (stack, address, kind, remote_id, key, digest, extra, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, now())
+ON CONFLICT (stack, address) DO UPDATE SET kind = EXCLUDED.kind, remote_id = EXCLUDED.remote_id,
+    key = EXCLUDED.key, digest = EXCLUDED.digest, extra = EXCLUDED.extra, updated_at = now()"""
+_HOLDER = """
+SELECT p.pid, l.pid, l.host, l.purpose, l.since
+FROM pg_locks p LEFT JOIN reconciler_locks l ON l.stack = %(stack)s AND l.backend_pid = p.pid
+WHERE p.locktype = 'advisory' AND p.granted AND p.objsubid = 2
+  AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND p.classid::bigint = %(ns)s AND p.objid::bigint = (hashtext(%(stack)s)::bigint & 4294967295)
+LIMIT 1"""
+
+
+def _dsn_secrets(dsn: str) -> list[str]:
+    """The strings to scrub: the DSN itself and its password (parsed, or found by pattern when the
+    DSN does not even parse), longest first."""
+    found = {dsn}
+    with contextlib.suppress(psycopg.Error, ValueError):
+        found.add(str(conninfo_to_dict(dsn).get("password") or ""))
+    for match in re.finditer(r"://[^/@:]*:([^@/]*)@", dsn):
+        found |= {match.group(1), unquote(match.group(1))}
+    for match in re.finditer(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", dsn):
+        found |= {match.group(1), match.group(1).strip("'")}
+    return sorted((s for s in found if s), key=len, reverse=True)
+
+
+def scrub_dsn(text: str, dsn: str) -> str:
+    """``text`` with the DSN and its password replaced by ``***``."""
+    for secret in _dsn_secrets(dsn):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _where(dsn: str) -> str:
+    """host:port/dbname for messages, never the user or password."""
+    try:
+        info = conninfo_to_dict(dsn)
+    except (psycopg.Error, ValueError):
+        return "(unparsable DSN)"
+    host = info.get("host") or info.get("hostaddr") or "local socket"
+    port = f":{info['port']}" if info.get("port") else ""
+    return f"{host}{port}/{info.get('dbname') or '(default database)'}"
+
+
+class PostgresStateStore:
+    def __init__(self, dsn: str, stack: str, *, wait: LockWait | None = None) -> None:
+        self._dsn = dsn
+        self.stack = stack
+        self.description = f"PostgreSQL state, stack {stack!r} on {_where(dsn)}"
+        self._wait = wait or LockWait()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._conn_lock = threading.Lock()  # records run in worker threads; one connection, in turn
+
+    # --- connections and errors -------------------------------------------------------------
+
+    def _error(self, what: str, exc: BaseException) -> StateError:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        return StateError(f"{self.description}: {what}: {scrub_dsn(detail, self._dsn)}")
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self._dsn, autocommit=True, **CONNECT_OPTIONS)
+        except (psycopg.Error, ValueError) as exc:
+            raise self._error("cannot connect", exc) from None  # from None: psycopg's text may hold the DSN
+
+    def _data_conn(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            conn = self._connect()
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_NAMESPACE,))
+                    for statement in _SCHEMA:
+                        conn.execute(statement)
+            except psycopg.Error as exc:
+                conn.close()
+                raise self._error("cannot create the state tables", exc) from None
+            self._conn = conn
+        return self._conn
+
+    def _in_transaction(self, what: str, fn: Callable[[psycopg.Connection[Any]], T], *, retry: bool) -> T:
+        with self._conn_lock:
+            for attempt in range(2):
+                conn = self._data_conn()
+                try:
+                    with conn.transaction():
+                        return fn(conn)
+                except psycopg.OperationalError as exc:
+                    self._drop_conn()
+                    if not retry or attempt:
+                        raise self._error(what, exc) from None
+                except psycopg.Error as exc:
+                    raise self._error(what, exc) from None
+        raise AssertionError("unreachable")
+
+    def _drop_conn(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+        self._conn = None
+
+    def close(self) -> None:
+        with self._conn_lock:
+            self._drop_conn()
+
+    # --- the StateStore protocol ------------------------------------------------------------
+
+    def read(self) -> StateSnapshot:
+        def query(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "SELECT address, kind, remote_id, key, digest, extra FROM reconciler_state WHERE stack = %s",
+                (self.stack,),
+            ).fetchall()
+
+        rows = self._in_transaction("cannot read state", query, retry=True)
+        return StateSnapshot(
+            {
+                address: StateEntry(kind=kind, remote_id=rid, key=tuple(key), digest=dig, extra=extra or {})
+                for address, kind, rid, key, dig, extra in rows
+            }
+        )
+
+    async def record(self, address: str, entry: StateEntry | None) -> None:
+        await asyncio.to_thread(self._record, address, entry)
+
+    def _record(self, address: str, entry: StateEntry | None) -> None:
+        if entry is None:
+            sql = "DELETE FROM reconciler_state WHERE stack = %s AND address = %s"
+            params: tuple[Any, ...] = (self.stack, address)
+        else:
+            sql = _UPSERT
+            params = (self.stack, address, entry.kind, entry.remote_id, Jsonb(list(entry.key)),
+                      entry.digest, Jsonb(dict(entry.extra)))  # fmt: skip
+        self._in_transaction(f"cannot record {address}", lambda conn: conn.execute(sql, params), retry=True)
+
+    @contextlib.contextmanager
+    def lock(self, purpose: str, *, timeout: float = 0.0) -> Iterator[None]:
+        """Hold the stack's advisory lock on a dedicated connection for the block."""
+        with self._conn_lock:
+            self._data_conn()  # the tables exist before anyone looks for a holder
+        conn = self._connect()
+        try:
+            self._take(conn, purpose, timeout)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute(
+                        "DELETE FROM reconciler_locks WHERE stack = %s AND backend_pid = pg_backend_pid()",
+                        (self.stack,),
+                    )
+                    conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_NAMESPACE, self.stack))
+        finally:
+            conn.close()
+
+    def _take(self, conn: psycopg.Connection[Any], purpose: str, timeout: float) -> None:
+        def attempt() -> bool:
+            row = conn.execute(
+                "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_NAMESPACE, self.stack)
+            ).fetchone()
+            return bool(row and row[0])
+
+        try:
+            if not self._wait.until(attempt, timeout):
+                raise LockHeld(self._held_message(conn, timeout))
+            conn.execute(
+                "INSERT INTO reconciler_locks (stack, pid, host, purpose, since, backend_pid) "
+                "VALUES (%s, %s, %s, %s, now(), pg_backend_pid()) ON CONFLICT (stack) DO UPDATE SET "
+                "pid = EXCLUDED.pid, host = EXCLUDED.host, purpose = EXCLUDED.purpose, "
+                "since = EXCLUDED.since, backend_pid = EXCLUDED.backend_pid",
+                (self.stack, os.getpid(), socket.gethostname(), purpose),
+            )
+        except psycopg.Error as exc:
+            raise self._error("cannot take the state lock", exc) from None
+
+    def _held_message(self, conn: psycopg.Connection[Any], timeout: float) -> str:
+        waited = f"; waited {timeout:g}s" if timeout > 0 else ""
+        row = conn.execute(_HOLDER, {"stack": self.stack, "ns": LOCK_NAMESPACE}).fetchone()
+        if row is None:
+            return f"could not take the state lock ({self.description}): its holder just let go{waited}"
+        backend_pid, pid, host, purpose, since = row
+        if pid is None:
+            return (
+                f"state is locked by PostgreSQL session {backend_pid}, which has not said who it is "
+                f"({self.description}){waited}"
+            )
+        when = since.astimezone().strftime("%Y-%m-%d %H:%M:%S") if isinstance(since, datetime) else since
+        return f"state is locked by pid {pid} on {host} ({purpose}, since {when}){waited}; {self.description}"
