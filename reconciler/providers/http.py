@@ -282,7 +282,10 @@ def error_message(response: httpx.Response) -> str:
             for key in ("message", "error", "statusMessage", "detail"):
                 value = source.get(key)
                 if isinstance(value, str) and value:
-                    suggestion = source.get("statusSuggestion")
+                    # Steamship's failed status: statusMessage [statusCode] (statusSuggestion).
+                    code, suggestion = source.get("statusCode"), source.get("statusSuggestion")
+                    if isinstance(code, str) and code:
+                        value = f"{value} [{code}]"
                     return f"{value} ({suggestion})" if isinstance(suggestion, str) and suggestion else value
     return str(body)[:300]
 
