@@ -37,6 +37,26 @@ sandbox_option = click.option(
 format_option = click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
 )
+_ALLOW_DELETE_KEY = "reconciler.allow_delete_unmanaged"
+
+
+def _remember_allowed(ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> None:
+    ctx.meta[_ALLOW_DELETE_KEY] = frozenset(value)
+
+
+def _allowed_deletes() -> frozenset[str]:
+    return frozenset(click.get_current_context().meta.get(_ALLOW_DELETE_KEY, ()))
+
+
+allow_delete_option = click.option(
+    "--allow-delete-unmanaged",
+    metavar="ADDR",
+    multiple=True,
+    expose_value=False,
+    callback=_remember_allowed,
+    help="Let deleting ADDR also delete the unmanaged objects it holds, e.g. the package instances of "
+    "a Steamship workspace (repeatable). Without it, such a delete is refused.",
+)
 lock_timeout_option = click.option(
     "--lock-timeout",
     type=click.FloatRange(min=0),
@@ -127,14 +147,30 @@ def _render(doc: dict[str, Any], fmt: str) -> str:
 @sandbox_option
 @format_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none.")
-def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bool) -> None:
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Save the plan, bound to the live state it was made from, for `apply FILE`.",
+)
+@allow_delete_option
+def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bool, out: Path | None) -> None:
     """Show what apply would do."""
     from reconciler.workflow import open_session
 
     async def body() -> int:
         async with open_session(_paths(paths), sandbox=sandbox, environ=os.environ) as session:
+            session.allow_delete_unmanaged = _allowed_deletes()
             the_plan, _ = await session.plan()
+            if out is not None:
+                from reconciler.gitops import save
+
+                save(session, the_plan, out)
         click.echo(_render(the_plan.to_json(), fmt), nl=False)
+        if out is not None:
+            flags = [*(f"-f {p}" for p in paths), *(["--sandbox"] if sandbox else [])]
+            again = " ".join(["reconciler apply", *flags])
+            click.echo(f"Saved the plan to {out}; apply exactly this plan with: {again} {out}", err=True)
         if the_plan.refused():
             return EXIT_ERROR
         return EXIT_CHANGES if detailed_exitcode and the_plan.has_changes() else EXIT_OK
@@ -146,14 +182,27 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
 @files_option
 @sandbox_option
 @format_option
-def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str) -> None:
+@click.option(
+    "--notify",
+    metavar="URL",
+    default=None,
+    help="POST the drift report (JSON) to this webhook; failing to is an error. Shown as scheme://host only.",
+)
+def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) -> None:
     """Read-only check: exit 0 in sync, 2 drifted or pending changes, 1 error. Takes no lock."""
     from reconciler.workflow import open_session
 
     async def body() -> int:
         async with open_session(_paths(paths), sandbox=sandbox, environ=os.environ) as session:
             the_plan, _ = await session.plan()
-        click.echo(_render(the_plan.to_json(), fmt), nl=False)
+        doc = the_plan.to_json()
+        click.echo(_render(doc, fmt), nl=False)
+        if notify:
+            from reconciler.notify import drift_report, shown_url
+            from reconciler.notify import notify as send
+
+            await send(notify, drift_report(doc, drifted=the_plan.has_changes()))
+            click.echo(f"Drift report sent to {shown_url(notify)}", err=True)
         return EXIT_CHANGES if the_plan.has_changes() else EXIT_OK
 
     _run(body)
@@ -175,19 +224,29 @@ def _apply_command(
     parallelism: int,
     destroy: bool,
     lock_timeout: float = 0.0,
+    planfile: Path | None = None,
 ) -> None:
     from reconciler.console import apply_summary, progress_printer
     from reconciler.workflow import open_session
 
     async def body() -> int:
         async with open_session(_paths(paths), sandbox=sandbox, environ=os.environ) as session:
+            session.allow_delete_unmanaged = _allowed_deletes()
             with session.store.lock("destroy" if destroy else "apply", timeout=lock_timeout):
-                the_plan, _ = await session.plan(destroy=destroy)
+                if planfile is not None:  # a reviewed plan: exactly its actions, or nothing (stale)
+                    from reconciler.engine.saved import load
+                    from reconciler.gitops import plan_from_saved
+
+                    the_plan, unreviewed = await plan_from_saved(session, load(planfile))
+                    for address in unreviewed:
+                        click.echo(f"Note: {address} has changes not in {planfile}; not applied.", err=True)
+                else:
+                    the_plan, _ = await session.plan(destroy=destroy)
                 click.echo(_render(the_plan.to_json(), "text"), nl=False)
                 if not the_plan.has_changes():
                     return EXIT_OK
                 verb = "destroy these resources" if destroy else "perform these actions"
-                if not _confirm(auto_approve, f"\nDo you want to {verb}?"):
+                if planfile is None and not _confirm(auto_approve, f"\nDo you want to {verb}?"):
                     click.echo("Apply cancelled.")
                     return EXIT_ERROR
                 click.echo("")
@@ -211,11 +270,21 @@ def _apply_command(
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", type=click.IntRange(1, 256), default=8, show_default=True)
 @lock_timeout_option
+@click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@allow_delete_option
 def apply_cmd(
-    paths: tuple[Path, ...], sandbox: bool, auto_approve: bool, parallelism: int, lock_timeout: float
+    paths: tuple[Path, ...],
+    sandbox: bool,
+    auto_approve: bool,
+    parallelism: int,
+    lock_timeout: float,
+    planfile: Path | None,
 ) -> None:
-    """Make live state match the stack."""
-    _apply_command(paths, sandbox, auto_approve, parallelism, destroy=False, lock_timeout=lock_timeout)
+    """Make live state match the stack; with PLANFILE (from `plan --out`), apply exactly that
+    reviewed plan, without asking, or refuse if what it was made from has changed since."""
+    _apply_command(
+        paths, sandbox, auto_approve, parallelism, destroy=False, lock_timeout=lock_timeout, planfile=planfile
+    )
 
 
 @main.command()
@@ -224,11 +293,59 @@ def apply_cmd(
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", type=click.IntRange(1, 256), default=8, show_default=True)
 @lock_timeout_option
+@allow_delete_option
 def destroy(
     paths: tuple[Path, ...], sandbox: bool, auto_approve: bool, parallelism: int, lock_timeout: float
 ) -> None:
     """Delete everything this stack manages (everything in state)."""
     _apply_command(paths, sandbox, auto_approve, parallelism, destroy=True, lock_timeout=lock_timeout)
+
+
+@main.command(name="import")
+@files_option
+@sandbox_option
+@click.argument("address")
+@click.argument("remote_id")
+def import_cmd(paths: tuple[Path, ...], sandbox: bool, address: str, remote_id: str) -> None:
+    """Record an existing object (REMOTE_ID) in state as ADDRESS, declared in the stack, after
+    checking its natural key matches. Nothing changes on the API."""
+    from reconciler.gitops import import_resource
+    from reconciler.workflow import open_session
+
+    async def body() -> int:
+        async with open_session(_paths(paths), sandbox=sandbox, environ=os.environ) as session:
+            result = await import_resource(session, address, remote_id)
+        if result.already:
+            click.echo(f"{address} already manages {remote_id}; nothing to do.")
+        else:
+            click.echo(f"Imported {remote_id} as {address} (recorded in state; nothing changed on the API).")
+        remaining = result.remaining()
+        if remaining is not None:
+            click.echo("It differs from the stack; the next apply will do this:\n")
+            click.echo(_render(remaining.to_json(), "text"), nl=False)
+        return EXIT_OK
+
+    _run(body)
+
+
+@main.command()
+@files_option
+@sandbox_option
+@click.option("--kind", "kinds", multiple=True, help="Export only this kind (repeatable). Default: all.")
+def export(paths: tuple[Path, ...], sandbox: bool, kinds: tuple[str, ...]) -> None:
+    """Print stack YAML for the live objects (of every kind the providers reach, or --kind)."""
+    from reconciler.gitops import export_live, open_export_session
+
+    async def body() -> int:
+        async with open_export_session(list(paths), sandbox=sandbox, environ=os.environ) as session:
+            exported, notes = await export_live(session, list(kinds))
+        click.echo(exported.text, nl=False)
+        for note in [*notes, *(f"not exported: {s}" for s in exported.skipped)]:
+            click.echo(f"Note: {note}", err=True)
+        click.echo(f"Exported {exported.count} resource(s).", err=True)
+        return EXIT_OK
+
+    _run(body)
 
 
 @main.group()

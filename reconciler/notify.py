@@ -1,0 +1,120 @@
+"""``drift --notify URL``: POST the drift report (JSON) to a webhook.
+
+The report is the plan JSON plus ``drifted`` (bool), ``generated_at`` (UTC, ISO 8601) and a
+one-line ``text`` (which chat webhooks such as Slack's display). It goes through the shared HTTP
+policy (``providers/http.py``): timeouts, retries with backoff on 429/5xx/timeouts (a report
+delivered twice is harmless, so the POST counts as idempotent), TLS unless the host is loopback.
+
+Webhook URLs often carry a token in their path or query (Slack, Teams, Discord), so the URL is
+never printed whole: messages show its scheme and host only (:func:`shown_url`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from reconciler.config.settings import HttpSettings
+from reconciler.errors import ApiError, ProviderError, ReconcilerError
+from reconciler.providers.connect import USER_AGENT
+from reconciler.providers.http import ApiClient, check_endpoint
+
+__all__ = ["NotifyError", "drift_report", "notify", "shown_url"]
+
+SETTINGS = HttpSettings(timeout_s=10.0, max_retries=3, retry_budget_s=30.0)
+
+
+class NotifyError(ReconcilerError):
+    """The report could not be delivered."""
+
+
+def shown_url(url: str) -> str:
+    """``https://hooks.slack.com/…``: scheme and host only (never credentials, path or query)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if _safe_port(parts) else ""
+    rest = "/…" if (parts.path not in ("", "/") or parts.query) else ""
+    return f"{parts.scheme or '?'}://{host}{port}{rest}"
+
+
+def _safe_port(parts: Any) -> int | None:
+    try:
+        return int(parts.port) if parts.port else None
+    except ValueError:
+        return None
+
+
+def drift_report(
+    plan_doc: Mapping[str, Any], *, drifted: bool, now: datetime | None = None
+) -> dict[str, Any]:
+    stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    pending = [c for c in plan_doc.get("changes", []) if c.get("action") != "noop" or c.get("adopt")]
+    if drifted:
+        addresses = ", ".join(c["address"] for c in pending[:10])
+        more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
+        text = (
+            f"reconciler drift: {len(pending)} resource(s) differ from the configuration: {addresses}{more}"
+        )
+    else:
+        text = "reconciler drift: in sync, live state matches the configuration"
+    return {**plan_doc, "drifted": drifted, "generated_at": stamp, "text": text}
+
+
+async def notify(
+    url: str,
+    report: Mapping[str, Any],
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    settings: HttpSettings = SETTINGS,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> None:
+    """POST ``report`` to ``url``; NotifyError (naming only scheme and host) when it fails."""
+    shown = shown_url(url)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise NotifyError(f"--notify needs an http:// or https:// URL, got {shown}")
+    base = f"{parts.scheme}://{parts.netloc}"
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    secrets = sorted(
+        {s for s in (url, parts.netloc, target, parts.path, parts.query, parts.username, parts.password) if s}
+        - {"/"},
+        key=len,
+        reverse=True,
+    )
+    try:
+        check_endpoint("notify", base, settings.allow_insecure_http)
+    except ProviderError as exc:
+        raise NotifyError(f"not sending the drift report to {shown}: {_scrub(str(exc), secrets)}") from None
+    client = httpx.AsyncClient(
+        base_url=base,
+        transport=transport,
+        timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
+        headers={"User-Agent": USER_AGENT},
+    )
+    api = ApiClient("notify", client, settings, secrets=secrets, sleep=sleep)
+    try:
+        await api.request("POST", target, idempotent=True, json=dict(report))
+    except ApiError as exc:
+        message = _scrub(exc.message, secrets)
+        raise NotifyError(
+            f"could not send the drift report to {shown}: HTTP {exc.status} ({message})"
+        ) from None
+    except ProviderError as exc:
+        raise NotifyError(
+            f"could not send the drift report to {shown}: {_scrub(str(exc), secrets)}"
+        ) from None
+    finally:
+        await client.aclose()
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
