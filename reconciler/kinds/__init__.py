@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from reconciler.kinds import cores, package_instances, repositories, webhooks, workspaces
+from reconciler.kinds import cores, package_instances, repositories, sequences, webhooks, workspaces
 from reconciler.kinds.base import Kind, Reference, SpecModel
 
 KINDS: tuple[Kind, ...] = (
     cores.KIND,
     repositories.KIND,
     webhooks.KIND,
+    sequences.KIND,
     workspaces.KIND,
     package_instances.KIND,
 )

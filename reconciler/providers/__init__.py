@@ -10,7 +10,7 @@ from reconciler.providers.base import Provider
 
 __all__ = ["PROVIDER_NAMES", "Provider", "build_providers"]
 
-PROVIDER_NAMES = ("signaloid", "steamship")
+PROVIDER_NAMES = ("signaloid", "scramjet", "steamship")
 
 
 def build_providers(

@@ -39,6 +39,9 @@ class InProcessSandbox:
             module_name, _ = EMULATORS[api]
             module = importlib.import_module(module_name)
             options = dict(self.app_options.get(api, {}))
+            if api == "scramjet":
+                # Every CLI command is a new process: running instances must outlive it, as on a hub.
+                options.setdefault("persist_instances", True)
             if instance:
                 options["name"] = key
             self._apps[key] = module.create_app(self.data_dir, **options)

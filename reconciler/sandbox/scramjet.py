@@ -20,7 +20,8 @@ Choices where the notes are silent:
   200 with an instance id, but the instance never appears (``GET /instance/:id`` and ``/health`` are
   404) and ``GET /log`` (ndjson, like the hub log) holds an ERROR line naming the instance and sequence.
 - Sequences persist in ``JsonStore(data_dir, name)``, package bytes in ``<data_dir>/<name>-packages/``;
-  instances live in memory only and never survive a restart, as on a real hub.
+  instances live in memory only and never survive a restart, as on a real hub (unless
+  ``persist_instances``, which the CLI's in-process sandbox sets).
 """
 
 from __future__ import annotations
@@ -85,13 +86,23 @@ async def _empty_404(request: Request, exc: Exception) -> Response:
 class _Hub:
     """The hub's state and its route handlers; one per app."""
 
-    def __init__(self, data_dir: Path | None, name: str, version: str, crash_packages: Collection[str]):
+    def __init__(
+        self,
+        data_dir: Path | None,
+        name: str,
+        version: str,
+        crash_packages: Collection[str],
+        persist_instances: bool = False,
+    ):
         self.version = version
         self.crash_packages = frozenset(crash_packages)
         self.store = JsonStore(data_dir, name)
         self.data = self.store.load({"sequences": {}})
         self.package_dir = Path(data_dir) / f"{name}-packages" if data_dir is not None else None
-        self.instances: dict[str, dict[str, Any]] = {}
+        self.persist_instances = persist_instances
+        self.instances: dict[str, dict[str, Any]] = (
+            self.data.setdefault("instances", {}) if persist_instances else {}
+        )
         self.log_lines: list[dict[str, Any]] = []
 
     # ---- helpers ---------------------------------------------------------------------------------
@@ -109,6 +120,10 @@ class _Hub:
         if id_or_name in self.data["sequences"]:
             return id_or_name
         return next((i for i, s in self.data["sequences"].items() if s["config"]["name"] == id_or_name), None)
+
+    def _instances_changed(self) -> None:
+        if self.persist_instances:
+            self.store.save(self.data)
 
     def _in_use(self, seq_id: str) -> bool:
         return any(inst["sequence"] == seq_id for inst in self.instances.values())
@@ -251,6 +266,7 @@ class _Hub:
                 "status": "running",
             }
             self._log("INFO", "Instance started", "CSIController", instance=inst_id, sequence=seq_id)
+            self._instances_changed()
         return JSONResponse({"opStatus": "OK", "message": f"Sequence {seq_id} starting", "id": inst_id})
 
     # ---- instances -------------------------------------------------------------------------------
@@ -271,6 +287,7 @@ class _Hub:
 
     def _end_instance(self, inst_id: str, status: str, how: str) -> JSONResponse:
         inst = self.instances.pop(inst_id)
+        self._instances_changed()
         self._log("TRACE", f"Instance {how}", "CSIController", instance=inst_id, sequence=inst["sequence"])
         seq = self.data["sequences"].get(inst["sequence"])
         info = {"id": inst["sequence"], "config": seq["config"]} if seq else None
@@ -333,10 +350,13 @@ def create_app(
     token: str | None = None,
     version: str = "0.28.0",
     crash_packages: Collection[str] = (),
+    persist_instances: bool = False,
 ) -> Starlette:
     """Build the hub emulator. ``token`` turns on Cloud Platform style bearer auth;
-    ``crash_packages`` names sequences (package.json ``name``) whose instances crash at load."""
-    hub = _Hub(data_dir, name, version, crash_packages)
+    ``crash_packages`` names sequences (package.json ``name``) whose instances crash at load;
+    ``persist_instances`` keeps running instances in the data dir too (the in-process sandbox of the
+    CLI, where every command is a new process: a "restart" there must not stop them)."""
+    hub = _Hub(data_dir, name, version, crash_packages, persist_instances)
     table: list[tuple[str, str, Handler, str]] = [
         ("/version", "GET", hub.version_info, "get"),
         ("/log", "GET", hub.hub_log, "stream"),

@@ -1,0 +1,260 @@
+"""Scramjet sequence packages: pack a directory deterministically, or read a ready .tar.gz. No HTTP.
+
+A package is a gzip tar with ``package.json`` and the entry file at the archive root (a real hub
+answers 422 for a package under a top folder). Packing a directory gives the same bytes for the same
+files, wherever and whenever it runs: entries sorted, mtime 0, owner 0:0, fixed modes (0644, or 0755
+for executables), no gzip timestamp or file name. So the digest (sha256 of those bytes) names the
+content, and a changed package is a changed digest.
+
+Left out of a packed directory: ``.git/``, ``node_modules/.cache/``, ``.reconciler/``, and what the
+root ``.npmignore`` excludes, or, without one, the root ``.gitignore`` (as npm does). Patterns are
+gitignore-style: ``#`` comments, ``!`` negation, ``/`` anchoring, a trailing ``/`` for folders, ``*``,
+``**`` and ``?``. Symlinks are followed when they stay inside the package; one that leads out of it,
+or a loop, is an error.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import stat
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+__all__ = ["Package", "PackageError", "load_package", "pack_directory"]
+
+MAX_PACKAGE_BYTES = 256 * 1024 * 1024
+MAX_FILES = 50_000
+ALWAYS_EXCLUDED = (".git/", "node_modules/.cache/", ".reconciler/", ".npmignore", ".gitignore")
+
+
+class PackageError(ValueError):
+    """The package cannot be used; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    version: str
+    main: str
+    data: bytes  # the tar.gz as uploaded
+    digest: str  # "sha256:<hex>" of ``data``
+    name_line: int | None = None  # line of "name" in package.json, when packed from a directory
+
+
+def load_package(path: Path) -> Package:
+    """Pack a directory, or read a ``.tar.gz``; validate it either way."""
+    if path.is_dir():
+        data = pack_directory(path)
+        manifest = path / "package.json"
+        text = manifest.read_text(encoding="utf-8", errors="replace")
+        where = str(manifest)
+    elif path.is_file():
+        if not path.name.endswith((".tar.gz", ".tgz")):
+            raise PackageError(f"{path}: a package is a directory or a .tar.gz file")
+        data = path.read_bytes()
+        if len(data) > MAX_PACKAGE_BYTES:
+            raise PackageError(f"{path}: larger than {MAX_PACKAGE_BYTES // 2**20} MiB")
+        text, files = _read_archive(data, path)
+        where = f"{path}!package.json"
+        return _validate(text, files, where, data, None)
+    else:
+        raise PackageError(f"{path}: no such directory or file")
+    _, files = _read_archive(data, path)
+    return _validate(text, files, where, data, _line_of(text, '"name"'))
+
+
+def _line_of(text: str, needle: str) -> int | None:
+    for number, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            return number
+    return None
+
+
+def _read_archive(data: bytes, path: Path) -> tuple[str, set[str]]:
+    """package.json's text and the set of file names at their archive paths."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            members = {_member_name(m.name): m for m in tar.getmembers()}
+            manifest = members.get("package.json")
+            if manifest is None or not manifest.isfile():
+                raise PackageError(
+                    f"{path}: package.json is not at the root of the archive (a top folder is not allowed)"
+                )
+            extracted = tar.extractfile(manifest)
+            text = (extracted.read() if extracted else b"").decode("utf-8", errors="replace")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise PackageError(f"{path}: not a readable .tar.gz ({exc})") from exc
+    return text, {name for name, m in members.items() if m.isfile()}
+
+
+def _member_name(name: str) -> str:
+    name = str(PurePosixPath(name))
+    return "" if name == "." else name.removeprefix("./")
+
+
+def _validate(text: str, files: set[str], where: str, data: bytes, name_line: int | None) -> Package:
+    try:
+        manifest: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PackageError(f"{where}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
+    if not isinstance(manifest, dict):
+        raise PackageError(f"{where}: must be a JSON object")
+    for key in ("name", "main"):
+        if not isinstance(manifest.get(key), str) or not manifest[key].strip():
+            raise PackageError(f'{where}: "{key}" must be a non-empty string (the hub needs it)')
+    main = manifest["main"]
+    base = _member_name(main)
+    if not any(c in files for c in (base, f"{base}.js", f"{base}/index.js")):
+        raise PackageError(f'{where}: the entry file "{main}" ("main") is not in the package')
+    version = manifest.get("version", "")
+    return Package(
+        name=manifest["name"],
+        version=str(version) if version is not None else "",
+        main=main,
+        data=data,
+        digest="sha256:" + hashlib.sha256(data).hexdigest(),
+        name_line=name_line,
+    )
+
+
+# --- packing ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rule:
+    regex: re.Pattern[str]
+    negate: bool
+    dir_only: bool
+
+
+def _compile(pattern: str) -> _Rule | None:
+    pattern = pattern.rstrip("\n").rstrip()
+    if not pattern or pattern.startswith("#"):
+        return None
+    negate = pattern.startswith("!")
+    pattern = pattern[1:] if negate else pattern
+    dir_only = pattern.endswith("/")
+    pattern = pattern.rstrip("/")
+    anchored = "/" in pattern
+    pattern = pattern.lstrip("/")
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and "]" in pattern[i + 1 :]:
+            end = pattern.index("]", i + 1)
+            out.append("[" + pattern[i + 1 : end].replace("!", "^", 1) + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    body = "".join(out)
+    return _Rule(re.compile(("" if anchored else "(?:.*/)?") + body), negate, dir_only)
+
+
+def _rules(root: Path) -> list[_Rule]:
+    patterns = list(ALWAYS_EXCLUDED)
+    for name in (".npmignore", ".gitignore"):
+        ignore = root / name
+        if ignore.is_file():
+            patterns.extend(ignore.read_text(encoding="utf-8", errors="replace").splitlines())
+            break
+    return [rule for rule in map(_compile, patterns) if rule is not None]
+
+
+def _excluded(rel: str, is_dir: bool, rules: list[_Rule]) -> bool:
+    verdict = False
+    for rule in rules:
+        if rule.dir_only and not is_dir:
+            continue
+        if rule.regex.fullmatch(rel):
+            verdict = not rule.negate
+    return verdict
+
+
+def _walk(root: Path) -> list[tuple[str, Path, bool]]:
+    """(archive path, real path, is_dir) of everything to pack, sorted, symlinks checked."""
+    real_root = _resolve(root, root)
+    rules = _rules(root)
+    found: list[tuple[str, Path, bool]] = []
+    seen_dirs = {real_root}
+
+    def visit(folder: Path, rel_folder: str) -> None:
+        for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+            rel = f"{rel_folder}{entry.name}"
+            real = _resolve(entry, root) if entry.is_symlink() else entry
+            if real != entry and real != real_root and real_root not in real.parents:
+                raise PackageError(f"{entry}: symlink leads out of the package ({real})")
+            is_dir = real.is_dir()
+            if rel != "package.json" and _excluded(rel, is_dir, rules):
+                continue
+            if is_dir:
+                key = real.resolve()
+                if key in seen_dirs:
+                    raise PackageError(f"{entry}: symlink loop (leads back to {key})")
+                seen_dirs.add(key)
+                found.append((rel, real, True))
+                visit(real, rel + "/")
+                seen_dirs.discard(key)
+            elif real.is_file():
+                found.append((rel, real, False))
+            if len(found) > MAX_FILES:
+                raise PackageError(f"{root}: more than {MAX_FILES:,} files (is node_modules excluded?)")
+
+    visit(root, "")
+    return found
+
+
+def _resolve(path: Path, root: Path) -> Path:
+    try:
+        return path.resolve(strict=True)
+    except RuntimeError as exc:  # Python < 3.13 reports a symlink loop this way
+        raise PackageError(f"{path}: symlink loop") from exc
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP
+            raise PackageError(f"{path}: symlink loop") from exc
+        raise PackageError(f"{path}: cannot read ({exc.strerror or exc}) in package {root}") from exc
+
+
+def pack_directory(root: Path) -> bytes:
+    """The directory as a deterministic tar.gz, package.json at the archive root."""
+    if not (root / "package.json").is_file():
+        raise PackageError(f"{root}: no package.json in this directory")
+    raw = io.BytesIO()
+    total = 0
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for rel, real, is_dir in _walk(root):
+            info = tarfile.TarInfo(rel)
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            if is_dir:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+                continue
+            data = real.read_bytes()
+            total += len(data)
+            if total > MAX_PACKAGE_BYTES:
+                raise PackageError(f"{root}: more than {MAX_PACKAGE_BYTES // 2**20} MiB to pack")
+            info.size = len(data)
+            info.mode = 0o755 if os.stat(real).st_mode & stat.S_IXUSR else 0o644
+            tar.addfile(info, io.BytesIO(data))
+    out = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as gz:
+        gz.write(raw.getvalue())
+    return out.getvalue()
