@@ -28,6 +28,8 @@ class Session:
     sandbox: Any = None
     providers: dict[str, Provider] = field(default_factory=dict)
     _exit: AsyncExitStack = field(default_factory=AsyncExitStack)
+    # Addresses whose delete may take unmanaged objects with it (``plan(allow_delete_unmanaged=)``).
+    allow_delete_unmanaged: frozenset[str] = frozenset()
 
     async def __aenter__(self) -> Session:
         return self
@@ -72,7 +74,7 @@ class Session:
         snapshot = self.store.read()
         desired = [] if destroy else self.loaded.resources
         live = await self.refresh(self.kinds_in_play(snapshot, desired))
-        return plan(desired, live, snapshot), live
+        return plan(desired, live, snapshot, allow_delete_unmanaged=self.allow_delete_unmanaged), live
 
     async def apply(
         self, the_plan: Plan, *, parallelism: int, on_event: EventHook | None = None

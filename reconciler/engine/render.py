@@ -77,7 +77,7 @@ def _text_change(change: Mapping[str, Any], style: Style) -> list[str]:
     ident = f"  [id={change['remote_id']}]" if change.get("remote_id") else ""
     lines.append(style(f"{SYMBOL[action]:>3} {change['address']}", colour) + ident)
     if change.get("refused"):
-        lines.append(style("      ! refused: lifecycle.prevent_destroy (see the error below)", "red"))
+        lines.append(style("      ! refused (see the error below)", "red"))
     if change.get("create_before_destroy"):
         lines.append("      (create_before_destroy: the new object is created before the old one is deleted)")
     fields = change["fields"]
