@@ -82,12 +82,7 @@ async def notify(
         raise NotifyError(f"--notify needs an http:// or https:// URL, got {shown}")
     base = f"{parts.scheme}://{parts.netloc}"
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    secrets = sorted(
-        {s for s in (url, parts.netloc, target, parts.path, parts.query, parts.username, parts.password) if s}
-        - {"/"},
-        key=len,
-        reverse=True,
-    )
+    secrets = _secrets_of(url)
     try:
         check_endpoint("notify", base, settings.allow_insecure_http)
     except ProviderError as exc:
@@ -112,6 +107,23 @@ async def notify(
         ) from None
     finally:
         await client.aclose()
+
+
+def _secrets_of(url: str) -> list[str]:
+    """Every part of the URL that may be (or hold) a token, longest first: the whole URL, the
+    credentials, the path and each of its tails (``T0/B1/xyz``, ``B1/xyz``, ``xyz``), the query
+    and each of its values. Short pieces (under 6 characters) would scrub ordinary words."""
+    parts = urlsplit(url)
+    segments = [s for s in parts.path.split("/") if s]
+    tails = ["/".join(segments[i:]) for i in range(len(segments))]
+    values = [v for pair in parts.query.split("&") for v in pair.split("=", 1)[1:]]
+    candidates = {url, parts.netloc, parts.path, parts.query, *tails, *values}
+    candidates |= {parts.username or "", parts.password or ""}
+    return sorted(
+        (c for c in candidates if c and (len(c) >= 6 or c in (parts.password, parts.username))),
+        key=len,
+        reverse=True,
+    )
 
 
 def _scrub(text: str, secrets: list[str]) -> str:
