@@ -238,6 +238,7 @@ class Sandbox:
     signaloid_url: str
     api: SignaloidApi
     data_dir: Path
+    app: Any  # what is served: the emulators' app, or the wrapper around it
 
 
 StartSandbox = Callable[..., Sandbox]
@@ -253,12 +254,13 @@ def start_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S
             data_dir = tmp_path / f"sandbox-data-{len(started)}"
             data_dir.mkdir()
             app = build_app(data_dir, **options)
-            base = stack.enter_context(serve_app(wrap(app) if wrap else app))
+            served = wrap(app) if wrap else app
+            base = stack.enter_context(serve_app(served))
             api = SignaloidApi(f"{base}/signaloid")
             stack.callback(api.close)
             monkeypatch.setenv("SIGNALOID_API_URL", f"{base}/signaloid")
             monkeypatch.setenv("SIGNALOID_API_KEY", API_KEY)
-            started.append(Sandbox(base, f"{base}/signaloid", api, data_dir))
+            started.append(Sandbox(base, f"{base}/signaloid", api, data_dir, served))
             return started[-1]
 
         yield start

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.integration.conftest import CORE, WEBHOOK, CliResult, RunCli, SignaloidApi, StackDir, repository
 
 URL_A = "https://github.com/acme/sensor-model"
@@ -150,11 +148,6 @@ def test_state_rm_makes_a_resource_unmanaged_instead_of_deleted(
     assert hook in api.ids("webhooks")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="workflow.py:48 kinds_in_play lists only kinds declared or in state, so live objects of a "
-    "kind the stack no longer uses are never listed as unmanaged (state rm promises 'becomes unmanaged')",
-)
 def test_unmanaged_objects_of_a_kind_the_stack_does_not_use_are_still_listed(
     stack_dir: StackDir, run_cli: RunCli, api: SignaloidApi
 ) -> None:
