@@ -36,7 +36,9 @@ def load_stack(paths: list[Path], environ: Mapping[str, str] | None = None) -> L
     files = [load_file(p, environ) for p in stack_files(paths)]
     merged = _merge(files)
     stack = validate_stack(merged, files)
-    return LoadedStack(stack, desired_resources(stack, merged), [f.path for f in files], stack_root(paths))
+    secrets = frozenset((str(f.path), line, col) for f in files for (line, col) in f.secret_positions)
+    resources = desired_resources(stack, merged, secrets)
+    return LoadedStack(stack, resources, [f.path for f in files], stack_root(paths))
 
 
 def _merge(files: list[LoadedFile]) -> MarkedDict:

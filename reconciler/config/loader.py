@@ -223,14 +223,19 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ConfigError(ConfigIssue(f"not valid UTF-8 text (byte {exc.start})", file=file)) from exc
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            ConfigIssue(
+                f"not valid UTF-8 text (byte {exc.start}); save the file as UTF-8", file=file, line=line
+            )
+        ) from exc
     loader = _Loader(text, file, environ)
     try:
         data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or "invalid YAML"
-        if "\t" in problem or "tab" in problem:
+        if "\t" in problem or "'\\t'" in problem or "tab" in problem:
             problem += " (YAML does not allow tabs for indentation)"
         if exc.context and exc.context not in problem:
             problem = f"{exc.context}: {problem}"

@@ -15,7 +15,10 @@ from reconciler.values import Desired, Location, Ref
 __all__ = ["desired_resources"]
 
 
-def desired_resources(stack: Any, data: MarkedDict) -> list[Desired]:
+def desired_resources(
+    stack: Any, data: MarkedDict, secret_marks: frozenset[tuple[str, int, int]] = frozenset()
+) -> list[Desired]:
+    """``secret_marks``: (file, line, column) of values from ${env:…}, never echoed in errors."""
     names = {kind.name: set(getattr(stack, kind.name)) for kind in KINDS}
     issues: list[ConfigIssue] = []
     result: list[Desired] = []
@@ -40,9 +43,11 @@ def desired_resources(stack: Any, data: MarkedDict) -> list[Desired]:
                     )
                     pattern = f" nor an id matching {ref.literal.pattern}" if ref.literal else ""
                     mark = body.value_marks.get(field) if isinstance(body, MarkedDict) else None
+                    secret = mark is not None and (mark.file, mark.line, mark.column) in secret_marks
+                    shown = "the value from the environment" if secret else repr(value)
                     issues.append(
                         ConfigIssue(
-                            f"{value!r} is not one of this stack's {ref.kind}{pattern}{hint}",
+                            f"{shown} is not one of this stack's {ref.kind}{pattern}{hint}",
                             file=mark.file if mark else None,
                             line=mark.line if mark else None,
                             column=mark.column if mark else None,

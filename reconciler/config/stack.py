@@ -149,14 +149,28 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _strip_prefix(message: str) -> str:
+    return message[len("Value error, ") :] if message.startswith("Value error, ") else message
+
+
 def _issue(err: Any, data: MarkedDict, secrets: set[tuple[str, int, int]]) -> ConfigIssue:
     loc = tuple(err["loc"])
+    kind = err["type"]
+    if loc and loc[-1] == "[key]":
+        # A bad mapping key (e.g. a resource name): point at the key itself.
+        loc = loc[:-1]
+        mark, _exact = _locate(data, loc)
+        return ConfigIssue(
+            message=f"invalid name {loc[-1]!r}: a name starts with a letter or digit and has only letters, "
+            "digits, '_', '.' and '-' (at most 100)",
+            file=mark.file if mark else None,
+            line=mark.line if mark else None,
+            column=mark.column if mark else None,
+            field=".".join(str(p) for p in loc) or None,
+        )
     field_path = ".".join(str(p) for p in loc) or None
     mark, _exact = _locate(data, loc)
-    kind = err["type"]
-    message = err["msg"]
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
+    message = _strip_prefix(err["msg"])
     if kind == "extra_forbidden":
         model = _model_at(loc[:-1])
         allowed = _allowed_names(model) if model else []
@@ -176,7 +190,7 @@ def _issue(err: Any, data: MarkedDict, secrets: set[tuple[str, int, int]]) -> Co
         if value_mark is not None:
             mark = value_mark
         scalar_input = "input" in err and not isinstance(err["input"], dict | list)
-        if scalar_input or kind.endswith("_type"):
+        if (scalar_input or kind.endswith("_type")) and ", got " not in message:
             shown = "a value from the environment" if is_secret else _describe(err.get("input"))
             message = f"{message}, got {shown}"
     if loc and loc[-1] == "version" and kind == "literal_error":

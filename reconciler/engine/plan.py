@@ -308,6 +308,9 @@ class _Planner:
             if k not in kind.local_fields and (k not in kind.state_fields or k in have)
         }
         fields = tuple(_live_replace(obj, f) for f in diff_attrs(kind, wanted, have))
+        if kind.name_is_remote and obj.name != res.name and "name" not in res.ignored:
+            # Found by state under another name: it was renamed outside; its name is managed.
+            fields = (FieldDiff("name", obj.name, res.name, False, kind.forces_replacement("name")), *fields)
         tainted = kind.tainted(obj) if kind.tainted else None
         if tainted:
             return Change(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
 from reconciler.kinds.base import Kind, SpecModel
 from reconciler.kinds.fields import Integer
@@ -33,15 +33,19 @@ class CoreSpec(SpecModel):
         Literal["Autocorrelation", "Disable"], BeforeValidator(_canonical_tracking)
     ] = Field(description="case-insensitive")
 
-    @model_validator(mode="after")
-    def _precision_in_range(self) -> CoreSpec:
-        upper = 1_000_000 if self.microarchitecture == "Reference" else 8000
-        if not 4 <= self.precision <= upper:
-            raise ValueError(
-                f"precision must be between 4 and {upper:,} for the {self.microarchitecture} "
-                f"microarchitecture, got {self.precision:,}"
+    @field_validator("precision")
+    @classmethod
+    def _precision_in_range(cls, value: int, info: ValidationInfo) -> int:
+        microarchitecture = info.data.get("microarchitecture")
+        upper = 1_000_000 if microarchitecture == "Reference" else 8000
+        if not 4 <= value <= upper:
+            arch = (
+                f"the {microarchitecture} microarchitecture"
+                if microarchitecture
+                else "this microarchitecture"
             )
-        return self
+            raise ValueError(f"precision must be between 4 and {upper:,} for {arch}")
+        return value
 
 
 def _key(name: str, attrs: Any) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import ipaddress
 import logging
 import random
 import re
@@ -101,13 +102,22 @@ def check_endpoint(api: str, url: str, allow_insecure_http: bool) -> None:
     if parts.scheme != "http":
         raise ProviderError(f"{api}: endpoint {url!r} must be an http:// or https:// URL")
     host = (parts.hostname or "").lower()
-    if host in ("localhost", "::1") or host.startswith("127."):
+    if _is_loopback(host):
         return
     if not allow_insecure_http:
         raise ProviderError(
             f"{api}: refusing plain http:// to {host} (credentials would cross the network unencrypted); "
             f"use https://, or set providers.{api}.http.allow_insecure_http: true"
         )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ApiClient:

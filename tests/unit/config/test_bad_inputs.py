@@ -166,10 +166,6 @@ def test_a_value_from_the_environment_is_never_echoed(tmp_path: Path, placement:
     assert SECRET[:8] not in output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config/refs.py echoes the reference value ({value!r}) even when it came from ${env:}",
-)
 def test_a_reference_from_the_environment_is_never_echoed(tmp_path: Path) -> None:
     path = tmp_path / "stack.yaml"
     path.write_text(
@@ -182,11 +178,6 @@ def test_a_reference_from_the_environment_is_never_echoed(tmp_path: Path) -> Non
     assert SECRET not in output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kinds/cores.py _precision_in_range puts the value in its message; a value from "
-    "${env:} is echoed (validate_stack only hides err['input'] of field-level errors)",
-)
 def test_an_out_of_range_precision_from_the_environment_is_never_echoed(tmp_path: Path) -> None:
     path = tmp_path / "stack.yaml"
     path.write_text(

@@ -194,11 +194,6 @@ def test_unknown_field_hint_lists_choices_when_nothing_is_close(tmp_path: Path) 
     assert issue.message == f"unknown field 'zzz'; expected one of: {names}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config/stack.py _issue appends ', got <input>' to every non-missing error, even a "
-    "ValueError that already says what it got (fields.py _reject_bool): 'got a boolean, got True'",
-)
 def test_a_message_says_what_it_got_once(tmp_path: Path) -> None:
     path = write(tmp_path / "s.yaml", "version: 1\ncores:\n" + CORE.format(name="c").replace("128", "true"))
     with pytest.raises(ConfigError) as caught:

@@ -322,11 +322,6 @@ def test_check_endpoint_refuses_plain_http_elsewhere() -> None:
         check_endpoint("signaloid", "ftp://api.example.com", allow_insecure_http=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="providers/http.py check_endpoint treats any host starting with '127.' as loopback, "
-    "so a DNS name such as 127.attacker.example gets plain http",
-)
 def test_check_endpoint_is_not_fooled_by_a_name_that_looks_like_loopback() -> None:
     with pytest.raises(ProviderError):
         check_endpoint("signaloid", "http://127.attacker.example/", allow_insecure_http=False)
