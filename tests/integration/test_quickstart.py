@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import CliResult
+from tests.integration.conftest import CliResult, RunCli
 
 ROOT = Path(__file__).resolve().parents[2]
 APPLY = "reconciler apply --sandbox --auto-approve -f examples/quickstart"
@@ -37,18 +37,23 @@ def test_the_readme_shows_these_commands() -> None:
     assert "precision: 256" in readme
 
 
-def test_quickstart_as_written(workdir: Path, run_cli_process: Callable[..., CliResult]) -> None:
-    def run(command: str) -> CliResult:
+def test_quickstart_as_written(
+    workdir: Path, run_cli_process: Callable[..., CliResult], run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(workdir)
+
+    def run(command: str, in_process: bool = False) -> CliResult:
+        """The installed script in a subprocess (the first time each command is typed), else in process."""
         program, *args = shlex.split(command)
         assert program == "reconciler"
-        return run_cli_process(*args, cwd=workdir)
+        return run_cli(*args) if in_process else run_cli_process(*args, cwd=workdir)
 
     first = run(APPLY)
     assert first.exit_code == 0, first
     assert "Apply complete! Resources: 4 added, 0 changed, 0 replaced, 0 destroyed." in first.stdout
     assert first.stderr == "", first
 
-    again = run(APPLY)  # "Run it again ...: nothing to do"
+    again = run(APPLY, in_process=True)  # "Run it again ...: nothing to do"
     assert again.exit_code == 0 and "No changes." in again.stdout, again
     plan = run(PLAN)
     assert plan.exit_code == 0, plan
@@ -58,7 +63,7 @@ def test_quickstart_as_written(workdir: Path, run_cli_process: Callable[..., Cli
     text = stack.read_text(encoding="utf-8")
     assert len(re.findall(r"^    precision: 128$", text, flags=re.M)) == 1
     stack.write_text(text.replace("    precision: 128\n", "    precision: 256\n"), encoding="utf-8")
-    edited = run(PLAN)
+    edited = run(PLAN, in_process=True)
     assert edited.exit_code == 2, edited
     assert "~ cores.fast-athens" in edited.stdout and "~ precision = 128 → 256" in edited.stdout
     assert "Plan: 0 to add, 1 to change, 0 to replace, 0 to destroy." in edited.stdout
