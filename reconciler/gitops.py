@@ -43,7 +43,7 @@ async def plan_from_saved(session: Session, saved: saved_plans.SavedPlan) -> tup
         return Plan(()), []
     desired, state = saved_plans.scope(saved, session.loaded.resources, snapshot)
     live = await session.refresh(kinds)
-    now = plan(desired, live, state)
+    now = plan(desired, live, state, allow_delete_unmanaged=session.allow_delete_unmanaged)
     problems = saved_plans.check(saved, now, live, session.loaded.resources)
     if problems:
         raise saved_plans.StalePlan(saved_plans.stale_message(problems))
