@@ -35,6 +35,9 @@ class LocalStateStore:
         self.description = f"local file {path}"
         self._entries: dict[str, StateEntry] | None = None
         self._write_lock = asyncio.Lock()
+        self._changes = 0  # changes made in memory, counted
+        self._durable = 0  # how many of them the file holds
+        self._fragments: dict[str, tuple[StateEntry, str]] = {}
         self._on_stale_lock = on_stale_lock
         self._wait = wait or LockWait()
 
@@ -55,25 +58,50 @@ class LocalStateStore:
             raise StateError(f"cannot read state file {self.path}: {exc}") from exc
 
     async def record(self, address: str, entry: StateEntry | None) -> None:
-        async with self._write_lock:
-            entries = self._entries if self._entries is not None else self._load()
-            if entry is None:
-                entries.pop(address, None)
-            else:
-                entries[address] = entry
-            self._entries = entries
-            self._write(entries)
+        """Persist one change; returns once a write holding it is durable.
 
-    def _write(self, entries: dict[str, StateEntry]) -> None:
+        Group commit: records arriving while a write is in flight share the next write (the
+        file is written whole each time, so one write covers every change made before it).
+        """
+        entries = self._entries if self._entries is not None else self._load()
+        if entry is None:
+            entries.pop(address, None)
+        else:
+            entries[address] = entry
+        self._entries = entries
+        self._changes += 1
+        mine = self._changes
+        async with self._write_lock:
+            if self._durable >= mine:
+                return  # a write that started after this change already made it durable
+            upto = self._changes
+            text = self._serialise(entries)
+            await asyncio.to_thread(self._write_text, text)
+            self._durable = upto
+
+    def _serialise(self, entries: dict[str, StateEntry]) -> str:
+        """The file's text, as ``json.dump(doc, indent=1, sort_keys=True)`` writes it; each entry's
+        text is cached (entries are immutable), so a write costs a join, not a re-encode of all."""
+        cache = self._fragments
+        parts = []
+        for address in sorted(entries):
+            entry = entries[address]
+            cached = cache.get(address)
+            if cached is None or cached[0] is not entry:
+                body = json.dumps(entry.to_json(), indent=1, sort_keys=True).replace("\n", "\n  ")
+                cached = cache[address] = (entry, f"  {json.dumps(address)}: {body}")
+            parts.append(cached[1])
+        for gone in cache.keys() - entries.keys():
+            del cache[gone]
+        resources = "{\n" + ",\n".join(parts) + "\n }" if parts else "{}"
+        return f'{{\n "format_version": {FORMAT_VERSION},\n "resources": {resources}\n}}'
+
+    def _write_text(self, text: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        doc = {
-            "format_version": FORMAT_VERSION,
-            "resources": {a: e.to_json() for a, e in sorted(entries.items())},
-        }
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh, indent=1, sort_keys=True)
+                fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
