@@ -216,6 +216,13 @@ class _Applier:
         await self.store.record(owner, replace(entry, extra=extra))
 
     async def _execute(self, change: Change) -> str | None:
+        remote_id = await self._execute_action(change)
+        if change.moved_from:
+            # Renamed in the configuration: the new address now holds it; forget the old one.
+            await self.store.record(change.moved_from, None)
+        return remote_id
+
+    async def _execute_action(self, change: Change) -> str | None:
         provider = self.providers[KINDS_BY_NAME[change.kind].provider]
         desired, live = change.desired, change.live
         if change.action is Action.DELETE:

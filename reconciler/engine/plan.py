@@ -58,13 +58,15 @@ class Change:
     create_before_destroy: bool = False
     # For the delete of an object left over by a create_before_destroy replace: its owner's address.
     deposed_of: str | None = None
+    # The resource was renamed in the configuration: the address state knew it by.
+    moved_from: str | None = None
     # Apply-only data, never serialised:
     desired: Desired | None = None
     live: LiveObject | None = None
 
     @property
     def is_change(self) -> bool:
-        return self.action is not Action.NOOP or self.adopt
+        return self.action is not Action.NOOP or self.adopt or self.moved_from is not None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,6 +80,7 @@ class Change:
             "depends_on": list(self.depends_on),
             "fields": [_field_json(f) for f in self.fields],
             "refused": self.refused,
+            "moved_from": self.moved_from,
             "create_before_destroy": self.create_before_destroy,
         }
 
@@ -91,6 +94,7 @@ def _field_json(f: FieldDiff) -> dict[str, Any]:
         "before": before,
         "after": after,
         "sensitive": f.sensitive,
+        "after_unknown": isinstance(f.after, Unknown),
         "forces_replacement": f.forces_replacement is not None,
     }
 
@@ -120,10 +124,11 @@ class Plan:
 
     def summary(self) -> dict[str, int]:
         counts = {a.value: 0 for a in Action}
-        counts["adopt"] = 0
+        counts["adopt"] = counts["move"] = 0
         for c in self.changes:
             counts[c.action.value] += 1
             counts["adopt"] += c.adopt
+            counts["move"] += c.moved_from is not None
         return counts
 
     def pending(self) -> list[Change]:
@@ -172,6 +177,8 @@ class _Planner:
             for old_id in entry.extra.get("deposed", ()):
                 self.owned_ids[(entry.kind, old_id)] = address
         self.matched: dict[str, tuple[LiveObject | None, bool]] = {}  # address -> (live, adopted)
+        self.declared = {r.address for r in desired}
+        self.moved: dict[str, str] = {}  # new address -> the old one state knew it by
         self.changes: dict[str, Change] = {}
         self.allow_delete_unmanaged: frozenset[str] = frozenset()
         self.warnings: list[str] = []
@@ -182,10 +189,11 @@ class _Planner:
         # Resolve in dependency order, so a reference can see its target's planned action.
         for res in _topological(self.desired):
             self.changes[res.address] = self._change_for(res)
-        declared = {r.address for r in self.desired}
+        declared = self.declared
+        moved_away = set(self.moved.values())
         forget = []
         for address, entry in sorted(self.state.entries.items()):
-            if address in declared:
+            if address in declared or address in moved_away:
                 continue
             obj = self.by_id.get(entry.kind, {}).get(entry.remote_id)
             if obj is None:
@@ -239,7 +247,29 @@ class _Planner:
                 f"({kind.key_doc} = {' / '.join(key)}): {ids}. Refusing to guess which one to manage; "
                 f"delete the extra ones or record the right one with `reconciler import {res.address} ID`."
             )
-        return (candidates[0], True) if candidates else (None, False)
+        if candidates:
+            return candidates[0], True
+        return self._renamed(res, key)
+
+    def _renamed(self, res: Desired, key: tuple[str, ...]) -> tuple[LiveObject | None, bool]:
+        """Renamed in the configuration: the object is in state under an address no longer declared."""
+        renamed = []
+        for obj in self.by_key.get(res.kind, {}).get(key, []):
+            owner = self.owned_ids.get((obj.kind, obj.remote_id))
+            entry = self.state.get(owner) if owner else None
+            if (
+                owner
+                and owner not in self.declared
+                and owner not in self.moved.values()
+                and entry is not None
+                and entry.remote_id == obj.remote_id
+            ):
+                renamed.append((obj, owner))
+        if len(renamed) != 1:
+            return None, False
+        obj, owner = renamed[0]
+        self.moved[res.address] = owner
+        return obj, False
 
     def _resolve(self, res: Desired, attrs: Mapping[str, Any]) -> dict[str, Any]:
         kind = KINDS_BY_NAME[res.kind]
@@ -267,9 +297,18 @@ class _Planner:
         return out
 
     def _change_for(self, res: Desired) -> Change:
+        change = self._change_for_resource(res)
+        moved_from = self.moved.get(res.address)
+        if moved_from is None:
+            return change
+        reason = f"renamed from {moved_from} in the configuration (the same object); {change.reason}"
+        return replace(change, moved_from=moved_from, reason=reason)
+
+    def _change_for_resource(self, res: Desired) -> Change:
         kind = KINDS_BY_NAME[res.kind]
         obj, adopted = self.matched[res.address]
-        entry = self.state.get(res.address)
+        moved_from = self.moved.get(res.address)
+        entry = self.state.get(moved_from or res.address)
         deps = tuple(
             sorted(
                 {

@@ -26,9 +26,20 @@ def _plain(text: str, _colour: str) -> str:
 
 
 def _value(value: Any) -> str:
-    if isinstance(value, str) and value.startswith("(") and value.endswith(")"):
-        return value  # (known after apply), (sensitive, changed), (cores.x)
     return json.dumps(value, ensure_ascii=False)
+
+
+def _shown(field: Mapping[str, Any], side: str) -> str:
+    """A field's before/after for display; placeholders are marked in the JSON, never guessed."""
+    if field.get("sensitive"):
+        return "(sensitive)" if side == "after" and field.get("before") is None else "(sensitive, changed)"
+    if side == "after" and field.get("after_unknown"):
+        return "(known after apply)"
+    return _value(field[side])
+
+
+def _listed(change: Mapping[str, Any]) -> bool:
+    return change["action"] != "noop" or bool(change.get("adopt")) or bool(change.get("moved_from"))
 
 
 def summary_line(doc: Mapping[str, Any]) -> str:
@@ -43,7 +54,7 @@ def summary_line(doc: Mapping[str, Any]) -> str:
 
 
 def render_text(doc: Mapping[str, Any], style: Style = _plain, verbose: bool = False) -> str:
-    changes = [c for c in doc["changes"] if c["action"] != "noop" or c["adopt"]]
+    changes = [c for c in doc["changes"] if _listed(c)]
     out: list[str] = []
     if not changes:
         out.append(style("No changes.", "green") + " Live state matches the configuration.")
@@ -66,6 +77,8 @@ def _text_change(change: Mapping[str, Any], style: Style) -> list[str]:
     action = change["action"]
     colour = COLOUR[action]
     verb = VERB[action]
+    if action == "noop" and change.get("moved_from") and not change.get("adopt"):
+        verb = f"will be moved in state from {change['moved_from']} (no API change)"
     cause = change.get("cause")
     head = f"  # {change['address']} {verb}"
     if change.get("adopt") and action != "noop":
@@ -85,18 +98,18 @@ def _text_change(change: Mapping[str, Any], style: Style) -> list[str]:
     for f in fields:
         name = f["path"].ljust(width)
         if action == "create":
-            lines.append(style(f"      + {name} = {_value(f['after'])}", colour))
+            lines.append(style(f"      + {name} = {_shown(f, 'after')}", colour))
             continue
         suffix = style("  # forces replacement", "magenta") if f["forces_replacement"] else ""
         if f["sensitive"]:
             lines.append(style(f"      ~ {name} = (sensitive, changed)", "yellow") + suffix)
         elif f["before"] is None:
-            lines.append(style(f"      + {name} = {_value(f['after'])}", "green") + suffix)
+            lines.append(style(f"      + {name} = {_shown(f, 'after')}", "green") + suffix)
         elif f["after"] is None:
-            lines.append(style(f"      - {name} = {_value(f['before'])}", "red") + suffix)
+            lines.append(style(f"      - {name} = {_shown(f, 'before')}", "red") + suffix)
         else:
             lines.append(
-                style(f"      ~ {name} = {_value(f['before'])} → {_value(f['after'])}", "yellow") + suffix
+                style(f"      ~ {name} = {_shown(f, 'before')} → {_shown(f, 'after')}", "yellow") + suffix
             )
     return lines
 
@@ -132,7 +145,7 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000) -> str:
         f"| {s['create']} | {s['update']} | {s['replace']} | {s['delete']} | {s.get('adopt', 0)} |",
         "",
     ]
-    changes = [c for c in doc["changes"] if c["action"] != "noop" or c["adopt"]]
+    changes = [c for c in doc["changes"] if _listed(c)]
     if not changes:
         head.append("**No changes.** Live state matches the configuration.")
     sections: list[str] = []
@@ -161,7 +174,11 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000) -> str:
 
 def _markdown_change(change: Mapping[str, Any]) -> str:
     action = change["action"]
-    label = "adopt" if action == "noop" else action
+    label = (
+        ("move" if change.get("moved_from") and not change.get("adopt") else "adopt")
+        if action == "noop"
+        else action
+    )
     cause = f", {change['cause']}" if change.get("cause") else ""
     lines = [
         "<details>",
@@ -177,8 +194,9 @@ def _markdown_change(change: Mapping[str, Any]) -> str:
         lines += ["| field | before | after |", "|---|---|---|"]
         for f in change["fields"]:
             mark = " ⚠ forces replacement" if f["forces_replacement"] else ""
-            before = "" if action == "create" else _md_cell(f["before"])
-            lines.append(f"| `{f['path']}`{mark} | {before} | {_md_cell(f['after'])} |")
+            before = "" if action == "create" or f["before"] is None else _md_cell(_shown(f, "before"))
+            after = "" if f["after"] is None and not f.get("after_unknown") else _md_cell(_shown(f, "after"))
+            lines.append(f"| `{f['path']}`{mark} | {before} | {after} |")
     lines += ["", "</details>"]
     return "\n".join(lines)
 
@@ -187,10 +205,7 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _md_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    text = _value(value)
+def _md_cell(text: str) -> str:
     if len(text) > 200:
         text = text[:197] + "…"
     return "`" + _md_escape(text).replace("`", "'") + "`"

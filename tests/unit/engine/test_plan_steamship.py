@@ -99,6 +99,7 @@ def test_a_config_change_is_a_replace_naming_the_field(tmp_path: Path) -> None:
             "before": 100,
             "after": 300,
             "sensitive": False,
+            "after_unknown": False,
             "forces_replacement": True,
         }
     ]

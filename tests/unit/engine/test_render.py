@@ -160,17 +160,13 @@ def test_sensitive_fields_in_the_json() -> None:
         "before": "(sensitive, changed)",
         "after": "(sensitive, changed)",
         "sensitive": True,
+        "after_unknown": False,
         "forces_replacement": False,
     }
     text = render_text(sensitive_plan().to_json())
     assert "      ~ secret      = (sensitive, changed)" in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/render.py _value prints any string wrapped in parentheses bare, the way it prints "
-    "(known after apply); a user's value '(beta)' then reads as a placeholder, not a string",
-)
 def test_a_user_string_in_parentheses_is_quoted(tmp_path: Path) -> None:
     doc = many_webhooks(1, tmp_path, description="(beta)")
     assert '"(beta)"' in render_text(doc)
