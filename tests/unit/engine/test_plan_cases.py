@@ -47,6 +47,7 @@ CHANGE_KEYS = {
     "fields",
     "forces_replacement",
     "depends_on",
+    "moved_from",
 }
 
 
@@ -101,7 +102,7 @@ def make_plan(case: dict[str, Any], tmp_path: Path) -> Plan:
 
 
 def check_change(address: str, got: dict[str, Any], want: dict[str, Any]) -> None:
-    for key in ("action", "cause", "adopt", "remote_id"):
+    for key in ("action", "cause", "adopt", "remote_id", "moved_from"):
         if key in want:
             assert got[key] == want[key], f"{address}.{key}: {got[key]!r} != {want[key]!r}"
     if "reason" in want:
