@@ -231,7 +231,7 @@ def test_plan_json_has_the_documented_shape(
         False,
     )
     assert update["remote_id"] == applied["cores.fast-athens"]
-    assert update["fields"] == [
+    assert [{k: f[k] for k in field_keys} for f in update["fields"]] == [
         {"path": "precision", "before": 128, "after": 256, "sensitive": False, "forces_replacement": False}
     ]
     replace = by_address["repositories.sensor-model"]
@@ -259,3 +259,31 @@ def test_plan_json_has_the_documented_shape(
     }
     assert doc["unmanaged"] == [{"kind": "cores", "remote_id": stranger, "name": "not-ours"}]
     assert api.by_id("cores")[applied["cores.fast-athens"]]["Precision"] == 128, "plan must not write"
+
+
+def test_changes_made_outside_show_as_drift_and_apply_restores_them(
+    applied: dict[str, str], stack_dir: StackDir, run_cli: RunCli, api: SignaloidApi
+) -> None:
+    core_id, hook_id = applied["cores.fast-athens"], applied["webhooks.ci-notify"]
+    patched = api.client.patch(f"/cores/{core_id}", json={"Precision": 64})
+    assert patched.status_code == 200, patched.text
+    assert api.client.delete(f"/webhooks/{hook_id}").status_code == 200
+
+    drift = run_cli("drift", "--format", "json", "-f", stack_dir.path)
+    assert drift.exit_code == 2, drift
+    changes = {c["address"]: c for c in drift.json()["changes"] if c["action"] != "noop"}
+    assert set(changes) == {"cores.fast-athens", "webhooks.ci-notify"}
+    core, hook = changes["cores.fast-athens"], changes["webhooks.ci-notify"]
+    assert (core["action"], core["cause"], core["remote_id"]) == ("update", "drift", core_id)
+    assert [(f["path"], f["before"], f["after"]) for f in core["fields"]] == [("precision", 64, 128)]
+    assert (hook["action"], hook["cause"]) == ("create", "drift")
+    assert "deleted outside" in hook["reason"]
+    text = run_cli("plan", "-f", stack_dir.path)
+    assert "drift: changed outside reconciler" in text.stdout, text
+
+    result = run_cli("apply", "--auto-approve", "-f", stack_dir.path)
+    assert result.exit_code == 0, result
+    assert api.by_id("cores")[core_id]["Precision"] == 128
+    new_hook = stack_dir.state()["webhooks.ci-notify"]
+    assert new_hook != hook_id and api.ids("webhooks") == {new_hook}
+    assert run_cli("drift", "-f", stack_dir.path).exit_code == 0
