@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
+import signal
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,6 +23,7 @@ from reconciler.sandbox import signaloid
 from reconciler.sandbox.faults import FaultConfig, FaultInjector
 from tests.integration.conftest import (
     CORE,
+    RECONCILER_BIN,
     WEBHOOK,
     CliResult,
     RunCli,
@@ -285,6 +289,58 @@ def test_a_core_update_whose_response_is_lost_still_succeeds(
     assert result.exit_code == 0, result
 
 
+def test_a_killed_apply_loses_nothing_and_the_next_one_finishes(
+    start_sandbox: StartSandbox, stack_dir: StackDir, run_cli: RunCli
+) -> None:
+    """SIGKILL in the middle of an apply: what was done is in state, the lock is left behind but stale,
+    and the next apply creates only the rest (adopting one whose create landed as it was killed)."""
+    slow = FaultConfig(latency_ms=60)
+    sandbox = start_sandbox(wrap=lambda app: Switch(app, FaultInjector(app, slow)))
+    stack_dir.write(cores={f"core-{i}": {**CORE, "precision": 64 + i} for i in range(6)})
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+    command = [
+        str(RECONCILER_BIN),
+        "apply",
+        "--auto-approve",
+        "--parallelism",
+        "1",
+        "-f",
+        str(stack_dir.path),
+    ]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    created: list[str] = []
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
+            deadline = time.monotonic() + 30
+            while (
+                len(created) < 2
+                and time.monotonic() < deadline
+                and selector.select(deadline - time.monotonic())
+            ):
+                line = proc.stdout.readline()  # type: ignore[union-attr]
+                if not line:
+                    break
+                if ": created in " in line:
+                    created.append(line.split(":", 1)[0])
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        proc.stdout.close()  # type: ignore[union-attr]
+    assert len(created) == 2, "the apply never got going"
+    state = stack_dir.state()
+    assert set(created) <= set(state) and len(state) < 6, state
+    assert stack_dir.state_path.with_name("state.json.lock").exists(), "SIGKILL leaves the lock file"
+
+    sandbox.app.on = False
+    result = run_cli("apply", "--auto-approve", "-f", stack_dir.path)
+    assert result.exit_code == 0, result
+    assert {k: v for k, v in stack_dir.state().items() if k in state} == state, "finished work kept its ids"
+    keys = sandbox.api.key_counts("cores")
+    assert len(keys) == 6 and set(keys.values()) == {1}, keys
+    assert run_cli("plan", "--detailed-exitcode", "-f", stack_dir.path).exit_code == 0
+
+
 # --- credentials and endpoints -------------------------------------------------------------------
 
 WRONG_KEY = "wrong-key-0f9a8b7c6d5e"
@@ -328,3 +384,18 @@ def test_an_unreachable_endpoint_fails_fast_with_cannot_connect(
         assert len(lines) == 1 and lines[0].startswith("Error: "), result
         assert "cannot connect" in lines[0]
         assert "Traceback" not in result.output and WRONG_KEY not in result.output
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="providers/http.py:163/178: a transport error names only 'signaloid GET /cores', not the host "
+    "it could not reach, so a user cannot tell a wrong SIGNALOID_API_URL from the default being used",
+)
+def test_cannot_connect_names_the_endpoint(stack_dir: StackDir, run_cli: RunCli, monkeypatch: Any) -> None:
+    port = closed_port()
+    monkeypatch.setenv("SIGNALOID_API_KEY", WRONG_KEY)
+    monkeypatch.setenv("SIGNALOID_API_URL", f"http://127.0.0.1:{port}")
+    stack_dir.write(cores={"only": dict(CORE)}, http={"max_retries": 0})
+    result = run_cli("plan", "-f", stack_dir.path)
+    assert result.exit_code == 1 and "cannot connect" in result.stderr, result
+    assert f"127.0.0.1:{port}" in result.stderr
