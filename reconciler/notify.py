@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from reconciler.config.settings import HttpSettings
+from reconciler.engine.saved import is_pending
 from reconciler.errors import ApiError, ProviderError, ReconcilerError
 from reconciler.providers.connect import USER_AGENT
 from reconciler.providers.http import ApiClient, check_endpoint
@@ -55,7 +56,7 @@ def drift_report(
     plan_doc: Mapping[str, Any], *, drifted: bool, now: datetime | None = None
 ) -> dict[str, Any]:
     stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    pending = [c for c in plan_doc.get("changes", []) if c.get("action") != "noop" or c.get("adopt")]
+    pending = [c for c in plan_doc.get("changes", []) if is_pending(c)]
     if drifted:
         addresses = ", ".join(c["address"] for c in pending[:10])
         more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""

@@ -46,7 +46,7 @@ __all__ = ["SAVED_FORMAT_VERSION", "SavedPlan", "StalePlan", "check", "dump", "l
 
 SAVED_FORMAT_VERSION = "1"
 # What must be the same in the saved and the recomputed change for the plan to be still valid.
-_COMPARED = ("action", "adopt", "remote_id", "fields", "refused")
+_COMPARED = ("action", "adopt", "remote_id", "fields", "refused", "moved_from")
 
 
 class StalePlan(PlanError):
@@ -118,7 +118,7 @@ class SavedPlan:
 
     def pending(self) -> dict[str, Mapping[str, Any]]:
         """The reviewed actions: every change that is not a plain no-op."""
-        return {a: c for a, c in self.changes.items() if c["action"] != "noop" or c["adopt"]}
+        return {a: c for a, c in self.changes.items() if is_pending(c)}
 
     def kinds(self) -> set[str]:
         """The kinds to re-read: those the plan touches, and those they refer to (to resolve ids)."""
@@ -131,6 +131,11 @@ class SavedPlan:
             found.add(kind)
             todo.extend(ref.kind for ref in KINDS_BY_NAME[kind].references.values())
         return found
+
+
+def is_pending(change: Mapping[str, Any]) -> bool:
+    """A change in the plan JSON that apply would carry out (the JSON twin of ``Change.is_change``)."""
+    return change["action"] != "noop" or bool(change.get("adopt")) or bool(change.get("moved_from"))
 
 
 def load(path: Path) -> SavedPlan:
