@@ -57,6 +57,58 @@ allow_delete_option = click.option(
     help="Let deleting ADDR also delete the unmanaged objects it holds, e.g. the package instances of "
     "a Steamship workspace (repeatable). Without it, such a delete is refused.",
 )
+_SELECT_KEY = "reconciler.selection"
+
+
+def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        ctx.meta.setdefault(_SELECT_KEY, {})[name] = value
+
+    return callback
+
+
+def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--target / --exclude / --allow-mass-delete, handed to the session by ``_configure``."""
+    for option in reversed(
+        [
+            click.option(
+                "--target",
+                metavar="ADDR",
+                multiple=True,
+                expose_value=False,
+                callback=_remember("targets"),
+                help="Only this resource (kind.name) or kind, and what it depends on (repeatable).",
+            ),
+            click.option(
+                "--exclude",
+                metavar="ADDR",
+                multiple=True,
+                expose_value=False,
+                callback=_remember("excludes"),
+                help="Leave out this resource or kind, and what depends on it (repeatable).",
+            ),
+            click.option(
+                "--allow-mass-delete",
+                is_flag=True,
+                expose_value=False,
+                callback=_remember("allow_mass_delete"),
+                help="Allow a plan that deletes more than half of the managed resources.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _configure(session: Any) -> None:
+    """Hand the command's plan options to the session."""
+    chosen = click.get_current_context().meta.get(_SELECT_KEY, {})
+    session.allow_delete_unmanaged = _allowed_deletes()
+    session.targets = frozenset(chosen.get("targets", ()))
+    session.excludes = frozenset(chosen.get("excludes", ()))
+    session.allow_mass_delete = bool(chosen.get("allow_mass_delete", False))
+
+
 lock_timeout_option = click.option(
     "--lock-timeout",
     type=click.FloatRange(min=0),
@@ -153,6 +205,7 @@ def _render(doc: dict[str, Any], fmt: str) -> str:
     default=None,
     help="Save the plan, bound to the live state it was made from, for `apply FILE`.",
 )
+@selection_options
 @allow_delete_option
 def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bool, out: Path | None) -> None:
     """Show what apply would do."""
@@ -160,7 +213,7 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
 
     async def body() -> int:
         async with open_session(_paths(paths), sandbox=sandbox, environ=os.environ) as session:
-            session.allow_delete_unmanaged = _allowed_deletes()
+            _configure(session)
             the_plan, _ = await session.plan()
             if out is not None:
                 from reconciler.gitops import save
@@ -188,12 +241,14 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
     default=None,
     help="POST the drift report (JSON) to this webhook; failing to is an error. Shown as scheme://host only.",
 )
+@selection_options
 def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) -> None:
     """Read-only check: exit 0 in sync, 2 drifted or pending changes, 1 error. Takes no lock."""
     from reconciler.workflow import open_session
 
     async def body() -> int:
         async with open_session(_paths(paths), sandbox=sandbox, environ=os.environ) as session:
+            _configure(session)
             the_plan, _ = await session.plan()
         doc = the_plan.to_json()
         click.echo(_render(doc, fmt), nl=False)
@@ -231,7 +286,7 @@ def _apply_command(
 
     async def body() -> int:
         async with open_session(_paths(paths), sandbox=sandbox, environ=os.environ) as session:
-            session.allow_delete_unmanaged = _allowed_deletes()
+            _configure(session)
             with session.store.lock("destroy" if destroy else "apply", timeout=lock_timeout):
                 if planfile is not None:  # a reviewed plan: exactly its actions, or nothing (stale)
                     from reconciler.engine.saved import load
@@ -251,7 +306,11 @@ def _apply_command(
                     return EXIT_ERROR
                 click.echo("")
                 result = await session.apply(
-                    the_plan, parallelism=parallelism, on_event=progress_printer(click.echo)
+                    the_plan,
+                    parallelism=parallelism,
+                    on_event=progress_printer(click.echo),
+                    on_notice=lambda line: click.echo(line, err=True),
+                    destroy=destroy,
                 )
                 problems = await session.verify(the_plan, result, destroy=destroy)
         click.echo("")
@@ -271,6 +330,7 @@ def _apply_command(
 @click.option("--parallelism", type=click.IntRange(1, 256), default=8, show_default=True)
 @lock_timeout_option
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@selection_options
 @allow_delete_option
 def apply_cmd(
     paths: tuple[Path, ...],
@@ -293,6 +353,7 @@ def apply_cmd(
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", type=click.IntRange(1, 256), default=8, show_default=True)
 @lock_timeout_option
+@selection_options
 @allow_delete_option
 def destroy(
     paths: tuple[Path, ...], sandbox: bool, auto_approve: bool, parallelism: int, lock_timeout: float

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from reconciler.config import LoadedStack, load_stack
 from reconciler.engine.apply import ApplyResult, EventHook, Outcome, apply
+from reconciler.engine.journal import Journal
 from reconciler.engine.plan import Action, Plan, plan
+from reconciler.engine.safety import mass_delete_problem
+from reconciler.engine.select import select
+from reconciler.errors import PlanError
 from reconciler.kinds import KINDS, KINDS_BY_NAME
 from reconciler.providers import Provider, build_providers
 from reconciler.state import LocalStateStore, StateSnapshot, StateStore
@@ -30,6 +34,11 @@ class Session:
     _exit: AsyncExitStack = field(default_factory=AsyncExitStack)
     # Addresses whose delete may take unmanaged objects with it (``plan(allow_delete_unmanaged=)``).
     allow_delete_unmanaged: frozenset[str] = frozenset()
+    # --target / --exclude (engine/select.py) and the mass-delete guard (engine/safety.py).
+    targets: frozenset[str] = frozenset()
+    excludes: frozenset[str] = frozenset()
+    allow_mass_delete: bool = False
+    journal_path: Path | None = None
 
     async def __aenter__(self) -> Session:
         return self
@@ -74,15 +83,47 @@ class Session:
         snapshot = self.store.read()
         desired = [] if destroy else self.loaded.resources
         live = await self.refresh(self.kinds_in_play(snapshot, desired))
-        return plan(desired, live, snapshot, allow_delete_unmanaged=self.allow_delete_unmanaged), live
+        the_plan = plan(desired, live, snapshot, allow_delete_unmanaged=self.allow_delete_unmanaged)
+        the_plan = select(the_plan, self.targets, self.excludes)
+        problem = None if destroy else mass_delete_problem(the_plan, len(snapshot.entries))
+        if problem and not self.allow_mass_delete:
+            the_plan = replace(the_plan, warnings=(*the_plan.warnings, f"apply will refuse: {problem}"))
+        return the_plan, live
 
     async def apply(
-        self, the_plan: Plan, *, parallelism: int, on_event: EventHook | None = None
+        self,
+        the_plan: Plan,
+        *,
+        parallelism: int,
+        on_event: EventHook | None = None,
+        on_notice: Callable[[str], None] | None = None,
+        destroy: bool = False,
     ) -> ApplyResult:
+        """Apply, journalled; refuses a mass delete unless allowed (``destroy`` is exempt)."""
+        if not destroy and not self.allow_mass_delete:
+            problem = mass_delete_problem(the_plan, len(self.store.read().entries))
+            if problem:
+                raise PlanError(problem)
+        journal = Journal(self.journal_path) if self.journal_path else None
+        if journal is not None:
+            interrupted = journal.previous()
+            if interrupted is not None and on_notice is not None:
+                for line in interrupted.describe():
+                    on_notice(line)
+            journal.begin()
         kinds = {c.kind for c in the_plan.pending()}
-        return await apply(
-            the_plan, self.provider_for(kinds), self.store, parallelism=parallelism, on_event=on_event
-        )
+        try:
+            return await apply(
+                the_plan,
+                self.provider_for(kinds),
+                self.store,
+                parallelism=parallelism,
+                on_event=on_event,
+                journal=journal,
+            )
+        finally:
+            if journal is not None:
+                journal.end()
 
     async def verify(self, the_plan: Plan, result: ApplyResult, *, destroy: bool = False) -> list[str]:
         """Re-read what changed and check it now matches the configuration."""
@@ -109,8 +150,10 @@ def open_session(paths: list[Path], *, sandbox: bool, environ: Mapping[str, str]
 
         sandbox_env = InProcessSandbox(loaded.root / ".reconciler" / "sandbox")
         store: StateStore = LocalStateStore(sandbox_env.state_path)  # never the real run's state
+        journal = sandbox_env.data_dir / "journal.jsonl"
     else:
         from reconciler.state.select import open_store
 
         store = open_store(loaded.stack.state, loaded.root, environ)
-    return Session(loaded, store, environ, sandbox_env)
+        journal = loaded.root / ".reconciler" / "journal.jsonl"
+    return Session(loaded, store, environ, sandbox_env, journal_path=journal)

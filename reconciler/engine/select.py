@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from reconciler.engine.plan import Change, Plan
-from reconciler.errors import PlanError
 
 __all__ = ["select"]
 
@@ -27,11 +26,11 @@ def select(plan: Plan, targets: Iterable[str] = (), excludes: Iterable[str] = ()
     if not targets and not excludes:
         return plan
     known = {c.address for c in plan.changes} | {c.kind for c in plan.changes}
-    unknown = sorted(a for a in targets | excludes if a not in known and "." in a)
-    if unknown:
-        raise PlanError(f"no such resource in the plan: {', '.join(unknown)}")
     by_address = {c.address: c for c in plan.changes}
     warnings = list(plan.warnings)
+    for address in sorted(a for a in targets | excludes if a not in known):
+        # Not an error: after a targeted apply the target may be gone, and the check re-plans.
+        warnings.append(f"{address} matches nothing in this plan (not declared, not in state)")
     keep = set(by_address)
     if targets:
         chosen = {a for a, c in by_address.items() if _matches(c, targets)}
