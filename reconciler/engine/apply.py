@@ -154,7 +154,7 @@ class _Applier:
             self.on_event(change, "start", None)
             started = time.monotonic()
             call = (
-                self.journal.intent(change.address, change.action.value, change.remote_id)
+                await self.journal.intent(change.address, change.action.value, change.remote_id)
                 if self.journal
                 else ""
             )
@@ -174,7 +174,7 @@ class _Applier:
                     change.address, change.action, Outcome.DONE, time.monotonic() - started, remote_id
                 )
             if self.journal:
-                self.journal.result(
+                await self.journal.result(
                     call, change.address, result.outcome.value, result.remote_id, result.error
                 )
             self.on_event(change, "end", result)

@@ -9,6 +9,7 @@ is simply gone. The journal is how the user (and the tests) learn what was inter
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -50,6 +51,9 @@ class Journal:
         self.path = path
         self.run = ""
         self._fh: Any = None
+        self._lines = 0  # lines written (flushed to the OS)
+        self._synced = 0  # how many of them an fsync has made durable
+        self._sync_lock = asyncio.Lock()
 
     def previous(self) -> Interrupted | None:
         """What the last run left unfinished, if it did not end cleanly."""
@@ -95,9 +99,10 @@ class Journal:
             }
         )
 
-    def intent(self, address: str, action: str, remote_id: str | None) -> str:
+    async def intent(self, address: str, action: str, remote_id: str | None) -> str:
+        """Record a call about to be made; returns once the line is durable."""
         call_id = uuid.uuid4().hex[:12]
-        self._write(
+        await self._append(
             {
                 "event": "intent",
                 "id": call_id,
@@ -109,10 +114,10 @@ class Journal:
         )
         return call_id
 
-    def result(
+    async def result(
         self, call_id: str, address: str, outcome: str, remote_id: str | None, error: str | None = None
     ) -> None:
-        self._write(
+        await self._append(
             {
                 "event": "result",
                 "id": call_id,
@@ -135,3 +140,20 @@ class Journal:
         self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
+        self._synced = self._lines = self._lines + 1
+
+    async def _append(self, record: dict[str, Any]) -> None:
+        """Write a line and return once it is durable. Group commit: lines written while an fsync
+        is in flight share the next one (one fsync covers every line written before it)."""
+        if self._fh is None:
+            return
+        self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._fh.flush()
+        self._lines += 1
+        mine = self._lines
+        async with self._sync_lock:
+            if self._synced >= mine or self._fh is None:
+                return
+            upto = self._lines
+            await asyncio.to_thread(os.fsync, self._fh.fileno())
+            self._synced = max(self._synced, upto)

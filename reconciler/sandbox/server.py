@@ -67,6 +67,9 @@ def serve(
 ) -> None:
     import uvicorn
 
+    from reconciler.sandbox.store import write_behind
+
+    write_behind(True)  # one server handles every request in turn: file writes off its loop
     app = build_app(
         data_dir, latency_ms=latency_ms, fault_rate=fault_rate, fault_seed=fault_seed, page_size=page_size
     )
