@@ -6,11 +6,13 @@ Each case holds:
   loader, so references and managed-vs-default fields are exactly what a user's YAML gives;
 - ``live``: per kind, objects ``{remote_id, name?, attrs}`` in the kind's attr names;
   ``external_ids``: per kind, ids that exist but are not resources (Signaloid's default cores);
-- ``state``: per address ``{remote_id, digest, key?}``; ``digest: match-desired`` stands for the
-  digest of the declared attrs, i.e. "the YAML has not changed since the last apply";
+- ``state``: per address ``{remote_id, digest, key?, extra?}``; ``digest: match-desired`` stands for the
+  digest of the declared attrs, i.e. "the YAML has not changed since the last apply"; ``extra`` is
+  what apply remembered (``prevent_destroy``, ``deposed`` ids);
 - ``expect``: ``changes`` per address (``action, cause, adopt, remote_id, reason`` fragment,
   ``fields`` as a list of paths or ``{path: [before, after]}`` as the plan JSON shows them,
-  ``forces_replacement``, ``depends_on``); and optionally ``unmanaged`` (remote ids), ``forget``,
+  ``forces_replacement``, ``depends_on``, ``moved_from``, ``create_before_destroy``, ``refused``: a
+  fragment of the refusal, or null for "not refused"); and optionally ``unmanaged`` (remote ids), ``forget``,
   ``order`` (addresses in plan order), ``summary``, ``has_changes``; or ``error`` (fragments of
   the PlanError message).
 
@@ -48,6 +50,8 @@ CHANGE_KEYS = {
     "forces_replacement",
     "depends_on",
     "moved_from",
+    "create_before_destroy",
+    "refused",
 }
 
 
@@ -92,7 +96,7 @@ def state_from(case: dict[str, Any], desired: list[Desired]) -> StateSnapshot:
         key = tuple(entry["key"]) if "key" in entry else ()
         if not key and res is not None:
             key = KINDS_BY_NAME[kind_name].natural_key(res.name, res.create_attrs)
-        entries[address] = StateEntry(kind_name, entry["remote_id"], key, value)
+        entries[address] = StateEntry(kind_name, entry["remote_id"], key, value, entry.get("extra") or {})
     return StateSnapshot(entries)
 
 
@@ -102,9 +106,14 @@ def make_plan(case: dict[str, Any], tmp_path: Path) -> Plan:
 
 
 def check_change(address: str, got: dict[str, Any], want: dict[str, Any]) -> None:
-    for key in ("action", "cause", "adopt", "remote_id", "moved_from"):
+    for key in ("action", "cause", "adopt", "remote_id", "moved_from", "create_before_destroy"):
         if key in want:
             assert got[key] == want[key], f"{address}.{key}: {got[key]!r} != {want[key]!r}"
+    if "refused" in want:
+        if want["refused"] is None:
+            assert got["refused"] is None, f"{address}: refused {got['refused']!r}"
+        else:
+            assert want["refused"] in (got["refused"] or ""), f"{address}: refused {got['refused']!r}"
     if "reason" in want:
         assert want["reason"] in got["reason"], f"{address}: reason {got['reason']!r}"
     if "fields" in want:
