@@ -184,7 +184,7 @@ def test_a_failing_delete_keeps_its_state_entry_and_destroy_converges(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="console.py:84 apply_summary always says 'run apply again to finish' (and console.py:71 "
+    reason="console.py:85 apply_summary always says 'run apply again to finish' (and console.py:72 "
     "'Apply FAILED!'), also after a failed destroy, where apply would re-create what was just destroyed",
 )
 def test_a_failed_destroy_tells_the_user_to_run_destroy_again(
@@ -433,7 +433,7 @@ def test_an_unreachable_endpoint_fails_fast_with_cannot_connect(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="providers/http.py:163/178: a transport error names only 'signaloid GET /cores', not the host "
+    reason="providers/http.py:174/189: a transport error names only 'signaloid GET /cores', not the host "
     "it could not reach, so a user cannot tell a wrong SIGNALOID_API_URL from the default being used",
 )
 def test_cannot_connect_names_the_endpoint(stack_dir: StackDir, run_cli: RunCli, monkeypatch: Any) -> None:
