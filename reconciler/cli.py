@@ -281,7 +281,7 @@ def _apply_command(
     lock_timeout: float = 0.0,
     planfile: Path | None = None,
 ) -> None:
-    from reconciler.console import apply_summary, progress_printer
+    from reconciler.console import apply_summary, http_summary, progress_printer
     from reconciler.workflow import open_session
 
     async def body() -> int:
@@ -313,9 +313,14 @@ def _apply_command(
                     destroy=destroy,
                 )
                 problems = await session.verify(the_plan, result, destroy=destroy)
+                calls = http_summary(session.http_stats())
         click.echo("")
         for line in apply_summary(result):
             click.echo(line)
+        if calls:
+            click.echo("API calls (including the plan and the check after apply):")
+            for line in calls:
+                click.echo(line)
         for problem in problems:
             click.echo(f"Error: {problem}", err=True)
         return EXIT_OK if result.ok and not problems else EXIT_ERROR

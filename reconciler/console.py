@@ -11,6 +11,7 @@ import click
 
 from reconciler.engine.apply import ActionResult, ApplyResult, Outcome
 from reconciler.engine.plan import Action, Change
+from reconciler.providers.http import CallStats
 
 PROGRESS = {
     Action.CREATE: ("creating", "created"),
@@ -83,3 +84,12 @@ def apply_summary(result: ApplyResult) -> list[str]:
             lines.append(f"  not started {r.address} ({r.action.value}): {why}")
         lines.append("State records everything that was done; run apply again to finish.")
     return lines
+
+
+def http_summary(stats: dict[str, CallStats]) -> list[str]:
+    """One line of HTTP figures per API that was called: requests, retries, 429 answers."""
+    return [
+        f"  {api}: {s.requests} requests, {s.retries} retries, {s.rate_limited} rate-limited (429)"
+        for api, s in stats.items()
+        if s.requests
+    ]

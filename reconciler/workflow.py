@@ -18,6 +18,7 @@ from reconciler.engine.select import select
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS, KINDS_BY_NAME
 from reconciler.providers import Provider, build_providers
+from reconciler.providers.http import CallStats
 from reconciler.state import LocalStateStore, StateSnapshot, StateStore
 from reconciler.values import Desired, LiveState
 
@@ -58,6 +59,16 @@ class Session:
                 build_providers(self.loaded.stack, missing, environ=self.environ, sandbox=self.sandbox)
             )
         return {name: self.providers[name] for name in needed}
+
+    def http_stats(self) -> dict[str, CallStats]:
+        """Requests, retries and 429s per API so far (a provider may hold one client per endpoint)."""
+        stats: dict[str, CallStats] = {}
+        for name, provider in sorted(self.providers.items()):
+            clients = getattr(provider, "clients", None)
+            for client in clients.values() if isinstance(clients, Mapping) else [provider.http]:
+                if client is not None:
+                    stats[name] = stats.get(name, CallStats()) + client.stats
+        return stats
 
     def kinds_in_play(self, snapshot: StateSnapshot, desired: list[Desired] | None = None) -> set[str]:
         """Every kind of every provider the stack or its state uses: the unmanaged inventory

@@ -54,6 +54,17 @@ class CallStats:
     rate_limited: int = 0  # 429 answers
     by_status: dict[int, int] = field(default_factory=dict)
 
+    def __add__(self, other: CallStats) -> CallStats:
+        statuses = dict(self.by_status)
+        for status, count in other.by_status.items():
+            statuses[status] = statuses.get(status, 0) + count
+        return CallStats(
+            self.requests + other.requests,
+            self.retries + other.retries,
+            self.rate_limited + other.rate_limited,
+            statuses,
+        )
+
 
 class TokenBucket:
     def __init__(
