@@ -315,7 +315,7 @@ def _apply_command(
                 problems = await session.verify(the_plan, result, destroy=destroy)
                 calls = http_summary(session.http_stats())
         click.echo("")
-        for line in apply_summary(result):
+        for line in apply_summary(result, "destroy" if destroy else "apply"):
             click.echo(line)
         if calls:
             click.echo("API calls (including the plan and the check after apply):")

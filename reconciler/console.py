@@ -61,7 +61,7 @@ def progress_printer(echo: Callable[[str], None]) -> Callable[[Change, str, Acti
     return on_event
 
 
-def apply_summary(result: ApplyResult) -> list[str]:
+def apply_summary(result: ApplyResult, command: str = "apply") -> list[str]:
     done = result.by_outcome(Outcome.DONE)
     failed = result.by_outcome(Outcome.FAILED)
     waiting = result.by_outcome(Outcome.NOT_STARTED)
@@ -69,7 +69,8 @@ def apply_summary(result: ApplyResult) -> list[str]:
     for r in done:
         counts[r.action] += 1
     lines = [
-        f"Apply {'complete' if result.ok else 'FAILED'}! Resources: {counts[Action.CREATE]} added, "
+        f"{command.capitalize()} {'complete' if result.ok else 'FAILED'}! "
+        f"Resources: {counts[Action.CREATE]} added, "
         f"{counts[Action.UPDATE]} changed, {counts[Action.REPLACE]} replaced, "
         f"{counts[Action.DELETE]} destroyed"
         + (f", {counts[Action.NOOP]} adopted" if counts[Action.NOOP] else "")
@@ -82,7 +83,7 @@ def apply_summary(result: ApplyResult) -> list[str]:
         for r in sorted(waiting, key=lambda r: r.address):
             why = f"waits for {', '.join(r.blocked_by)}" if r.blocked_by else "interrupted"
             lines.append(f"  not started {r.address} ({r.action.value}): {why}")
-        lines.append("State records everything that was done; run apply again to finish.")
+        lines.append(f"State records everything that was done; run {command} again to finish.")
     return lines
 
 

@@ -186,7 +186,14 @@ class ApiClient:
                 surely_not_sent = isinstance(
                     exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
                 )
-                error: ProviderError = TransportError(self.scrub(f"{call}: {_describe_transport(exc)}"))
+                where = (
+                    f" at {self._endpoint()}"
+                    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                    else ""
+                )
+                error: ProviderError = TransportError(
+                    self.scrub(f"{call}: {_describe_transport(exc)}{where}")
+                )
                 if not idempotent and not surely_not_sent:
                     raise UncertainOutcome(
                         self.scrub(
@@ -254,6 +261,11 @@ class ApiClient:
                         path,
                     )
                     return existing
+
+    def _endpoint(self) -> str:
+        """scheme://host:port of the API, for messages (no path, query or credentials)."""
+        url = self.client.base_url
+        return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""

@@ -182,11 +182,6 @@ def test_a_failing_delete_keeps_its_state_entry_and_destroy_converges(
     assert sandbox.api.objects("cores") == [] and stack_dir.state() == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="console.py:85 apply_summary always says 'run apply again to finish' (and console.py:72 "
-    "'Apply FAILED!'), also after a failed destroy, where apply would re-create what was just destroyed",
-)
 def test_a_failed_destroy_tells_the_user_to_run_destroy_again(
     start_sandbox: StartSandbox, stack_dir: StackDir, run_cli: RunCli
 ) -> None:
@@ -431,11 +426,6 @@ def test_an_unreachable_endpoint_fails_fast_with_cannot_connect(
         assert "Traceback" not in result.output and WRONG_KEY not in result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="providers/http.py:174/189: a transport error names only 'signaloid GET /cores', not the host "
-    "it could not reach, so a user cannot tell a wrong SIGNALOID_API_URL from the default being used",
-)
 def test_cannot_connect_names_the_endpoint(stack_dir: StackDir, run_cli: RunCli, monkeypatch: Any) -> None:
     port = closed_port()
     monkeypatch.setenv("SIGNALOID_API_KEY", WRONG_KEY)
