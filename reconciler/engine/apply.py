@@ -259,6 +259,13 @@ class _Applier:
                 if isinstance(exc.obj, LiveObject):
                     await self._record(desired, exc.obj)
                 raise
+            except ReconcilerError as exc:
+                if change.action is Action.REPLACE and live is not None:
+                    raise ReconcilerError(
+                        f"the old object {live.remote_id} was deleted, but creating its replacement failed "
+                        f"({exc}); run apply again to create it"
+                    ) from exc
+                raise
             await self._record(desired, obj)
             return obj.remote_id
         assert live is not None and change.action is Action.UPDATE
