@@ -56,7 +56,7 @@ class Journal:
         self._sync_lock = asyncio.Lock()
 
     def previous(self) -> Interrupted | None:
-        """What the last run left unfinished, if it did not end cleanly."""
+        """What the last run left unfinished: it did not end, or ended with calls in flight."""
         if not self.path.exists():
             return None
         intents: dict[str, dict[str, Any]] = {}
@@ -79,7 +79,9 @@ class Journal:
                     finished += 1
                 elif event == "end":
                     ended = True
-        if ended or not header:
+        # An ``end`` with calls still in flight is a run whose calls were cancelled (Ctrl-C): each
+        # may or may not have happened, so it is reported like a kill.
+        if not header or (ended and not intents):
             return None
         return Interrupted(
             header.get("run", "?"), header.get("pid"), header.get("at", 0.0), list(intents.values()), finished

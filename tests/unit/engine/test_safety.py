@@ -1,0 +1,62 @@
+"""The mass-delete guard (engine/safety.py): more than half of the managed resources, and at least 5."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.engine.plan import Action, Cause, Change, Plan
+from reconciler.engine.safety import mass_delete_problem
+
+
+def plan_of(deletes: int, *others: Change) -> Plan:
+    changes = [
+        Change(f"cores.c{i}", "cores", f"c{i}", Action.DELETE, Cause.REMOVED, "gone", f"cor_{i}")
+        for i in range(deletes)
+    ]
+    return Plan((*changes, *others))
+
+
+@pytest.mark.parametrize(
+    ("deletes", "managed", "refused"),
+    [
+        (6, 8, True),  # 75%
+        (5, 9, True),  # 56%, exactly the minimum count
+        (4, 8, False),  # exactly half is allowed
+        (5, 10, False),  # exactly half again, at the minimum count
+        (4, 4, False),  # everything, but fewer than 5
+        (6, 6, True),
+        (0, 0, False),
+    ],
+)
+def test_the_thresholds(deletes: int, managed: int, refused: bool) -> None:
+    assert (mass_delete_problem(plan_of(deletes), managed) is not None) is refused
+
+
+def test_the_message_counts_names_and_says_how_to_proceed() -> None:
+    problem = mass_delete_problem(plan_of(7), 8)
+    assert problem is not None
+    assert "this plan would delete 7 of the 8 managed resources (88%" in problem
+    assert "cores.c0, cores.c1, cores.c2, cores.c3, cores.c4 …" in problem
+    assert "cores.c5" not in problem
+    assert problem.endswith("run again with --allow-mass-delete")
+
+
+def test_refused_and_deposed_deletes_do_not_count() -> None:
+    refused = Change("cores.p", "cores", "p", Action.DELETE, Cause.REMOVED, "gone", "cor_p", refused="no")
+    deposed = Change("cores.k#deposed-x", "cores", "k", Action.DELETE, Cause.REMOVED, "old", "x",
+                     deposed_of="cores.k")  # fmt: skip
+    assert mass_delete_problem(plan_of(4, refused, deposed), 6) is None
+    assert mass_delete_problem(plan_of(5, refused, deposed), 6) is not None
+
+
+def test_replaces_and_updates_do_not_count() -> None:
+    others = [
+        Change(f"webhooks.w{i}", "webhooks", f"w{i}", action, Cause.CONFIG, "x", f"wh_{i}")
+        for i, action in enumerate([Action.REPLACE, Action.REPLACE, Action.UPDATE, Action.CREATE])
+    ]
+    assert mass_delete_problem(plan_of(3, *others), 5) is None
+
+
+def test_the_limits_are_configurable() -> None:
+    assert mass_delete_problem(plan_of(2), 10, max_fraction=0.1, min_count=2) is not None
+    assert mass_delete_problem(plan_of(9), 10, max_fraction=0.9, min_count=2) is None

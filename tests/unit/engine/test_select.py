@@ -1,0 +1,123 @@
+"""--target / --exclude (engine/select.py): a narrowed plan stays applicable, and says what it pulled in
+or left out. Plans are built by hand: select only reads addresses, kinds, actions and depends_on."""
+
+from __future__ import annotations
+
+from reconciler.engine.plan import Action, Cause, Change, Plan
+from reconciler.engine.select import select
+
+PARTIAL = "this plan is partial (--target/--exclude): other changes may be pending"
+
+
+def change(address: str, action: Action = Action.UPDATE, *deps: str, deposed_of: str | None = None) -> Change:
+    kind, name = address.split(".", 1)
+    return Change(address, kind, name.split("#", 1)[0], action, Cause.CONFIG, "test", "id",
+                  depends_on=tuple(deps), deposed_of=deposed_of)  # fmt: skip
+
+
+def addresses(plan: Plan) -> list[str]:
+    return [c.address for c in plan.changes]
+
+
+# cores.a <- repositories.r (r references a); webhooks.h is independent; cores.old is deleted after
+# repositories.r moves off it; cores.same is up to date.
+PLAN = Plan(
+    (
+        change("cores.a", Action.CREATE),
+        change("cores.old", Action.DELETE, "repositories.r"),
+        change("cores.same", Action.NOOP),
+        change("repositories.r", Action.UPDATE, "cores.a"),
+        change("webhooks.h", Action.UPDATE),
+    ),
+    forget=("webhooks.gone",),
+    warnings=("an earlier warning",),
+)
+
+
+def test_no_selection_is_the_same_plan() -> None:
+    assert select(PLAN) is PLAN
+    assert select(PLAN, [], []) is PLAN
+
+
+def test_a_target_pulls_in_what_it_depends_on_and_says_so() -> None:
+    got = select(PLAN, targets=["repositories.r"])
+    assert addresses(got) == ["cores.a", "repositories.r"]
+    assert "cores.a is included because a target depends on it" in got.warnings
+    assert got.warnings[0] == "an earlier warning"
+    assert got.warnings[-1] == PARTIAL
+
+
+def test_dependencies_are_pulled_in_transitively() -> None:
+    got = select(PLAN, targets=["cores.old"])
+    assert addresses(got) == ["cores.a", "cores.old", "repositories.r"]
+    assert "repositories.r is included because a target depends on it" in got.warnings
+    assert "cores.a is included because a target depends on it" in got.warnings
+
+
+def test_a_target_without_dependencies_is_alone_and_no_inclusion_is_claimed() -> None:
+    got = select(PLAN, targets=["webhooks.h"])
+    assert addresses(got) == ["webhooks.h"]
+    assert not [w for w in got.warnings if "included" in w]
+
+
+def test_a_pulled_in_noop_is_kept_but_not_announced() -> None:
+    plan = Plan((change("cores.a", Action.NOOP), change("repositories.r", Action.UPDATE, "cores.a")))
+    got = select(plan, targets=["repositories.r"])
+    assert addresses(got) == ["cores.a", "repositories.r"]
+    assert got.warnings == (PARTIAL,)
+
+
+def test_a_whole_kind_can_be_targeted() -> None:
+    got = select(PLAN, targets=["cores"])
+    assert addresses(got) == ["cores.a", "cores.old", "cores.same", "repositories.r"]
+    assert "repositories.r is included because a target depends on it" in got.warnings
+
+
+def test_an_exclusion_leaves_out_its_dependents_and_says_so() -> None:
+    got = select(PLAN, excludes=["cores.a"])
+    assert addresses(got) == ["cores.same", "webhooks.h"]
+    assert "repositories.r is left out because it depends on cores.a" in got.warnings
+    assert "cores.old is left out because it depends on repositories.r" in got.warnings
+    assert got.warnings[-1] == PARTIAL
+
+
+def test_an_exclusion_without_dependents_takes_out_only_itself() -> None:
+    got = select(PLAN, excludes=["webhooks.h"])
+    assert addresses(got) == ["cores.a", "cores.old", "cores.same", "repositories.r"]
+    assert not [w for w in got.warnings if "left out" in w]
+
+
+def test_an_excluded_dependency_drops_the_target_too() -> None:
+    got = select(PLAN, targets=["repositories.r"], excludes=["cores.a"])
+    assert addresses(got) == []
+    assert "repositories.r is left out because it depends on cores.a" in got.warnings
+
+
+def test_unknown_addresses_are_warnings_not_errors() -> None:
+    got = select(PLAN, targets=["cores.nope", "webhooks.h"], excludes=["sequences"])
+    assert addresses(got) == ["webhooks.h"]
+    assert "cores.nope matches nothing in this plan (not declared, not in state)" in got.warnings
+    assert "sequences matches nothing in this plan (not declared, not in state)" in got.warnings
+
+
+def test_forget_is_kept_with_exclusions_only() -> None:
+    assert select(PLAN, excludes=["webhooks.h"]).forget == ("webhooks.gone",)
+    assert select(PLAN, targets=["webhooks.h"]).forget == ()
+
+
+def test_a_deposed_leftover_goes_with_its_owner() -> None:
+    plan = Plan(
+        (
+            change("cores.c", Action.NOOP),
+            change("cores.c#deposed-cor_old", Action.DELETE, deposed_of="cores.c"),
+            change("webhooks.h", Action.UPDATE),
+        )
+    )
+    assert addresses(select(plan, targets=["cores.c"])) == ["cores.c", "cores.c#deposed-cor_old"]
+    assert addresses(select(plan, excludes=["cores.c"])) == ["webhooks.h"]
+
+
+def test_selection_does_not_change_the_input_plan() -> None:
+    before = PLAN.to_json()
+    select(PLAN, targets=["repositories.r"], excludes=["webhooks.h"])
+    assert PLAN.to_json() == before
