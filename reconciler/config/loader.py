@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 from reconciler.errors import ConfigError, ConfigIssue
 
@@ -81,9 +84,12 @@ def stack_files(paths: list[Path]) -> list[Path]:
     return unique
 
 
-class _Loader(yaml.SafeLoader):
-    def __init__(self, text: str, file: str, environ: Mapping[str, str]) -> None:
-        super().__init__(text)
+class _Building:
+    """How values are built (marks, limits, ``${env:}``), whichever parser reads the text."""
+
+    constructed_objects: dict[Any, Any]
+
+    def _setup(self, file: str, environ: Mapping[str, str]) -> None:
         self.name = file  # marks carry the file name
         self.file = file
         self.environ = environ
@@ -117,9 +123,36 @@ class _Loader(yaml.SafeLoader):
                 )
             # An alias is built again each time so that every use counts towards MAX_NODES.
             self.constructed_objects.pop(node, None)
-            return super().construct_object(node, deep=True)
+            return super().construct_object(node, deep=True)  # type: ignore[misc]
         finally:
             self.depth -= 1
+
+
+class _Loader(_Building, yaml.SafeLoader):
+    """Pure Python: the reference, and the one whose error messages users see."""
+
+    def __init__(self, text: str, file: str, environ: Mapping[str, str]) -> None:
+        yaml.SafeLoader.__init__(self, text)
+        self._setup(file, environ)
+
+
+try:
+    from yaml._yaml import CParser
+except ImportError:  # PyYAML built without libyaml
+    CParser = None
+
+if CParser is not None:
+
+    class _FastLoader(_Building, Composer, CParser, SafeConstructor, Resolver):  # type: ignore[misc, valid-type]
+        """libyaml scans and parses (~3x faster); nodes are still composed in Python, so a deeply
+        nested document ends in a RecursionError, never in the C composer's stack overflow."""
+
+        def __init__(self, text: str, file: str, environ: Mapping[str, str]) -> None:
+            CParser.__init__(self, text)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+            self._setup(file, environ)
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> MarkedDict:
@@ -203,9 +236,10 @@ def _construct_str(loader: _Loader, node: yaml.ScalarNode) -> str:
     return ENV_PATTERN.sub(substitute, value)
 
 
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
-_Loader.add_constructor("tag:yaml.org,2002:str", _construct_str)
+for _cls in (_Loader, _FastLoader) if CParser is not None else (_Loader,):
+    _cls.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+    _cls.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+    _cls.add_constructor("tag:yaml.org,2002:str", _construct_str)
 
 
 def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFile:
@@ -229,6 +263,24 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
                 f"not valid UTF-8 text (byte {exc.start}); save the file as UTF-8", file=file, line=line
             )
         ) from exc
+    if CParser is not None:
+        fast = _FastLoader(text, file, environ)
+        try:
+            data = fast.get_single_data()
+        except ConfigError:
+            raise
+        except Exception:  # any trouble: the reference loader decides, and words the error
+            pass
+        else:
+            if data is not None and not isinstance(data, MarkedDict):
+                raise ConfigError(
+                    ConfigIssue(
+                        f"a stack file must be a mapping (version:, cores:, …), not a {type(data).__name__}",
+                        file=file,
+                        line=1,
+                    )
+                )
+            return LoadedFile(path=path, data=data, secret_positions=fast.secret_positions)
     loader = _Loader(text, file, environ)
     try:
         data = loader.get_single_data()
