@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from reconciler.kinds.base import Kind
 
@@ -38,10 +38,10 @@ def with_lifecycle(kind: Kind) -> type[BaseModel]:
     spec = kind.spec
     fields = sorted(f.alias or name for name, f in spec.model_fields.items())
 
-    def check(self: Any) -> Any:
-        lifecycle: Lifecycle | None = self.lifecycle
+    # A field validator, so the error is reported at the ``lifecycle:`` line, not the resource's.
+    def check(cls: Any, lifecycle: Lifecycle | None) -> Lifecycle | None:
         if lifecycle is None:
-            return self
+            return lifecycle
         for name in lifecycle.ignore_changes:
             if name not in fields:
                 close = difflib.get_close_matches(name, fields, n=1)
@@ -52,12 +52,12 @@ def with_lifecycle(kind: Kind) -> type[BaseModel]:
                 f"lifecycle.create_before_destroy is not possible for {kind.name}: "
                 f"{kind.no_create_before_destroy_reason}"
             )
-        return self
+        return lifecycle
 
     return create_model(  # type: ignore[call-overload,no-any-return]
         spec.__name__,
         __base__=spec,
         __doc__=spec.__doc__,
-        __validators__={"_lifecycle_rules": model_validator(mode="after")(check)},
+        __validators__={"_lifecycle_rules": field_validator("lifecycle")(check)},
         lifecycle=(Lifecycle | None, Field(default=None, description="protections and diff rules")),
     )
