@@ -31,6 +31,7 @@ MAX_NODES = 200_000  # bounds a "billion laughs" document: aliases count every t
 MAX_DEPTH = 64
 ENV_PATTERN = re.compile(r"\$(\$?)\{env:([^}]*)\}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,8 @@ class _Building:
                         line=node.start_mark.line + 1,
                     )
                 )
+            if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
+                return _construct_str(self, node)  # most values: skip the generic machinery
             # An alias is built again each time so that every use counts towards MAX_NODES.
             self.constructed_objects.pop(node, None)
             return super().construct_object(node, deep=True)  # type: ignore[misc]
@@ -195,8 +198,8 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> MarkedList:
     return result
 
 
-def _construct_str(loader: _Loader, node: yaml.ScalarNode) -> str:
-    value = loader.construct_scalar(node)
+def _construct_str(loader: _Building, node: yaml.ScalarNode) -> str:
+    value = node.value
     assert isinstance(value, str)
     if "${" not in value:
         return value
