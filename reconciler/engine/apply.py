@@ -191,7 +191,11 @@ class _Applier:
                     raise ReconcilerError(f"{desired.address}: {value.address} has no remote id yet")
         return out
 
-    async def _record(self, desired: Desired, obj: LiveObject, deposed: tuple[str, ...] = ()) -> None:
+    async def _record(
+        self, desired: Desired, obj: LiveObject, deposed: tuple[str, ...] = (), settled: tuple[str, ...] = ()
+    ) -> None:
+        """Record ``obj`` for ``desired``; old objects a create_before_destroy replace left behind stay
+        recorded (``deposed`` adds one, ``settled`` drops one), so none becomes an orphan."""
         self.ids[desired.address] = obj.remote_id
         # The key as the stack declares it: an update may have changed the live object's key fields.
         key = KINDS_BY_NAME[desired.kind].natural_key(desired.name, desired.create_attrs)
@@ -200,8 +204,11 @@ class _Applier:
         extra.update({f: desired.create_attrs[f] for f in KINDS_BY_NAME[desired.kind].state_fields})
         if desired.lifecycle and desired.lifecycle.prevent_destroy:
             extra["prevent_destroy"] = True  # still protected after the resource leaves the YAML
-        if deposed:
-            extra["deposed"] = list(deposed)
+        current = self.store.read().get(desired.address)
+        left = [i for i in (current.extra.get("deposed", ()) if current else ()) if i not in settled]
+        left += [i for i in deposed if i not in left]
+        if left:
+            extra["deposed"] = left
         entry = StateEntry(desired.kind, obj.remote_id, key, digest(desired.attrs), extra)
         await self.store.record(desired.address, entry)
 
@@ -245,7 +252,7 @@ class _Applier:
             obj = await provider.create(desired, self._resolve(desired, desired.create_attrs))
             await self._record(desired, obj, deposed=(live.remote_id,))
             await provider.delete(change.kind, live)
-            await self._record(desired, obj)
+            await self._record(desired, obj, settled=(live.remote_id,))
             return obj.remote_id
         if change.action is Action.REPLACE:
             assert live is not None

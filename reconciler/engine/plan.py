@@ -420,8 +420,13 @@ class _Planner:
                 if obj is None:
                     continue  # already gone; apply drops it from the entry
                 kind, name = address.split(".", 1)
-                self.changes[f"{address}#deposed-{old_id}"] = Change(
-                    f"{address}#deposed-{old_id}",
+                deposed = f"{address}#deposed-{old_id}"
+                owner = self.changes.get(address)
+                if owner is not None and owner.action in (Action.DELETE, Action.REPLACE):
+                    # Deleting the owner's state entry first would forget the leftover if its delete failed.
+                    self.changes[address] = _with_deps(owner, {deposed})
+                self.changes[deposed] = Change(
+                    deposed,
                     kind,
                     name,
                     Action.DELETE,
