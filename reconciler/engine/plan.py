@@ -60,13 +60,16 @@ class Change:
     deposed_of: str | None = None
     # The resource was renamed in the configuration: the address state knew it by.
     moved_from: str | None = None
+    # Nothing to change on the API, but what state records must change (lifecycle.prevent_destroy
+    # turned on or off): apply writes state only.
+    sync_state: bool = False
     # Apply-only data, never serialised:
     desired: Desired | None = None
     live: LiveObject | None = None
 
     @property
     def is_change(self) -> bool:
-        return self.action is not Action.NOOP or self.adopt or self.moved_from is not None
+        return self.action is not Action.NOOP or self.adopt or self.moved_from is not None or self.sync_state
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,6 +84,7 @@ class Change:
             "fields": [_field_json(f) for f in self.fields],
             "refused": self.refused,
             "moved_from": self.moved_from,
+            "sync_state": self.sync_state,
             "create_before_destroy": self.create_before_destroy,
         }
 
@@ -298,6 +302,16 @@ class _Planner:
 
     def _change_for(self, res: Desired) -> Change:
         change = self._change_for_resource(res)
+        entry = self.state.get(res.address)
+        if change.action is Action.NOOP and not change.adopt and entry is not None:
+            wanted = bool(res.lifecycle and res.lifecycle.prevent_destroy)
+            if wanted != bool(entry.extra.get("prevent_destroy")):
+                change = replace(
+                    change,
+                    sync_state=True,
+                    cause=Cause.CONFIG,
+                    reason=f"lifecycle.prevent_destroy turned {'on' if wanted else 'off'}: recorded in state",
+                )
         moved_from = self.moved.get(res.address)
         if moved_from is None:
             return change

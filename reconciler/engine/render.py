@@ -39,7 +39,7 @@ def _shown(field: Mapping[str, Any], side: str) -> str:
 
 
 def _listed(change: Mapping[str, Any]) -> bool:
-    return change["action"] != "noop" or bool(change.get("adopt")) or bool(change.get("moved_from"))
+    return change["action"] != "noop" or any(change.get(k) for k in ("adopt", "moved_from", "sync_state"))
 
 
 def summary_line(doc: Mapping[str, Any]) -> str:
@@ -79,6 +79,8 @@ def _text_change(change: Mapping[str, Any], style: Style) -> list[str]:
     verb = VERB[action]
     if action == "noop" and change.get("moved_from") and not change.get("adopt"):
         verb = f"will be moved in state from {change['moved_from']} (no API change)"
+    elif action == "noop" and change.get("sync_state"):
+        verb = "will be updated in state only (no API change)"
     cause = change.get("cause")
     head = f"  # {change['address']} {verb}"
     if change.get("adopt") and action != "noop":

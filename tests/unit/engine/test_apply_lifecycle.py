@@ -231,11 +231,6 @@ def test_prevent_destroy_is_remembered_in_state_after_the_resource_leaves_the_ya
     assert len(world.provider.objects) == 1 and world.entry() is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan.py _change_for_resource: a change of lifecycle.prevent_destroy alone is a NOOP, so "
-    "apply never records it in state extra (needs a state-only pending change, like adopt/moved_from)",
-)
 def test_adding_prevent_destroy_to_an_up_to_date_resource_protects_it(world: World) -> None:
     """Only lifecycle changed: the plan must still record the protection, or removing the resource from
     the YAML later deletes it."""
@@ -245,11 +240,6 @@ def test_adding_prevent_destroy_to_an_up_to_date_resource_protects_it(world: Wor
     assert change.refused
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan.py _change_for_resource: a change of lifecycle.prevent_destroy alone is a NOOP, so "
-    "apply never records it in state extra (needs a state-only pending change, like adopt/moved_from)",
-)
 def test_lifting_prevent_destroy_on_an_up_to_date_resource_lets_it_go(world: World) -> None:
     """The refusal says "declare it with lifecycle.prevent_destroy: false and apply, then remove it"."""
     world.converge(widget("w", 1, label="x", prevent_destroy=True))
