@@ -10,7 +10,7 @@ from typing import TextIO
 import click
 
 from reconciler.engine.apply import ActionResult, ApplyResult, Outcome
-from reconciler.engine.plan import Action, Change
+from reconciler.engine.changes import Action, Change
 from reconciler.providers.http import CallStats
 
 PROGRESS = {

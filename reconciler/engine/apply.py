@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from reconciler.engine.changes import Action, Change, Plan
 from reconciler.engine.journal import Journal
-from reconciler.engine.plan import Action, Change, Plan
 from reconciler.errors import CreatedUnusable, ReconcilerError
 from reconciler.kinds import KINDS_BY_NAME
 from reconciler.providers.base import Provider

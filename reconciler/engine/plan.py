@@ -1,155 +1,26 @@
-"""Plans as values: ``plan(desired, live, state) -> Plan`` is a pure function.
+"""Working out what to do: ``plan(desired, live, state) -> Plan``, a pure function.
 
-A :class:`Change` is one documented value (address, action, cause, reason, fields); the
-:class:`Plan` is a list of them with methods (``has_changes``), and its JSON form
-(``to_json``) is what every renderer reads. Apply-only data (the desired resource, the
-live object) rides along on each change but is never serialised.
+It matches each declared resource to its live object (by state, else by natural key:
+adoption, or a rename in the YAML: a move), diffs the managed fields, chooses the action and
+its cause, orders the changes by their references, and applies the lifecycle rules
+(prevent_destroy, deposed objects). The values it returns are in ``engine/changes.py``.
 """
 
 from __future__ import annotations
 
-import enum
 import graphlib
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
+from reconciler.engine.changes import Action, Cause, Change, Plan
 from reconciler.engine.diff import FieldDiff, diff_attrs
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS, KINDS_BY_NAME, Kind
 from reconciler.state.base import StateEntry, StateSnapshot, digest
-from reconciler.values import UNKNOWN, Desired, LiveObject, LiveState, Ref, Unknown
+from reconciler.values import UNKNOWN, Desired, LiveObject, LiveState, Ref
 
 __all__ = ["Action", "Cause", "Change", "Plan", "plan"]
-
-FORMAT_VERSION = "1"
-SENSITIVE_CHANGED = "(sensitive, changed)"
-
-
-class Action(enum.StrEnum):
-    CREATE = "create"
-    UPDATE = "update"
-    REPLACE = "replace"
-    DELETE = "delete"
-    NOOP = "noop"
-
-
-class Cause(enum.StrEnum):
-    NEW = "new"  # declared, not there yet
-    CONFIG = "config"  # the YAML changed since the last apply
-    DRIFT = "drift"  # the live object changed (or vanished) outside the tool
-    REMOVED = "removed"  # no longer declared
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    address: str
-    kind: str
-    name: str
-    action: Action
-    cause: Cause | None
-    reason: str
-    remote_id: str | None = None
-    adopt: bool = False
-    fields: tuple[FieldDiff, ...] = ()
-    depends_on: tuple[str, ...] = ()
-    # Set when lifecycle.prevent_destroy forbids this delete/replace: why, and how to proceed.
-    refused: str | None = None
-    create_before_destroy: bool = False
-    # For the delete of an object left over by a create_before_destroy replace: its owner's address.
-    deposed_of: str | None = None
-    # The resource was renamed in the configuration: the address state knew it by.
-    moved_from: str | None = None
-    # Nothing to change on the API, but what state records must change (lifecycle.prevent_destroy
-    # turned on or off): apply writes state only.
-    sync_state: bool = False
-    # Apply-only data, never serialised:
-    desired: Desired | None = None
-    live: LiveObject | None = None
-
-    @property
-    def is_change(self) -> bool:
-        return self.action is not Action.NOOP or self.adopt or self.moved_from is not None or self.sync_state
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "kind": self.kind,
-            "action": self.action.value,
-            "cause": self.cause.value if self.cause else None,
-            "adopt": self.adopt,
-            "reason": self.reason,
-            "remote_id": self.remote_id,
-            "depends_on": list(self.depends_on),
-            "fields": [_field_json(f) for f in self.fields],
-            "refused": self.refused,
-            "moved_from": self.moved_from,
-            "sync_state": self.sync_state,
-            "create_before_destroy": self.create_before_destroy,
-        }
-
-
-def _field_json(f: FieldDiff) -> dict[str, Any]:
-    before, after = _json_value(f.before), _json_value(f.after)
-    if f.sensitive:
-        before = after = SENSITIVE_CHANGED
-    return {
-        "path": f.path,
-        "before": before,
-        "after": after,
-        "sensitive": f.sensitive,
-        "after_unknown": isinstance(f.after, Unknown),
-        "forces_replacement": f.forces_replacement is not None,
-    }
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, Unknown):
-        return "(known after apply)"
-    if isinstance(value, Ref):
-        return f"({value.address})"
-    if isinstance(value, Mapping):
-        return {str(k): _json_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_value(v) for v in value]
-    return value
-
-
-@dataclass(frozen=True)
-class Plan:
-    changes: tuple[Change, ...]
-    unmanaged: tuple[LiveObject, ...] = ()
-    # State entries whose object is gone and no longer declared: dropped quietly on apply.
-    forget: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = field(default=())
-
-    def has_changes(self) -> bool:
-        return any(c.is_change for c in self.changes)
-
-    def summary(self) -> dict[str, int]:
-        counts = {a.value: 0 for a in Action}
-        counts["adopt"] = counts["move"] = 0
-        for c in self.changes:
-            counts[c.action.value] += 1
-            counts["adopt"] += c.adopt
-            counts["move"] += c.moved_from is not None
-        return counts
-
-    def pending(self) -> list[Change]:
-        return [c for c in self.changes if c.is_change]
-
-    def refused(self) -> list[Change]:
-        return [c for c in self.changes if c.refused]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format_version": FORMAT_VERSION,
-            "changes": [c.to_json() for c in self.changes],
-            "summary": self.summary(),
-            "unmanaged": [{"kind": o.kind, "remote_id": o.remote_id, "name": o.name} for o in self.unmanaged],
-            "warnings": list(self.warnings),
-            "errors": [c.refused for c in self.changes if c.refused],
-        }
 
 
 def plan(

@@ -7,7 +7,7 @@ is exempt: deleting everything is what it is for, and it asks for confirmation.
 
 from __future__ import annotations
 
-from reconciler.engine.plan import Action, Plan
+from reconciler.engine.changes import Action, Plan
 
 __all__ = ["mass_delete_problem"]
 
