@@ -23,7 +23,8 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,7 +34,16 @@ import httpx
 from reconciler.config.settings import HttpSettings
 from reconciler.errors import ApiError, ProviderError, RateLimited, TransportError, api_error_for_status
 
-__all__ = ["ApiClient", "CallStats", "UncertainOutcome", "check_endpoint", "parse_retry_after"]
+__all__ = [
+    "MAX_PAGES",
+    "ApiClient",
+    "CallStats",
+    "UncertainOutcome",
+    "check_endpoint",
+    "next_page",
+    "parse_retry_after",
+    "parsing",
+]
 
 log = logging.getLogger("reconciler.http")
 
@@ -41,6 +51,8 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 BASE_DELAY_S = 0.25
 MAX_DELAY_S = 20.0
 _TAGS = re.compile(r"<[^>]+>")
+# A pager that keeps handing out new tokens is stopped here (100,000s of objects at usual page sizes).
+MAX_PAGES = 10_000
 
 
 class UncertainOutcome(TransportError):
@@ -332,3 +344,28 @@ def decode_json(response: httpx.Response, call: str) -> Any:
         raise ProviderError(
             f"{call} returned a body that is not JSON ({ctype}, HTTP {response.status_code}): {snippet!r}"
         ) from None
+
+
+def next_page(call: str, token: Any, seen: set[str], name: str = "continuation token") -> str | None:
+    """The token of the next page of a paged list, or None on the last page. A token that is not
+    text, comes back again, or never stops coming is the API's error, not an endless loop."""
+    if not token:
+        return None
+    if not isinstance(token, str) or token in seen:
+        raise ProviderError(f"{call} returned a repeating {name}")
+    if len(seen) + 1 >= MAX_PAGES:
+        raise ProviderError(f"{call} still returned a {name} after {MAX_PAGES} pages; giving up")
+    seen.add(token)
+    return token
+
+
+@contextmanager
+def parsing(call: str) -> Iterator[None]:
+    """Name the call whose response a (pure, call-agnostic) parse function rejected."""
+    try:
+        yield
+    except ProviderError as exc:
+        if type(exc) is not ProviderError or call in str(exc):
+            raise
+        api = call.split(" ", 1)[0].split(":", 1)[0]
+        raise ProviderError(f"{call}: {str(exc).removeprefix(api + ' ')}") from exc

@@ -27,7 +27,7 @@ import httpx
 
 from reconciler.errors import CreatedUnusable, ProviderError
 from reconciler.packaging import PackageError, load_package
-from reconciler.providers.http import ApiClient, decode_json
+from reconciler.providers.http import ApiClient, decode_json, parsing
 from reconciler.providers.scramjet.parse import (
     LiveInstance,
     crash_report,
@@ -103,7 +103,8 @@ class ScramjetProvider:
         ids = {s.get("id") for s in sequences if isinstance(s, Mapping)}
         instances = await self._complete(hub, [i for i in listed if isinstance(i, Mapping)], ids)
         replace = {} if self.can_put.get(hub) else {f: NO_PUT.format(hub=hub) for f in _PACKAGE_FIELDS}
-        return [parse_sequence(hub, s, instances, replace) for s in sequences]
+        with parsing(f"scramjet:{hub} GET /sequences"):
+            return [parse_sequence(hub, s, instances, replace) for s in sequences]
 
     async def _complete(
         self, hub: str, listed: list[Mapping[str, Any]], sequences: set[Any]

@@ -8,7 +8,7 @@ from typing import Any
 
 from reconciler.errors import BadRequest, ProviderError
 from reconciler.kinds import get_kind
-from reconciler.providers.http import ApiClient, decode_json
+from reconciler.providers.http import ApiClient, decode_json, next_page, parsing
 from reconciler.providers.signaloid.parse import (
     REMOVABLE,
     core_body,
@@ -51,12 +51,9 @@ class SignaloidProvider:
             if not isinstance(page, Mapping) or not isinstance(page.get(items_key), list):
                 raise ProviderError(f"signaloid GET {path} returned an unexpected page (no {items_key} list)")
             items.extend(page[items_key])
-            token = page.get("ContinuationKey")
-            if not token:
+            token = next_page(f"signaloid GET {path}", page.get("ContinuationKey"), seen, "ContinuationKey")
+            if token is None:
                 return items
-            if not isinstance(token, str) or token in seen:
-                raise ProviderError(f"signaloid GET {path} returned a repeating ContinuationKey")
-            seen.add(token)
             query["startKey"] = token
 
     async def _list(self, kind: str) -> list[LiveObject]:
@@ -67,11 +64,13 @@ class SignaloidProvider:
                 raise ProviderError("signaloid GET /webhooks returned an unexpected body (no webhooks list)")
         else:
             items = await self._pages(_PATHS[kind], kind.capitalize())
-        return [_PARSERS[kind](item) for item in items]
+        with parsing(f"signaloid GET {_PATHS[kind]}"):
+            return [_PARSERS[kind](item) for item in items]
 
     async def _default_core_ids(self) -> set[str]:
         items = await self._pages("/cores", "Cores", {"default": "true"})
-        return {parse_core(item).remote_id for item in items}
+        with parsing("signaloid GET /cores?default=true"):
+            return {parse_core(item).remote_id for item in items}
 
     async def refresh(self, kinds: set[str], live: LiveState) -> None:
         wanted = [k for k in self.kinds if k in kinds]

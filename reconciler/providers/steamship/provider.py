@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.errors import CreatedUnusable, NotFound, ProviderError
-from reconciler.providers.http import ApiClient, decode_json
+from reconciler.providers.http import ApiClient, decode_json, next_page, parsing
 from reconciler.providers.steamship.parse import (
     instance_body,
     is_task,
@@ -97,17 +97,16 @@ class SteamshipProvider:
                     f"steamship POST {operation} returned an unexpected page (no {items_key})"
                 )
             items.extend(page[items_key])
-            token = page.get("nextPageToken")
-            if not token:
+            token = next_page(f"steamship POST {operation}", page.get("nextPageToken"), seen, "nextPageToken")
+            if token is None:
                 return items
-            if not isinstance(token, str) or token in seen:
-                raise ProviderError(f"steamship POST {operation} returned a repeating nextPageToken")
-            seen.add(token)
             request["pageToken"] = token
 
     # --- reading -------------------------------------------------------------------------
     async def _workspaces(self) -> list[LiveObject]:
-        return [parse_workspace(p) for p in await self._pages("workspace/list", "workspaces", {})]
+        pages = await self._pages("workspace/list", "workspaces", {})
+        with parsing("steamship POST workspace/list"):
+            return [parse_workspace(p) for p in pages]
 
     async def _instances(self) -> list[Any]:
         body = {"acrossWorkspaces": True, "includeWorkspace": True}
@@ -119,8 +118,9 @@ class SteamshipProvider:
         handles = {ws.remote_id: ws.name for ws in workspaces}
         for ws in workspaces:
             live.add(ws)
-        for payload in instances:
-            live.add(parse_instance(payload, handles))
+        with parsing("steamship POST package/instance/list"):
+            for payload in instances:
+                live.add(parse_instance(payload, handles))
 
     async def _get_instance(self, workspace: Mapping[str, str], body: Mapping[str, str]) -> LiveObject | None:
         try:
