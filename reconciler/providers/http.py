@@ -183,7 +183,7 @@ class ApiClient:
         """Send with retries. Statuses in ``ok`` are returned instead of raised (e.g. 404 on delete)."""
         if idempotent is None:
             idempotent = method.upper() not in ("POST", "PATCH")
-        call = f"{self.api} {method.upper()} {path}"
+        call = self.scrub(f"{self.api} {method.upper()} {path}")  # a path may hold a token (webhook URLs)
         ok = set(ok)
         started = self.clock()
         attempt = 0
@@ -267,10 +267,8 @@ class ApiClient:
                 existing = await find_existing()
                 if existing is not None:
                     log.debug(
-                        "%s %s %s: the earlier attempt had landed; not sending it again",
-                        self.api,
-                        method,
-                        path,
+                        "%s: the earlier attempt had landed; not sending it again",
+                        self.scrub(f"{self.api} {method} {path}"),
                     )
                     return existing
 

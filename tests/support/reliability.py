@@ -51,20 +51,27 @@ _WEIGHTS = {"cores": 30, "repositories": 25, "webhooks": 20, "workspaces": 8, "p
 HTTP = {"max_retries": 8, "retry_budget_s": 30, "timeout_s": 10}
 
 
-def combined_app(data_dir: Path | None, *, page_size: int = 50) -> Starlette:
+def combined_app(
+    data_dir: Path | None,
+    *,
+    page_size: int = 50,
+    signaloid_key: str = SIGNALOID_KEY,
+    steamship_key: str = STEAMSHIP_KEY,
+    scramjet_token: str | None = None,
+) -> Starlette:
     """The three emulators on one app, fast (Steamship inits and tasks take 20 ms)."""
     return Starlette(
         routes=[
             Mount(
-                "/signaloid", app=signaloid.create_app(data_dir, api_key=SIGNALOID_KEY, page_size=page_size)
+                "/signaloid", app=signaloid.create_app(data_dir, api_key=signaloid_key, page_size=page_size)
             ),
             Mount(
                 "/steamship",
                 app=steamship.create_app(
-                    data_dir, api_key=STEAMSHIP_KEY, init_seconds=0.02, task_seconds=0.02
+                    data_dir, api_key=steamship_key, init_seconds=0.02, task_seconds=0.02
                 ),
             ),
-            Mount("/scramjet", app=scramjet.create_app(data_dir, name="local")),
+            Mount("/scramjet", app=scramjet.create_app(data_dir, name="local", token=scramjet_token)),
         ]
     )
 
