@@ -1,0 +1,168 @@
+"""What the commands share: options, running a command body, rendering, confirmation.
+
+Every error the tool knows about becomes one message on stderr and exit 1 (``run``);
+``--debug`` adds the traceback and HTTP logs (redacted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from reconciler.errors import ConfigError, ReconcilerError
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+files_option = click.option(
+    "-f",
+    "--file",
+    "paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Stack file or directory (repeatable). Default: the current directory.",
+)
+sandbox_option = click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Use the built-in emulators (no accounts), persisted in .reconciler/sandbox/.",
+)
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
+)
+_ALLOW_DELETE_KEY = "reconciler.allow_delete_unmanaged"
+
+
+def _remember_allowed(ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> None:
+    ctx.meta[_ALLOW_DELETE_KEY] = frozenset(value)
+
+
+def _allowed_deletes() -> frozenset[str]:
+    return frozenset(click.get_current_context().meta.get(_ALLOW_DELETE_KEY, ()))
+
+
+allow_delete_option = click.option(
+    "--allow-delete-unmanaged",
+    metavar="ADDR",
+    multiple=True,
+    expose_value=False,
+    callback=_remember_allowed,
+    help="Let deleting ADDR also delete the unmanaged objects it holds, e.g. the package instances of "
+    "a Steamship workspace (repeatable). Without it, such a delete is refused.",
+)
+_SELECT_KEY = "reconciler.selection"
+
+
+def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        ctx.meta.setdefault(_SELECT_KEY, {})[name] = value
+
+    return callback
+
+
+def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--target / --exclude / --allow-mass-delete, handed to the session by ``_configure``."""
+    for option in reversed(
+        [
+            click.option(
+                "--target",
+                metavar="ADDR",
+                multiple=True,
+                expose_value=False,
+                callback=_remember("targets"),
+                help="Only this resource (kind.name) or kind, and what it depends on (repeatable).",
+            ),
+            click.option(
+                "--exclude",
+                metavar="ADDR",
+                multiple=True,
+                expose_value=False,
+                callback=_remember("excludes"),
+                help="Leave out this resource or kind, and what depends on it (repeatable).",
+            ),
+            click.option(
+                "--allow-mass-delete",
+                is_flag=True,
+                expose_value=False,
+                callback=_remember("allow_mass_delete"),
+                help="Allow a plan that deletes more than half of the managed resources.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def configure(session: Any) -> None:
+    """Hand the command's plan options to the session."""
+    chosen = click.get_current_context().meta.get(_SELECT_KEY, {})
+    session.allow_delete_unmanaged = _allowed_deletes()
+    session.targets = frozenset(chosen.get("targets", ()))
+    session.excludes = frozenset(chosen.get("excludes", ()))
+    session.allow_mass_delete = bool(chosen.get("allow_mass_delete", False))
+
+
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for the state lock another run holds (0: fail at once, naming the holder).",
+)
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
+    """Run a command body; map our errors to a message and exit 1 (traceback only with --debug)."""
+    debug = click.get_current_context().find_root().params.get("debug", False)
+    try:
+        code = asyncio.run(coro_fn())
+    except ConfigError as exc:
+        lines = [str(i) for i in exc.issues]
+        header = "Error: the stack is not valid:" if len(lines) > 1 else "Error:"
+        click.echo(header if len(lines) > 1 else f"Error: {lines[0]}", err=True)
+        if len(lines) > 1:
+            for line in lines:
+                click.echo(f"  {line}", err=True)
+        if debug:
+            raise
+        sys.exit(EXIT_ERROR)
+    except ReconcilerError as exc:
+        if debug:
+            raise
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted")
+    sys.exit(code)
+
+
+def paths_or_cwd(paths: tuple[Path, ...]) -> list[Path]:
+    return list(paths) or [Path(".")]
+
+
+def confirm(auto_approve: bool, question: str) -> bool:
+    if auto_approve:
+        return True
+    if not sys.stdin.isatty():
+        fail("confirmation needed but standard input is not a terminal; pass --auto-approve")
+    answer = click.prompt(f"{question}\n  Only 'yes' will be accepted", default="", show_default=False)
+    return answer.strip() == "yes"
+
+
+def render(doc: dict[str, Any], fmt: str) -> str:
+    from reconciler.console import styler
+    from reconciler.engine.render import render_json, render_markdown, render_text
+
+    if fmt == "json":
+        return render_json(doc)
+    if fmt == "markdown":
+        return render_markdown(doc)
+    return render_text(doc, styler())

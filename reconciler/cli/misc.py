@@ -1,0 +1,77 @@
+"""validate, schema and the sandbox: the commands that need no account."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from reconciler.cli.common import (
+    EXIT_OK,
+    files_option,
+    paths_or_cwd,
+    run,
+)
+
+
+@click.command()
+@files_option
+def validate(paths: tuple[Path, ...]) -> None:
+    """Check the stack offline: syntax, schema, references, environment variables."""
+    from reconciler.config import load_stack
+
+    async def body() -> int:
+        loaded = load_stack(paths_or_cwd(paths), os.environ)
+        click.echo(f"The stack is valid: {len(loaded.resources)} resource(s) in {len(loaded.files)} file(s).")
+        return EXIT_OK
+
+    run(body)
+
+
+@click.command()
+def schema() -> None:
+    """Print the JSON Schema of the stack format."""
+    from reconciler.config.schema import stack_schema
+
+    click.echo(json.dumps(stack_schema(), indent=2))
+
+
+@click.group()
+def sandbox() -> None:
+    """The built-in emulators of the three APIs."""
+
+
+@sandbox.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8787, show_default=True, type=int)
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path), default=None, help="Persist here (default: memory)."
+)
+@click.option("--latency-ms", type=float, default=0.0, show_default=True)
+@click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--fault-seed", type=int, default=None)
+@click.option("--page-size", type=int, default=None, help="Items per list page (default: each API's own).")
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    latency_ms: float,
+    fault_rate: float,
+    fault_seed: int | None,
+    page_size: int | None,
+) -> None:
+    """Serve all emulators on one loopback port."""
+    from reconciler.sandbox.server import serve as run_server
+
+    run_server(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        fault_seed=fault_seed,
+        page_size=page_size,
+        echo=click.echo,
+    )

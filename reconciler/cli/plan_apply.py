@@ -1,0 +1,189 @@
+"""plan, drift, apply, destroy: the commands that compare the stack with live state."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from reconciler.cli.common import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    allow_delete_option,
+    configure,
+    confirm,
+    files_option,
+    format_option,
+    lock_timeout_option,
+    paths_or_cwd,
+    render,
+    run,
+    sandbox_option,
+    selection_options,
+)
+
+
+@click.command()
+@files_option
+@sandbox_option
+@format_option
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Save the plan, bound to the live state it was made from, for `apply FILE`.",
+)
+@selection_options
+@allow_delete_option
+def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bool, out: Path | None) -> None:
+    """Show what apply would do."""
+    from reconciler.workflow import open_session
+
+    async def body() -> int:
+        async with open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session:
+            configure(session)
+            the_plan, _ = await session.plan()
+            if out is not None:
+                from reconciler.gitops import save
+
+                save(session, the_plan, out)
+        click.echo(render(the_plan.to_json(), fmt), nl=False)
+        if out is not None:
+            flags = [*(f"-f {p}" for p in paths), *(["--sandbox"] if sandbox else [])]
+            again = " ".join(["reconciler apply", *flags])
+            click.echo(f"Saved the plan to {out}; apply exactly this plan with: {again} {out}", err=True)
+        if the_plan.refused():
+            return EXIT_ERROR
+        return EXIT_CHANGES if detailed_exitcode and the_plan.has_changes() else EXIT_OK
+
+    run(body)
+
+
+@click.command()
+@files_option
+@sandbox_option
+@format_option
+@click.option(
+    "--notify",
+    metavar="URL",
+    default=None,
+    help="POST the drift report (JSON) to this webhook; failing to is an error. Shown as scheme://host only.",
+)
+@selection_options
+def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) -> None:
+    """Read-only check: exit 0 in sync, 2 drifted or pending changes, 1 error. Takes no lock."""
+    from reconciler.workflow import open_session
+
+    async def body() -> int:
+        async with open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session:
+            configure(session)
+            the_plan, _ = await session.plan()
+        doc = the_plan.to_json()
+        click.echo(render(doc, fmt), nl=False)
+        if notify:
+            from reconciler.notify import drift_report, shown_url
+            from reconciler.notify import notify as send
+
+            await send(notify, drift_report(doc, drifted=the_plan.has_changes()))
+            click.echo(f"Drift report sent to {shown_url(notify)}", err=True)
+        return EXIT_CHANGES if the_plan.has_changes() else EXIT_OK
+
+    run(body)
+
+
+def _apply_command(
+    paths: tuple[Path, ...],
+    sandbox: bool,
+    auto_approve: bool,
+    parallelism: int,
+    destroy: bool,
+    lock_timeout: float = 0.0,
+    planfile: Path | None = None,
+) -> None:
+    from reconciler.console import apply_summary, http_summary, progress_printer
+    from reconciler.workflow import open_session
+
+    async def body() -> int:
+        async with open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session:
+            configure(session)
+            with session.store.lock("destroy" if destroy else "apply", timeout=lock_timeout):
+                if planfile is not None:  # a reviewed plan: exactly its actions, or nothing (stale)
+                    from reconciler.engine.saved import load
+                    from reconciler.gitops import plan_from_saved
+
+                    the_plan, unreviewed = await plan_from_saved(session, load(planfile))
+                    for address in unreviewed:
+                        click.echo(f"Note: {address} has changes not in {planfile}; not applied.", err=True)
+                else:
+                    the_plan, _ = await session.plan(destroy=destroy)
+                click.echo(render(the_plan.to_json(), "text"), nl=False)
+                if not the_plan.has_changes():
+                    return EXIT_OK
+                verb = "destroy these resources" if destroy else "perform these actions"
+                if planfile is None and not confirm(auto_approve, f"\nDo you want to {verb}?"):
+                    click.echo("Apply cancelled.")
+                    return EXIT_ERROR
+                click.echo("")
+                result = await session.apply(
+                    the_plan,
+                    parallelism=parallelism,
+                    on_event=progress_printer(click.echo),
+                    on_notice=lambda line: click.echo(line, err=True),
+                    destroy=destroy,
+                )
+                problems = await session.verify(the_plan, result, destroy=destroy)
+                calls = http_summary(session.http_stats())
+        click.echo("")
+        for line in apply_summary(result, "destroy" if destroy else "apply"):
+            click.echo(line)
+        if calls:
+            click.echo("API calls (including the plan and the check after apply):")
+            for line in calls:
+                click.echo(line)
+        for problem in problems:
+            click.echo(f"Error: {problem}", err=True)
+        return EXIT_OK if result.ok and not problems else EXIT_ERROR
+
+    run(body)
+
+
+@click.command(name="apply")
+@files_option
+@sandbox_option
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--parallelism", type=click.IntRange(1, 256), default=8, show_default=True)
+@lock_timeout_option
+@click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@selection_options
+@allow_delete_option
+def apply_cmd(
+    paths: tuple[Path, ...],
+    sandbox: bool,
+    auto_approve: bool,
+    parallelism: int,
+    lock_timeout: float,
+    planfile: Path | None,
+) -> None:
+    """Make live state match the stack; with PLANFILE (from `plan --out`), apply exactly that
+    reviewed plan, without asking, or refuse if what it was made from has changed since."""
+    _apply_command(
+        paths, sandbox, auto_approve, parallelism, destroy=False, lock_timeout=lock_timeout, planfile=planfile
+    )
+
+
+@click.command()
+@files_option
+@sandbox_option
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--parallelism", type=click.IntRange(1, 256), default=8, show_default=True)
+@lock_timeout_option
+@selection_options
+@allow_delete_option
+def destroy(
+    paths: tuple[Path, ...], sandbox: bool, auto_approve: bool, parallelism: int, lock_timeout: float
+) -> None:
+    """Delete everything this stack manages (everything in state)."""
+    _apply_command(paths, sandbox, auto_approve, parallelism, destroy=True, lock_timeout=lock_timeout)
