@@ -62,17 +62,26 @@ class LoadedFile:
     secret_positions: set[tuple[int, int]] = field(default_factory=set)
 
 
+BROKEN_LINK = "a broken symbolic link (its target is missing, or it leads round in a loop)"
+
+
 def stack_files(paths: list[Path]) -> list[Path]:
     """Expand ``-f`` arguments: a directory means every *.yaml / *.yml directly in it."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+            entries = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+            for entry in entries:
+                if entry.is_symlink() and not entry.exists():  # skipped silently, its resources would go
+                    raise ConfigError(ConfigIssue(BROKEN_LINK, file=str(entry)))
+            found = [p for p in entries if p.is_file()]
             if not found:
                 raise ConfigError(ConfigIssue("no *.yaml or *.yml files in this directory", file=str(path)))
             files.extend(found)
         elif path.is_file():
             files.append(path)
+        elif path.is_symlink():
+            raise ConfigError(ConfigIssue(BROKEN_LINK, file=str(path)))
         else:
             raise ConfigError(ConfigIssue("no such file or directory", file=str(path)))
     seen: set[Path] = set()
