@@ -7,7 +7,7 @@ input (``config``) and the plan JSON (``engine.plan``), not these internal hand-
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,11 +96,18 @@ class LiveObject:
     key: tuple[str, ...]
     attrs: Mapping[str, Any]
     name: str = ""
-    fingerprint: str = ""
+    # The digest itself, or a zero-argument callable that computes it: hashing every listed
+    # object costs a third of a refresh, and only a saved plan's few resources need it.
+    fingerprint_source: str | Callable[[], str] = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
     # Fields that this object cannot change in place, as the provider found out (e.g. a hub without
     # ``PUT /sequence``): field -> why. A change to one plans a replace, like ``Kind.replace_fields``.
     replace_fields: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        source = self.fingerprint_source
+        return source() if callable(source) else source
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from reconciler.providers.http import ApiClient
@@ -35,8 +35,16 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
-def fingerprint(payload: Mapping[str, Any], volatile: tuple[str, ...] = ()) -> str:
-    """A digest of a raw API object, less fields that change on their own (counters, secrets)."""
-    kept = {k: v for k, v in payload.items() if k not in volatile}
-    text = json.dumps(kept, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+def fingerprint(payload: Mapping[str, Any], volatile: tuple[str, ...] = ()) -> Callable[[], str]:
+    """A digest of a raw API object, less fields that change on their own (counters, secrets).
+
+    Lazy: it returns the computation, for ``LiveObject.fingerprint_source``; the digest is made
+    only for the objects a saved plan binds to, not for everything a refresh lists.
+    """
+
+    def compute() -> str:
+        kept = {k: v for k, v in payload.items() if k not in volatile}
+        text = json.dumps(kept, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    return compute
