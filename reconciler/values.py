@@ -73,14 +73,14 @@ class Desired:
     create_attrs: Mapping[str, Any]
     location: Location | None = None
     lifecycle: Any = None  # a config.lifecycle.Lifecycle, or None
+    # Derived once: the planner asks for these for every resource, many times over.
+    address: str = field(init=False)
+    ignored: frozenset[str] = field(init=False)
 
-    @property
-    def address(self) -> str:
-        return f"{self.kind}.{self.name}"
-
-    @property
-    def ignored(self) -> frozenset[str]:
-        return frozenset(self.lifecycle.ignore_changes) if self.lifecycle else frozenset()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "address", f"{self.kind}.{self.name}")
+        ignored = frozenset(self.lifecycle.ignore_changes) if self.lifecycle else frozenset()
+        object.__setattr__(self, "ignored", ignored)
 
 
 @dataclass(frozen=True, slots=True)
