@@ -40,6 +40,7 @@ class Session:
     excludes: frozenset[str] = frozenset()
     allow_mass_delete: bool = False
     journal_path: Path | None = None
+    _journal_read: bool = False
 
     async def __aenter__(self) -> Session:
         return self
@@ -117,10 +118,8 @@ class Session:
                 raise PlanError(problem)
         journal = Journal(self.journal_path) if self.journal_path else None
         if journal is not None:
-            interrupted = journal.previous()
-            if interrupted is not None and on_notice is not None:
-                for line in interrupted.describe():
-                    on_notice(line)
+            if on_notice is not None and not self._journal_read:
+                self.report_interrupted(on_notice)
             journal.begin()
         kinds = {c.kind for c in the_plan.pending()}
         try:
@@ -135,6 +134,26 @@ class Session:
         finally:
             if journal is not None:
                 journal.end()
+
+    def report_interrupted(self, on_notice: Callable[[str], None]) -> bool:
+        """Say what an earlier apply that did not finish left in flight; True when there was one.
+
+        Called under the lock, before planning, so the notice comes even when the plan then has
+        nothing left to do (the interrupted calls had all landed, or were undone by hand)."""
+        self._journal_read = True
+        if self.journal_path is None:
+            return False
+        interrupted = Journal(self.journal_path).previous()
+        if interrupted is None:
+            return False
+        for line in interrupted.describe():
+            on_notice(line)
+        return True
+
+    def settle_journal(self) -> None:
+        """Nothing is left to do: what an interrupted run left in flight is accounted for."""
+        if self.journal_path is not None:
+            self.journal_path.unlink(missing_ok=True)
 
     async def verify(self, the_plan: Plan, result: ApplyResult, *, destroy: bool = False) -> list[str]:
         """Re-read what changed and check it now matches the configuration."""

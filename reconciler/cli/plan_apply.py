@@ -110,6 +110,7 @@ def _apply_command(
         async with open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session:
             configure(session)
             with session.store.lock("destroy" if destroy else "apply", timeout=lock_timeout):
+                interrupted = session.report_interrupted(lambda line: click.echo(line, err=True))
                 if planfile is not None:  # a reviewed plan: exactly its actions, or nothing (stale)
                     from reconciler.engine.saved import load
                     from reconciler.gitops import plan_from_saved
@@ -121,6 +122,8 @@ def _apply_command(
                     the_plan, _ = await session.plan(destroy=destroy)
                 click.echo(render(the_plan.to_json(), "text"), nl=False)
                 if not the_plan.has_changes():
+                    if interrupted:
+                        session.settle_journal()
                     return EXIT_OK
                 verb = "destroy these resources" if destroy else "perform these actions"
                 if planfile is None and not confirm(auto_approve, f"\nDo you want to {verb}?"):

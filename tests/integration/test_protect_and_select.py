@@ -208,3 +208,26 @@ def test_after_a_killed_apply_the_next_one_says_so_and_converges(
     assert sandbox.api.key_counts("cores") == {(f"core-{i}",): 1 for i in range(4)}
     assert len(stack_dir.state()) == 4
     assert [json.loads(line)["event"] for line in journal.read_text().splitlines()][-1] == "end"
+
+
+def test_an_interrupted_run_is_reported_even_when_nothing_is_left_to_do(
+    stack_dir: StackDir, run_cli: RunCli, api: SignaloidApi
+) -> None:
+    """The killed run's last call landed and was recorded; only its journal 'result' line is missing."""
+    stack_dir.write(webhooks={"a": hook("a")})
+    assert apply(run_cli, stack_dir).exit_code == 0
+    journal = stack_dir.path / ".reconciler" / "journal.jsonl"
+    lines = [
+        {"event": "run", "run": "r1", "pid": 4242, "host": "h", "at": 0.0},
+        {"event": "intent", "id": "c1", "address": "webhooks.a", "action": "create", "remote_id": None},
+    ]
+    journal.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    result = apply(run_cli, stack_dir)
+    assert result.exit_code == 0, result
+    assert "No changes" in result.stdout
+    assert "The previous apply (pid 4242" in result.stderr
+    assert "webhooks.a: create may or may not have happened" in result.stderr
+    assert not journal.exists(), "once nothing is left to do, the interrupted run is settled"
+    again = apply(run_cli, stack_dir)
+    assert "previous apply" not in again.stderr
