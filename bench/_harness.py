@@ -7,6 +7,7 @@ measured run restarts it on the same ``--data-dir`` with latency and a page size
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -257,7 +258,38 @@ def machine() -> dict[str, Any]:
         "cpu": cpu,
         "python": platform.python_version(),
         "os": platform.platform(),
+        "cpu_ref_s": cpu_reference_s(),
     }
+
+
+def cpu_reference_s() -> float:
+    """Seconds for a fixed pure-Python loop: how fast this (shared, virtual) CPU is right now.
+
+    Figures taken minutes apart on the same VM have differed by 2x; this makes them comparable."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(5_000_000):
+        total += i
+    return round(time.perf_counter() - started, 3)
+
+
+async def bare_httpx_creates(base_url: str, count: int, parallelism: int) -> float:
+    """The floor: ``count`` webhook creates sent with plain httpx at ``parallelism``, nothing else
+    (no planning, state, journal or retries). Whatever a real apply costs above this is ours."""
+    import httpx
+
+    semaphore = asyncio.Semaphore(parallelism)
+    async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": "floor"}) as client:
+
+        async def one(i: int) -> None:
+            async with semaphore:
+                body = {"url": f"https://floor.example.com/{i}", "events": ["task-status"]}
+                response = await client.post("/webhooks", json=body)
+                response.raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(count)))
+        return time.perf_counter() - started
 
 
 def self_cpu_s() -> float:

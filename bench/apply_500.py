@@ -59,6 +59,11 @@ def main() -> None:
             cpu0, rusage0 = server.cpu_s(), h.self_cpu_s()
             run = asyncio.run(measured_apply(stack_dir, server.environ, args.parallelism))
             server_cpu, client_cpu = server.cpu_s() - cpu0, h.self_cpu_s() - rusage0
+        # The floor, against an emulator as empty as the apply's was (its costs grow with its size).
+        with h.Server(work / "floor-data", latency_ms=args.latency_ms, page_size=h.PAGE_SIZE) as server:
+            floor = asyncio.run(
+                h.bare_httpx_creates(server.environ["SIGNALOID_API_URL"], args.resources, args.parallelism)
+            )
     if not run["ok"] or run["summary"]["create"] != args.resources or run["recorded"] != args.resources:
         raise SystemExit(f"the apply did not create and record {args.resources} resources: {run}")
     rounds = math.ceil(args.resources / args.parallelism)
@@ -73,6 +78,8 @@ def main() -> None:
         "requests": run["requests"],
         "ideal_s": ideal,
         "ratio_to_ideal": round(ratio, 2),
+        "bare_httpx_floor_s": round(floor, 3),
+        "ratio_to_floor": round(run["apply_s"] / floor, 2),
         "slowest_action_s": round(run["slowest_action_s"], 3),
         "server_cpu_s": round(server_cpu, 2),
         "client_cpu_s": round(client_cpu, 2),
@@ -91,6 +98,11 @@ def main() -> None:
                 f"ceil({args.resources}/{args.parallelism}) x {args.latency_ms:g} ms",
             ),
             ("ratio to ideal", f"{ratio:.2f}", f"target <= 1.5: {h.verdict(ratio <= 1.5)}"),
+            (
+                "floor: bare httpx",
+                f"{floor:.3f} s",
+                f"same {args.resources} POSTs, nothing else; apply / floor = {run['apply_s'] / floor:.2f}",
+            ),
             ("CPU: sandbox / this process", f"{server_cpu:.2f} s", f"{client_cpu:.2f} s (plan + apply)"),
         ],
     )

@@ -100,20 +100,23 @@ class _Applier:
             sorter.add(address, *(d for d in change.depends_on if d in pending))
         sorter.prepare()
         running: dict[asyncio.Task[ActionResult], str] = {}
+        # Finished tasks arrive here: O(1) per completion (asyncio.wait would walk every running
+        # task, and all ready actions are running, most waiting for a slot of the semaphore).
+        finished: asyncio.Queue[asyncio.Task[ActionResult]] = asyncio.Queue()
         try:
             while True:
                 for address in sorter.get_ready():
                     task = asyncio.create_task(self._run_one(pending[address]))
+                    task.add_done_callback(finished.put_nowait)
                     running[task] = address
                 if not running:
                     break
-                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
-                    address = running.pop(task)
-                    outcome = task.result()
-                    self.result.results[address] = outcome
-                    if outcome.outcome is Outcome.DONE:
-                        sorter.done(address)
+                task = await finished.get()
+                address = running.pop(task)
+                outcome = task.result()
+                self.result.results[address] = outcome
+                if outcome.outcome is Outcome.DONE:
+                    sorter.done(address)
         finally:
             for task in running:
                 task.cancel()

@@ -119,6 +119,8 @@ class Journal:
     async def result(
         self, call_id: str, address: str, outcome: str, remote_id: str | None, error: str | None = None
     ) -> None:
+        """Record how a call ended. Not waited on to be durable: state (written before) is the
+        record of what was done; a result lost in a crash only makes the next run look again."""
         await self._append(
             {
                 "event": "result",
@@ -128,7 +130,8 @@ class Journal:
                 "remote_id": remote_id,
                 "error": error,
                 "at": time.time(),
-            }
+            },
+            durable=False,
         )
 
     def end(self) -> None:
@@ -144,14 +147,16 @@ class Journal:
         os.fsync(self._fh.fileno())
         self._synced = self._lines = self._lines + 1
 
-    async def _append(self, record: dict[str, Any]) -> None:
-        """Write a line and return once it is durable. Group commit: lines written while an fsync
-        is in flight share the next one (one fsync covers every line written before it)."""
+    async def _append(self, record: dict[str, Any], durable: bool = True) -> None:
+        """Write a line and (``durable``) return once it is on disk. Group commit: lines written
+        while an fsync is in flight share the next one (one fsync covers every line before it)."""
         if self._fh is None:
             return
         self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
         self._fh.flush()
         self._lines += 1
+        if not durable:
+            return
         mine = self._lines
         async with self._sync_lock:
             if self._synced >= mine or self._fh is None:
