@@ -301,15 +301,9 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
         except Exception:  # any trouble: the reference loader decides, and words the error
             pass
         else:
-            if data is not None and not isinstance(data, MarkedDict):
-                raise ConfigError(
-                    ConfigIssue(
-                        f"a stack file must be a mapping (version:, cores:, …), not a {type(data).__name__}",
-                        file=file,
-                        line=1,
-                    )
-                )
-            return LoadedFile(path=path, data=data, secret_positions=fast.secret_positions)
+            return LoadedFile(
+                path=path, data=_stack_document(data, file), secret_positions=fast.secret_positions
+            )
     loader = _Loader(text, file, environ)
     try:
         data = loader.get_single_data()
@@ -334,6 +328,11 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
         raise ConfigError(ConfigIssue("values nested too deeply", file=file)) from exc
     finally:
         loader.dispose()
+    return LoadedFile(path=path, data=_stack_document(data, file), secret_positions=loader.secret_positions)
+
+
+def _stack_document(data: Any, file: str) -> MarkedDict | None:
+    """A stack file holds a mapping (or nothing: an empty file, which the caller reports)."""
     if data is not None and not isinstance(data, MarkedDict):
         raise ConfigError(
             ConfigIssue(
@@ -342,4 +341,4 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
                 line=1,
             )
         )
-    return LoadedFile(path=path, data=data, secret_positions=loader.secret_positions)
+    return data

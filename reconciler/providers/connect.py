@@ -9,11 +9,23 @@ from typing import Any
 import httpx
 
 from reconciler.config.settings import HttpSettings
+from reconciler.errors import ProviderError
 from reconciler.providers.http import ApiClient, check_endpoint
 
-__all__ = ["Endpoint", "api_client"]
+__all__ = ["Endpoint", "api_client", "api_key"]
 
 USER_AGENT = "reconciler/0.1"
+
+
+def api_key(api: str, configured: Any, environ: Mapping[str, str], variable: str) -> str:
+    """The API key from the stack (a SecretStr) or the environment; a clear error when neither."""
+    key = configured.get_secret_value() if configured else environ.get(variable, "")
+    if not key:
+        raise ProviderError(
+            f"{api}: no API key: set {variable} or providers.{api}.api_key "
+            "(or use --sandbox to try without an account)"
+        )
+    return str(key)
 
 
 @dataclass(frozen=True)

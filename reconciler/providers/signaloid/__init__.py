@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.errors import ProviderError
-from reconciler.providers.connect import Endpoint, api_client
+from reconciler.providers.connect import Endpoint, api_client, api_key
 from reconciler.providers.signaloid.provider import SignaloidProvider
 
 DEFAULT_URL = "https://api.signaloid.io"
@@ -19,14 +18,7 @@ def build(stack: Any, environ: Mapping[str, str], sandbox: Any) -> SignaloidProv
         key = "sandbox-key"
     else:
         url = settings.url or environ.get("SIGNALOID_API_URL") or DEFAULT_URL
-        key = (
-            settings.api_key.get_secret_value() if settings.api_key else environ.get("SIGNALOID_API_KEY", "")
-        )
-        if not key:
-            raise ProviderError(
-                "signaloid: no API key: set SIGNALOID_API_KEY or providers.signaloid.api_key "
-                "(or use --sandbox to try without an account)"
-            )
+        key = api_key("signaloid", settings.api_key, environ, "SIGNALOID_API_KEY")
         endpoint = Endpoint(url=url.rstrip("/"))
     http = api_client("signaloid", endpoint, settings.http, headers={"Authorization": key}, secrets=[key])
     return SignaloidProvider(http)

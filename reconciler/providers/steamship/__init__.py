@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.errors import ProviderError
-from reconciler.providers.connect import Endpoint, api_client
+from reconciler.providers.connect import Endpoint, api_client, api_key
 from reconciler.providers.steamship.provider import SteamshipProvider
 
 DEFAULT_BASE = "https://api.steamship.com/api/v1/"
@@ -19,14 +18,7 @@ def build(stack: Any, environ: Mapping[str, str], sandbox: Any) -> SteamshipProv
         key = "sandbox-key"
     else:
         base = settings.base or environ.get("STEAMSHIP_API_BASE") or DEFAULT_BASE
-        key = (
-            settings.api_key.get_secret_value() if settings.api_key else environ.get("STEAMSHIP_API_KEY", "")
-        )
-        if not key:
-            raise ProviderError(
-                "steamship: no API key: set STEAMSHIP_API_KEY or providers.steamship.api_key "
-                "(or use --sandbox to try without an account)"
-            )
+        key = api_key("steamship", settings.api_key, environ, "STEAMSHIP_API_KEY")
         # Operations are relative ("workspace/create"): the base must end with a slash to keep its path.
         endpoint = Endpoint(url=base.rstrip("/") + "/")
     http = api_client(
