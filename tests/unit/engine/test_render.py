@@ -170,3 +170,14 @@ def test_sensitive_fields_in_the_json() -> None:
 def test_a_user_string_in_parentheses_is_quoted(tmp_path: Path) -> None:
     doc = many_webhooks(1, tmp_path, description="(beta)")
     assert '"(beta)"' in render_text(doc)
+
+
+def test_a_two_thousand_change_plan_renders_under_sixty_thousand_characters(tmp_path: Path) -> None:
+    """Issue 6's figure, with the default cap a pull-request comment gets."""
+    doc = many_webhooks(2000, tmp_path)
+    text = render_markdown(doc)
+    assert len(text) < 60_000
+    assert "| 2000 | 0 | 0 | 0 | 0 |" in text
+    shown = text.count("<details>")
+    assert shown == text.count("</details>") and shown > 50
+    assert f"_… {2000 - shown} more change(s) not shown (size cap)" in text
