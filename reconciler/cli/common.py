@@ -65,7 +65,7 @@ def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], None
 
 
 def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--target / --exclude / --allow-mass-delete, handed to the session by ``_configure``."""
+    """--target / --exclude / --allow-mass-delete, handed to the session by ``configure``."""
     for option in reversed(
         [
             click.option(

@@ -180,14 +180,7 @@ class ScramjetProvider:
 
         result = await self._client(hub).create("POST", "/sequence", content=data, headers=UPLOAD,
                                                 find_existing=find_existing)  # fmt: skip
-        if isinstance(result, str):
-            return result
-        body = decode_json(result, f"scramjet:{hub} POST /sequence")
-        if not isinstance(body, Mapping) or not isinstance(body.get("id"), str):
-            raise ProviderError(
-                f"scramjet hub {hub}: POST /sequence answered without an id: {str(body)[:200]}"
-            )
-        return body["id"]
+        return _created_id(result, hub, "POST /sequence")
 
     async def _start_all(
         self, desired: Desired, hub: str, sequence_id: str, specs: list[Mapping[str, Any]]
@@ -219,14 +212,7 @@ class ScramjetProvider:
 
         result = await http.create("POST", f"/sequence/{sequence_id}/start", json=start_body(spec),
                                    find_existing=find_existing)  # fmt: skip
-        if isinstance(result, str):
-            return result
-        body = decode_json(result, f"scramjet:{hub} POST /sequence/{{id}}/start")
-        if not isinstance(body, Mapping) or not isinstance(body.get("id"), str):
-            raise ProviderError(
-                f"scramjet hub {hub}: start answered without an instance id: {str(body)[:200]}"
-            )
-        return body["id"]
+        return _created_id(result, hub, "POST /sequence/{id}/start")
 
     async def _ids_on(self, hub: str, sequence_id: str) -> list[str]:
         payload = await self._client(hub).json("GET", f"/sequence/{sequence_id}")
@@ -380,3 +366,13 @@ def _package_bytes(desired: Desired, attrs: Mapping[str, Any]) -> bytes:
             f"({attrs['package_digest'][:19]}… then, {package.digest[:19]}… now): run plan again"
         )
     return package.data
+
+
+def _created_id(result: Any, hub: str, call: str) -> str:
+    """The id a create answered with, or the one ``find_existing`` found after a lost answer."""
+    if isinstance(result, str):
+        return result
+    body = decode_json(result, f"scramjet:{hub} {call}")
+    if not isinstance(body, Mapping) or not isinstance(body.get("id"), str):
+        raise ProviderError(f"scramjet hub {hub}: {call} answered without an id: {str(body)[:200]}")
+    return str(body["id"])
