@@ -12,13 +12,14 @@ import json
 import os
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.polling import wait_until
 from tests.support.scramjet_hub import RealHub, group_alive, hub_available, pack_directory
 
 pytestmark = pytest.mark.hub
@@ -69,15 +70,6 @@ def api(hub: RealHub) -> Iterator[httpx.Client]:
         yield client
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Poll ``check`` (bounded) until it holds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.1)
-
-
 def upload(api: httpx.Client, body: bytes) -> str:
     resp = api.post("/sequence", content=body, headers=UPLOAD)
     assert resp.status_code == 200, resp.text
@@ -120,7 +112,11 @@ def test_counter_instances_run_stop_and_delete(hub: RealHub, api: httpx.Client) 
 
     # The counter keeps running: healthy now and still healthy a couple of seconds later.
     for inst in (first, second):
-        wait_until(lambda i=inst: api.get(f"/instance/{i}/health").json().get("healthy") is True, "health")
+        wait_until(
+            lambda i=inst: api.get(f"/instance/{i}/health").json().get("healthy") is True,
+            "health",
+            timeout=10.0,
+        )
     time.sleep(2)
     assert instance_ids(api) == {first, second}
     assert all(api.get(f"/instance/{i}/health").json()["healthy"] for i in (first, second))
@@ -146,12 +142,14 @@ def test_counter_instances_run_stop_and_delete(hub: RealHub, api: httpx.Client) 
     resp = api.post(f"/instance/{first}/_stop", json=STOP_BODY)
     assert (resp.status_code, resp.json()) == (200, {"opStatus": "OK"})
     assert time.monotonic() - began >= 0.9
-    wait_until(lambda: instance_ids(api) == {second}, "the stopped instance to leave /instances")
+    wait_until(
+        lambda: instance_ids(api) == {second}, "the stopped instance to leave /instances", timeout=10.0
+    )
     assert api.get(f"/instance/{first}").status_code == 404
 
     resp = api.post(f"/instance/{second}/_kill", json={})
     assert (resp.status_code, resp.json()) == (202, {"opStatus": "Accepted"})
-    wait_until(lambda: not instance_ids(api), "the killed instance to leave /instances")
+    wait_until(lambda: not instance_ids(api), "the killed instance to leave /instances", timeout=10.0)
 
     resp = api.delete(f"/sequence/{seq_id}", headers=JSON)
     assert (resp.status_code, resp.json()) == (200, {"opStatus": "OK", "id": seq_id})
@@ -203,11 +201,17 @@ def test_sequence_crashing_at_load_vanishes(hub: RealHub, api: httpx.Client) -> 
     manifest = json.dumps({"name": "crasher", "version": "1.0.0", "main": "index.js"})
     seq_id = upload(api, package({"package.json": manifest, "index.js": 'throw new Error("boom");\n'}))
     inst = start(api, seq_id, [])  # 200 although the runner is about to fail
-    wait_until(lambda: api.get(f"/instance/{inst}/health").status_code == 404, "the crash to end it")
+    wait_until(
+        lambda: api.get(f"/instance/{inst}/health").status_code == 404, "the crash to end it", timeout=10.0
+    )
     assert api.get(f"/instance/{inst}").status_code == 404
     assert inst not in instance_ids(api)
     # The hub log names the instance and the runner's exit code (21: the sequence failed to load).
-    wait_until(lambda: "Sequence finished with error [ 21 ]" in hub.log_text(), "the crash in the hub log")
+    wait_until(
+        lambda: "Sequence finished with error [ 21 ]" in hub.log_text(),
+        "the crash in the hub log",
+        timeout=10.0,
+    )
     assert inst in hub.log_text()
     assert api.delete(f"/sequence/{seq_id}", headers=JSON).status_code == 200
 
@@ -218,7 +222,11 @@ def test_restart_keeps_sequences_not_instances(tmp_path: Path) -> None:
     with RealHub(root) as first_hub, httpx.Client(base_url=first_hub.url, timeout=15.0) as api:
         seq_id = upload(api, pack_directory(COUNTER))
         inst = start(api, seq_id, [1])
-        wait_until(lambda: api.get(f"/instance/{inst}/health").status_code == 200, "the instance to run")
+        wait_until(
+            lambda: api.get(f"/instance/{inst}/health").status_code == 200,
+            "the instance to run",
+            timeout=10.0,
+        )
     assert first_hub.pgid is not None and not group_alive(first_hub.pgid)
     with RealHub(root) as second_hub, httpx.Client(base_url=second_hub.url, timeout=15.0) as api:
         (seq,) = api.get("/sequences").json()

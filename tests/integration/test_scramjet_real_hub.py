@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import RunCli
+from tests.support.polling import wait_until
 from tests.support.scramjet_hub import RealHub, group_alive, hub_available
 
 pytestmark = pytest.mark.hub
@@ -73,14 +73,6 @@ class HubView:
                 body = detail.json()
                 found[item["id"]] = (body["sequence"], body.get("sequenceArgs"), body.get("appConfig"))
         return found
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def write_stack(folder: Path, url: str, sequences: dict[str, Any]) -> None:
