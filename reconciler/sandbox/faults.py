@@ -2,9 +2,14 @@
 
 ``FaultInjector(app, FaultConfig(...))`` is a plain ASGI middleware; wrap the OUTERMOST app (an
 exception raised inside a Starlette app is turned into a 500 by its error middleware if no response
-has started). Each HTTP request first waits ``latency_ms``, then with probability ``fault_rate`` gets
-one fault drawn from ``mix`` (``random.Random(seed)``: the same seed and the same sequence of
-requests give the same faults):
+has started). ``latency_ms`` is each request's round trip: half of it on the way in (the API has
+not seen the request yet, so nothing has happened), half on the way out (the change is made, the
+answer is travelling). The emulator's own work is counted inside the way-out half: the answer
+leaves ``latency_ms`` after the request arrived, or as soon as it is ready if that is later. A real
+API serves requests concurrently; the single-threaded emulator would otherwise queue them and add
+its own CPU to every answer, which no client can do anything about. With probability
+``fault_rate`` a request gets one fault drawn from ``mix`` (``random.Random(seed)``: the same seed
+and the same sequence of requests give the same faults):
 
 - ``"500"`` / ``"503"``: JSON ``{"message": "injected fault"}``; the app is not called.
 - ``"429"``: the same body with ``Retry-After: <retry_after_s>`` (integer seconds when whole, else a
@@ -30,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -90,10 +96,17 @@ async def _discard(message: Message) -> None:
 class FaultInjector:
     """ASGI middleware injecting latency and faults as configured; see the module docstring."""
 
-    def __init__(self, app: ASGIApp, config: FaultConfig, *, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        config: FaultConfig,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.app = app
         self.config = config
-        self._sleep = sleep
+        self._sleep, self._clock = sleep, clock
         self._rng = random.Random(config.seed)
         self.stats: dict[str, int] = {"requests": 0, "faults": 0, **dict.fromkeys(FAULT_KINDS, 0)}
 
@@ -112,8 +125,10 @@ class FaultInjector:
         self.stats["requests"] += 1
         # Decide before any await, so concurrent requests draw in arrival order.
         fault = self._choose(scope["method"])
+        answer_at = self._clock() + self.config.latency_ms / 1000
         if self.config.latency_ms > 0:
-            await self._sleep(self.config.latency_ms / 1000)
+            await self._sleep(self.config.latency_ms / 2000)  # on the way in
+            send = self._held_until(answer_at, send)
         if fault is None:
             await self.app(scope, receive, send)
             return
@@ -125,6 +140,21 @@ class FaultInjector:
         if fault == "lost_response":
             await self.app(scope, receive, _discard)
         await self._drop(send)
+
+    def _held_until(self, answer_at: float, send: Send) -> Send:
+        """``send``, but the answer's first message waits until ``answer_at`` (the way out)."""
+        started = False
+
+        async def held(message: Message) -> None:
+            nonlocal started
+            if not started:
+                started = True
+                remaining = answer_at - self._clock()
+                if remaining > 0:
+                    await self._sleep(remaining)
+            await send(message)
+
+        return held
 
     async def _error(self, send: Send, status: int) -> None:
         length = str(len(_ERROR_BODY)).encode()

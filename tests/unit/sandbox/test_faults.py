@@ -140,24 +140,39 @@ def test_same_seed_same_faults_and_stats_add_up() -> None:
     assert set(first) - {"200", "201"} <= {"500", "503", "429", "ConnectionDropped"}
 
 
-def test_latency_uses_the_injected_sleep_before_the_app() -> None:
+def test_latency_is_split_around_the_app_and_hides_its_work() -> None:
+    """Half the round trip before the app runs; the answer leaves a full round trip after arrival,
+    or when the app is done if that is later (its work is not added on top)."""
+    now = [0.0]
     events: list[Any] = []
 
     async def fake_sleep(seconds: float) -> None:
-        events.append(seconds)
+        events.append(round(seconds, 6))
+        now[0] += seconds
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        events.append(scope["path"])
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
+    def app_taking(work_s: float) -> Any:
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            events.append(f"app at {now[0]:g}")
+            now[0] += work_s
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
 
-    injector = FaultInjector(app, FaultConfig(latency_ms=250), sleep=fake_sleep)
-    run(injector, get_cores, get_cores)
-    assert events == [0.25, "/cores", 0.25, "/cores"]
-    silent = FaultInjector(app, FaultConfig(), sleep=fake_sleep)
+        return app
+
+    def injector(work_s: float, latency_ms: float = 250) -> FaultInjector:
+        config = FaultConfig(latency_ms=latency_ms)
+        return FaultInjector(app_taking(work_s), config, sleep=fake_sleep, clock=lambda: now[0])
+
+    run(injector(0.05), get_cores)
+    assert events == [0.125, "app at 0.125", 0.075] and now[0] == 0.25
     events.clear()
-    run(silent, get_cores)
-    assert events == ["/cores"]
+    now[0] = 0.0
+    run(injector(0.2), get_cores)  # slower than the way out: answered when done, no extra wait
+    assert events == [0.125, "app at 0.125"] and now[0] == 0.325
+    events.clear()
+    now[0] = 0.0
+    run(injector(0.05, latency_ms=0), get_cores)
+    assert events == ["app at 0"]
 
 
 def test_non_http_scopes_pass_through() -> None:
