@@ -76,11 +76,14 @@ class Desired:
     # Derived once: the planner asks for these for every resource, many times over.
     address: str = field(init=False)
     ignored: frozenset[str] = field(init=False)
+    refs: tuple[str, ...] = field(init=False)  # addresses this resource refers to
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "address", f"{self.kind}.{self.name}")
         ignored = frozenset(self.lifecycle.ignore_changes) if self.lifecycle else frozenset()
         object.__setattr__(self, "ignored", ignored)
+        refs = tuple(dict.fromkeys(v.address for v in self.create_attrs.values() if isinstance(v, Ref)))
+        object.__setattr__(self, "refs", refs)
 
 
 @dataclass(frozen=True, slots=True)

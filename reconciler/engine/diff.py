@@ -33,6 +33,8 @@ def diff_attrs(kind: Kind, desired: Mapping[str, Any], live: Mapping[str, Any]) 
     diffs: list[FieldDiff] = []
     for name, want in desired.items():
         have = live.get(name)
+        if want == have:  # equal as written is equal normalised (and never UNKNOWN, equal to nothing)
+            continue
         want_n, have_n = kind.normalise(name, want), kind.normalise(name, have)
         if name in kind.partial_mappings:
             want_n, have_n = _partial(want_n, have_n)

@@ -8,7 +8,6 @@ its cause, orders the changes by their references, and applies the lifecycle rul
 
 from __future__ import annotations
 
-import graphlib
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -52,7 +51,9 @@ class _Planner:
             for old_id in entry.extra.get("deposed", ()):
                 self.owned_ids[(entry.kind, old_id)] = address
         self.matched: dict[str, tuple[LiveObject | None, bool]] = {}  # address -> (live, adopted)
-        self.declared = {r.address for r in desired}
+        self.by_address = {r.address: r for r in desired}
+        self.declared = self.by_address.keys()
+        self.visiting: set[str] = set()
         self.moved: dict[str, str] = {}  # new address -> the old one state knew it by
         self.changes: dict[str, Change] = {}
         self.allow_delete_unmanaged: frozenset[str] = frozenset()
@@ -61,9 +62,8 @@ class _Planner:
     def run(self) -> Plan:
         for res in self.desired:
             self.matched[res.address] = self._match(res)
-        # Resolve in dependency order, so a reference can see its target's planned action.
-        for res in _topological(self.desired):
-            self.changes[res.address] = self._change_for(res)
+        for res in self.desired:
+            self._plan_in_order(res)
         declared = self.declared
         moved_away = set(self.moved.values())
         forget = []
@@ -146,8 +146,24 @@ class _Planner:
         self.moved[res.address] = owner
         return obj, False
 
-    def _resolve(self, res: Desired, attrs: Mapping[str, Any]) -> dict[str, Any]:
+    def _plan_in_order(self, res: Desired) -> None:
+        """Plan ``res`` after the resources it refers to, so a reference sees its target's action."""
+        if res.address in self.changes:
+            return
+        if res.address in self.visiting:
+            raise PlanError(f"{res.address}: its references form a cycle")
+        self.visiting.add(res.address)
+        for address in res.refs:
+            target = self.by_address.get(address)
+            if target is not None:
+                self._plan_in_order(target)
+        self.visiting.discard(res.address)
+        self.changes[res.address] = self._change_for(res)
+
+    def _resolve(self, res: Desired, attrs: Mapping[str, Any]) -> Mapping[str, Any]:
         kind = KINDS_BY_NAME[res.kind]
+        if not kind.references:
+            return attrs
         out = dict(attrs)
         for field_name, ref_rule in kind.references.items():
             value = out.get(field_name)
@@ -195,15 +211,7 @@ class _Planner:
         moved_from = self.moved.get(res.address)
         entry = self.state.get(moved_from or res.address)
         deps = tuple(
-            sorted(
-                {
-                    v.address
-                    for v in res.create_attrs.values()
-                    if isinstance(v, Ref)
-                    and self.changes.get(v.address) is not None
-                    and self.changes[v.address].action is not Action.NOOP
-                }
-            )
+            sorted(a for a in res.refs if a in self.changes and self.changes[a].action is not Action.NOOP)
         )
         if obj is None:
             cause = Cause.DRIFT if entry is not None else Cause.NEW
@@ -224,13 +232,17 @@ class _Planner:
                 depends_on=deps,
                 desired=res,
             )
-        wanted = self._resolve(res, {k: v for k, v in res.attrs.items() if k not in res.ignored})
         have = _with_state_fields(kind, obj, entry)
-        wanted = {
-            k: v
-            for k, v in wanted.items()
-            if k not in kind.local_fields and (k not in kind.state_fields or k in have)
-        }
+        wanted = res.attrs
+        if res.ignored or kind.local_fields or kind.state_fields:
+            wanted = {
+                k: v
+                for k, v in wanted.items()
+                if k not in res.ignored
+                and k not in kind.local_fields
+                and (k not in kind.state_fields or k in have)
+            }
+        wanted = self._resolve(res, wanted)
         fields = tuple(_live_replace(obj, f) for f in diff_attrs(kind, wanted, have))
         if kind.name_is_remote and obj.name != res.name and "name" not in res.ignored:
             # Found by state under another name: it was renamed outside; its name is managed.
@@ -441,13 +453,3 @@ def _live_replace(obj: LiveObject, diff: FieldDiff) -> FieldDiff:
 def _with_deps(change: Change, more: set[str]) -> Change:
     return replace(change, depends_on=tuple(sorted(set(change.depends_on) | more)))
 
-
-def _topological(resources: list[Desired]) -> list[Desired]:
-    by_address = {r.address: r for r in resources}
-    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
-    for r in resources:
-        sorter.add(
-            r.address,
-            *(v.address for v in r.create_attrs.values() if isinstance(v, Ref) and v.address in by_address),
-        )
-    return [by_address[a] for a in sorter.static_order()]
