@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -80,9 +80,9 @@ class Server:
                 err = self.proc.stderr.read().decode() if self.proc.stderr else ""
                 raise RuntimeError(f"the sandbox server exited: {err}")
             try:
-                if httpx.get(f"{self.base}/signaloid/health", timeout=1).status_code == 200:
+                if httpx2.get(f"{self.base}/signaloid/health", timeout=1).status_code == 200:
                     return self
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 pass
             time.sleep(0.05)
         raise RuntimeError("the sandbox server did not start within 30 s")
@@ -274,12 +274,12 @@ def cpu_reference_s() -> float:
 
 
 async def bare_httpx_creates(base_url: str, count: int, parallelism: int) -> float:
-    """The floor: ``count`` webhook creates sent with plain httpx at ``parallelism``, nothing else
+    """The floor: ``count`` webhook creates sent with plain httpx2 at ``parallelism``, nothing else
     (no planning, state, journal or retries). Whatever a real apply costs above this is ours."""
-    import httpx
+    import httpx2
 
     semaphore = asyncio.Semaphore(parallelism)
-    async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": "floor"}) as client:
+    async with httpx2.AsyncClient(base_url=base_url, headers={"Authorization": "floor"}) as client:
 
         async def one(i: int) -> None:
             async with semaphore:

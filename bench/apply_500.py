@@ -99,7 +99,7 @@ def main() -> None:
             ),
             ("ratio to ideal", f"{ratio:.2f}", f"target <= 1.5: {h.verdict(ratio <= 1.5)}"),
             (
-                "floor: bare httpx",
+                "floor: bare httpx2",
                 f"{floor:.3f} s",
                 f"same {args.resources} POSTs, nothing else; apply / floor = {run['apply_s'] / floor:.2f}",
             ),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import _harness as h
 
-HEAVY = ("httpx", "deepdiff", "starlette", "uvicorn", "anyio", "psycopg")
+HEAVY = ("httpx2", "deepdiff", "starlette", "uvicorn", "anyio", "psycopg")
 
 
 def timed(cmd: list[str], environ: Mapping[str, str] | None = None, ok: tuple[int, ...] = (0,)) -> float:

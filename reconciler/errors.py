@@ -15,7 +15,7 @@
                ├── Unauthorized 401/403          ├── Conflict      409
                ├── RateLimited  429  retryable   └── ServerError   5xx    retryable
 
-Foreign errors (httpx, yaml, pydantic) are translated into these at one seam each
+Foreign errors (httpx2, yaml, pydantic) are translated into these at one seam each
 (``providers/http.py``, ``config/loader.py``, ``config/stack.py``) with ``raise … from``;
 the CLI maps them to messages and exit codes and nowhere else. No message ever carries a
 credential: provider errors are built from redacted request descriptions.

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 
 from reconciler.config.settings import HttpSettings
 from reconciler.engine.saved import is_pending
@@ -72,7 +72,7 @@ async def notify(
     url: str,
     report: Mapping[str, Any],
     *,
-    transport: httpx.AsyncBaseTransport | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
     settings: HttpSettings = SETTINGS,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
 ) -> None:
@@ -88,10 +88,10 @@ async def notify(
         check_endpoint("notify", base, settings.allow_insecure_http)
     except ProviderError as exc:
         raise NotifyError(f"not sending the drift report to {shown}: {_scrub(str(exc), secrets)}") from None
-    client = httpx.AsyncClient(
+    client = httpx2.AsyncClient(
         base_url=base,
         transport=transport,
-        timeout=httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
+        timeout=httpx2.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
         headers={"User-Agent": USER_AGENT},
     )
     api = ApiClient("notify", client, settings, secrets=secrets, sleep=sleep)

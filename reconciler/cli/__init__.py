@@ -23,7 +23,7 @@ def main(debug: bool) -> None:
     """Declarative infrastructure for Signaloid, Scramjet and Steamship: plan, then apply."""
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # its lines carry full URLs; ours are redacted
+        logging.getLogger("httpx2").setLevel(logging.WARNING)  # its lines carry full URLs; ours are redacted
 
 
 for command in (

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 
 from reconciler.config.settings import HttpSettings
 from reconciler.errors import ProviderError
@@ -31,7 +31,7 @@ def api_key(api: str, configured: Any, environ: Mapping[str, str], variable: str
 @dataclass(frozen=True)
 class Endpoint:
     url: str
-    transport: httpx.AsyncBaseTransport | None = None  # set for the in-process sandbox
+    transport: httpx2.AsyncBaseTransport | None = None  # set for the in-process sandbox
 
 
 def api_client(
@@ -45,12 +45,12 @@ def api_client(
 ) -> ApiClient:
     if endpoint.transport is None:
         check_endpoint(api, endpoint.url, settings.allow_insecure_http)
-    timeout = httpx.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s))
-    client = httpx.AsyncClient(
+    timeout = httpx2.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s))
+    client = httpx2.AsyncClient(
         base_url=endpoint.url,
         transport=endpoint.transport,
         timeout=timeout,
         headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        limits=httpx2.Limits(max_connections=64, max_keepalive_connections=32),
     )
     return ApiClient(api, client, settings, secrets=secrets, **policy)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 
 from reconciler.config.settings import HttpSettings
 from reconciler.errors import ApiError, ProviderError, RateLimited, TransportError, api_error_for_status
@@ -144,12 +144,12 @@ def _is_loopback(host: str) -> bool:
 
 
 class ApiClient:
-    """An ``httpx.AsyncClient`` wrapped in the shared policy, for one API."""
+    """An ``httpx2.AsyncClient`` wrapped in the shared policy, for one API."""
 
     def __init__(
         self,
         api: str,
-        client: httpx.AsyncClient,
+        client: httpx2.AsyncClient,
         settings: HttpSettings | None = None,
         *,
         secrets: Iterable[str] = (),
@@ -179,7 +179,7 @@ class ApiClient:
         idempotent: bool | None = None,
         ok: Iterable[int] = (),
         **kwargs: Any,
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         """Send with retries. Statuses in ``ok`` are returned instead of raised (e.g. 404 on delete)."""
         if idempotent is None:
             idempotent = method.upper() not in ("POST", "PATCH")
@@ -194,13 +194,13 @@ class ApiClient:
             t0 = self.clock()
             try:
                 response = await self.client.request(method, path, **kwargs)
-            except httpx.HTTPError as exc:
+            except httpx2.HTTPError as exc:
                 surely_not_sent = isinstance(
-                    exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
+                    exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout
                 )
                 where = (
                     f" at {self._endpoint()}"
-                    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                    if isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout)
                     else ""
                 )
                 error: ProviderError = TransportError(
@@ -242,7 +242,7 @@ class ApiClient:
 
     async def create(
         self, method: str, path: str, *, find_existing: Callable[[], Awaitable[Any]], **kwargs: Any
-    ) -> httpx.Response | Any:
+    ) -> httpx2.Response | Any:
         """A non-idempotent create, made safe to retry.
 
         When an attempt's outcome is uncertain (the response was lost, or a 5xx), look the object
@@ -294,15 +294,15 @@ def _gave_up(error: ProviderError, attempts: int) -> ProviderError:
     return TransportError(f"{error} (gave up after {attempts} attempts)")
 
 
-def _describe_transport(exc: httpx.HTTPError) -> str:
+def _describe_transport(exc: httpx2.HTTPError) -> str:
     kinds = {
-        httpx.ConnectTimeout: "connection timed out",
-        httpx.ReadTimeout: "read timed out",
-        httpx.WriteTimeout: "write timed out",
-        httpx.PoolTimeout: "no free connection",
-        httpx.ConnectError: "cannot connect",
-        httpx.RemoteProtocolError: "the server closed the connection",
-        httpx.ReadError: "connection lost while reading",
+        httpx2.ConnectTimeout: "connection timed out",
+        httpx2.ReadTimeout: "read timed out",
+        httpx2.WriteTimeout: "write timed out",
+        httpx2.PoolTimeout: "no free connection",
+        httpx2.ConnectError: "cannot connect",
+        httpx2.RemoteProtocolError: "the server closed the connection",
+        httpx2.ReadError: "connection lost while reading",
     }
     for cls, text in kinds.items():
         if isinstance(exc, cls):
@@ -311,7 +311,7 @@ def _describe_transport(exc: httpx.HTTPError) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def error_message(response: httpx.Response) -> str:
+def error_message(response: httpx2.Response) -> str:
     """The API's own message from an error response, whatever its shape."""
     try:
         body = response.json()
@@ -333,7 +333,7 @@ def error_message(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
-def decode_json(response: httpx.Response, call: str) -> Any:
+def decode_json(response: httpx2.Response, call: str) -> Any:
     try:
         return response.json()
     except ValueError:

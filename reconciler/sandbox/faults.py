@@ -20,9 +20,9 @@ and the same sequence of requests give the same faults):
 
 How a drop is made: the middleware starts a response that promises a body (``content-length``)
 and raises :class:`ConnectionDropped`. uvicorn answers an exception raised *before* a response
-starts with a 500, but after the start it just closes the socket, so an httpx client sees
-``httpx.RemoteProtocolError`` (incomplete body). In process, ``httpx.ASGITransport`` re-raises the
-app's exception, and since ``ConnectionDropped`` subclasses ``httpx.RemoteProtocolError`` the client
+starts with a 500, but after the start it just closes the socket, so an httpx2 client sees
+``httpx2.RemoteProtocolError`` (incomplete body). In process, ``httpx2.ASGITransport`` re-raises the
+app's exception, and since ``ConnectionDropped`` subclasses ``httpx2.RemoteProtocolError`` the client
 sees the same exception type in both set-ups. uvicorn logs each drop as "Exception in ASGI
 application"; that log line is expected.
 
@@ -40,7 +40,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 
 __all__ = ["FAULT_KINDS", "ConnectionDropped", "FaultConfig", "FaultInjector"]
 
@@ -57,7 +57,7 @@ Sleep = Callable[[float], Awaitable[Any]]
 _ERROR_BODY = json.dumps({"message": "injected fault"}).encode()
 
 
-class ConnectionDropped(httpx.RemoteProtocolError):
+class ConnectionDropped(httpx2.RemoteProtocolError):
     """The injected "connection dropped" (see the module docstring for how it reaches clients)."""
 
     def __init__(self, message: str = "injected fault: connection dropped") -> None:

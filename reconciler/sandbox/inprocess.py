@@ -10,7 +10,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 
 from reconciler.providers.connect import Endpoint
 
@@ -49,5 +49,5 @@ class InProcessSandbox:
 
     def endpoint(self, api: str, instance: str | None = None) -> Endpoint:
         _, base = EMULATORS[api]
-        transport = httpx.ASGITransport(app=self.app(api, instance))
+        transport = httpx2.ASGITransport(app=self.app(api, instance))
         return Endpoint(url=f"http://{api}.sandbox{base}", transport=transport)

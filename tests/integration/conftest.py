@@ -7,7 +7,7 @@
   ``run_cli_process(*args)``: the installed console script in a subprocess, where process
   isolation matters (global logging set-up of ``--debug``, the quickstart exactly as typed).
 - ``stack_dir``: a tmp folder with helpers to write the stack YAML and read the state file.
-- ``SignaloidApi``: a plain httpx client over the emulator's own HTTP API, to check what the CLI
+- ``SignaloidApi``: a plain httpx2 client over the emulator's own HTTP API, to check what the CLI
   did (or to create objects behind its back) without going through any of our code.
 """
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -169,7 +169,7 @@ class SignaloidApi:
     """Straight HTTP to the emulator (no reconciler code), for checks and out-of-band changes."""
 
     def __init__(self, url: str, key: str = API_KEY) -> None:
-        self.client = httpx.Client(base_url=url, headers={"Authorization": key}, timeout=10)
+        self.client = httpx2.Client(base_url=url, headers={"Authorization": key}, timeout=10)
 
     def close(self) -> None:
         self.client.close()

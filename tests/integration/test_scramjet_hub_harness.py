@@ -1,6 +1,6 @@
 """The real Transform Hub 0.18.7 harness works, and the hub's observed quirks (api-notes) still hold.
 
-These tests talk to the hub with plain httpx, no provider code: they pin what the Scramjet provider
+These tests talk to the hub with plain httpx2, no provider code: they pin what the Scramjet provider
 must cope with (duplicate names, no PUT, the array body of ``_stop``, crash-at-load instances that
 vanish) and check that stopping a ``RealHub`` leaves no hub or runner process behind.
 """
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from tests.support.polling import wait_until
@@ -65,18 +65,18 @@ def hub() -> Iterator[RealHub]:
 
 
 @pytest.fixture
-def api(hub: RealHub) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=hub.url, timeout=15.0) as client:
+def api(hub: RealHub) -> Iterator[httpx2.Client]:
+    with httpx2.Client(base_url=hub.url, timeout=15.0) as client:
         yield client
 
 
-def upload(api: httpx.Client, body: bytes) -> str:
+def upload(api: httpx2.Client, body: bytes) -> str:
     resp = api.post("/sequence", content=body, headers=UPLOAD)
     assert resp.status_code == 200, resp.text
     return resp.json()["id"]
 
 
-def start(api: httpx.Client, seq_id: str, args: list[Any], app_config: dict[str, Any] | None = None) -> str:
+def start(api: httpx2.Client, seq_id: str, args: list[Any], app_config: dict[str, Any] | None = None) -> str:
     resp = api.post(f"/sequence/{seq_id}/start", json={"appConfig": app_config or {}, "args": args})
     assert resp.status_code == 200, resp.text
     assert resp.json()["opStatus"] == "OK"
@@ -94,18 +94,18 @@ def package(files: dict[str, str]) -> bytes:
     return buf.getvalue()
 
 
-def instance_ids(api: httpx.Client) -> set[str]:
+def instance_ids(api: httpx2.Client) -> set[str]:
     return {i["id"] for i in api.get("/instances").json()}
 
 
-def test_version_and_unknown_routes(api: httpx.Client) -> None:
+def test_version_and_unknown_routes(api: httpx2.Client) -> None:
     assert api.get("/version").json() == {"version": "0.18.7"}
     for path in ("/config", "/no-such-route"):
         resp = api.get(path)
         assert resp.status_code == 404 and resp.content == b""
 
 
-def test_counter_instances_run_stop_and_delete(hub: RealHub, api: httpx.Client) -> None:
+def test_counter_instances_run_stop_and_delete(hub: RealHub, api: httpx2.Client) -> None:
     seq_id = upload(api, pack_directory(COUNTER))
     first = start(api, seq_id, [10], {"greeting": "hi"})
     second = start(api, seq_id, [20])
@@ -158,7 +158,7 @@ def test_counter_instances_run_stop_and_delete(hub: RealHub, api: httpx.Client) 
     assert api.get("/sequences").json() == []
 
 
-def test_quirks_the_provider_must_handle(api: httpx.Client) -> None:
+def test_quirks_the_provider_must_handle(api: httpx2.Client) -> None:
     body = pack_directory(COUNTER)
     first = upload(api, body)
     # The same name again is not a conflict: a second copy with a new id, and x-name is ignored.
@@ -181,7 +181,7 @@ def test_quirks_the_provider_must_handle(api: httpx.Client) -> None:
     assert api.post(f"/instance/{inst}/_kill", json={}).status_code == 202
 
 
-def test_bad_packages(api: httpx.Client) -> None:
+def test_bad_packages(api: httpx2.Client) -> None:
     manifest = json.dumps({"name": "nested", "version": "1.0.0", "main": "index.js"})
     resp = api.post(
         "/sequence", content=package({"nested/package.json": manifest, "nested/index.js": ""}), headers=UPLOAD
@@ -197,7 +197,7 @@ def test_bad_packages(api: httpx.Client) -> None:
     assert [s["config"]["name"] for s in api.get("/sequences").json()] == ["noentry"]
 
 
-def test_sequence_crashing_at_load_vanishes(hub: RealHub, api: httpx.Client) -> None:
+def test_sequence_crashing_at_load_vanishes(hub: RealHub, api: httpx2.Client) -> None:
     manifest = json.dumps({"name": "crasher", "version": "1.0.0", "main": "index.js"})
     seq_id = upload(api, package({"package.json": manifest, "index.js": 'throw new Error("boom");\n'}))
     inst = start(api, seq_id, [])  # 200 although the runner is about to fail
@@ -219,7 +219,7 @@ def test_sequence_crashing_at_load_vanishes(hub: RealHub, api: httpx.Client) -> 
 def test_restart_keeps_sequences_not_instances(tmp_path: Path) -> None:
     _require_hub()
     root = tmp_path / "sequences"
-    with RealHub(root) as first_hub, httpx.Client(base_url=first_hub.url, timeout=15.0) as api:
+    with RealHub(root) as first_hub, httpx2.Client(base_url=first_hub.url, timeout=15.0) as api:
         seq_id = upload(api, pack_directory(COUNTER))
         inst = start(api, seq_id, [1])
         wait_until(
@@ -228,7 +228,7 @@ def test_restart_keeps_sequences_not_instances(tmp_path: Path) -> None:
             timeout=10.0,
         )
     assert first_hub.pgid is not None and not group_alive(first_hub.pgid)
-    with RealHub(root) as second_hub, httpx.Client(base_url=second_hub.url, timeout=15.0) as api:
+    with RealHub(root) as second_hub, httpx2.Client(base_url=second_hub.url, timeout=15.0) as api:
         (seq,) = api.get("/sequences").json()
         assert (seq["id"], seq["instances"]) == (seq_id, [])
         assert api.get("/instances").json() == []

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import yaml
 
 from tests.integration.conftest import RECONCILER_BIN
@@ -111,7 +111,7 @@ def test_no_command_ever_shows_a_secret(tmp_path: Path) -> None:
         run("--debug", "export", "--kind", "webhooks")
 
         # import: an object made outside, declared in the stack, recorded by id.
-        with httpx.Client(base_url=f"{base}/signaloid", headers={"Authorization": SIGNALOID_KEY}) as api:
+        with httpx2.Client(base_url=f"{base}/signaloid", headers={"Authorization": SIGNALOID_KEY}) as api:
             made = api.post(
                 "/webhooks", json={"url": "https://hooks.example.com/imported", "events": ["task-status"]}
             )

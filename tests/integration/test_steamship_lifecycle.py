@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 import yaml
 
@@ -38,7 +38,7 @@ class Engine:
 
     def __init__(self, base: str, recorder: Recorder) -> None:
         self.recorder = recorder
-        self.client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=10)
+        self.client = httpx2.Client(base_url=base, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=10)
 
     def call(self, operation: str, body: dict[str, Any], workspace: str | None = None) -> Any:
         headers = {"X-Workspace-Handle": workspace} if workspace else {}

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import yaml
 from starlette.applications import Starlette
 from starlette.routing import Mount
@@ -189,7 +189,7 @@ class Inventory:
 
     def __init__(self, base: str) -> None:
         self.base = base
-        self.client = httpx.Client(timeout=10)
+        self.client = httpx2.Client(timeout=10)
 
     def close(self) -> None:
         self.client.close()

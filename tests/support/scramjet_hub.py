@@ -6,7 +6,7 @@ the whole group, SIGTERM then SIGKILL, because a plain SIGTERM to the hub leaves
 
     ok, why = hub_available()
     with RealHub() as hub:
-        httpx.get(f"{hub.url}/version")
+        httpx2.get(f"{hub.url}/version")
 
 Its work directory (sequences root, hub log, id file) is a temp dir removed on stop unless the caller
 passed ``sequences_root`` (to keep sequences across a restart, as ``identifyExisting`` does).
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-import httpx
+import httpx2
 
 __all__ = ["HUB_DIR", "HUB_VERSION", "HubStartError", "RealHub", "hub_available", "pack_directory"]
 
@@ -186,9 +186,9 @@ class RealHub:
                 code = self._proc.returncode
                 raise HubStartError(f"the hub exited with code {code} while starting:\n{self._log_tail()}")
             try:
-                if httpx.get(f"{self.url}/version", timeout=1.0).status_code == 200:
+                if httpx2.get(f"{self.url}/version", timeout=1.0).status_code == 200:
                     return
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             time.sleep(0.1)
         raise HubStartError(

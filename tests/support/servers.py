@@ -7,7 +7,7 @@ Every wait is bounded: a server that does not start or stop in time fails the te
 instead of hanging it.
 
     with serve_app(create_app()) as base_url:
-        httpx.get(f"{base_url}/health")
+        httpx2.get(f"{base_url}/health")
 """
 
 from __future__ import annotations

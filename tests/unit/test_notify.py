@@ -1,4 +1,4 @@
-"""The drift report and its delivery, over httpx.MockTransport with an injected sleep."""
+"""The drift report and its delivery, over httpx2.MockTransport with an injected sleep."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import json
 from datetime import UTC, datetime
 
-import httpx
+import httpx2
 import pytest
 
 from reconciler.notify import NotifyError, drift_report, notify, shown_url
@@ -39,16 +39,16 @@ def run(url: str, handler: object, sleeps: list[float]) -> None:
     async def sleep(delay: float) -> None:
         sleeps.append(delay)
 
-    transport = httpx.MockTransport(handler)  # type: ignore[arg-type]
+    transport = httpx2.MockTransport(handler)  # type: ignore[arg-type]
     asyncio.run(notify(url, {"drifted": False}, transport=transport, sleep=sleep))
 
 
 def test_delivery_retries_a_server_error_then_succeeds() -> None:
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         seen.append(request)
-        return httpx.Response(503 if len(seen) == 1 else 200, json={})
+        return httpx2.Response(503 if len(seen) == 1 else 200, json={})
 
     sleeps: list[float] = []
     run(URL, handler, sleeps)
@@ -57,8 +57,8 @@ def test_delivery_retries_a_server_error_then_succeeds() -> None:
 
 
 def test_failure_is_an_error_without_the_token() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(
             400, json={"error": f"bad hook {request.url.path} sig={request.url.params['sig']}"}
         )
 
@@ -70,8 +70,8 @@ def test_failure_is_an_error_without_the_token() -> None:
 
 
 def test_a_connection_failure_is_reported_after_the_retries() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError(f"cannot reach {request.url}")
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ConnectError(f"cannot reach {request.url}")
 
     sleeps: list[float] = []
     with pytest.raises(NotifyError, match="cannot connect") as caught:
@@ -81,4 +81,4 @@ def test_a_connection_failure_is_reported_after_the_retries() -> None:
 
 def test_plain_http_to_a_remote_host_is_refused() -> None:
     with pytest.raises(NotifyError, match=r"not sending the drift report to http://hooks.example.com/…"):
-        run("http://hooks.example.com/services/TOKEN123456", lambda r: httpx.Response(200), [])
+        run("http://hooks.example.com/services/TOKEN123456", lambda r: httpx2.Response(200), [])

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 
 from reconciler.errors import CreatedUnusable, ProviderError
 from reconciler.packaging import PackageError, load_package
@@ -244,7 +244,7 @@ class ScramjetProvider:
         started = self.clock()
         try:
             async with self._client(hub).client.stream(
-                "GET", "/log", headers={"accept": "*/*"}, timeout=httpx.Timeout(5.0, read=0.5)
+                "GET", "/log", headers={"accept": "*/*"}, timeout=httpx2.Timeout(5.0, read=0.5)
             ) as response:
                 if response.status_code >= 400:
                     return ""
@@ -253,7 +253,7 @@ class ScramjetProvider:
                     size += len(chunk)
                     if size > LOG_MAX_BYTES or self.clock() - started > LOG_READ_S:
                         break
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             pass  # a read timeout ends an endless stream; what was read is kept
         return b"".join(chunks)[-LOG_MAX_BYTES // 4 :].decode("utf-8", errors="replace")
 

@@ -1,4 +1,4 @@
-"""The shared HTTP policy, over httpx.MockTransport with an injected clock, sleep and randomness."""
+"""The shared HTTP policy, over httpx2.MockTransport with an injected clock, sleep and randomness."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from reconciler.config.settings import HttpSettings
@@ -48,10 +48,10 @@ class Script:
 
     def __init__(self, steps: list[Step], time: FakeTime, cost_s: float = 0.0) -> None:
         self.steps, self.time, self.cost_s = steps, time, cost_s
-        self.requests: list[httpx.Request] = []
+        self.requests: list[httpx2.Request] = []
         self.sent_at: list[float] = []
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
         self.requests.append(request)
         self.sent_at.append(self.time.now)
         self.time.now += self.cost_s
@@ -62,8 +62,8 @@ class Script:
             step = (step, {"ok": True})
         status, body, headers = (*step, {})[:3]
         if isinstance(body, str):
-            return httpx.Response(status, text=body, headers={"content-type": "text/html", **headers})
-        return httpx.Response(status, json=body, headers=headers)
+            return httpx2.Response(status, text=body, headers={"content-type": "text/html", **headers})
+        return httpx2.Response(status, json=body, headers=headers)
 
 
 def client(
@@ -71,8 +71,8 @@ def client(
 ) -> tuple[ApiClient, Script, FakeTime]:
     time = FakeTime()
     script = Script(steps, time, cost_s)
-    http = httpx.AsyncClient(
-        transport=httpx.MockTransport(script),
+    http = httpx2.AsyncClient(
+        transport=httpx2.MockTransport(script),
         base_url="https://api.example.test",
         headers={"Authorization": API_KEY},
     )
@@ -109,11 +109,11 @@ def test_retryable_statuses_are_retried(status: int) -> None:
 @pytest.mark.parametrize(
     "error",
     [
-        httpx.ConnectError("refused"),
-        httpx.ConnectTimeout("slow"),
-        httpx.ReadTimeout("slow"),
-        httpx.RemoteProtocolError("closed"),
-        httpx.ReadError("reset"),
+        httpx2.ConnectError("refused"),
+        httpx2.ConnectTimeout("slow"),
+        httpx2.ReadTimeout("slow"),
+        httpx2.RemoteProtocolError("closed"),
+        httpx2.ReadError("reset"),
     ],
     ids=lambda e: type(e).__name__,
 )
@@ -195,7 +195,7 @@ def test_retry_budget_counts_time_spent_in_requests() -> None:
 
 
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
-@pytest.mark.parametrize("step", [500, 503, httpx.ReadTimeout("lost"), httpx.RemoteProtocolError("gone")])
+@pytest.mark.parametrize("step", [500, 503, httpx2.ReadTimeout("lost"), httpx2.RemoteProtocolError("gone")])
 def test_non_idempotent_calls_are_not_blindly_retried(method: str, step: Step) -> None:
     api, script, time = client([step, 201])
     with pytest.raises(UncertainOutcome, match="may or may not have taken effect"):
@@ -203,7 +203,7 @@ def test_non_idempotent_calls_are_not_blindly_retried(method: str, step: Step) -
     assert len(script.requests) == 1 and time.sleeps == []
 
 
-@pytest.mark.parametrize("step", [429, httpx.ConnectError("refused"), httpx.ConnectTimeout("no route")])
+@pytest.mark.parametrize("step", [429, httpx2.ConnectError("refused"), httpx2.ConnectTimeout("no route")])
 def test_non_idempotent_calls_are_retried_when_surely_not_applied(step: Step) -> None:
     api, script, _ = client([step, 201])
     assert req(api, "POST", json={}).status_code == 201
@@ -230,7 +230,7 @@ def test_create_returns_the_object_found_instead_of_sending_again() -> None:
 
 
 def test_create_sends_again_when_the_first_attempt_did_not_land() -> None:
-    api, script, _ = client([httpx.ReadTimeout("lost"), (201, {"CoreID": "cor_new"})])
+    api, script, _ = client([httpx2.ReadTimeout("lost"), (201, {"CoreID": "cor_new"})])
 
     async def find_nothing() -> Any:
         return None
@@ -275,7 +275,7 @@ def test_errors_carry_the_api_message_and_never_the_key() -> None:
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_transport_errors_never_show_the_key(method: str) -> None:
-    api, _, _ = client([httpx.ReadError(f"reset while sending Authorization: {API_KEY}")], max_retries=1)
+    api, _, _ = client([httpx2.ReadError(f"reset while sending Authorization: {API_KEY}")], max_retries=1)
     with pytest.raises(TransportError) as caught:
         req(api, method)
     assert API_KEY not in str(caught.value) and "***" in str(caught.value)

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from reconciler.errors import CreatedUnusable, NotFound, ProviderError
@@ -40,12 +40,12 @@ class Harness:
         self.app = create_app(None, clock=self.clock.time, **options)
         self.calls: list[str] = []
 
-        async def record(request: httpx.Request) -> None:
+        async def record(request: httpx2.Request) -> None:
             self.calls.append(request.url.path.removeprefix("/api/v1/"))
 
-        client = httpx.AsyncClient(
+        client = httpx2.AsyncClient(
             base_url="http://steamship.test/api/v1/",
-            transport=httpx.ASGITransport(app=self.app),
+            transport=httpx2.ASGITransport(app=self.app),
             headers={"Authorization": "Bearer k"},
             event_hooks={"request": [record]},
         )

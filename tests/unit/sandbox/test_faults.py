@@ -8,7 +8,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 import uvicorn
 
@@ -18,35 +18,35 @@ from reconciler.sandbox.signaloid import create_app
 KEY = {"Authorization": "scce_test_key"}
 CORE = {"Name": "fast", "Class": "C0", "Precision": 128, "MemorySize": 256000,
         "Microarchitecture": "Athens", "CorrelationTracking": "disable"}  # fmt: skip
-Call = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+Call = Callable[[httpx2.AsyncClient], Awaitable[httpx2.Response]]
 
 
-def run(app: Any, *calls: Call) -> list[httpx.Response | Exception]:
-    """Each call through ``httpx.ASGITransport``; a transport error is returned, not raised."""
+def run(app: Any, *calls: Call) -> list[httpx2.Response | Exception]:
+    """Each call through ``httpx2.ASGITransport``; a transport error is returned, not raised."""
 
-    async def main() -> list[httpx.Response | Exception]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://sandbox", headers=KEY) as client:
-            results: list[httpx.Response | Exception] = []
+    async def main() -> list[httpx2.Response | Exception]:
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://sandbox", headers=KEY) as client:
+            results: list[httpx2.Response | Exception] = []
             for call in calls:
                 try:
                     results.append(await call(client))
-                except httpx.TransportError as exc:
+                except httpx2.TransportError as exc:
                     results.append(exc)
             return results
 
     return asyncio.run(main())
 
 
-def get_cores(client: httpx.AsyncClient) -> Awaitable[httpx.Response]:
+def get_cores(client: httpx2.AsyncClient) -> Awaitable[httpx2.Response]:
     return client.get("/cores")
 
 
-def post_core(client: httpx.AsyncClient) -> Awaitable[httpx.Response]:
+def post_core(client: httpx2.AsyncClient) -> Awaitable[httpx2.Response]:
     return client.post("/cores", json=CORE)
 
 
-def outcome(result: httpx.Response | Exception) -> str:
+def outcome(result: httpx2.Response | Exception) -> str:
     return type(result).__name__ if isinstance(result, Exception) else str(result.status_code)
 
 
@@ -75,10 +75,10 @@ def test_server_errors_do_not_reach_the_app(status: str) -> None:
     app = create_app()
     injector = FaultInjector(app, FaultConfig(fault_rate=1.0, mix=(status,)))
     (response,) = run(injector, post_core)
-    assert isinstance(response, httpx.Response)
+    assert isinstance(response, httpx2.Response)
     assert response.status_code == int(status) and response.json() == {"message": "injected fault"}
     (listing,) = run(app, get_cores)
-    assert isinstance(listing, httpx.Response) and listing.json()["Cores"] == []
+    assert isinstance(listing, httpx2.Response) and listing.json()["Cores"] == []
     assert injector.stats[status] == 1 and injector.stats["faults"] == 1
 
 
@@ -88,7 +88,7 @@ def test_429_carries_retry_after(retry_after_s: float, header: str) -> None:
         create_app(), FaultConfig(fault_rate=1.0, mix=("429",), retry_after_s=retry_after_s)
     )
     (response,) = run(injector, get_cores)
-    assert isinstance(response, httpx.Response)
+    assert isinstance(response, httpx2.Response)
     assert response.status_code == 429 and response.headers["retry-after"] == header
     assert response.json() == {"message": "injected fault"}
 
@@ -97,10 +97,10 @@ def test_drop_raises_a_transport_error_and_skips_the_app() -> None:
     app = create_app()
     injector = FaultInjector(app, FaultConfig(fault_rate=1.0, mix=("drop",)))
     (dropped,) = run(injector, post_core)
-    assert isinstance(dropped, ConnectionDropped) and isinstance(dropped, httpx.RemoteProtocolError)
+    assert isinstance(dropped, ConnectionDropped) and isinstance(dropped, httpx2.RemoteProtocolError)
     assert dropped.request.method == "POST"
     (listing,) = run(app, get_cores)
-    assert isinstance(listing, httpx.Response) and listing.json()["Cores"] == []
+    assert isinstance(listing, httpx2.Response) and listing.json()["Cores"] == []
     assert injector.stats["drop"] == 1
 
 
@@ -108,9 +108,9 @@ def test_lost_response_takes_effect_server_side() -> None:
     app = create_app()
     injector = FaultInjector(app, FaultConfig(fault_rate=1.0, mix=("lost_response",)))
     (lost,) = run(injector, post_core)
-    assert isinstance(lost, httpx.RemoteProtocolError)
+    assert isinstance(lost, httpx2.RemoteProtocolError)
     (listing,) = run(app, get_cores)
-    assert isinstance(listing, httpx.Response)
+    assert isinstance(listing, httpx2.Response)
     assert [core["Name"] for core in listing.json()["Cores"]] == ["fast"]
     assert injector.stats["lost_response"] == 1 and injector.stats["drop"] == 0
 
@@ -220,10 +220,10 @@ def test_drop_over_a_real_socket_is_a_protocol_error(served_app: Callable[[Any],
     app = create_app()
     base = served_app(FaultInjector(app, FaultConfig(fault_rate=1.0, mix=(kind,))))
     with (
-        httpx.Client(base_url=base, headers=KEY, timeout=10) as client,
-        pytest.raises(httpx.RemoteProtocolError),
+        httpx2.Client(base_url=base, headers=KEY, timeout=10) as client,
+        pytest.raises(httpx2.RemoteProtocolError),
     ):
         client.post("/cores", json=CORE)
     (listing,) = run(app, get_cores)
-    assert isinstance(listing, httpx.Response)
+    assert isinstance(listing, httpx2.Response)
     assert len(listing.json()["Cores"]) == (1 if kind == "lost_response" else 0)

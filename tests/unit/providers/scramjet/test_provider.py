@@ -1,4 +1,4 @@
-"""The Scramjet provider against a fake 0.18.7-shaped hub (httpx.MockTransport, fake clock, no sleeps)."""
+"""The Scramjet provider against a fake 0.18.7-shaped hub (httpx2.MockTransport, fake clock, no sleeps)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from reconciler.config.settings import Providers
@@ -35,16 +35,16 @@ class OldHub:
         self.ignore_stop = False
         self.count = 0
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
+    def handle(self, request: httpx2.Request) -> httpx2.Response:
         path = request.url.path.removeprefix("/api/v1")
         self.calls.append(f"{request.method} {path}")
         if request.method in ("POST", "DELETE") and path != "/sequence":
             assert request.headers.get("content-type") == "application/json", path
         parts = path.strip("/").split("/")
         if (request.method, path) == ("GET", "/sequences"):
-            return httpx.Response(200, json=[self._view(i) for i in self.sequences])
+            return httpx2.Response(200, json=[self._view(i) for i in self.sequences])
         if (request.method, path) == ("GET", "/instances"):
-            return httpx.Response(
+            return httpx2.Response(
                 200, json=[{"id": i, "sequence": v["sequence"]} for i, v in self.instances.items()]
             )
         if (request.method, path) == ("POST", "/sequence"):
@@ -56,21 +56,21 @@ class OldHub:
             self.sequences[seq_id] = name
             if self.lose_next_upload:
                 self.lose_next_upload = False
-                raise httpx.ReadError("connection reset", request=request)
-            return httpx.Response(200, json={"id": seq_id})
+                raise httpx2.ReadError("connection reset", request=request)
+            return httpx2.Response(200, json={"id": seq_id})
         if parts[0] == "sequence" and len(parts) >= 2:
             seq_id = parts[1]
             if request.method == "PUT":
-                return httpx.Response(404)  # no such route on 0.18.7
+                return httpx2.Response(404)  # no such route on 0.18.7
             if seq_id not in self.sequences:
-                return httpx.Response(404, json={})
+                return httpx2.Response(404, json={})
             if request.method == "GET":
-                return httpx.Response(200, json=self._view(seq_id))
+                return httpx2.Response(200, json=self._view(seq_id))
             if request.method == "DELETE":
                 if any(v["sequence"] == seq_id for v in self.instances.values()):
-                    return httpx.Response(409, json={"opStatus": "Conflict"})
+                    return httpx2.Response(409, json={"opStatus": "Conflict"})
                 del self.sequences[seq_id]
-                return httpx.Response(200, json={"opStatus": "OK", "id": seq_id})
+                return httpx2.Response(200, json={"opStatus": "OK", "id": seq_id})
             body = json.loads(request.content)
             inst = self._id("inst")
             self.instances[inst] = {
@@ -78,24 +78,24 @@ class OldHub:
                 "sequenceArgs": body["args"],
                 "appConfig": body["appConfig"],
             }
-            return httpx.Response(200, json={"opStatus": "OK", "id": inst})
+            return httpx2.Response(200, json={"opStatus": "OK", "id": inst})
         if parts[0] == "instance":
             inst = parts[1]
             if inst not in self.instances:
-                return httpx.Response(404)
+                return httpx2.Response(404)
             if len(parts) == 2:
-                return httpx.Response(200, json={"id": inst, **self.instances[inst]})
+                return httpx2.Response(200, json={"id": inst, **self.instances[inst]})
             if parts[2] == "health":
-                return httpx.Response(200, json={"healthy": True})
+                return httpx2.Response(200, json={"healthy": True})
             if parts[2] == "_stop":
                 assert json.loads(request.content) == [4001, {"timeout": 1000, "canCallKeepalive": False}]
                 if not self.ignore_stop:
                     del self.instances[inst]
-                return httpx.Response(200, json={"opStatus": "OK"})
+                return httpx2.Response(200, json={"opStatus": "OK"})
             if parts[2] == "_kill":
                 del self.instances[inst]
-                return httpx.Response(202, json={"opStatus": "Accepted"})
-        return httpx.Response(404)
+                return httpx2.Response(202, json={"opStatus": "Accepted"})
+        return httpx2.Response(404)
 
     def _id(self, prefix: str) -> str:
         self.count += 1
@@ -128,7 +128,7 @@ def hub() -> OldHub:
 
 def provider(hub: OldHub) -> ScramjetProvider:
     clock = FakeClock()
-    client = httpx.AsyncClient(transport=httpx.MockTransport(hub.handle), base_url="http://hub/api/v1")
+    client = httpx2.AsyncClient(transport=httpx2.MockTransport(hub.handle), base_url="http://hub/api/v1")
     http = ApiClient("scramjet:local", client, sleep=clock.sleep, clock=clock, rng=lambda: 0.0)
     return ScramjetProvider({"local": http}, health_check_s=0.4, sleep=clock.sleep, clock=clock)
 
