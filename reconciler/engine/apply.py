@@ -153,7 +153,7 @@ class _Applier:
             )
             self.on_event(change, "end", result)
             return result
-        async with self.semaphore:
+        async with _Slot(self.semaphore) as slot:
             self.on_event(change, "start", None)
             started = time.monotonic()
             call = (
@@ -162,7 +162,7 @@ class _Applier:
                 else ""
             )
             try:
-                remote_id = await self._execute(change)
+                remote_id = await self._execute(change, slot)
             except ReconcilerError as exc:
                 result = ActionResult(
                     change.address,
@@ -225,14 +225,16 @@ class _Applier:
             extra["deposed"] = left
         await self.store.record(owner, replace(entry, extra=extra))
 
-    async def _execute(self, change: Change) -> str | None:
-        remote_id = await self._execute_action(change)
+    async def _execute(self, change: Change, slot: _Slot) -> str | None:
+        remote_id = await self._execute_action(change, slot)
         if change.moved_from:
             # Renamed in the configuration: the new address now holds it; forget the old one.
             await self.store.record(change.moved_from, None)
         return remote_id
 
-    async def _execute_action(self, change: Change) -> str | None:
+    async def _execute_action(self, change: Change, slot: _Slot) -> str | None:
+        """The action's calls, holding ``slot`` (one of ``--parallelism``); it is released before a
+        final state record, which waits for the disk, not for an API."""
         provider = self.providers[KINDS_BY_NAME[change.kind].provider]
         desired, live = change.desired, change.live
         if change.action is Action.DELETE:
@@ -246,6 +248,7 @@ class _Applier:
         assert desired is not None
         if change.action is Action.NOOP:  # adoption: only state changes
             assert live is not None
+            slot.release()
             await self._record(desired, live)
             return live.remote_id
         if change.action is Action.REPLACE and change.create_before_destroy:
@@ -276,10 +279,34 @@ class _Applier:
                         f"({exc}); run apply again to create it"
                     ) from exc
                 raise
+            slot.release()
             await self._record(desired, obj)
             return obj.remote_id
         assert live is not None and change.action is Action.UPDATE
         changed = {f.path.split(".", 1)[0].split("[", 1)[0] for f in change.fields}
         updated = await provider.update(desired, live, self._resolve(desired, desired.attrs), changed)
+        slot.release()
         await self._record(desired, updated or live)
         return live.remote_id
+
+
+class _Slot:
+    """One of the ``--parallelism`` slots, held while an action calls an API; ``release`` may come
+    early (once the calls are done) and is idempotent."""
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self.semaphore = semaphore
+        self.held = False
+
+    async def __aenter__(self) -> _Slot:
+        await self.semaphore.acquire()
+        self.held = True
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.semaphore.release()
