@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import httpx2
 import pytest
 
 from tests.support.polling import wait_until
-from tests.support.scramjet_hub import RealHub, group_alive, hub_available, pack_directory
+from tests.support.scramjet_hub import RealHub, group_alive, pack_directory, require_hub
 
 pytestmark = pytest.mark.hub
 
@@ -28,15 +27,6 @@ COUNTER = Path(__file__).resolve().parents[1] / "support" / "sequences" / "count
 JSON = {"content-type": "application/json"}
 UPLOAD = {"content-type": "application/octet-stream"}
 STOP_BODY = [4001, {"timeout": 1000, "canCallKeepalive": False}]
-
-
-def _require_hub() -> None:
-    ok, why = hub_available()
-    if ok:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but the real Scramjet Transform Hub is not installed: {why}", pytrace=False)
-    pytest.skip(f"!!! REAL SCRAMJET HUB TESTS SKIPPED: {why}")
 
 
 def _group_commands(pgid: int) -> list[str]:
@@ -57,7 +47,7 @@ def _group_commands(pgid: int) -> list[str]:
 
 @pytest.fixture
 def hub() -> Iterator[RealHub]:
-    _require_hub()
+    require_hub()
     real = RealHub()
     with real:
         yield real
@@ -217,7 +207,7 @@ def test_sequence_crashing_at_load_vanishes(hub: RealHub, api: httpx2.Client) ->
 
 
 def test_restart_keeps_sequences_not_instances(tmp_path: Path) -> None:
-    _require_hub()
+    require_hub()
     root = tmp_path / "sequences"
     with RealHub(root) as first_hub, httpx2.Client(base_url=first_hub.url, timeout=15.0) as api:
         seq_id = upload(api, pack_directory(COUNTER))

@@ -10,7 +10,6 @@ No sequence name is ever held twice. When the hub is not installed: fail under C
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from collections import Counter
@@ -24,7 +23,7 @@ import yaml
 
 from tests.integration.conftest import RunCli
 from tests.support.polling import wait_until
-from tests.support.scramjet_hub import RealHub, group_alive, hub_available
+from tests.support.scramjet_hub import RealHub, group_alive, require_hub
 
 pytestmark = pytest.mark.hub
 
@@ -32,18 +31,9 @@ COUNTER = Path(__file__).resolve().parents[1] / "support" / "sequences" / "count
 NAME = "reconciler-test-counter"
 
 
-def _require_hub() -> None:
-    ok, why = hub_available()
-    if ok:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but the real Scramjet Transform Hub is not installed: {why}", pytrace=False)
-    pytest.skip(f"!!! REAL SCRAMJET HUB TESTS SKIPPED: {why}")
-
-
 @pytest.fixture
 def hub() -> Iterator[RealHub]:
-    _require_hub()
+    require_hub()
     real = RealHub()
     with real:
         yield real
