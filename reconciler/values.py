@@ -121,9 +121,28 @@ class LiveState:
     # Remote ids that exist but are not ours to manage as resources (e.g. Signaloid's default cores),
     # kept so that a reference to them can be checked.
     external_ids: dict[str, set[str]] = field(default_factory=dict)
+    # Told of each page of objects as it comes in (``extend``) and of each kind whose list is
+    # complete (``listed``), so a plan can start while other pages are still on the way.
+    on_added: Callable[[str, list[LiveObject]], None] | None = field(default=None, compare=False, repr=False)
+    on_listed: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
+    complete: set[str] = field(default_factory=set, compare=False)
 
     def add(self, obj: LiveObject) -> None:
         self.objects.setdefault(obj.kind, []).append(obj)
+
+    def extend(self, kind: str, objects: list[LiveObject]) -> None:
+        """Add a page of ``kind``'s objects, and say so to ``on_added``."""
+        self.objects.setdefault(kind, []).extend(objects)
+        if self.on_added is not None and objects:
+            self.on_added(kind, objects)
+
+    def listed(self, kind: str) -> None:
+        """Every object of ``kind`` (and any ``external_ids`` of it) is in: nothing more will come."""
+        if kind in self.complete:
+            return
+        self.complete.add(kind)
+        if self.on_listed is not None:
+            self.on_listed(kind)
 
     def by_id(self, kind: str) -> dict[str, LiveObject]:
         return {o.remote_id: o for o in self.objects.get(kind, [])}

@@ -19,7 +19,7 @@ from reconciler.kinds import KINDS, KINDS_BY_NAME, Kind
 from reconciler.state.base import StateEntry, StateSnapshot, digest
 from reconciler.values import UNKNOWN, Desired, LiveObject, LiveState, Ref
 
-__all__ = ["Action", "Cause", "Change", "Plan", "plan"]
+__all__ = ["Action", "Cause", "Change", "Plan", "PlanAsListed", "plan"]
 
 
 def plan(
@@ -36,7 +36,70 @@ def plan(
     """
     planner = _Planner(list(desired), live, state)
     planner.allow_delete_unmanaged = frozenset(allow_delete_unmanaged)
-    return planner.run()
+    return planner.finish()
+
+
+class PlanAsListed:
+    """The same plan as :func:`plan`, worked out while the refresh is still listing.
+
+    Give :meth:`added` to ``LiveState.on_added`` and :meth:`listed` to ``LiveState.on_listed``.
+    A resource that state ties to an object of a page just listed is planned at once (a match
+    by id is final, whatever the other pages hold); each kind's other resources are planned as
+    soon as its own list and the lists of the kinds it refers to are complete. So the planning
+    overlaps the wait for the last pages instead of following it. Kinds outside ``pending``
+    (not refreshed) are planned at once. An error found while planning is held and raised by
+    :meth:`finish`, after the refresh, so a refresh failure is reported first, as with :func:`plan`.
+    """
+
+    def __init__(
+        self,
+        desired: Iterable[Desired],
+        live: LiveState,
+        state: StateSnapshot,
+        *,
+        pending: Collection[str],
+        allow_delete_unmanaged: Collection[str] = (),
+    ) -> None:
+        self._planner = _Planner(list(desired), live, state)
+        self._planner.allow_delete_unmanaged = frozenset(allow_delete_unmanaged)
+        self._pending = set(pending)
+        self._error: Exception | None = None
+        self._plan_ready()
+
+    def added(self, kind: str, objects: list[LiveObject]) -> None:
+        if self._error is not None or kind not in self._pending:
+            return
+        try:
+            self._planner.plan_early(kind, objects)
+        except Exception as exc:  # raised from finish(), as below
+            self._error = exc
+
+    def listed(self, kind: str) -> None:
+        self._pending.discard(kind)
+        self._plan_ready()
+
+    @property
+    def planned_ahead(self) -> int:
+        """Resources planned before their kind's list was complete (so far)."""
+        return self._planner.planned_ahead
+
+    def _plan_ready(self) -> None:
+        planner = self._planner
+        if self._error is not None:
+            return
+        try:
+            for kind in KINDS:
+                if kind.name in planner.planned or kind.name in self._pending:
+                    continue
+                if all(ref.kind in planner.planned for ref in kind.references.values()):
+                    planner.plan_kind(kind.name)
+        except Exception as exc:  # raised from finish(), once the refresh is known to be complete
+            self._error = exc
+
+    def finish(self) -> Plan:
+        if self._error is not None:
+            raise self._error
+        return self._planner.finish()
 
 
 class _Planner:
@@ -44,8 +107,14 @@ class _Planner:
         self.desired = desired
         self.live = live
         self.state = state
-        self.by_id = {k.name: live.by_id(k.name) for k in KINDS}
-        self.by_key = {k.name: live.by_key(k.name) for k in KINDS}
+        self.by_kind: dict[str, list[Desired]] = {}
+        for res in desired:
+            self.by_kind.setdefault(res.kind, []).append(res)
+        self.planned: set[str] = set()  # kinds
+        self.early: dict[str, list[tuple[str, LiveObject]]] = {}  # kind -> (address, object) planned early
+        self.planned_ahead = 0
+        self.by_id: dict[str, dict[str, LiveObject]] = {}
+        self.by_key: dict[str, dict[tuple[str, ...], list[LiveObject]]] = {}
         self.owned_ids = {(e.kind, e.remote_id): a for a, e in state.entries.items()}
         for address, entry in state.entries.items():
             for old_id in entry.extra.get("deposed", ()):
@@ -59,17 +128,63 @@ class _Planner:
         self.allow_delete_unmanaged: frozenset[str] = frozenset()
         self.warnings: list[str] = []
 
-    def run(self) -> Plan:
-        for res in self.desired:
-            self.matched[res.address] = self._match(res)
-        for res in self.desired:
+    def plan_early(self, kind: str, objects: Iterable[LiveObject]) -> None:
+        """Plan, ahead of the rest of their kind, the declared resources that state ties to these
+        objects by id. Left for :meth:`plan_kind`: a resource that refers to one not planned
+        yet, or names an object by a literal id (checked against the complete list)."""
+        if kind in self.planned:
+            return
+        literal_fields = [
+            f for f, rule in KINDS_BY_NAME[kind].references.items() if rule.resolves_to == "remote_id"
+        ]
+        early = self.early.setdefault(kind, [])
+        for obj in objects:
+            address = self.owned_ids.get((kind, obj.remote_id))
+            res = self.by_address.get(address) if address is not None else None
+            if res is None or res.kind != kind or res.address in self.matched:
+                continue
+            entry = self.state.get(res.address)
+            if entry is None or entry.remote_id != obj.remote_id:
+                continue  # a deposed object of the resource, not the resource's own
+            if any(a not in self.changes for a in res.refs) or any(
+                isinstance(res.attrs.get(f), str) for f in literal_fields
+            ):
+                continue
+            self.matched[res.address] = (obj, False)
+            self.changes[res.address] = self._change_for(res)
+            early.append((res.address, obj))
+            self.planned_ahead += 1
+
+    def plan_kind(self, kind: str) -> None:
+        """Plan the declared resources of ``kind``. Its live list must be complete, and the kinds
+        it refers to planned already (their changes resolve its references)."""
+        by_id = self.by_id[kind] = self.live.by_id(kind)
+        self.by_key[kind] = self.live.by_key(kind)
+        for address, obj in self.early.pop(kind, ()):
+            if by_id.get(obj.remote_id) is not obj:  # listed twice: the last copy counts, as in by_id
+                del self.matched[address], self.changes[address]
+        resources = self.by_kind.get(kind, ())
+        for res in resources:
+            if res.address not in self.matched:
+                self.matched[res.address] = self._match(res)
+        for res in resources:
             self._plan_in_order(res)
+        self.planned.add(kind)
+
+    def finish(self) -> Plan:
+        """Plan any kind not planned yet, then what spans kinds: deletes, guards, the unmanaged."""
+        for kind in KINDS:
+            if kind.name not in self.planned:
+                self.plan_kind(kind.name)
         declared = self.declared
         moved_away = set(self.moved.values())
         forget = []
-        for address, entry in sorted(self.state.entries.items()):
-            if address in declared or address in moved_away:
-                continue
+        undeclared = [
+            (address, entry)
+            for address, entry in self.state.entries.items()
+            if address not in declared and address not in moved_away
+        ]
+        for address, entry in sorted(undeclared):
             obj = self.by_id.get(entry.kind, {}).get(entry.remote_id)
             if obj is None:
                 forget.append(address)
@@ -210,8 +325,12 @@ class _Planner:
         obj, adopted = self.matched[res.address]
         moved_from = self.moved.get(res.address)
         entry = self.state.get(moved_from or res.address)
-        deps = tuple(
-            sorted(a for a in res.refs if a in self.changes and self.changes[a].action is not Action.NOOP)
+        deps = (
+            tuple(
+                sorted(a for a in res.refs if a in self.changes and self.changes[a].action is not Action.NOOP)
+            )
+            if res.refs
+            else ()
         )
         if obj is None:
             cause = Cause.DRIFT if entry is not None else Cause.NEW
@@ -243,7 +362,8 @@ class _Planner:
                 and (k not in kind.state_fields or k in have)
             }
         wanted = self._resolve(res, wanted)
-        fields = tuple(_live_replace(obj, f) for f in diff_attrs(kind, wanted, have))
+        diffs = diff_attrs(kind, wanted, have)
+        fields = tuple(_live_replace(obj, f) for f in diffs) if diffs else ()
         if kind.name_is_remote and obj.name != res.name and "name" not in res.ignored:
             # Found by state under another name: it was renamed outside; its name is managed.
             fields = (FieldDiff("name", obj.name, res.name, False, kind.forces_replacement("name")), *fields)
@@ -311,7 +431,8 @@ class _Planner:
 
     def _add_deposed_deletes(self) -> None:
         """Objects a create_before_destroy replace could not delete yet: delete them now."""
-        for address, entry in sorted(self.state.entries.items()):
+        deposing = [(a, e) for a, e in self.state.entries.items() if e.extra.get("deposed")]
+        for address, entry in sorted(deposing):
             for old_id in entry.extra.get("deposed", ()):
                 obj = self.by_id.get(entry.kind, {}).get(old_id)
                 if obj is None:
@@ -334,10 +455,16 @@ class _Planner:
                     live=obj,
                 )
 
+    def _destructive(self) -> list[tuple[str, Change]]:
+        """The deletes and replaces, in a stable order (the plan's), whatever order they were planned in."""
+        found = [(a, c) for a, c in self.changes.items() if c.action in (Action.DELETE, Action.REPLACE)]
+        order = {k.name: i for i, k in enumerate(KINDS)}
+        return sorted(found, key=lambda ac: (order.get(ac[1].kind, 99), ac[1].name, ac[0]))
+
     def _protect(self) -> None:
         """lifecycle.prevent_destroy: refuse that resource's delete or replace, and only that."""
-        for address, change in list(self.changes.items()):
-            if change.action not in (Action.DELETE, Action.REPLACE) or change.deposed_of:
+        for address, change in self._destructive():
+            if change.deposed_of:
                 continue
             desired = change.desired
             entry = self.state.get(address)
@@ -367,6 +494,8 @@ class _Planner:
     def _check_references_to_deletes(self) -> None:
         """A declared resource may not name (by a literal) an object this plan deletes."""
         deletes = [c for c in self.changes.values() if c.action is Action.DELETE and c.live is not None]
+        if not deletes:
+            return
         deleted = {
             "name": {(c.kind, c.live.name): c for c in deletes if c.live is not None},
             "remote_id": {(c.kind, c.remote_id): c for c in deletes},
@@ -387,15 +516,21 @@ class _Planner:
 
     def _guard_deletes(self) -> None:
         """``Kind.delete_guard``: refuse a delete that would take unmanaged objects with it."""
+        guarded = [
+            (address, change)
+            for address, change in self._destructive()
+            if KINDS_BY_NAME[change.kind].delete_guard is not None
+            and change.live is not None
+            and not change.refused
+        ]
+        if not guarded:
+            return
         managed = frozenset(self.owned_ids) | {
             (c.kind, c.remote_id) for c in self.changes.values() if c.remote_id
         }
-        for address, change in list(self.changes.items()):
+        for address, change in guarded:
             guard = KINDS_BY_NAME[change.kind].delete_guard
-            if guard is None or change.live is None or change.refused:
-                continue
-            if change.action not in (Action.DELETE, Action.REPLACE):
-                continue
+            assert guard is not None and change.live is not None
             blockers = guard(change.live, self.live, managed)
             if not blockers:
                 continue
@@ -412,6 +547,8 @@ class _Planner:
 
     def _add_delete_dependencies(self) -> None:
         """A delete (or a replace's delete) waits for every change that moves a reference off it."""
+        if not any(c.action is Action.DELETE for c in self.changes.values()):
+            return
         by_remote = {(c.kind, c.remote_id): c for c in self.changes.values() if c.remote_id}
         by_name = {(c.kind, c.live.name): c for c in self.changes.values() if c.live is not None}
         extra: dict[str, set[str]] = {}
@@ -452,4 +589,3 @@ def _live_replace(obj: LiveObject, diff: FieldDiff) -> FieldDiff:
 
 def _with_deps(change: Change, more: set[str]) -> Change:
     return replace(change, depends_on=tuple(sorted(set(change.depends_on) | more)))
-
