@@ -12,7 +12,7 @@ from typing import Any
 from reconciler.config import LoadedStack, load_stack
 from reconciler.engine.apply import ApplyResult, EventHook, Outcome, apply
 from reconciler.engine.journal import Journal
-from reconciler.engine.plan import Action, Plan, plan
+from reconciler.engine.plan import Action, Plan, PlanAsListed
 from reconciler.engine.safety import mass_delete_problem
 from reconciler.engine.select import select
 from reconciler.errors import PlanError
@@ -79,9 +79,9 @@ class Session:
         providers = {KINDS_BY_NAME[k].provider for k in used}
         return {k.name for k in KINDS if k.provider in providers}
 
-    async def refresh(self, kinds: set[str]) -> LiveState:
-        """List every kind in play, all providers at once."""
-        live = LiveState()
+    async def refresh(self, kinds: set[str], live: LiveState | None = None) -> LiveState:
+        """List every kind in play, all providers at once (into ``live``, if given)."""
+        live = LiveState() if live is None else live
         providers = self.provider_for(kinds)
         await asyncio.gather(
             *(
@@ -89,13 +89,22 @@ class Session:
                 for name, p in providers.items()
             )
         )
+        for kind in sorted(kinds):  # for a provider that does not say so itself
+            live.listed(kind)
         return live
 
     async def plan(self, *, destroy: bool = False) -> tuple[Plan, LiveState]:
+        """Refresh and plan; each kind is planned as soon as its list is in (``PlanAsListed``)."""
         snapshot = self.store.read()
         desired = [] if destroy else self.loaded.resources
-        live = await self.refresh(self.kinds_in_play(snapshot, desired))
-        the_plan = plan(desired, live, snapshot, allow_delete_unmanaged=self.allow_delete_unmanaged)
+        kinds = self.kinds_in_play(snapshot, desired)
+        live = LiveState()
+        planning = PlanAsListed(
+            desired, live, snapshot, pending=kinds, allow_delete_unmanaged=self.allow_delete_unmanaged
+        )
+        live.on_added, live.on_listed = planning.added, planning.listed
+        await self.refresh(kinds, live)
+        the_plan = planning.finish()
         the_plan = select(the_plan, self.targets, self.excludes)
         problem = None if destroy else mass_delete_problem(the_plan, len(snapshot.entries))
         if problem and not self.allow_mass_delete:

@@ -23,6 +23,7 @@ import logging
 import random
 import re
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,7 +41,9 @@ __all__ = [
     "CallStats",
     "UncertainOutcome",
     "check_endpoint",
+    "in_turns",
     "next_page",
+    "paged",
     "parse_retry_after",
     "parsing",
 ]
@@ -355,6 +358,53 @@ def next_page(call: str, token: Any, seen: set[str], name: str = "continuation t
         raise ProviderError(f"{call} still returned a {name} after {MAX_PAGES} pages; giving up")
     seen.add(token)
     return token
+
+
+async def paged(
+    fetch: Callable[[str | None], Awaitable[tuple[list[Any], str | None]]],
+    on_page: Callable[[list[Any]], Awaitable[None]],
+) -> None:
+    """Every page of a paged list, each handed to ``on_page`` as it arrives.
+
+    ``fetch(token)`` returns one page's items and the next page's token (None on the last page).
+    The next page is requested before ``on_page`` runs, so handling a page overlaps the wait for
+    the next one instead of adding to it.
+    """
+    following: asyncio.Future[tuple[list[Any], str | None]] | None = None
+    try:
+        items, token = await fetch(None)
+        while True:
+            following = asyncio.ensure_future(fetch(token)) if token is not None else None
+            await on_page(items)
+            if following is None:
+                return
+            items, token = await following
+    finally:
+        if following is not None:
+            if not following.done():
+                following.cancel()
+            elif not following.cancelled():
+                following.exception()  # seen here; the error being raised is the one to report
+
+
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+async def in_turns(items: list[Any], handle: Callable[[list[Any]], None], size: int = 20) -> None:
+    """``handle(chunk)`` for each ``size`` items, one chunk at a time across all tasks.
+
+    Parsing (and planning) a page is pure CPU. Done in one go, or by several lists at once, it
+    would hold up every request waiting to be sent and every answer waiting to be read, for the
+    whole of it. Here the whole event loop runs at most one chunk per turn (a fair lock, then a
+    yield), so I/O goes first and this work fills the time spent waiting for the network."""
+    loop = asyncio.get_running_loop()
+    turn = _TURNS.get(loop)
+    if turn is None:
+        turn = _TURNS[loop] = asyncio.Lock()
+    for start in range(0, len(items), size):
+        async with turn:
+            await asyncio.sleep(0)
+            handle(items[start : start + size])
 
 
 @contextmanager

@@ -92,6 +92,7 @@ class ScramjetProvider:
         for objects in await asyncio.gather(*(self._read_hub(hub) for hub in self.clients)):
             for obj in objects:
                 live.add(obj)
+        live.listed("sequences")
 
     async def _read_hub(self, hub: str) -> list[LiveObject]:
         http = self._client(hub)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from reconciler.errors import BadRequest, ProviderError
 from reconciler.kinds import get_kind
-from reconciler.providers.http import ApiClient, decode_json, next_page, parsing
+from reconciler.providers.http import ApiClient, decode_json, in_turns, next_page, paged, parsing
 from reconciler.providers.signaloid.parse import (
     REMOVABLE,
     core_body,
@@ -41,48 +41,76 @@ class SignaloidProvider:
         await self.http.client.aclose()
 
     # --- reading -------------------------------------------------------------------------
-    async def _pages(self, path: str, items_key: str, params: Mapping[str, str] | None = None) -> list[Any]:
-        """Every item of a ``startKey``/``ContinuationKey`` paged list."""
-        items: list[Any] = []
-        query = dict(params or {})
+    async def _pages(
+        self,
+        path: str,
+        items_key: str,
+        on_page: Callable[[list[Any]], Awaitable[None]],
+        params: Mapping[str, str] | None = None,
+    ) -> None:
+        """Every page of a ``startKey``/``ContinuationKey`` paged list, to ``on_page`` as it comes."""
+        call = f"signaloid GET {path}"
         seen: set[str] = set()
-        while True:
+
+        async def fetch(token: str | None) -> tuple[list[Any], str | None]:
+            query = dict(params or {}) | ({"startKey": token} if token else {})
             page = await self.http.json("GET", path, params=query)
             if not isinstance(page, Mapping) or not isinstance(page.get(items_key), list):
-                raise ProviderError(f"signaloid GET {path} returned an unexpected page (no {items_key} list)")
-            items.extend(page[items_key])
-            token = next_page(f"signaloid GET {path}", page.get("ContinuationKey"), seen, "ContinuationKey")
-            if token is None:
-                return items
-            query["startKey"] = token
+                raise ProviderError(f"{call} returned an unexpected page (no {items_key} list)")
+            return page[items_key], next_page(call, page.get("ContinuationKey"), seen, "ContinuationKey")
 
-    async def _list(self, kind: str) -> list[LiveObject]:
-        if kind == "webhooks":
+        await paged(fetch, on_page)
+
+    async def _list(
+        self, kind: str, sink: Callable[[list[LiveObject]], None] | None = None
+    ) -> list[LiveObject]:
+        """Every object of ``kind``; each page is parsed, and given to ``sink``, as it comes."""
+        parse, call = _PARSERS[kind], f"signaloid GET {_PATHS[kind]}"
+        objects: list[LiveObject] = []
+
+        def take(items: list[Any]) -> None:
+            with parsing(call):
+                parsed = [parse(item) for item in items]
+            objects.extend(parsed)
+            if sink is not None:
+                sink(parsed)
+
+        async def on_page(items: list[Any]) -> None:
+            await in_turns(items, take)
+
+        if kind == "webhooks":  # not paged
             body = await self.http.json("GET", "/webhooks")
             items = body.get("webhooks", body.get("Webhooks")) if isinstance(body, Mapping) else None
             if not isinstance(items, list):
                 raise ProviderError("signaloid GET /webhooks returned an unexpected body (no webhooks list)")
+            await on_page(items)
         else:
-            items = await self._pages(_PATHS[kind], kind.capitalize())
-        with parsing(f"signaloid GET {_PATHS[kind]}"):
-            return [_PARSERS[kind](item) for item in items]
+            await self._pages(_PATHS[kind], kind.capitalize(), on_page)
+        return objects
 
     async def _default_core_ids(self) -> set[str]:
-        items = await self._pages("/cores", "Cores", {"default": "true"})
-        with parsing("signaloid GET /cores?default=true"):
-            return {parse_core(item).remote_id for item in items}
+        ids: set[str] = set()
+
+        async def on_page(items: list[Any]) -> None:
+            with parsing("signaloid GET /cores?default=true"):
+                ids.update(parse_core(item).remote_id for item in items)
+
+        await self._pages("/cores", "Cores", on_page, {"default": "true"})
+        return ids
 
     async def refresh(self, kinds: set[str], live: LiveState) -> None:
-        wanted = [k for k in self.kinds if k in kinds]
-        jobs: list[Any] = [self._list(k) for k in wanted]
-        if "repositories" in kinds:  # references may name a default core
-            jobs.append(self._default_core_ids())
-        results = await asyncio.gather(*jobs)
-        for objects in results[: len(wanted)]:
-            for obj in objects:
-                live.add(obj)
-        if "repositories" in kinds:
-            live.external_ids.setdefault("cores", set()).update(results[-1])
+        """Each page goes into ``live`` as it comes, and each kind is ``listed`` once complete. A
+        repository may name a default core: cores and repositories are complete only with those."""
+        defaults = asyncio.ensure_future(self._default_core_ids()) if "repositories" in kinds else None
+
+        async def one(kind: str) -> None:
+            await self._list(kind, lambda objects: live.extend(kind, objects))
+            if defaults is not None and kind in ("cores", "repositories"):
+                live.external_ids.setdefault("cores", set()).update(await defaults)
+            live.listed(kind)
+
+        jobs: list[Any] = [one(k) for k in self.kinds if k in kinds]
+        await asyncio.gather(*jobs, *([defaults] if defaults is not None else []))
 
     async def _find(self, kind: str, key: tuple[str, ...]) -> LiveObject | None:
         """The live object with this natural key, if any.

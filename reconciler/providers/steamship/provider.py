@@ -11,11 +11,11 @@ engine records it and the next plan replaces it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from reconciler.errors import CreatedUnusable, NotFound, ProviderError
-from reconciler.providers.http import ApiClient, decode_json, next_page, parsing
+from reconciler.providers.http import ApiClient, decode_json, in_turns, next_page, paged, parsing
 from reconciler.providers.steamship.parse import (
     instance_body,
     is_task,
@@ -85,42 +85,75 @@ class SteamshipProvider:
             if not is_task(body):
                 raise ProviderError(f"steamship POST task/status returned no status: {str(body)[:200]!r}")
 
-    async def _pages(self, operation: str, items_key: str, body: Mapping[str, Any]) -> list[Any]:
-        """Every item of a ``pageToken``/``nextPageToken`` paged list."""
-        items: list[Any] = []
-        request = {**body, "pageSize": PAGE_SIZE}
+    async def _pages(
+        self,
+        operation: str,
+        items_key: str,
+        body: Mapping[str, Any],
+        on_page: Callable[[list[Any]], Awaitable[None]],
+    ) -> None:
+        """Every page of a ``pageToken``/``nextPageToken`` paged list, to ``on_page`` as it comes."""
+        call = f"steamship POST {operation}"
         seen: set[str] = set()
-        while True:
+
+        async def fetch(token: str | None) -> tuple[list[Any], str | None]:
+            request = {**body, "pageSize": PAGE_SIZE} | ({"pageToken": token} if token else {})
             page = await self._call(operation, request)
             if not isinstance(page, Mapping) or not isinstance(page.get(items_key), list):
-                raise ProviderError(
-                    f"steamship POST {operation} returned an unexpected page (no {items_key})"
-                )
-            items.extend(page[items_key])
-            token = next_page(f"steamship POST {operation}", page.get("nextPageToken"), seen, "nextPageToken")
-            if token is None:
-                return items
-            request["pageToken"] = token
+                raise ProviderError(f"{call} returned an unexpected page (no {items_key})")
+            return page[items_key], next_page(call, page.get("nextPageToken"), seen, "nextPageToken")
+
+        await paged(fetch, on_page)
 
     # --- reading -------------------------------------------------------------------------
-    async def _workspaces(self) -> list[LiveObject]:
-        pages = await self._pages("workspace/list", "workspaces", {})
-        with parsing("steamship POST workspace/list"):
-            return [parse_workspace(p) for p in pages]
+    async def _workspaces(self, sink: Callable[[list[LiveObject]], None]) -> None:
+        def take(items: list[Any]) -> None:
+            with parsing("steamship POST workspace/list"):
+                sink([parse_workspace(p) for p in items])
 
-    async def _instances(self) -> list[Any]:
-        body = {"acrossWorkspaces": True, "includeWorkspace": True}
-        return await self._pages("package/instance/list", "packageInstances", body)
+        async def on_page(items: list[Any]) -> None:
+            await in_turns(items, take)
+
+        await self._pages("workspace/list", "workspaces", {}, on_page)
 
     async def refresh(self, kinds: set[str], live: LiveState) -> None:
-        """Both kinds, always: deleting a workspace must see the instances inside it."""
-        workspaces, instances = await asyncio.gather(self._workspaces(), self._instances())
-        handles = {ws.remote_id: ws.name for ws in workspaces}
-        for ws in workspaces:
-            live.add(ws)
-        with parsing("steamship POST package/instance/list"):
-            for payload in instances:
-                live.add(parse_instance(payload, handles))
+        """Both kinds, always: deleting a workspace must see the instances inside it.
+
+        An instance names its workspace by handle (``workspaceHandle``) and by id; one listed
+        without the handle waits for the workspaces' list to learn it."""
+        handles: dict[str, str] = {}
+        waiting: list[Any] = []  # instances without a handle, until the workspaces are in
+
+        def add_workspaces(objects: list[LiveObject]) -> None:
+            handles.update((ws.remote_id, ws.name) for ws in objects)
+            live.extend("workspaces", objects)
+
+        def add_instances(payloads: list[Any]) -> None:
+            with parsing("steamship POST package/instance/list"):
+                live.extend("package_instances", [parse_instance(p, handles) for p in payloads])
+
+        def take_instances(items: list[Any]) -> None:
+            ready = [p for p in items if isinstance(p, Mapping) and p.get("workspaceHandle")]
+            waiting.extend(p for p in items if not (isinstance(p, Mapping) and p.get("workspaceHandle")))
+            add_instances(ready)
+
+        async def on_instance_page(items: list[Any]) -> None:
+            await in_turns(items, take_instances)
+
+        async def workspaces() -> None:
+            await self._workspaces(add_workspaces)
+            live.listed("workspaces")
+
+        listing_workspaces = asyncio.ensure_future(workspaces())
+        try:
+            body = {"acrossWorkspaces": True, "includeWorkspace": True}
+            await self._pages("package/instance/list", "packageInstances", body, on_instance_page)
+            await listing_workspaces
+        finally:
+            if not listing_workspaces.done():
+                listing_workspaces.cancel()
+        add_instances(waiting)
+        live.listed("package_instances")
 
     async def _get_instance(self, workspace: Mapping[str, str], body: Mapping[str, str]) -> LiveObject | None:
         try:
