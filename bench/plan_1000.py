@@ -24,7 +24,8 @@ import _harness as h
 
 
 async def measured_plan(stack_dir: Path, environ: Mapping[str, str]) -> dict[str, Any]:
-    """One refresh + plan in a fresh session; times each stage."""
+    """One refresh + plan in a fresh session, as ``reconciler plan`` does it (``Session.plan``:
+    each kind planned while the others' pages are on the way); times each stage."""
     from reconciler.engine.plan import plan
     from reconciler.workflow import open_session
 
@@ -37,17 +38,17 @@ async def measured_plan(stack_dir: Path, environ: Mapping[str, str]) -> dict[str
         kinds = session.kinds_in_play(snapshot)
         session.provider_for(kinds)  # clients built (no I/O) before the clock starts
         t2 = time.perf_counter()
-        live = await session.refresh(kinds)
+        the_plan, live = await session.plan()
         t3 = time.perf_counter()
-        the_plan = plan(session.loaded.resources, live, snapshot)
+        # For the record: the plan alone, as it would cost after the refresh instead of during it.
+        plan(session.loaded.resources, live, snapshot)
         t4 = time.perf_counter()
         requests = sum(p.http.stats.requests for p in session.providers.values())
     return {
         "load_s": t_load,
         "setup_s": t2 - t1,
-        "refresh_s": t3 - t2,
         "plan_s": t4 - t3,
-        "wall_s": t4 - t2,
+        "wall_s": t3 - t2,
         "requests": requests,
         "summary": the_plan.summary(),
         "live_counts": {k: len(v) for k, v in live.objects.items()},
@@ -122,7 +123,7 @@ def main() -> None:
     pages["cores(default)"] = h.ideal_list_pages({"cores": first["external"].get("cores", 0)})["cores"]
     chain = max(pages.values())
     ideal = chain * args.latency_ms / 1000
-    naive_total = naive["refresh_s"] + plan_s
+    naive_total = naive["refresh_s"] + plan_s  # the naive way plans after its refresh
     figures = {
         "resources": args.resources,
         "by_kind": counts,
@@ -131,7 +132,6 @@ def main() -> None:
         "seed_s": round(seed_s, 2),
         "startup_s": round(startup_s(), 3),
         "load_s": round(statistics.median(r["load_s"] for r in runs), 3),
-        "refresh_s": round(statistics.median(r["refresh_s"] for r in runs), 4),
         "plan_s": round(plan_s, 4),
         "wall_s": round(wall, 4),
         "wall_runs_s": [round(r["wall_s"], 4) for r in runs],
@@ -152,8 +152,7 @@ def main() -> None:
             ("resources (by kind)", f"{args.resources}", ", ".join(f"{k}={n}" for k, n in counts.items())),
             ("interpreter + imports", f"{figures['startup_s']:.3f} s", "(reported apart)"),
             ("load + validate", f"{figures['load_s']:.3f} s", "(not in the wall time below)"),
-            ("refresh", f"{figures['refresh_s']:.3f} s", ""),
-            ("plan (CPU)", f"{figures['plan_s']:.3f} s", ""),
+            ("plan alone (CPU)", f"{figures['plan_s']:.3f} s", "(overlaps the refresh below)"),
             ("refresh + plan, median", f"{wall:.3f} s", f"runs: {figures['wall_runs_s']}"),
             ("ideal", f"{ideal:.3f} s", f"{chain} sequential pages x {args.latency_ms:g} ms"),
             ("ratio to ideal", f"{wall / ideal:.2f}", f"target <= 1.5: {h.verdict(wall / ideal <= 1.5)}"),
