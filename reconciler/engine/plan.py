@@ -113,6 +113,11 @@ class _Planner:
         self.planned: set[str] = set()  # kinds
         self.early: dict[str, list[tuple[str, LiveObject]]] = {}  # kind -> (address, object) planned early
         self.planned_ahead = 0
+        self.waiting: dict[str, list[LiveObject]] = {}  # kind -> objects whose resource waits for a reference
+        self.referrers = {
+            k.name: [r.name for r in KINDS if any(ref.kind == k.name for ref in r.references.values())]
+            for k in KINDS
+        }
         self.by_id: dict[str, dict[str, LiveObject]] = {}
         self.by_key: dict[str, dict[tuple[str, ...], list[LiveObject]]] = {}
         self.owned_ids = {(e.kind, e.remote_id): a for a, e in state.entries.items()}
@@ -130,8 +135,9 @@ class _Planner:
 
     def plan_early(self, kind: str, objects: Iterable[LiveObject]) -> None:
         """Plan, ahead of the rest of their kind, the declared resources that state ties to these
-        objects by id. Left for :meth:`plan_kind`: a resource that refers to one not planned
-        yet, or names an object by a literal id (checked against the complete list)."""
+        objects by id. Left for :meth:`plan_kind`: a resource that names an object by a literal
+        id (checked against the complete list). One that refers to a resource not planned yet
+        waits for it (``waiting``)."""
         if kind in self.planned:
             return
         literal_fields = [
@@ -146,14 +152,22 @@ class _Planner:
             entry = self.state.get(res.address)
             if entry is None or entry.remote_id != obj.remote_id:
                 continue  # a deposed object of the resource, not the resource's own
-            if any(a not in self.changes for a in res.refs) or any(
-                isinstance(res.attrs.get(f), str) for f in literal_fields
-            ):
+            if any(isinstance(res.attrs.get(f), str) for f in literal_fields):
+                continue
+            if any(a not in self.changes for a in res.refs):
+                self.waiting.setdefault(kind, []).append(obj)
                 continue
             self.matched[res.address] = (obj, False)
             self.changes[res.address] = self._change_for(res)
             early.append((res.address, obj))
             self.planned_ahead += 1
+        self._retry_waiting(kind)
+
+    def _retry_waiting(self, kind: str) -> None:
+        """Resources of other kinds that wait for one of ``kind``'s to be planned: try again."""
+        for referrer in self.referrers[kind]:
+            if referrer in self.waiting:
+                self.plan_early(referrer, self.waiting.pop(referrer))
 
     def plan_kind(self, kind: str) -> None:
         """Plan the declared resources of ``kind``. Its live list must be complete, and the kinds
@@ -170,6 +184,8 @@ class _Planner:
         for res in resources:
             self._plan_in_order(res)
         self.planned.add(kind)
+        self.waiting.pop(kind, None)
+        self._retry_waiting(kind)
 
     def finish(self) -> Plan:
         """Plan any kind not planned yet, then what spans kinds: deletes, guards, the unmanaged."""
