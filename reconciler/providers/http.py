@@ -364,27 +364,35 @@ async def paged(
     fetch: Callable[[str | None], Awaitable[tuple[list[Any], str | None]]],
     on_page: Callable[[list[Any]], Awaitable[None]],
 ) -> None:
-    """Every page of a paged list, each handed to ``on_page`` as it arrives.
+    """Every page of a paged list, each handed to ``on_page`` (in order) as it arrives.
 
     ``fetch(token)`` returns one page's items and the next page's token (None on the last page).
-    The next page is requested before ``on_page`` runs, so handling a page overlaps the wait for
-    the next one instead of adding to it.
+    The next page is requested at once, in this task; ``on_page`` runs beside it, so handling a
+    page overlaps the wait for the next one instead of delaying its request.
     """
-    following: asyncio.Future[tuple[list[Any], str | None]] | None = None
+    handling: asyncio.Future[None] | None = None
     try:
         items, token = await fetch(None)
         while True:
-            following = asyncio.ensure_future(fetch(token)) if token is not None else None
-            await on_page(items)
-            if following is None:
-                return
-            items, token = await following
+            handling = asyncio.ensure_future(_after(handling, on_page, items))
+            if token is None:
+                break
+            items, token = await fetch(token)
+        await handling
     finally:
-        if following is not None:
-            if not following.done():
-                following.cancel()
-            elif not following.cancelled():
-                following.exception()  # seen here; the error being raised is the one to report
+        if handling is not None:
+            if not handling.done():
+                handling.cancel()
+            elif not handling.cancelled():
+                handling.exception()  # seen here; the error being raised is the one to report
+
+
+async def _after(
+    previous: asyncio.Future[None] | None, on_page: Callable[[list[Any]], Awaitable[None]], items: list[Any]
+) -> None:
+    if previous is not None:
+        await previous
+    await on_page(items)
 
 
 _TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
