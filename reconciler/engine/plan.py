@@ -113,11 +113,8 @@ class _Planner:
         self.planned: set[str] = set()  # kinds
         self.early: dict[str, list[tuple[str, LiveObject]]] = {}  # kind -> (address, object) planned early
         self.planned_ahead = 0
-        self.waiting: dict[str, list[LiveObject]] = {}  # kind -> objects whose resource waits for a reference
-        self.referrers = {
-            k.name: [r.name for r in KINDS if any(ref.kind == k.name for ref in r.references.values())]
-            for k in KINDS
-        }
+        # address -> objects whose resource refers to it and waits for it to be planned
+        self.waiting_on: dict[str, list[LiveObject]] = {}
         self.by_id: dict[str, dict[str, LiveObject]] = {}
         self.by_key: dict[str, dict[tuple[str, ...], list[LiveObject]]] = {}
         self.owned_ids = {(e.kind, e.remote_id): a for a, e in state.entries.items()}
@@ -144,6 +141,7 @@ class _Planner:
             f for f, rule in KINDS_BY_NAME[kind].references.items() if rule.resolves_to == "remote_id"
         ]
         early = self.early.setdefault(kind, [])
+        planned = []
         for obj in objects:
             address = self.owned_ids.get((kind, obj.remote_id))
             res = self.by_address.get(address) if address is not None else None
@@ -154,20 +152,23 @@ class _Planner:
                 continue  # a deposed object of the resource, not the resource's own
             if any(isinstance(res.attrs.get(f), str) for f in literal_fields):
                 continue
-            if any(a not in self.changes for a in res.refs):
-                self.waiting.setdefault(kind, []).append(obj)
+            missing = next((a for a in res.refs if a not in self.changes), None)
+            if missing is not None:
+                self.waiting_on.setdefault(missing, []).append(obj)
                 continue
             self.matched[res.address] = (obj, False)
             self.changes[res.address] = self._change_for(res)
             early.append((res.address, obj))
-            self.planned_ahead += 1
-        self._retry_waiting(kind)
+            planned.append(res.address)
+        self.planned_ahead += len(planned)
+        self._release(planned)
 
-    def _retry_waiting(self, kind: str) -> None:
-        """Resources of other kinds that wait for one of ``kind``'s to be planned: try again."""
-        for referrer in self.referrers[kind]:
-            if referrer in self.waiting:
-                self.plan_early(referrer, self.waiting.pop(referrer))
+    def _release(self, addresses: Iterable[str]) -> None:
+        """Those now planned: plan early what was waiting for them."""
+        for address in addresses:
+            waiting = self.waiting_on.pop(address, None)
+            if waiting:
+                self.plan_early(waiting[0].kind, waiting)
 
     def plan_kind(self, kind: str) -> None:
         """Plan the declared resources of ``kind``. Its live list must be complete, and the kinds
@@ -184,8 +185,7 @@ class _Planner:
         for res in resources:
             self._plan_in_order(res)
         self.planned.add(kind)
-        self.waiting.pop(kind, None)
-        self._retry_waiting(kind)
+        self._release(res.address for res in resources)
 
     def finish(self) -> Plan:
         """Plan any kind not planned yet, then what spans kinds: deletes, guards, the unmanaged."""
@@ -324,8 +324,7 @@ class _Planner:
         if change.action is Action.NOOP and not change.adopt and entry is not None:
             wanted = bool(res.lifecycle and res.lifecycle.prevent_destroy)
             if wanted != bool(entry.extra.get("prevent_destroy")):
-                change = replace(
-                    change,
+                change = change._replace(
                     sync_state=True,
                     cause=Cause.CONFIG,
                     reason=f"lifecycle.prevent_destroy turned {'on' if wanted else 'off'}: recorded in state",
@@ -334,7 +333,7 @@ class _Planner:
         if moved_from is None:
             return change
         reason = f"renamed from {moved_from} in the configuration (the same object); {change.reason}"
-        return replace(change, moved_from=moved_from, reason=reason)
+        return change._replace(moved_from=moved_from, reason=reason)
 
     def _change_for_resource(self, res: Desired) -> Change:
         kind = KINDS_BY_NAME[res.kind]
@@ -505,7 +504,7 @@ class _Planner:
                 f"{address} has lifecycle.prevent_destroy set, and this plan would {verb} it "
                 f"({change.reason}). To proceed: {how}."
             )
-            self.changes[address] = replace(change, refused=refusal)
+            self.changes[address] = change._replace(refused=refusal)
 
     def _check_references_to_deletes(self) -> None:
         """A declared resource may not name (by a literal) an object this plan deletes."""
@@ -559,7 +558,7 @@ class _Planner:
                 f"manage: {listed}. To proceed: declare them, or delete them yourself, or allow it with "
                 f"--allow-delete-unmanaged {address}."
             )
-            self.changes[address] = replace(change, refused=refusal)
+            self.changes[address] = change._replace(refused=refusal)
 
     def _add_delete_dependencies(self) -> None:
         """A delete (or a replace's delete) waits for every change that moves a reference off it."""
@@ -604,4 +603,4 @@ def _live_replace(obj: LiveObject, diff: FieldDiff) -> FieldDiff:
 
 
 def _with_deps(change: Change, more: set[str]) -> Change:
-    return replace(change, depends_on=tuple(sorted(set(change.depends_on) | more)))
+    return change._replace(depends_on=tuple(sorted(set(change.depends_on) | more)))

@@ -398,7 +398,7 @@ async def _after(
 _TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
-async def in_turns(items: list[Any], handle: Callable[[list[Any]], None], size: int = 20) -> None:
+async def in_turns(items: list[Any], handle: Callable[[list[Any]], None], size: int = 50) -> None:
     """``handle(chunk)`` for each ``size`` items, one chunk at a time across all tasks.
 
     Parsing (and planning) a page is pure CPU. Done in one go, or by several lists at once, it

@@ -209,8 +209,8 @@ def test_a_refused_replace_fails_without_a_call_and_its_dependents_do_not_start(
     the_plan = world.plan(widget("w", 2, prevent_destroy=True, create_before_destroy=True))
     (change,) = the_plan.changes
     assert change.refused and "widgets.w has lifecycle.prevent_destroy set" in change.refused
-    dependent = replace(
-        change, address="widgets.other", name="other", refused=None, action=Action.UPDATE,
+    dependent = change._replace(
+        address="widgets.other", name="other", refused=None, action=Action.UPDATE,
         depends_on=("widgets.w",),
     )  # fmt: skip
     result = world.apply(replace(the_plan, changes=(change, dependent)))

@@ -72,7 +72,8 @@ def test_the_plan_is_the_same_whatever_order_the_pages_come_in(path: Path, tmp_p
     live, state = live_from(case), state_from(case, desired)
     expected = outcome(lambda: plan(desired, live, state))
     for seed in range(ORDERS_PER_CASE):
-        assert outcome(lambda: plan_as_listed(desired, live, state, seed)) == expected, f"order {seed}"
+        got = outcome(lambda seed=seed: plan_as_listed(desired, live, state, seed))
+        assert got == expected, f"order {seed}"
 
 
 def core(name: str, precision: int) -> Desired:
