@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 
@@ -34,6 +37,22 @@ class Endpoint:
     transport: httpx2.AsyncBaseTransport | None = None  # set for the in-process sandbox
 
 
+@functools.cache
+def _verifying_context() -> ssl.SSLContext:
+    """The CA-verifying TLS context, built once per process and shared by every client: loading
+    the trust store costs 50-120 ms, which httpx would otherwise pay again for each client."""
+    return httpx2.create_ssl_context()
+
+
+def _tls_for(url: str) -> ssl.SSLContext:
+    """TLS for this endpoint. A plain http:// one (loopback, or allowed) gets a context that
+    verifies but trusts nothing: it costs nothing to build, and should anything ever lead such a
+    client to https, that fails closed."""
+    if urlsplit(url).scheme == "https":
+        return _verifying_context()
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 def api_client(
     api: str,
     endpoint: Endpoint,
@@ -49,6 +68,7 @@ def api_client(
     client = httpx2.AsyncClient(
         base_url=endpoint.url,
         transport=endpoint.transport,
+        verify=_tls_for(endpoint.url),
         timeout=timeout,
         headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
         limits=httpx2.Limits(max_connections=64, max_keepalive_connections=32),

@@ -1,0 +1,20 @@
+"""The TLS context each API client gets: verifying always, built once per process."""
+
+from __future__ import annotations
+
+import ssl
+
+from reconciler.providers.connect import _tls_for
+
+
+def test_https_endpoints_share_one_verifying_context_with_the_trust_store() -> None:
+    first, second = _tls_for("https://api.signaloid.io"), _tls_for("https://api.steamship.com/api/v1/")
+    assert first is second  # the trust store is loaded once, not once per client
+    assert first.verify_mode is ssl.CERT_REQUIRED and first.check_hostname
+    assert first.cert_store_stats()["x509_ca"] > 0
+
+
+def test_a_plain_http_endpoint_gets_a_context_that_verifies_but_trusts_nothing() -> None:
+    context = _tls_for("http://127.0.0.1:8080/signaloid")
+    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] == 0  # any https reached from it would fail
