@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
+import orjson
 
 from reconciler.config.settings import HttpSettings
 from reconciler.errors import ApiError, ProviderError, RateLimited, TransportError, api_error_for_status
@@ -337,6 +338,10 @@ def error_message(response: httpx2.Response) -> str:
 
 
 def decode_json(response: httpx2.Response, call: str) -> Any:
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        pass  # maybe JSON orjson does not take (NaN, huge integers); the json module decides
     try:
         return response.json()
     except ValueError:
