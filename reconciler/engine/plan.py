@@ -319,8 +319,10 @@ class _Planner:
         return out
 
     def _change_for(self, res: Desired) -> Change:
-        change = self._change_for_resource(res)
-        entry = self.state.get(res.address)
+        moved_from = self.moved.get(res.address)
+        entries = self.state.entries
+        change = self._change_for_resource(res, entries.get(moved_from or res.address))
+        entry = entries.get(res.address)
         if change.action is Action.NOOP and not change.adopt and entry is not None:
             wanted = bool(res.lifecycle and res.lifecycle.prevent_destroy)
             if wanted != bool(entry.extra.get("prevent_destroy")):
@@ -329,17 +331,15 @@ class _Planner:
                     cause=Cause.CONFIG,
                     reason=f"lifecycle.prevent_destroy turned {'on' if wanted else 'off'}: recorded in state",
                 )
-        moved_from = self.moved.get(res.address)
         if moved_from is None:
             return change
         reason = f"renamed from {moved_from} in the configuration (the same object); {change.reason}"
         return change._replace(moved_from=moved_from, reason=reason)
 
-    def _change_for_resource(self, res: Desired) -> Change:
+    def _change_for_resource(self, res: Desired, entry: StateEntry | None) -> Change:
+        """``entry``: the state entry the resource is known by (its old address, if renamed)."""
         kind = KINDS_BY_NAME[res.kind]
         obj, adopted = self.matched[res.address]
-        moved_from = self.moved.get(res.address)
-        entry = self.state.get(moved_from or res.address)
         deps = (
             tuple(
                 sorted(a for a in res.refs if a in self.changes and self.changes[a].action is not Action.NOOP)
@@ -376,7 +376,8 @@ class _Planner:
                 and k not in kind.local_fields
                 and (k not in kind.state_fields or k in have)
             }
-        wanted = self._resolve(res, wanted)
+        if kind.references:
+            wanted = self._resolve(res, wanted)
         diffs = diff_attrs(kind, wanted, have)
         fields = tuple(_live_replace(obj, f) for f in diffs) if diffs else ()
         if kind.name_is_remote and obj.name != res.name and "name" not in res.ignored:
