@@ -8,6 +8,7 @@ its cause, orders the changes by their references, and applies the lifecycle rul
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -174,7 +175,6 @@ class _Planner:
         """Plan the declared resources of ``kind``. Its live list must be complete, and the kinds
         it refers to planned already (their changes resolve its references)."""
         by_id = self.by_id[kind] = self.live.by_id(kind)
-        self.by_key[kind] = self.live.by_key(kind)
         for address, obj in self.early.pop(kind, ()):
             if by_id.get(obj.remote_id) is not obj:  # listed twice: the last copy counts, as in by_id
                 del self.matched[address], self.changes[address]
@@ -217,10 +217,11 @@ class _Planner:
                 live=obj,
             )
         self._add_deposed_deletes()
-        self._check_references_to_deletes()
-        self._add_delete_dependencies()
-        self._protect()
-        self._guard_deletes()
+        if any(c.action is Action.DELETE or c.action is Action.REPLACE for c in self.changes.values()):
+            self._check_references_to_deletes()
+            self._add_delete_dependencies()
+            self._protect()
+            self._guard_deletes()
         claimed = {(c.kind, c.remote_id) for c in self.changes.values() if c.remote_id}
         unmanaged = tuple(
             o
@@ -228,9 +229,23 @@ class _Planner:
             for o in self.live.objects.get(kind.name, [])
             if (o.kind, o.remote_id) not in claimed and (o.kind, o.remote_id) not in self.owned_ids
         )
+        return Plan(self._in_plan_order(), unmanaged, tuple(forget), tuple(self.warnings))
+
+    def _in_plan_order(self) -> tuple[Change, ...]:
+        """By kind (in ``KINDS`` order; kinds not there last), then by name."""
         order = {k.name: i for i, k in enumerate(KINDS)}
-        changes = tuple(sorted(self.changes.values(), key=lambda c: (order.get(c.kind, 99), c.name)))
-        return Plan(changes, unmanaged, tuple(forget), tuple(self.warnings))
+        groups: dict[int, list[Change]] = {}
+        for c in self.changes.values():
+            groups.setdefault(order.get(c.kind, len(order)), []).append(c)
+        by_name = operator.attrgetter("name")
+        return tuple(c for i in sorted(groups) for c in sorted(groups[i], key=by_name))
+
+    def _by_key(self, kind: str) -> dict[tuple[str, ...], list[LiveObject]]:
+        """Built when first needed: only resources not found by their id from state look here."""
+        index = self.by_key.get(kind)
+        if index is None:
+            index = self.by_key[kind] = self.live.by_key(kind)
+        return index
 
     def _match(self, res: Desired) -> tuple[LiveObject | None, bool]:
         """Find the live object for a declared resource: by state first, else by natural key."""
@@ -243,7 +258,7 @@ class _Planner:
         key = kind.natural_key(res.name, res.create_attrs)
         candidates = [
             o
-            for o in self.by_key.get(res.kind, {}).get(key, [])
+            for o in self._by_key(res.kind).get(key, [])
             if (o.kind, o.remote_id) not in self.owned_ids
         ]
         if len(candidates) > 1:
@@ -260,7 +275,7 @@ class _Planner:
     def _renamed(self, res: Desired, key: tuple[str, ...]) -> tuple[LiveObject | None, bool]:
         """Renamed in the configuration: the object is in state under an address no longer declared."""
         renamed = []
-        for obj in self.by_key.get(res.kind, {}).get(key, []):
+        for obj in self._by_key(res.kind).get(key, []):
             owner = self.owned_ids.get((obj.kind, obj.remote_id))
             entry = self.state.get(owner) if owner else None
             if (
