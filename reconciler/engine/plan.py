@@ -151,12 +151,13 @@ class _Planner:
             entry = self.state.get(res.address)
             if entry is None or entry.remote_id != obj.remote_id:
                 continue  # a deposed object of the resource, not the resource's own
-            if any(isinstance(res.attrs.get(f), str) for f in literal_fields):
+            if literal_fields and any(isinstance(res.attrs.get(f), str) for f in literal_fields):
                 continue
-            missing = next((a for a in res.refs if a not in self.changes), None)
-            if missing is not None:
-                self.waiting_on.setdefault(missing, []).append(obj)
-                continue
+            if res.refs:
+                missing = next((a for a in res.refs if a not in self.changes), None)
+                if missing is not None:
+                    self.waiting_on.setdefault(missing, []).append(obj)
+                    continue
             self.matched[res.address] = (obj, False)
             self.changes[res.address] = self._change_for(res)
             early.append((res.address, obj))
