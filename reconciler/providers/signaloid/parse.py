@@ -1,5 +1,8 @@
 """Signaloid payloads → LiveObjects, and spec attrs → request bodies. Pure functions, no I/O.
 
+Payloads are decoded JSON, so an object is a ``dict`` (checked as such: ``isinstance`` against
+the ``Mapping`` ABC costs several times more, once per field of every listed object).
+
 Responses are PascalCase; webhook requests are camelCase (api-notes/signaloid.md). A webhook's
 ``Secret`` is never read into a LiveObject, and is left out of its fingerprint.
 """
@@ -44,7 +47,7 @@ def _get(payload: Mapping[str, Any], *names: str, default: Any = None) -> Any:
 
 
 def _require(payload: Any, id_field: str, what: str) -> str:
-    if not isinstance(payload, Mapping):
+    if not isinstance(payload, dict):
         raise ProviderError(f"signaloid returned a {what} that is not an object: {str(payload)[:100]!r}")
     value = payload.get(id_field)
     if not isinstance(value, str) or not value:
@@ -63,7 +66,7 @@ def _rename(items: Any, mapping: Mapping[str, str]) -> Any:
     if not isinstance(items, list):
         return items
     return [
-        {ours: item.get(theirs) for ours, theirs in mapping.items()} if isinstance(item, Mapping) else item
+        {ours: item.get(theirs) for ours, theirs in mapping.items()} if isinstance(item, dict) else item
         for item in items
     ]
 

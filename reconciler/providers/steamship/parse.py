@@ -49,7 +49,7 @@ def status_text(status: Mapping[str, Any]) -> str:
 
 
 def _object(payload: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(payload, Mapping):
+    if not isinstance(payload, dict):
         raise ProviderError(f"steamship returned a {what} that is not an object: {str(payload)[:100]!r}")
     if not isinstance(payload.get("id"), str) or not payload["id"]:
         raise ProviderError(f"steamship returned a {what} without an id: {str(payload)[:200]!r}")
@@ -73,7 +73,7 @@ def parse_instance(payload: Any, workspace_handles: Mapping[str, str] | None = N
         "workspace": workspace,
         "package": inst.get("packageHandle"),
         "version": inst.get("packageVersionHandle"),
-        "config": dict(config) if isinstance(config, Mapping) else {},
+        "config": dict(config) if isinstance(config, dict) else {},
     }
     extra = {
         "workspace_id": ws_id,

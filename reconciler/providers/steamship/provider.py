@@ -133,8 +133,8 @@ class SteamshipProvider:
                 live.extend("package_instances", [parse_instance(p, handles) for p in payloads])
 
         def take_instances(items: list[Any]) -> None:
-            ready = [p for p in items if isinstance(p, Mapping) and p.get("workspaceHandle")]
-            waiting.extend(p for p in items if not (isinstance(p, Mapping) and p.get("workspaceHandle")))
+            ready = [p for p in items if isinstance(p, dict) and p.get("workspaceHandle")]
+            waiting.extend(p for p in items if not (isinstance(p, dict) and p.get("workspaceHandle")))
             add_instances(ready)
 
         async def on_instance_page(items: list[Any]) -> None:
