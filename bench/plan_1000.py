@@ -104,6 +104,9 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=h.LATENCY_MS)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
+    from reconciler.cli.common import collect_garbage_less
+
+    collect_garbage_less()  # as the reconciler command does
     kinds = h.kinds_in_use()
     counts = h.spread(args.resources, kinds)
     with h.workdir("plan") as work:

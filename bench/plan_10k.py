@@ -46,6 +46,9 @@ def main() -> None:
     parser.add_argument("--resources", type=int, default=10_000)
     parser.add_argument("--drift", type=float, default=0.05)
     args = parser.parse_args()
+    from reconciler.cli.common import collect_garbage_less
+
+    collect_garbage_less()  # as the reconciler command does
     t = time.perf_counter()
     from reconciler.config import load_stack
     from reconciler.console import styler

@@ -12,6 +12,7 @@ import logging
 import click
 
 from reconciler.cli import manage, misc, plan_apply
+from reconciler.cli.common import collect_garbage_less
 
 __all__ = ["main"]
 
@@ -21,6 +22,7 @@ __all__ = ["main"]
 @click.version_option(package_name="reconciler")
 def main(debug: bool) -> None:
     """Declarative infrastructure for Signaloid, Scramjet and Steamship: plan, then apply."""
+    collect_garbage_less()
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
         logging.getLogger("httpx2").setLevel(logging.WARNING)  # its lines carry full URLs; ours are redacted

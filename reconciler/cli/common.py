@@ -7,6 +7,7 @@ Every error the tool knows about becomes one message on stderr and exit 1 (``run
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -17,6 +18,18 @@ import click
 from reconciler.errors import ConfigError, ReconcilerError
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+def collect_garbage_less() -> None:
+    """Run the cyclic garbage collector every 50,000 new objects instead of every 700.
+
+    A command builds tens of thousands of objects that all live to its end (the loaded stack,
+    the listed objects, the plan). At the default threshold the collector walks them again and
+    again: a tenth of the CPU of a plan of 1,000 resources. The memory the collector frees
+    here is that of reference cycles only, which are rare and small (as mypy does, for the same reason).
+    """
+    gc.set_threshold(50_000)
+
 
 files_option = click.option(
     "-f",
