@@ -109,8 +109,10 @@ class _Planner:
         self.live = live
         self.state = state
         self.by_kind: dict[str, list[Desired]] = {}
+        self.by_address: dict[str, Desired] = {}
         for res in desired:
             self.by_kind.setdefault(res.kind, []).append(res)
+            self.by_address[res.address] = res
         self.planned: set[str] = set()  # kinds
         self.early: dict[str, list[tuple[str, LiveObject]]] = {}  # kind -> (address, object) planned early
         self.planned_ahead = 0
@@ -120,10 +122,10 @@ class _Planner:
         self.by_key: dict[str, dict[tuple[str, ...], list[LiveObject]]] = {}
         self.owned_ids = {(e.kind, e.remote_id): a for a, e in state.entries.items()}
         for address, entry in state.entries.items():
-            for old_id in entry.extra.get("deposed", ()):
-                self.owned_ids[(entry.kind, old_id)] = address
+            if entry.extra:
+                for old_id in entry.extra.get("deposed", ()):
+                    self.owned_ids[(entry.kind, old_id)] = address
         self.matched: dict[str, tuple[LiveObject | None, bool]] = {}  # address -> (live, adopted)
-        self.by_address = {r.address: r for r in desired}
         self.declared = self.by_address.keys()
         self.visiting: set[str] = set()
         self.moved: dict[str, str] = {}  # new address -> the old one state knew it by
