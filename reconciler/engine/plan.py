@@ -2,8 +2,9 @@
 
 It matches each declared resource to its live object (by state, else by natural key:
 adoption, or a rename in the YAML: a move), diffs the managed fields, chooses the action and
-its cause, orders the changes by their references, and applies the lifecycle rules
-(prevent_destroy, deposed objects). The values it returns are in ``engine/changes.py``.
+its cause, orders the changes by their references, and applies the rules for deletes and
+replaces (``engine/deletes.py``). The values it returns are in ``engine/changes.py``.
+``PlanAsListed`` works out the same plan while the refresh is still listing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from reconciler.engine.changes import Action, Cause, Change, Plan
+from reconciler.engine.deletes import DeleteRules
 from reconciler.engine.diff import FieldDiff, diff_attrs
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS, KINDS_BY_NAME, Kind
@@ -103,7 +105,7 @@ class PlanAsListed:
         return self._planner.finish()
 
 
-class _Planner:
+class _Planner(DeleteRules):
     def __init__(self, desired: list[Desired], live: LiveState, state: StateSnapshot) -> None:
         self.desired = desired
         self.live = live
@@ -219,12 +221,7 @@ class _Planner:
                 entry.remote_id,
                 live=obj,
             )
-        self._add_deposed_deletes()
-        if any(c.action is Action.DELETE or c.action is Action.REPLACE for c in self.changes.values()):
-            self._check_references_to_deletes()
-            self._add_delete_dependencies()
-            self._protect()
-            self._guard_deletes()
+        self.apply_delete_rules()
         claimed = {(c.kind, c.remote_id) for c in self.changes.values() if c.remote_id}
         unmanaged = tuple(
             o
@@ -260,9 +257,7 @@ class _Planner:
         kind = KINDS_BY_NAME[res.kind]
         key = kind.natural_key(res.name, res.create_attrs)
         candidates = [
-            o
-            for o in self._by_key(res.kind).get(key, [])
-            if (o.kind, o.remote_id) not in self.owned_ids
+            o for o in self._by_key(res.kind).get(key, []) if (o.kind, o.remote_id) not in self.owned_ids
         ]
         if len(candidates) > 1:
             ids = ", ".join(o.remote_id for o in candidates)
@@ -463,142 +458,6 @@ class _Planner:
             live=obj,
         )
 
-    def _add_deposed_deletes(self) -> None:
-        """Objects a create_before_destroy replace could not delete yet: delete them now."""
-        deposing = [(a, e) for a, e in self.state.entries.items() if e.extra.get("deposed")]
-        for address, entry in sorted(deposing):
-            for old_id in entry.extra.get("deposed", ()):
-                obj = self.by_id.get(entry.kind, {}).get(old_id)
-                if obj is None:
-                    continue  # already gone; apply drops it from the entry
-                kind, name = address.split(".", 1)
-                deposed = f"{address}#deposed-{old_id}"
-                owner = self.changes.get(address)
-                if owner is not None and owner.action in (Action.DELETE, Action.REPLACE):
-                    # Deleting the owner's state entry first would forget the leftover if its delete failed.
-                    self.changes[address] = _with_deps(owner, {deposed})
-                self.changes[deposed] = Change(
-                    deposed,
-                    kind,
-                    name,
-                    Action.DELETE,
-                    Cause.REMOVED,
-                    f"left over by a create_before_destroy replace of {address}",
-                    old_id,
-                    deposed_of=address,
-                    live=obj,
-                )
-
-    def _destructive(self) -> list[tuple[str, Change]]:
-        """The deletes and replaces, in a stable order (the plan's), whatever order they were planned in."""
-        found = [(a, c) for a, c in self.changes.items() if c.action in (Action.DELETE, Action.REPLACE)]
-        order = {k.name: i for i, k in enumerate(KINDS)}
-        return sorted(found, key=lambda ac: (order.get(ac[1].kind, 99), ac[1].name, ac[0]))
-
-    def _protect(self) -> None:
-        """lifecycle.prevent_destroy: refuse that resource's delete or replace, and only that."""
-        for address, change in self._destructive():
-            if change.deposed_of:
-                continue
-            desired = change.desired
-            entry = self.state.get(address)
-            if desired is not None:
-                protected = bool(desired.lifecycle and desired.lifecycle.prevent_destroy)
-            else:
-                protected = bool(entry and entry.extra.get("prevent_destroy"))
-            if not protected:
-                continue
-            if change.action is Action.REPLACE:
-                how = (
-                    f"revert the change to {change.fields[0].path if change.fields else 'it'}, or set "
-                    "lifecycle.prevent_destroy: false and apply, then make the change"
-                )
-            else:
-                how = (
-                    "declare it again; or declare it with lifecycle.prevent_destroy: false and apply, then "
-                    f"remove it; or stop managing it without deleting: reconciler state rm {address}"
-                )
-            verb = "replace" if change.action is Action.REPLACE else "destroy"
-            refusal = (
-                f"{address} has lifecycle.prevent_destroy set, and this plan would {verb} it "
-                f"({change.reason}). To proceed: {how}."
-            )
-            self.changes[address] = change._replace(refused=refusal)
-
-    def _check_references_to_deletes(self) -> None:
-        """A declared resource may not name (by a literal) an object this plan deletes."""
-        deletes = [c for c in self.changes.values() if c.action is Action.DELETE and c.live is not None]
-        if not deletes:
-            return
-        deleted = {
-            "name": {(c.kind, c.live.name): c for c in deletes if c.live is not None},
-            "remote_id": {(c.kind, c.remote_id): c for c in deletes},
-        }
-        for res in self.desired:
-            for field_name, ref_rule in KINDS_BY_NAME[res.kind].references.items():
-                value = res.create_attrs.get(field_name)
-                if not isinstance(value, str):
-                    continue
-                target = deleted[ref_rule.resolves_to].get((ref_rule.kind, value))
-                if target is None:
-                    continue
-                raise PlanError(
-                    f"{res.address}: {field_name} {value!r} is {target.address}, which is no longer "
-                    f"declared and would be deleted. Declare {target.address} again, or move "
-                    f"{res.address} off it first."
-                )
-
-    def _guard_deletes(self) -> None:
-        """``Kind.delete_guard``: refuse a delete that would take unmanaged objects with it."""
-        guarded = [
-            (address, change)
-            for address, change in self._destructive()
-            if KINDS_BY_NAME[change.kind].delete_guard is not None
-            and change.live is not None
-            and not change.refused
-        ]
-        if not guarded:
-            return
-        managed = frozenset(self.owned_ids) | {
-            (c.kind, c.remote_id) for c in self.changes.values() if c.remote_id
-        }
-        for address, change in guarded:
-            guard = KINDS_BY_NAME[change.kind].delete_guard
-            assert guard is not None and change.live is not None
-            blockers = guard(change.live, self.live, managed)
-            if not blockers:
-                continue
-            listed = "; ".join(blockers)
-            if address in self.allow_delete_unmanaged:
-                self.warnings.append(f"{address}: deleting it also deletes, as allowed: {listed}")
-                continue
-            refusal = (
-                f"deleting {address} would also delete {len(blockers)} object(s) this stack does not "
-                f"manage: {listed}. To proceed: declare them, or delete them yourself, or allow it with "
-                f"--allow-delete-unmanaged {address}."
-            )
-            self.changes[address] = change._replace(refused=refusal)
-
-    def _add_delete_dependencies(self) -> None:
-        """A delete (or a replace's delete) waits for every change that moves a reference off it."""
-        if not any(c.action is Action.DELETE for c in self.changes.values()):
-            return
-        by_remote = {(c.kind, c.remote_id): c for c in self.changes.values() if c.remote_id}
-        by_name = {(c.kind, c.live.name): c for c in self.changes.values() if c.live is not None}
-        extra: dict[str, set[str]] = {}
-        for change in self.changes.values():
-            if change.live is None or change.action is Action.NOOP:
-                continue
-            kind = KINDS_BY_NAME[change.kind]
-            for field_name, rule in kind.references.items():
-                index = by_name if rule.resolves_to == "name" else by_remote
-                target = index.get((rule.kind, change.live.attrs.get(field_name)))
-                if target is not None and target.action is Action.DELETE:
-                    extra.setdefault(target.address, set()).add(change.address)
-        for address, before in extra.items():
-            c = self.changes[address]
-            self.changes[address] = _with_deps(c, before)
-
 
 def _creation_fields(kind: Kind, attrs: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
     return tuple(
@@ -619,7 +478,3 @@ def _live_replace(obj: LiveObject, diff: FieldDiff) -> FieldDiff:
     """A field the live object cannot change in place (``LiveObject.replace_fields``) forces a replace."""
     why = obj.replace_fields.get(diff.path.split(".", 1)[0].split("[", 1)[0])
     return diff if diff.forces_replacement or why is None else replace(diff, forces_replacement=why)
-
-
-def _with_deps(change: Change, more: set[str]) -> Change:
-    return change._replace(depends_on=tuple(sorted(set(change.depends_on) | more)))
