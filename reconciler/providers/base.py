@@ -19,7 +19,10 @@ class Provider(Protocol):
     http: ApiClient
 
     async def refresh(self, kinds: set[str], live: LiveState) -> None:
-        """List every object of ``kinds`` (all pages) into ``live``."""
+        """List every object of ``kinds`` (all pages) into ``live``: each page with
+        ``live.extend(kind, objects)`` as it arrives, then ``live.listed(kind)`` once the kind is
+        complete, so the plan can work on it while other lists are still on the way (the
+        session marks complete any kind a provider does not)."""
 
     async def create(self, desired: Desired, attrs: Mapping[str, Any]) -> LiveObject:
         """Create from resolved ``attrs`` (all fields, defaults included); return the new object."""
