@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import tarfile
@@ -30,11 +31,14 @@ def make_package(
     prefix: str = "",
     **manifest: Any,
 ) -> bytes:
-    """A tar.gz with package.json (plus the entry file unless ``files`` says otherwise)."""
+    """A tar.gz with package.json (plus the entry file unless ``files`` says otherwise).
+
+    Byte for byte the same for the same arguments: the gzip header's timestamp is fixed (it was
+    the current second, so two calls a second apart differed)."""
     pkg: dict[str, Any] = {"name": name, "version": "1.0.0", "main": main, **manifest}
     entries = {"package.json": json.dumps(pkg).encode(), **(files if files is not None else {main: b"//"})}
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
         for path, data in entries.items():
             info = tarfile.TarInfo(prefix + path)
             info.size = len(data)
