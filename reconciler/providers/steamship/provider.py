@@ -133,8 +133,10 @@ class SteamshipProvider:
                 live.extend("package_instances", [parse_instance(p, handles) for p in payloads])
 
         def take_instances(items: list[Any]) -> None:
-            ready = [p for p in items if isinstance(p, dict) and p.get("workspaceHandle")]
-            waiting.extend(p for p in items if not (isinstance(p, dict) and p.get("workspaceHandle")))
+            ready: list[Any] = []
+            for payload in items:
+                has_handle = isinstance(payload, dict) and payload.get("workspaceHandle")
+                (ready if has_handle else waiting).append(payload)
             add_instances(ready)
 
         async def on_instance_page(items: list[Any]) -> None:
