@@ -22,7 +22,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from reconciler.sandbox.steamship import EXISTS_MESSAGE, create_app
+from reconciler.sandbox.steamship import EXISTS_MESSAGE, USER_HANDLE, create_app
 from reconciler.sandbox.steamship_packages import INVALID_CONFIG_MESSAGE
 
 pytestmark = pytest.mark.steamship_client
@@ -93,6 +93,12 @@ def observed(client_python: Path, base_url: str, tmp_path_factory: pytest.TempPa
 
 def test_a_wrong_key_is_refused(observed: dict[str, Any]) -> None:
     assert observed["bad_key_error"] == "The API key is not valid."
+
+
+def test_account_current_and_task_get(observed: dict[str, Any]) -> None:
+    assert observed["current_user"]["handle"] == USER_HANDLE and observed["current_user"]["id"]
+    assert observed["workspaces"]["task_get"] == {"same_id": True, "state": "succeeded"}
+    assert observed["workspaces"]["task_get_missing_error"] == 'Task "no-such-task" was not found.'
 
 
 def test_workspace_switch_create_and_get(observed: dict[str, Any]) -> None:
