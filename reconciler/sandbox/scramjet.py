@@ -345,8 +345,10 @@ class _Hub:
     async def _stop_held(self, inst_id: str, body: Any) -> Response:
         """0.18.7: spreads the body into a control message (not an array: 500), waits ``timeout`` ms
         (a non-number waits not at all), kills the runner, answers 200 ``{"opStatus": "OK"}``."""
-        if not isinstance(body, list) or len(body) < 2 or not isinstance(body[1], dict):
-            return Response(status_code=500)
+        if not isinstance(body, list):  # its error handler sends the TypeError's message as the body
+            return Response("Spread syntax requires ...iterable[Symbol.iterator] to be a function", 500)
+        if len(body) < 2 or not isinstance(body[1], dict):
+            return Response("Cannot destructure property 'timeout' of 'undefined' as it is undefined.", 500)
         timeout = body[1].get("timeout")
         if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
             await asyncio.sleep(timeout / 1000)
