@@ -65,6 +65,7 @@ const raw = (method, url, body, headers = {}) => utils.safeRequest(
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function gone(instance) {
+    if (!instance) return; // its start failed: nothing to wait for
     for (let i = 0; i < 100; i++) {
         const info = await host.getInstanceInfo(instance.id).then(() => true, () => false);
         if (!info) return;
