@@ -54,7 +54,10 @@ def _pascal(payload: Any, marker: str) -> Any:
     spelling, the fast path), else renamed case-insensitively (``coreId``, ``remoteUrl``, ``secret``)."""
     if not isinstance(payload, dict) or marker in payload:
         return payload
-    return {_PASCAL.get(key.lower(), key) if isinstance(key, str) else key: v for key, v in payload.items()}
+    return {
+        _PASCAL.get(key.lower(), key): [_pascal(item, "") for item in v] if isinstance(v, list) else v
+        for key, v in payload.items()
+    }
 
 
 def _get(payload: Mapping[str, Any], *names: str, default: Any = None) -> Any:
