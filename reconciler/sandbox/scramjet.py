@@ -29,15 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import hashlib
-import hmac
 import json
 import os
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +45,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from reconciler.sandbox.scramjet_guard import Handler, guard
 from reconciler.sandbox.scramjet_package import PackageError, read_package
 from reconciler.sandbox.scramjet_profiles import DOCUMENTED, PROFILES, Profile, load_check
 from reconciler.sandbox.store import JsonStore
@@ -54,28 +53,11 @@ from reconciler.sandbox.store import JsonStore
 __all__ = ["create_app"]
 
 API = "/api/v1"
-Handler = Callable[[Request], Awaitable[Response]]
-
-_JSON_TYPES = ("application/json", "text/json")
-_UPLOAD_TYPES = ("application/octet-stream",)
 
 
 def _now() -> str:
     """A timestamp like JavaScript's ``Date.toISOString()``."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _mime_matches(header: str | None, served: tuple[str, ...]) -> bool:
-    """The hub's own mime check: absent is fine, else some listed type (wildcards allowed) must match."""
-    if not header:
-        return True
-    for item in header.split(","):
-        mime = item.split(";")[0].strip().lower()
-        if mime in served:
-            return True
-        if "*" in mime and any(t.startswith(mime.split("*")[0]) for t in served):
-            return True
-    return False
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -384,31 +366,6 @@ class _Hub:
         return ended if self.profile.rich_instances else _opstatus(202, "Accepted")
 
 
-def _guard(handler: Handler, kind: str, token: str | None, profile: Profile) -> Handler:
-    """Auth (when a token is configured), then the hub's content-type checks for this kind of route."""
-
-    @functools.wraps(handler)
-    async def endpoint(request: Request) -> Response:
-        if token is not None:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return JSONResponse({"message": "Forbidden"}, status_code=403)
-        content_type = request.headers.get("content-type")
-        if kind == "get":
-            ok = _mime_matches(request.headers.get("accept"), _JSON_TYPES)
-        elif kind == "op":
-            ok = bool(content_type) and _mime_matches(content_type, _JSON_TYPES)
-        elif kind == "upload":
-            ok = _mime_matches(content_type, _UPLOAD_TYPES)
-        else:  # "stream": octet-stream endpoints such as /log accept anything
-            ok = True
-        if not ok:  # 0.18.7 says why only in the reason phrase
-            return _error(400, "Invalid content-type") if profile.error_bodies else Response(status_code=400)
-        return await handler(request)
-
-    return endpoint
-
-
 def create_app(
     data_dir: Path | None = None,
     *,
@@ -450,7 +407,7 @@ def create_app(
     if chosen.has_put:
         table.append(("/sequence/{id}", "PUT", hub.replace_sequence, "upload"))
     routes = [
-        Route(API + path, _guard(handler, kind, token, chosen), methods=[method], name=f"{method} {path}")
+        Route(API + path, guard(handler, kind, token, chosen), methods=[method], name=f"{method} {path}")
         for path, method, handler, kind in table
     ]
     app = Starlette(routes=routes, exception_handlers={404: _empty_404, 405: _empty_404})
