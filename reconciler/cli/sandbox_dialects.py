@@ -20,7 +20,7 @@ def dialect_options(command: Callable[..., Any]) -> Callable[..., Any]:
         type=click.Choice(CASINGS),
         default="pascal",
         show_default=True,
-        help="Field names in Signaloid create answers: the reference's PascalCase or the SDK's camelCase.",
+        help="Field names of Signaloid objects: the reference's PascalCase or the SDK types' camelCase.",
     )(command)
     return click.option(
         "--scramjet-profile",
