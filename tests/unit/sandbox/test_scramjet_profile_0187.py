@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from reconciler.sandbox.scramjet import create_app
-from tests.unit.sandbox.test_scramjet_emulator import API, JSON, UPLOAD, make_package
+from tests.support.scramjet_packages import API, JSON, UPLOAD, make_package
 
 GONE = "0" * 8 + "-0000-4000-8000-" + "0" * 12
 

@@ -8,7 +8,10 @@ from starlette.testclient import TestClient
 
 from reconciler.sandbox.signaloid import create_app
 from reconciler.sandbox.signaloid_casing import camel
-from tests.unit.sandbox.test_signaloid_emulator import KEY, core_body, repo_body
+
+KEY = {"Authorization": "scce_test_key"}
+CORE = {"Name": "fast", "Class": "C0", "Precision": 128, "MemorySize": 256000,
+        "Microarchitecture": "Athens", "CorrelationTracking": "Autocorrelation"}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -32,10 +35,19 @@ def test_camel_answers_carry_the_same_data() -> None:
     reference = pascal.post("/webhooks", json=hook_body).json()
     assert {camel(key) for key in reference} == set(hook.json())
 
-    core = camel_api.post("/cores", json=core_body()).json()
+    core = camel_api.post("/cores", json=CORE).json()
     listed = camel_api.get("/cores").json()
     assert set(listed) >= {"Cores", "Count"} and listed["Cores"] == [core]  # envelope as the reference
-    repo = camel_api.post("/repositories", json=repo_body(Core=core["coreId"])).json()
+    repo = camel_api.post(
+        "/repositories",
+        json={
+            "RemoteURL": "https://github.com/acme/app",
+            "Commit": "HEAD",
+            "Branch": "main",
+            "BuildDirectory": "src",
+            "Core": core["coreId"],
+        },
+    ).json()
     patched = camel_api.patch(f"/repositories/{repo['repositoryId']}", json={"Commit": "abc"})
     assert patched.json()["commit"] == "abc" and patched.json()["remoteUrl"] == repo["remoteUrl"]
 
