@@ -135,7 +135,9 @@ def fail(message: str) -> NoReturn:
 
 def run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
     """Run a command body; map our errors to a message and exit 1 (traceback only with --debug)."""
-    debug = click.get_current_context().find_root().params.get("debug", False)
+    from reconciler.cli.contract import debug_enabled
+
+    debug = debug_enabled()
     try:
         code = asyncio.run(coro_fn())
     except ConfigError as exc:
