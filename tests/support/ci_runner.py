@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -32,8 +33,13 @@ esac
 
 
 def built_wheel(root: Path, out: Path) -> Path:
+    """Build from a copy of what the wheel holds: setuptools writes build/ beside the sources."""
+    source = out / "source"
+    shutil.copytree(root / "reconciler", source / "reconciler", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, source / name)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(root)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(source)],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
     (wheel,) = out.glob("reconciler_iac-*.whl")
