@@ -7,6 +7,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from reconciler.engine.render_outside import outside_markdown, outside_text
+
 __all__ = ["render_json", "render_markdown", "render_text", "summary_line"]
 
 SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "noop": " "}
@@ -59,6 +61,7 @@ def render_text(doc: Mapping[str, Any], style: Style = _plain, verbose: bool = F
     if not changes:
         out.append(style("No changes.", "green") + " Live state matches the configuration.")
     else:
+        out.extend(outside_text(doc, style, _shown))
         out.append("reconciler will perform the following actions:")
         for change in changes:
             out.append("")
@@ -150,6 +153,7 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000) -> str:
     changes = [c for c in doc["changes"] if _listed(c)]
     if not changes:
         head.append("**No changes.** Live state matches the configuration.")
+    head.extend(outside_markdown(doc, _md_cell, _shown))
     sections: list[str] = []
     for change in changes:
         sections.append(_markdown_change(change))
@@ -181,7 +185,8 @@ def _markdown_change(change: Mapping[str, Any]) -> str:
         if action == "noop"
         else action
     )
-    cause = f", {change['cause']}" if change.get("cause") else ""
+    causes = change.get("causes") or ([change["cause"]] if change.get("cause") else [])
+    cause = f", {' + '.join(causes)}" if causes else ""
     lines = [
         "<details>",
         f"<summary><code>{SYMBOL[action].strip() or '='}</code> <b>{change['address']}</b> "
