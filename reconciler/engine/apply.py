@@ -42,6 +42,7 @@ class ActionResult:
     remote_id: str | None = None
     error: str | None = None
     blocked_by: tuple[str, ...] = ()
+    refused: bool = False  # refused by the plan (prevent_destroy, …): a new run refuses it again
 
 
 @dataclass
@@ -150,8 +151,9 @@ class _Applier:
     async def _run_one(self, change: Change) -> ActionResult:
         if change.refused:
             result = ActionResult(
-                change.address, change.action, Outcome.FAILED, 0.0, change.remote_id, change.refused
-            )
+                change.address, change.action, Outcome.FAILED, 0.0, change.remote_id, change.refused,
+                refused=True,
+            )  # fmt: skip
             self.on_event(change, "end", result)
             return result
         async with _Slot(self.semaphore) as slot:

@@ -9,6 +9,7 @@ replaces (``engine/deletes.py``). The values it returns are in ``engine/changes.
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
@@ -462,11 +463,25 @@ class _Planner(DeleteRules):
 
 
 def _creation_fields(kind: Kind, attrs: Mapping[str, Any], cause: Cause) -> tuple[FieldDiff, ...]:
+    hidden = _machine_local(kind)
     return tuple(
         FieldDiff(name, None, value, name in kind.sensitive_fields, cause=cause.value)
         for name, value in attrs.items()
-        if value is not None
+        if value is not None and name not in hidden
     )
+
+
+@functools.cache
+def _machine_local_fields(kind_name: str) -> frozenset[str]:
+    kind = KINDS_BY_NAME[kind_name]
+    written = {f.alias or name for name, f in kind.spec.model_fields.items()}
+    return frozenset(kind.local_fields - written)
+
+
+def _machine_local(kind: Kind) -> frozenset[str]:
+    """Local inputs derived on this machine (a package's absolute path): not shown in a plan, which
+    shows what the user wrote instead (``package: ./sequences/x``, relative to the stack)."""
+    return _machine_local_fields(kind.name) if kind.local_fields else frozenset()
 
 
 def _with_state_fields(kind: Kind, obj: LiveObject, entry: StateEntry | None) -> Mapping[str, Any]:

@@ -204,8 +204,12 @@ def _why_stale(
     if fingerprint is not None and remote_id is not None:
         obj = live.by_id(saved["kind"]).get(remote_id)
         if obj is None:
+            if saved["action"] == "delete" or (now is not None and not now.is_change):
+                return f"already deleted since the plan was made ({remote_id}); was this plan applied?"
             return f"deleted outside reconciler ({remote_id})"
         if obj.fingerprint != fingerprint:
+            if now is not None and not now.is_change:  # e.g. this very plan, applied a second time
+                return "already as planned: changed since, and it matches the configuration now"
             return "changed outside"
     if now is None:
         return "no longer in the plan"

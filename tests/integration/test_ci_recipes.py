@@ -32,6 +32,7 @@ from starlette.routing import Route
 
 from tests.integration.conftest import API_KEY, Sandbox
 from tests.support.ci_runner import built_wheel, runner_python, stub_tools
+from tests.support.examples import pristine_example
 from tests.support.servers import serve_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,7 +125,8 @@ def environment(declared: dict[str, Any], sandbox: Sandbox, hook_url: str) -> di
 def workspace(tmp_path: Path, stack_dir: str) -> Path:
     """A checkout: the recipe's stack folder at the same relative path."""
     work = tmp_path / "checkout"
-    shutil.copytree(ROOT / stack_dir, work / stack_dir, ignore=shutil.ignore_patterns(".reconciler"))
+    assert stack_dir.startswith("examples/"), stack_dir
+    pristine_example(stack_dir.removeprefix("examples/"), work)
     return work
 
 

@@ -29,7 +29,7 @@ def test_a_yaml_edit_and_an_out_of_band_edit_in_one_change(
     assert causes == {"precision": "config", "memory_size": "drift"}
 
     text = run_cli("drift", "-f", stack_dir.path).stdout
-    outside, _, actions = text.partition("will perform the following actions")
+    outside, _, actions = text.partition("Drift report: live state differs")
     assert "Changed outside reconciler since it last applied (drift)" in outside
     assert "memory_size = 256000 → 512000" in outside and "precision" not in outside
     assert "also changed outside reconciler: memory_size" in actions

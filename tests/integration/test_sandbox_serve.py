@@ -8,7 +8,6 @@ land there, and every printed name is read by a provider or by an example stack'
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import httpx2
@@ -16,6 +15,7 @@ import pytest
 
 from reconciler.sandbox.server import announcement, build_app
 from tests.integration.conftest import RunCli
+from tests.support.examples import pristine_example
 from tests.support.servers import serve_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,8 +42,7 @@ def test_every_printed_variable_is_read_by_the_tool_or_an_example() -> None:
 def test_the_examples_run_unchanged_against_sandbox_serve(
     example: str, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = tmp_path / example
-    shutil.copytree(ROOT / "examples" / example, folder, ignore=shutil.ignore_patterns(".reconciler"))
+    folder = pristine_example(example, tmp_path)
     with serve_app(build_app(tmp_path / "data")) as base:
         for name in ("SIGNALOID_API_URL", "SIGNALOID_API_KEY", "STEAMSHIP_API_BASE", "STEAMSHIP_API_KEY"):
             monkeypatch.delenv(name, raising=False)
