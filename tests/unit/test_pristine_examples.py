@@ -13,7 +13,9 @@ from tests.support.examples import ROOT, example_file, pristine_example
 def test_an_example_is_copied_as_shipped(tmp_path: Path) -> None:
     try:
         shipped = subprocess.run(
-            ["git", "-C", str(ROOT), "show", ":examples/quickstart/stack.yaml"], capture_output=True, check=True
+            ["git", "-C", str(ROOT), "show", ":examples/quickstart/stack.yaml"],
+            capture_output=True,
+            check=True,
         ).stdout.decode()
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("not a git checkout: the examples are copied as they are")
