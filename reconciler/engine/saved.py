@@ -169,7 +169,11 @@ def scope(
 
 
 def _comparable(change: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: change.get(k) for k in _COMPARED}
+    """What apply would do; a field's ``cause`` explains it and is left out (saved plans from
+    before fields had one still compare)."""
+    out = {k: change.get(k) for k in _COMPARED}
+    out["fields"] = [{k: v for k, v in f.items() if k != "cause"} for f in out["fields"] or ()]
+    return out
 
 
 def check(saved: SavedPlan, now: Plan, live: LiveState, desired: list[Desired]) -> list[str]:
