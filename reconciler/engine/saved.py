@@ -55,7 +55,7 @@ class StalePlan(PlanError):
 
 def _reconciler_version() -> str:
     try:
-        return version("reconciler")
+        return version("reconciler-iac")  # the distribution; the import package is reconciler
     except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
         return "unknown"
 

@@ -143,3 +143,10 @@ def test_a_fields_cause_is_not_what_apply_does(tmp_path: Path, stack: Path) -> N
         del field["cause"]
     now = Plan((update("a", obj, res, FieldDiff("precision", 128, 256, cause="drift")),))
     assert check(saved, now, LiveState({"cores": [obj]}), [res]) == []
+
+
+def test_the_file_names_the_installed_version(tmp_path: Path, stack: Path) -> None:
+    from importlib.metadata import version
+
+    doc = dump(Plan(()), [stack], sandbox=False)
+    assert doc["saved_plan"]["reconciler_version"] == version("reconciler-iac") != "unknown"
