@@ -83,7 +83,15 @@ def apply_summary(result: ApplyResult, command: str = "apply") -> list[str]:
         for r in sorted(waiting, key=lambda r: r.address):
             why = f"waits for {', '.join(r.blocked_by)}" if r.blocked_by else "interrupted"
             lines.append(f"  not started {r.address} ({r.action.value}): {why}")
-        lines.append(f"State records everything that was done; run {command} again to finish.")
+        refused = {r.address for r in failed if r.refused}
+        blocked_by_refusals = [bool(r.blocked_by) and set(r.blocked_by) <= refused for r in waiting]
+        if any(not r.refused for r in failed) or not all(blocked_by_refusals):
+            lines.append(f"State records everything that was done; run {command} again to finish.")
+        else:  # only refusals, and what waits for them: another run is refused the same way
+            lines.append(
+                f"State records everything that was done. Running {command} again would be refused "
+                "the same way: first do what the refusal above says."
+            )
     return lines
 
 

@@ -124,6 +124,11 @@ async def export_live(session: Session, kinds: list[str]) -> tuple[Exported, lis
                 continue
             usable.append(name)
         wanted = default_kinds(usable)
+    if "sequences" in wanted and not session.loaded.stack.providers.scramjet.hubs:
+        notes.append(  # hubs are named in a stack, never found: say why no sequence was read
+            "scramjet: no hub is configured (providers.scramjet.hubs in the stack given with -f), "
+            "so no sequences were read"
+        )
     live = await session.refresh(set(wanted))
     header = [f"exported by `reconciler export` from the live {', '.join(wanted) or 'nothing'}"]
     return export_stack(live, wanted, header=header), notes

@@ -11,6 +11,7 @@ from typing import Any
 
 from reconciler.config import LoadedStack, load_stack
 from reconciler.engine.apply import ApplyResult, EventHook, Outcome, apply
+from reconciler.engine.deletes import for_destroy
 from reconciler.engine.journal import Journal
 from reconciler.engine.plan import Action, Plan, PlanAsListed
 from reconciler.engine.safety import mass_delete_problem
@@ -105,6 +106,8 @@ class Session:
         live.on_added, live.on_listed = planning.added, planning.listed
         await self.refresh(kinds, live)
         the_plan = planning.finish()
+        if destroy:
+            the_plan = for_destroy(the_plan)
         the_plan = select(the_plan, self.targets, self.excludes)
         problem = None if destroy else mass_delete_problem(the_plan, len(snapshot.entries))
         if problem and not self.allow_mass_delete:

@@ -3,29 +3,26 @@
 Commands live in ``plan_apply`` (plan, drift, apply, destroy), ``manage`` (import, export,
 state) and ``misc`` (validate, schema, sandbox); what they share is in ``common``. Each
 command imports the heavy parts of the tool only when it runs, so ``--help`` stays fast.
+The contracts scripts rely on (usage errors exit 1, ``--debug`` anywhere) are in ``contract``.
 """
 
 from __future__ import annotations
-
-import logging
 
 import click
 
 from reconciler.cli import manage, misc, plan_apply
 from reconciler.cli.common import collect_garbage_less
+from reconciler.cli.contract import CliGroup, add_debug_everywhere, debug_option
 
 __all__ = ["main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--debug", is_flag=True, help="Show tracebacks and (redacted) HTTP logs.")
-@click.version_option(package_name="reconciler")
-def main(debug: bool) -> None:
+@click.group(cls=CliGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@debug_option(envvar="RECONCILER_DEBUG")
+@click.version_option(package_name="reconciler-iac")
+def main() -> None:
     """Declarative infrastructure for Signaloid, Scramjet and Steamship: plan, then apply."""
     collect_garbage_less()
-    if debug:
-        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
-        logging.getLogger("httpx2").setLevel(logging.WARNING)  # its lines carry full URLs; ours are redacted
 
 
 for command in (
@@ -41,3 +38,4 @@ for command in (
     misc.sandbox,
 ):
     main.add_command(command)
+add_debug_everywhere(main)

@@ -135,7 +135,9 @@ def fail(message: str) -> NoReturn:
 
 def run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
     """Run a command body; map our errors to a message and exit 1 (traceback only with --debug)."""
-    debug = click.get_current_context().find_root().params.get("debug", False)
+    from reconciler.cli.contract import debug_enabled
+
+    debug = debug_enabled()
     try:
         code = asyncio.run(coro_fn())
     except ConfigError as exc:
@@ -170,12 +172,13 @@ def confirm(auto_approve: bool, question: str) -> bool:
     return answer.strip() == "yes"
 
 
-def render(doc: dict[str, Any], fmt: str) -> str:
+def render(doc: dict[str, Any], fmt: str, report: str = "plan") -> str:
+    """``report``: "plan", or "drift" for the drift report's own title."""
     from reconciler.console import styler
     from reconciler.engine.render import render_json, render_markdown, render_text
 
     if fmt == "json":
         return render_json(doc)
     if fmt == "markdown":
-        return render_markdown(doc)
-    return render_text(doc, styler())
+        return render_markdown(doc, report=report)
+    return render_text(doc, styler(), report=report)

@@ -89,8 +89,17 @@ def state_list(paths: tuple[Path, ...], sandbox: bool) -> None:
     """List managed addresses and their remote ids."""
 
     async def body() -> int:
-        for address, entry in sorted(_store(paths, sandbox).read().entries.items()):
+        entries = _store(paths, sandbox).read().entries
+        for address, entry in sorted(entries.items()):
             click.echo(f"{address}\t{entry.remote_id}")
+        if not entries and not sandbox:
+            sandboxed = _store(paths, True)
+            if sandboxed.read().entries:
+                click.echo(
+                    f"No state for real accounts; {sandboxed.description} holds sandbox state: "
+                    "`reconciler state list --sandbox` lists it.",
+                    err=True,
+                )
         return EXIT_OK
 
     run(body)

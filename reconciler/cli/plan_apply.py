@@ -82,7 +82,7 @@ def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) 
             configure(session)
             the_plan, _ = await session.plan()
         doc = the_plan.to_json()
-        click.echo(render(doc, fmt), nl=False)
+        click.echo(render(doc, fmt, report="drift"), nl=False)
         if notify:
             from reconciler.notify import drift_report, shown_url
             from reconciler.notify import notify as send

@@ -3,9 +3,10 @@
 The loader builds plain dicts and lists, but every mapping is a :class:`MarkedDict` that
 remembers where each key and value stood, so a validation error found much later can
 still name the file, line and column. ``${env:NAME}`` is substituted while scalars are
-built (``$${env:NAME}`` is a literal); a missing or empty variable is an error at the
-line that uses it. Values that came from the environment are remembered so that error
-messages never echo them (they are often credentials).
+built (``$${env:NAME}`` is a literal; ``${env:NAME:-default}`` uses ``default`` when NAME is
+unset or empty); otherwise a missing or empty variable is an error at the line that uses it.
+Values that came from the environment are remembered so that error messages never echo them
+(they are often credentials).
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ def _construct_str(loader: _Building, node: yaml.ScalarNode) -> str:
     def substitute(match: re.Match[str]) -> str:
         if match.group(1):  # $${env:X} is the literal ${env:X}
             return match.group(0)[1:]
-        name = match.group(2)
+        name, has_default, default = match.group(2).partition(":-")
         if not ENV_NAME.fullmatch(name):
             raise ConfigError(
                 ConfigIssue(
@@ -228,6 +229,8 @@ def _construct_str(loader: _Building, node: yaml.ScalarNode) -> str:
                     column=column,
                 )
             )
+        if has_default and not loader.environ.get(name):  # ${env:NAME:-default}, as in the shell
+            return default
         if name not in loader.environ:
             raise ConfigError(
                 ConfigIssue(

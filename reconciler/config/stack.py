@@ -46,9 +46,28 @@ def validate_stack(data: MarkedDict, files: list[LoadedFile]) -> _StackBase:
         return Stack.model_validate(data)
     except ValidationError as exc:
         secrets = {(f.path.as_posix(), line, col) for f in files for (line, col) in f.secret_positions}
-        issues = [_issue(err, data, secrets) for err in exc.errors(include_url=False)]
+        issues = [_issue(err, data, secrets) for err in _one_per_mistake(exc.errors(include_url=False))]
         issues.sort(key=lambda i: (i.file or "", i.line or 0, i.column or 0))
         raise ConfigError(_dedupe(issues)) from None
+
+
+def _one_per_mistake(errors: list[Any]) -> list[Any]:
+    """Drop "required field is missing" for a field an unknown one was a misspelling of: the
+    did-you-mean line already says it (``precison`` → ``precision``), one mistake, one message."""
+    meant = set()
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            close = _suggestion(tuple(err["loc"]))
+            if close is not None:
+                meant.add((*tuple(err["loc"])[:-1], close))
+    return [e for e in errors if not (e["type"] == "missing" and tuple(e["loc"]) in meant)]
+
+
+def _suggestion(loc: tuple[Any, ...]) -> str | None:
+    """The field an unknown field at ``loc`` probably meant, if one is close enough."""
+    model = _model_at(loc[:-1])
+    close = difflib.get_close_matches(str(loc[-1]), _allowed_names(model) if model else [], n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:
@@ -175,9 +194,9 @@ def _issue(err: Any, data: MarkedDict, secrets: set[tuple[str, int, int]]) -> Co
         model = _model_at(loc[:-1])
         allowed = _allowed_names(model) if model else []
         message = f"unknown field {loc[-1]!r}"
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+        close = _suggestion(loc)
         if close:
-            message += f" (did you mean {close[0]!r}?)"
+            message += f" (did you mean {close!r}?)"
         elif allowed:
             message += f"; expected one of: {', '.join(allowed)}"
     elif kind == "missing":

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from reconciler.engine.causes import APPLIED_FIELDS, field_digests
 from reconciler.engine.changes import Action, Change, Plan
 from reconciler.engine.journal import Journal
 from reconciler.errors import CreatedUnusable, ReconcilerError
@@ -41,6 +42,7 @@ class ActionResult:
     remote_id: str | None = None
     error: str | None = None
     blocked_by: tuple[str, ...] = ()
+    refused: bool = False  # refused by the plan (prevent_destroy, …): a new run refuses it again
 
 
 @dataclass
@@ -149,8 +151,9 @@ class _Applier:
     async def _run_one(self, change: Change) -> ActionResult:
         if change.refused:
             result = ActionResult(
-                change.address, change.action, Outcome.FAILED, 0.0, change.remote_id, change.refused
-            )
+                change.address, change.action, Outcome.FAILED, 0.0, change.remote_id, change.refused,
+                refused=True,
+            )  # fmt: skip
             self.on_event(change, "end", result)
             return result
         async with _Slot(self.semaphore) as slot:
@@ -207,6 +210,7 @@ class _Applier:
         extra.update({f: desired.create_attrs[f] for f in KINDS_BY_NAME[desired.kind].state_fields})
         if desired.lifecycle and desired.lifecycle.prevent_destroy:
             extra["prevent_destroy"] = True  # still protected after the resource leaves the YAML
+        extra[APPLIED_FIELDS] = field_digests(desired.attrs, KINDS_BY_NAME[desired.kind].sensitive_fields)
         current = self.store.read().get(desired.address)
         left = [i for i in (current.extra.get("deposed", ()) if current else ()) if i not in settled]
         left += [i for i in deposed if i not in left]

@@ -75,6 +75,7 @@ class Change(NamedTuple):
             "kind": self.kind,
             "action": self.action.value,
             "cause": self.cause.value if self.cause else None,
+            "causes": _causes(self),
             "adopt": self.adopt,
             "reason": self.reason,
             "remote_id": self.remote_id,
@@ -85,6 +86,12 @@ class Change(NamedTuple):
             "sync_state": self.sync_state,
             "create_before_destroy": self.create_before_destroy,
         }
+
+
+def _causes(change: Change) -> list[str]:
+    """Every cause a change holds: its fields' (config and drift can meet in one), else its own."""
+    found = sorted({f.cause for f in change.fields if f.cause})
+    return found or ([change.cause.value] if change.cause else [])
 
 
 def _field_json(f: FieldDiff) -> dict[str, Any]:
@@ -98,6 +105,7 @@ def _field_json(f: FieldDiff) -> dict[str, Any]:
         "sensitive": f.sensitive,
         "after_unknown": isinstance(f.after, Unknown),
         "forces_replacement": f.forces_replacement is not None,
+        "cause": f.cause,
     }
 
 

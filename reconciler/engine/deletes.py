@@ -9,13 +9,15 @@ refuses a delete that would take unmanaged objects with it. Mixed into the plann
 
 from __future__ import annotations
 
-from reconciler.engine.changes import Action, Cause, Change
+import dataclasses
+
+from reconciler.engine.changes import Action, Cause, Change, Plan
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS, KINDS_BY_NAME
 from reconciler.state.base import StateSnapshot
 from reconciler.values import Desired, LiveObject, LiveState
 
-__all__ = ["DeleteRules"]
+__all__ = ["DESTROY_REASON", "DeleteRules", "for_destroy"]
 
 
 class DeleteRules:
@@ -175,3 +177,24 @@ class DeleteRules:
 
 def _with_deps(change: Change, more: set[str]) -> Change:
     return change._replace(depends_on=tuple(sorted(set(change.depends_on) | more)))
+
+
+DESTROY_REASON = "destroy deletes everything this stack manages"
+
+
+def for_destroy(plan: Plan) -> Plan:
+    """A plan made with nothing declared, worded for ``destroy``: its deletes are not "no longer in
+    the configuration" (the YAML did not change), and a refusal says how to proceed with a destroy."""
+    changes = []
+    for change in plan.changes:
+        if change.action is Action.DELETE and change.cause is Cause.REMOVED and change.deposed_of is None:
+            change = change._replace(reason=DESTROY_REASON)
+            if change.refused and "lifecycle.prevent_destroy" in change.refused:
+                change = change._replace(
+                    refused=f"{change.address} has lifecycle.prevent_destroy set, and destroy would "
+                    "delete it. To proceed: set lifecycle.prevent_destroy: false in its YAML and apply, "
+                    "then destroy; or stop managing it without deleting: "
+                    f"reconciler state rm {change.address}."
+                )
+        changes.append(change)
+    return dataclasses.replace(plan, changes=tuple(changes))

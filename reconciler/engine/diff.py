@@ -27,6 +27,7 @@ class FieldDiff:
     after: Any
     sensitive: bool = False
     forces_replacement: str | None = None  # why, when it does
+    cause: str | None = None  # "config" or "drift" (engine/causes.py); a create's: the change's cause
 
 
 def diff_attrs(kind: Kind, desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldDiff]:

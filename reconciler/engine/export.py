@@ -7,7 +7,10 @@
 - References: an id that names an exported object becomes that object's stack name
   (a repository's ``core: cor_…`` → the core's name), so the stack keeps the link.
 - An object that cannot be expressed (a name the stack format does not allow, two objects with one
-  natural key, a spec the live values do not satisfy) is left out, and said so in ``skipped``.
+  natural key, a spec the live values do not satisfy) is left out, and said so in ``skipped``; so
+  is a whole kind that cannot be exported (``Kind.not_exportable``: sequences need their package).
+- A kind whose natural key holds the logical name (package instances: workspace + handle) keeps the
+  live name, as cores do; the others get a slug.
 
 Planning the exported YAML against the same account shows only adoptions: each resource is found
 by its natural key, and its fields are the live ones.
@@ -73,12 +76,18 @@ def _names(kind: Kind, objects: list[LiveObject], skipped: list[str]) -> dict[st
                 f"({' / '.join(obj.key)}); only one of them can be managed"
             )
             continue
-        if kind.name_is_remote:
+        if kind.name_is_remote or _named_by_key(kind, obj):
             name = obj.name
             if not NAME_PATTERN.fullmatch(name):
                 skipped.append(
                     f"{kind.name} {obj.remote_id}: its name {name!r} cannot be a stack name "
                     "(letters, digits, '_', '.', '-'; 100 at most)"
+                )
+                continue
+            if name in taken:  # e.g. one instance handle in two workspaces: one stack name
+                skipped.append(
+                    f"{kind.name} {obj.remote_id}: named {name!r} by its natural key {kind.key_doc}, "
+                    "a stack name another exported object already has; one stack holds one of them"
                 )
                 continue
         else:
@@ -89,6 +98,12 @@ def _names(kind: Kind, objects: list[LiveObject], skipped: list[str]) -> dict[st
         taken.add(name)
         names[obj.remote_id] = name
     return names
+
+
+def _named_by_key(kind: Kind, obj: LiveObject) -> bool:
+    """Whether the logical name is part of the natural key (a package instance's handle): then the
+    stack name must be the live one, or plan would not find the object by its key."""
+    return kind.natural_key("a", obj.attrs) != kind.natural_key("b", obj.attrs) and bool(obj.name)
 
 
 def _spec(
@@ -116,8 +131,13 @@ def _spec(
 
 
 def export_stack(live: LiveState, kinds: Iterable[str], *, header: Iterable[str] = ()) -> Exported:
-    wanted = [k for k in KINDS if k.name in set(kinds)]
     skipped: list[str] = []
+    wanted = []
+    for kind in (k for k in KINDS if k.name in set(kinds)):
+        if kind.not_exportable is None:
+            wanted.append(kind)
+        elif live.objects.get(kind.name):
+            skipped.append(f"{kind.name} ({len(live.objects[kind.name])} live): {kind.not_exportable}")
     names = {k.name: _names(k, live.objects.get(k.name, []), skipped) for k in wanted}
     doc: dict[str, Any] = {"version": 1}
     count = 0

@@ -9,17 +9,19 @@ replaces (``engine/deletes.py``). The values it returns are in ``engine/changes.
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from reconciler.engine.causes import attribute
 from reconciler.engine.changes import Action, Cause, Change, Plan
 from reconciler.engine.deletes import DeleteRules
 from reconciler.engine.diff import FieldDiff, diff_attrs
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS, KINDS_BY_NAME, Kind
-from reconciler.state.base import StateEntry, StateSnapshot, digest
+from reconciler.state.base import StateEntry, StateSnapshot
 from reconciler.values import UNKNOWN, Desired, LiveObject, LiveState, Ref
 
 __all__ = ["Action", "Cause", "Change", "Plan", "PlanAsListed", "plan"]
@@ -375,7 +377,7 @@ class _Planner(DeleteRules):
                 cause,
                 reason,
                 None,
-                fields=_creation_fields(kind, self._resolve(res, res.create_attrs)),
+                fields=_creation_fields(kind, self._resolve(res, res.create_attrs), cause),
                 depends_on=deps,
                 desired=res,
             )
@@ -398,12 +400,13 @@ class _Planner(DeleteRules):
             fields = (FieldDiff("name", obj.name, res.name, False, kind.forces_replacement("name")), *fields)
         tainted = kind.tainted(obj) if kind.tainted else None
         if tainted:
+            fields, cause = attribute(fields, res.attrs, entry, adopted) if fields else ((), Cause.DRIFT)
             return Change(
                 res.address,
                 res.kind,
                 res.name,
                 Action.REPLACE,
-                Cause.CONFIG if fields else Cause.DRIFT,
+                cause,
                 f"{tainted}; it must be created again",
                 obj.remote_id,
                 adopt=adopted,
@@ -426,10 +429,7 @@ class _Planner(DeleteRules):
                 desired=res,
                 live=obj,
             )
-        if entry is not None and not adopted and entry.digest == digest(res.attrs):
-            cause = Cause.DRIFT
-        else:
-            cause = Cause.CONFIG
+        fields, cause = attribute(fields, res.attrs, entry, adopted)
         forcing = [f for f in fields if f.forces_replacement]
         if forcing:
             first = forcing[0]
@@ -438,6 +438,9 @@ class _Planner(DeleteRules):
         else:
             action = Action.UPDATE
             reason = "changed outside reconciler" if cause is Cause.DRIFT else "configuration changed"
+            outside = [f.path for f in fields if f.cause == Cause.DRIFT.value]
+            if cause is Cause.CONFIG and outside:
+                reason += f"; also changed outside reconciler: {', '.join(outside)}"
         if adopted:
             reason = f"adopting the existing object found by {kind.key_doc}; {reason}"
         return Change(
@@ -459,12 +462,26 @@ class _Planner(DeleteRules):
         )
 
 
-def _creation_fields(kind: Kind, attrs: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
+def _creation_fields(kind: Kind, attrs: Mapping[str, Any], cause: Cause) -> tuple[FieldDiff, ...]:
+    hidden = _machine_local(kind)
     return tuple(
-        FieldDiff(name, None, value, name in kind.sensitive_fields)
+        FieldDiff(name, None, value, name in kind.sensitive_fields, cause=cause.value)
         for name, value in attrs.items()
-        if value is not None
+        if value is not None and name not in hidden
     )
+
+
+@functools.cache
+def _machine_local_fields(kind_name: str) -> frozenset[str]:
+    kind = KINDS_BY_NAME[kind_name]
+    written = {f.alias or name for name, f in kind.spec.model_fields.items()}
+    return frozenset(kind.local_fields - written)
+
+
+def _machine_local(kind: Kind) -> frozenset[str]:
+    """Local inputs derived on this machine (a package's absolute path): not shown in a plan, which
+    shows what the user wrote instead (``package: ./sequences/x``, relative to the stack)."""
+    return _machine_local_fields(kind.name) if kind.local_fields else frozenset()
 
 
 def _with_state_fields(kind: Kind, obj: LiveObject, entry: StateEntry | None) -> Mapping[str, Any]:

@@ -7,6 +7,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from reconciler.engine.render_outside import outside_markdown, outside_text
+
 __all__ = ["render_json", "render_markdown", "render_text", "summary_line"]
 
 SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "noop": " "}
@@ -53,13 +55,28 @@ def summary_line(doc: Mapping[str, Any]) -> str:
     return line
 
 
-def render_text(doc: Mapping[str, Any], style: Style = _plain, verbose: bool = False) -> str:
+# What a rendering is titled: a plan (plan, apply, destroy) or a drift report (drift: read-only).
+TITLES = {
+    "plan": ("No changes.", "reconciler will perform the following actions:", "### reconciler plan"),
+    "drift": (
+        "No drift.",
+        "Drift report: live state differs from the configuration; `reconciler apply` would do this:",
+        "### reconciler drift report",
+    ),
+}
+
+
+def render_text(
+    doc: Mapping[str, Any], style: Style = _plain, verbose: bool = False, report: str = "plan"
+) -> str:
     changes = [c for c in doc["changes"] if _listed(c)]
+    none, title, _ = TITLES[report]
     out: list[str] = []
     if not changes:
-        out.append(style("No changes.", "green") + " Live state matches the configuration.")
+        out.append(style(none, "green") + " Live state matches the configuration.")
     else:
-        out.append("reconciler will perform the following actions:")
+        out.extend(outside_text(doc, style, _shown))
+        out.append(title)
         for change in changes:
             out.append("")
             out.extend(_text_change(change, style))
@@ -136,11 +153,11 @@ def render_json(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
-def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000) -> str:
+def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000, report: str = "plan") -> str:
     """A pull-request comment: a summary table, then one collapsible section per change."""
     s = doc["summary"]
     head = [
-        "### reconciler plan",
+        TITLES[report][2],
         "",
         "| create | update | replace | delete | adopt |",
         "|---:|---:|---:|---:|---:|",
@@ -150,6 +167,7 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000) -> str:
     changes = [c for c in doc["changes"] if _listed(c)]
     if not changes:
         head.append("**No changes.** Live state matches the configuration.")
+    head.extend(outside_markdown(doc, _md_cell, _shown))
     sections: list[str] = []
     for change in changes:
         sections.append(_markdown_change(change))
@@ -181,7 +199,8 @@ def _markdown_change(change: Mapping[str, Any]) -> str:
         if action == "noop"
         else action
     )
-    cause = f", {change['cause']}" if change.get("cause") else ""
+    causes = change.get("causes") or ([change["cause"]] if change.get("cause") else [])
+    cause = f", {' + '.join(causes)}" if causes else ""
     lines = [
         "<details>",
         f"<summary><code>{SYMBOL[action].strip() or '='}</code> <b>{change['address']}</b> "

@@ -55,7 +55,7 @@ class StalePlan(PlanError):
 
 def _reconciler_version() -> str:
     try:
-        return version("reconciler")
+        return version("reconciler-iac")  # the distribution; the import package is reconciler
     except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
         return "unknown"
 
@@ -169,7 +169,11 @@ def scope(
 
 
 def _comparable(change: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: change.get(k) for k in _COMPARED}
+    """What apply would do; a field's ``cause`` explains it and is left out (saved plans from
+    before fields had one still compare)."""
+    out = {k: change.get(k) for k in _COMPARED}
+    out["fields"] = [{k: v for k, v in f.items() if k != "cause"} for f in out["fields"] or ()]
+    return out
 
 
 def check(saved: SavedPlan, now: Plan, live: LiveState, desired: list[Desired]) -> list[str]:
@@ -204,8 +208,12 @@ def _why_stale(
     if fingerprint is not None and remote_id is not None:
         obj = live.by_id(saved["kind"]).get(remote_id)
         if obj is None:
+            if saved["action"] == "delete" or (now is not None and not now.is_change):
+                return f"already deleted since the plan was made ({remote_id}); was this plan applied?"
             return f"deleted outside reconciler ({remote_id})"
         if obj.fingerprint != fingerprint:
+            if now is not None and not now.is_change:  # e.g. this very plan, applied a second time
+                return "already as planned: changed since, and it matches the configuration now"
             return "changed outside"
     if now is None:
         return "no longer in the plan"

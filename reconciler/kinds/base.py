@@ -98,6 +98,9 @@ class Kind:
     # Mapping fields where only the keys the user wrote are managed (the API adds its own, e.g.
     # defaults); ``null`` there means the empty mapping.
     partial_mappings: frozenset[str] = frozenset()
+    # Why ``export`` cannot write this kind from live objects (e.g. a sequence needs its package);
+    # None: exportable.
+    not_exportable: str | None = None
     # What deleting a live object would take with it that the stack does not manage, as one
     # description each: (object, live state, managed (kind, remote id) pairs) -> blockers. The plan
     # refuses such a delete (or replace) unless the user opts in for that address.

@@ -111,4 +111,6 @@ KIND = Kind(
     state_fields=frozenset({"package_digest"}),
     local_fields=frozenset({"package", "package_path"}),
     derive=_derive,
+    not_exportable="a sequence is declared with its package (a local directory or .tar.gz), and a hub "
+    "does not give packages back; declare it with `package:` and `plan` finds it on its hub by name",
 )

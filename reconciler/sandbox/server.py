@@ -17,7 +17,7 @@ from starlette.routing import Mount
 from reconciler.sandbox.faults import FaultConfig, FaultInjector
 from reconciler.sandbox.inprocess import EMULATORS
 
-__all__ = ["build_app", "serve"]
+__all__ = ["announcement", "build_app", "environment", "serve"]
 
 
 def build_app(
@@ -56,6 +56,20 @@ def environment(base: str) -> dict[str, str]:
     }
 
 
+# Hub URLs live in the stack, not in a variable the tool reads: this one is for stacks that write
+# url: "${env:SCRAMJET_HUB_URL:-…}", as examples/scramjet does.
+_READ_BY_STACKS = {"SCRAMJET_HUB_URL": 'read by a hub url "${env:SCRAMJET_HUB_URL:-…}" (examples/scramjet)'}
+
+
+def announcement(base: str) -> list[str]:
+    """What ``sandbox serve`` prints: where it listens, and the variables to export."""
+    lines = [f"Sandbox emulators on {base} (Ctrl-C to stop). Point reconciler at them with:"]
+    for name, value in environment(base).items():
+        note = f"   # {_READ_BY_STACKS[name]}" if name in _READ_BY_STACKS else ""
+        lines.append(f"  export {name}={value}{note}")
+    return lines
+
+
 def serve(
     *,
     host: str,
@@ -81,8 +95,6 @@ def serve(
         page_size=page_size,
         dialects=dialects,
     )
-    base = f"http://{host}:{port}"
-    echo(f"Sandbox emulators on {base} (Ctrl-C to stop). Point reconciler at them with:")
-    for name, value in environment(base).items():
-        echo(f"  export {name}={value}")
+    for line in announcement(f"http://{host}:{port}"):
+        echo(line)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -108,7 +108,6 @@ SCRAMJET = Api(
         ("GET", "/api/v1/sequences"): js([]),
         ("GET", "/api/v1/instances"): js([]),
         ("GET", "/api/v1/version"): js({"service": "@scramjetorg/host", "version": "0.28.0"}),
-        ("PUT", "/api/v1/sequence/reconciler-put-probe"): js({"error": "not found"}, 404),
     },
     None,
     "id",

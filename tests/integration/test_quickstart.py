@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 import shlex
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import CliResult, RunCli
+from tests.support.examples import pristine_example
 
 ROOT = Path(__file__).resolve().parents[2]
 APPLY = "reconciler apply --sandbox --auto-approve -f examples/quickstart"
@@ -21,11 +21,7 @@ PLAN = "reconciler plan --sandbox -f examples/quickstart --detailed-exitcode"
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder holding ``examples/quickstart`` as shipped (without any local sandbox data)."""
-    shutil.copytree(
-        ROOT / "examples" / "quickstart",
-        tmp_path / "examples" / "quickstart",
-        ignore=shutil.ignore_patterns(".reconciler"),
-    )
+    pristine_example("quickstart", tmp_path)  # as shipped: not the copy the README asks to edit
     for name in ("SIGNALOID_API_KEY", "SIGNALOID_API_URL", "STEAMSHIP_API_KEY", "STEAMSHIP_API_BASE"):
         monkeypatch.delenv(name, raising=False)  # a new user has none of these
     return tmp_path

@@ -127,7 +127,10 @@ def test_a_fresh_saved_plan_applies_exactly_its_actions(
 
     again = run_cli("apply", "-f", stack_dir.path, plan_file)
     assert again.exit_code == 1, "a plan already applied is stale: the object changed since"
-    assert "cores.fast (changed outside)" in again.stderr
+    assert "cores.fast (already as planned: changed since, and it matches the configuration now)" in (
+        again.stderr
+    )
+    assert "changed outside" not in again.stderr, "our own apply is not a change outside"
 
 
 def test_a_saved_plan_of_creates_is_stale_once_applied(

@@ -14,6 +14,7 @@ import yaml
 
 from reconciler.sandbox.steamship import create_app
 from tests.integration.conftest import RunCli, StackDir
+from tests.support.examples import pristine_example
 from tests.support.servers import serve_app
 
 API_KEY = "steamship-integration-key"
@@ -250,10 +251,7 @@ def test_plan_json_of_a_fresh_stack(stack_dir: StackDir, run_cli: RunCli, engine
 def test_the_example_applies_in_the_sandbox_and_then_has_nothing_to_do(
     tmp_path: Path, run_cli: RunCli
 ) -> None:
-    example = tmp_path / "steamship"
-    example.mkdir()
-    source = Path(__file__).parents[2] / "examples" / "steamship" / "stack.yaml"
-    (example / "stack.yaml").write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    example = pristine_example("steamship", tmp_path)  # as shipped, not the user's working copy
     first = run_cli("apply", "--sandbox", "--auto-approve", "-f", example)
     assert first.exit_code == 0, first
     assert run_cli("plan", "--sandbox", "--detailed-exitcode", "-f", example).exit_code == 0

@@ -5,8 +5,11 @@ detecting what a hub supports instead of assuming:
 
 - a refresh reads ``/sequences`` and ``/instances`` of every hub at once (one call each), and
   ``/instance/:id`` only for instances the list leaves without args or appConfig (0.18.7);
-- ``PUT /sequence/:id`` is probed once per hub (a route that answers 404 with no body, or 405, is
-  missing). Without it, a new package is a replace: stop the instances, delete, upload, start;
+- whether a hub has ``PUT /sequence/:id`` is learned without writing (read-only commands make no
+  write call): from ``GET /version`` (the documented API of hubs 0.22 on has it; 0.18.7 has not; an
+  unknown version counts as without). Without it, a new package is a replace: stop the instances,
+  delete, upload, start. Should a hub then answer the PUT of an update with 404 (no body) or 405,
+  apply falls back to that replace and remembers it for the rest of the run;
 - a hub accepts a second sequence of the same name, so uploads go through ``ApiClient.create`` with
   a lookup by name: a lost response never uploads a duplicate;
 - a started instance is watched for ``health_check_s``: a sequence that crashes at load fails the
@@ -45,7 +48,7 @@ __all__ = ["ScramjetProvider"]
 
 JSON = {"content-type": "application/json"}
 UPLOAD = {"content-type": "application/octet-stream"}
-PROBE_ID = "reconciler-put-probe"
+PUT_SINCE = (0, 22)  # the first hub version whose documented API has PUT /sequence/:id
 POLL_S = 0.2
 GONE_AFTER_KILL_S = 8.0
 LOG_MAX_BYTES = 4 * 1024 * 1024
@@ -70,7 +73,7 @@ class ScramjetProvider:
         self.stop_timeout_ms = stop_timeout_ms
         self.health_check_s = health_check_s
         self.sleep, self.clock = sleep, clock
-        self.can_put: dict[str, bool] = {}  # per hub, once probed or learned
+        self.can_put: dict[str, bool] = {}  # per hub, once learned from /version or from a PUT
 
     @property
     def http(self) -> ApiClient | None:
@@ -97,7 +100,7 @@ class ScramjetProvider:
     async def _read_hub(self, hub: str) -> list[LiveObject]:
         http = self._client(hub)
         sequences, listed, _ = await asyncio.gather(
-            http.json("GET", "/sequences"), http.json("GET", "/instances"), self._probe_put(hub)
+            http.json("GET", "/sequences"), http.json("GET", "/instances"), self._learn_put(hub)
         )
         if not isinstance(sequences, list) or not isinstance(listed, list):
             raise ProviderError(f"scramjet hub {hub}: GET /sequences or /instances did not return a list")
@@ -123,15 +126,16 @@ class ScramjetProvider:
             return None  # ended between the list and now
         return decode_json(response, f"scramjet:{hub} GET /instance/{{id}}")
 
-    async def _probe_put(self, hub: str) -> None:
-        """Whether the hub has ``PUT /sequence/:id``: ask about a sequence that does not exist."""
+    async def _learn_put(self, hub: str) -> None:
+        """Whether the hub has ``PUT /sequence/:id``, from its version: a read, never a write."""
         if hub in self.can_put:
             return
-        response = await self._client(hub).request(
-            "PUT", f"/sequence/{PROBE_ID}", content=b"", headers=UPLOAD, ok={400, 404, 405, 409, 422, 501}
-        )
-        missing = response.status_code in (405, 501) or (response.status_code == 404 and not response.content)
-        self.can_put[hub] = not missing
+        response = await self._client(hub).request("GET", "/version", ok={404})
+        version = None
+        if response.status_code == 200:
+            body = decode_json(response, f"scramjet:{hub} GET /version")
+            version = _version_tuple(body.get("version") if isinstance(body, Mapping) else None)
+        self.can_put[hub] = version is not None and version >= PUT_SINCE
 
     async def _instances_of(self, hub: str, sequence_id: str) -> list[LiveInstance] | None:
         """The running instances of one sequence (None if the sequence is gone)."""
@@ -349,6 +353,14 @@ class ScramjetProvider:
 
 
 _PACKAGE_FIELDS = ("package_digest", "package_version")
+
+
+def _version_tuple(text: Any) -> tuple[int, int] | None:
+    """``"0.28.0"`` → (0, 28); None for anything else."""
+    parts = str(text).split(".") if isinstance(text, str) else []
+    if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
+        return None
+    return int(parts[0]), int(parts[1])
 
 
 async def _value(value: Any) -> Any:

@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import main
+from tests.support.examples import pristine_example
 
 CASES_DIR = Path(__file__).parents[2] / "bad_inputs"
 EXPECT = re.compile(r"^# expect: (?P<line>-|\d+): (?P<fragment>.+)$", re.MULTILINE)
@@ -99,8 +100,8 @@ def test_bad_input_gives_one_clear_error(case: Case) -> None:
 
 
 def test_a_valid_stack_passes(tmp_path: Path) -> None:
-    """The runner itself can tell good from bad: the quickstart example validates."""
-    example = Path(__file__).parents[3] / "examples" / "quickstart"
+    """The runner itself can tell good from bad: the quickstart example (as shipped) validates."""
+    example = pristine_example("quickstart", tmp_path)
     code, output = _run_validate(example)
     assert code == 0, output
     assert "The stack is valid: 4 resource(s) in 1 file(s)." in output

@@ -93,3 +93,36 @@ def test_names_made_from_keys_are_unique() -> None:
     live.add(repo("https://github.com/other/model", remote_id="rep_2"))
     doc = yaml.safe_load(export_stack(live, ["repositories"]).text)
     assert sorted(doc["repositories"]) == ["model-main", "model-main-2"]
+
+
+def instance(handle: str, workspace: str, remote_id: str) -> LiveObject:
+    attrs = {"workspace": workspace, "package": "hello-world", "version": "1.1.0", "config": None}
+    return LiveObject("package_instances", remote_id, (workspace, handle), attrs, handle)
+
+
+def test_package_instances_keep_their_handle_and_one_handle_twice_is_named() -> None:
+    live = LiveState()
+    for obj in (
+        LiveObject("workspaces", "ws-a", ("alpha",), {}, "alpha"),
+        LiveObject("workspaces", "ws-b", ("beta",), {}, "beta"),
+        instance("greeter", "alpha", "pi-1"),
+        instance("greeter", "beta", "pi-2"),
+    ):
+        live.add(obj)
+    exported = export_stack(live, ["workspaces", "package_instances"])
+    doc = yaml.safe_load(exported.text)
+    assert doc["package_instances"] == {"greeter": {"workspace": "alpha", "package": "hello-world",
+                                                    "version": "1.1.0"}}  # fmt: skip
+    assert exported.skipped == [
+        "package_instances pi-2: named 'greeter' by its natural key (workspace handle, instance handle), "
+        "a stack name another exported object already has; one stack holds one of them"
+    ]
+
+
+def test_a_kind_that_cannot_be_exported_says_why() -> None:
+    live = LiveState()
+    live.add(LiveObject("sequences", "local/s1", ("local", "counter"), {"hub": "local"}, "counter"))
+    exported = export_stack(live, ["sequences"])
+    assert exported.count == 0 and "sequences:" not in exported.text.split("version: 1")[1]
+    (note,) = exported.skipped
+    assert note.startswith("sequences (1 live): a sequence is declared with its package")

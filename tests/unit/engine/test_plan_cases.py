@@ -8,10 +8,12 @@ Each case holds:
   ``external_ids``: per kind, ids that exist but are not resources (Signaloid's default cores);
 - ``state``: per address ``{remote_id, digest, key?, extra?}``; ``digest: match-desired`` stands for the
   digest of the declared attrs, i.e. "the YAML has not changed since the last apply"; ``extra`` is
-  what apply remembered (``prevent_destroy``, ``deposed`` ids);
+  what apply remembered (``prevent_destroy``, ``deposed`` ids); ``applied: {field: value}`` records
+  the attrs as last applied (the declared ones, with these fields as they were then), digests per field;
 - ``expect``: ``changes`` per address (``action, cause, adopt, remote_id, reason`` fragment,
   ``fields`` as a list of paths or ``{path: [before, after]}`` as the plan JSON shows them,
-  ``forces_replacement``, ``depends_on``, ``moved_from``, ``create_before_destroy``, ``refused``: a
+  ``forces_replacement``, ``depends_on``, ``causes``, ``field_causes`` ``{path: cause}``,
+  ``moved_from``, ``create_before_destroy``, ``refused``: a
   fragment of the refusal, or null for "not refused"); and optionally ``unmanaged`` (remote ids), ``forget``,
   ``order`` (addresses in plan order), ``summary``, ``has_changes``; or ``error`` (fragments of
   the PlanError message).
@@ -30,6 +32,7 @@ import pytest
 import yaml
 
 from reconciler.config import load_stack
+from reconciler.engine.causes import APPLIED_FIELDS, field_digests
 from reconciler.engine.plan import Plan, plan
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS_BY_NAME
@@ -52,6 +55,8 @@ CHANGE_KEYS = {
     "moved_from",
     "create_before_destroy",
     "refused",
+    "causes",
+    "field_causes",
 }
 
 
@@ -90,13 +95,19 @@ def state_from(case: dict[str, Any], desired: list[Desired]) -> StateSnapshot:
         kind_name = address.split(".", 1)[0]
         res = by_address.get(address)
         value = entry.get("digest", "")
+        extra = dict(entry.get("extra") or {})
         if value == "match-desired":
             assert res is not None, f"{address}: match-desired needs the address to be declared"
             value = digest(res.attrs)
+        if "applied" in entry:  # the declared attrs as last applied (these fields differed then)
+            assert res is not None, f"{address}: applied needs the address to be declared"
+            applied = {**res.attrs, **entry["applied"]}
+            value = digest(applied)
+            extra[APPLIED_FIELDS] = field_digests(applied, KINDS_BY_NAME[kind_name].sensitive_fields)
         key = tuple(entry["key"]) if "key" in entry else ()
         if not key and res is not None:
             key = KINDS_BY_NAME[kind_name].natural_key(res.name, res.create_attrs)
-        entries[address] = StateEntry(kind_name, entry["remote_id"], key, value, entry.get("extra") or {})
+        entries[address] = StateEntry(kind_name, entry["remote_id"], key, value, extra)
     return StateSnapshot(entries)
 
 
@@ -126,6 +137,11 @@ def check_change(address: str, got: dict[str, Any], want: dict[str, Any]) -> Non
     if "forces_replacement" in want:
         forcing = sorted(f["path"] for f in got["fields"] if f["forces_replacement"])
         assert forcing == sorted(want["forces_replacement"]), f"{address}: forces_replacement"
+    if "causes" in want:
+        assert got["causes"] == want["causes"], f"{address}: causes {got['causes']}"
+    if "field_causes" in want:
+        field_causes = {f["path"]: f["cause"] for f in got["fields"]}
+        assert field_causes == want["field_causes"], f"{address}: field causes"
     if "depends_on" in want:
         assert got["depends_on"] == sorted(want["depends_on"]), f"{address}: depends_on"
 

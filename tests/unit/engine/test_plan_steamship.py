@@ -101,6 +101,7 @@ def test_a_config_change_is_a_replace_naming_the_field(tmp_path: Path) -> None:
             "sensitive": False,
             "after_unknown": False,
             "forces_replacement": True,
+            "cause": "drift",  # state_of records the YAML as it is: the live object moved
         }
     ]
 

@@ -27,6 +27,8 @@ PLANS = {
     "replace": "replace_on_remote_url",  # -/+ with the forcing field
     "adopt_unmanaged": "adopt_by_natural_key_update",  # adoption with a change, an unmanaged object
     "no_changes": "noop_in_state",
+    "config_and_drift": "config_and_drift_in_one_change",  # per-field causes, the drift section
+    "deleted_outside": "deleted_live_is_recreated_as_drift",
 }
 RENDERERS = {"txt": render_text, "json": render_json, "md": render_markdown}
 
@@ -162,6 +164,7 @@ def test_sensitive_fields_in_the_json() -> None:
         "sensitive": True,
         "after_unknown": False,
         "forces_replacement": False,
+        "cause": None,
     }
     text = render_text(sensitive_plan().to_json())
     assert "      ~ secret      = (sensitive, changed)" in text

@@ -131,3 +131,22 @@ def test_load_refuses_what_is_not_a_saved_plan(tmp_path: Path, content: str, mes
     path.write_text(content, encoding="utf-8")
     with pytest.raises(PlanError, match=message.replace("(", r"\(").replace("`", ".")):
         load(path)
+
+
+def test_a_fields_cause_is_not_what_apply_does(tmp_path: Path, stack: Path) -> None:
+    """A saved plan whose fields carry another cause (or none: made before fields had one) holds."""
+    res = desired("a", precision=256)
+    obj = live("a", "cor_a", "fp")
+    reviewed = Plan((update("a", obj, res, FieldDiff("precision", 128, 256, cause="config")),))
+    saved = load(saved_for(tmp_path, reviewed, stack))
+    for field in saved.doc["changes"][0]["fields"]:
+        del field["cause"]
+    now = Plan((update("a", obj, res, FieldDiff("precision", 128, 256, cause="drift")),))
+    assert check(saved, now, LiveState({"cores": [obj]}), [res]) == []
+
+
+def test_the_file_names_the_installed_version(tmp_path: Path, stack: Path) -> None:
+    from importlib.metadata import version
+
+    doc = dump(Plan(()), [stack], sandbox=False)
+    assert doc["saved_plan"]["reconciler_version"] == version("reconciler-iac") != "unknown"

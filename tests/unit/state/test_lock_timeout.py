@@ -143,4 +143,4 @@ def test_state_rm_takes_the_lock_with_a_timeout(stack: Path) -> None:
 
 def test_lock_timeout_must_not_be_negative(stack: Path) -> None:
     result = CliRunner().invoke(main, ["apply", "--lock-timeout", "-1", "-f", str(stack)])
-    assert result.exit_code == 2 and "--lock-timeout" in result.output
+    assert result.exit_code == 1 and "--lock-timeout" in result.output  # a usage error: 1, never 2

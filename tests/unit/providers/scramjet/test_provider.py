@@ -34,6 +34,7 @@ class OldHub:
         self.lose_next_upload = False
         self.ignore_stop = False
         self.count = 0
+        self.version: str | None = "0.18.7"  # None: no /version route
 
     def handle(self, request: httpx2.Request) -> httpx2.Response:
         path = request.url.path.removeprefix("/api/v1")
@@ -41,6 +42,8 @@ class OldHub:
         if request.method in ("POST", "DELETE") and path != "/sequence":
             assert request.headers.get("content-type") == "application/json", path
         parts = path.strip("/").split("/")
+        if (request.method, path) == ("GET", "/version") and self.version is not None:
+            return httpx2.Response(200, json={"version": self.version})
         if (request.method, path) == ("GET", "/sequences"):
             return httpx2.Response(200, json=[self._view(i) for i in self.sequences])
         if (request.method, path) == ("GET", "/instances"):
@@ -169,8 +172,7 @@ def test_refresh_reads_each_list_once_and_details_only_where_missing(hub: OldHub
     assert by_id["local/s1"].key == ("local", "counter") and by_id["local/s2"].attrs["instances"] == []
     assert "package_digest" in by_id["local/s1"].replace_fields  # no PUT: a new package is a replace
     assert sorted(hub.calls) == sorted(
-        ["GET /sequences", "GET /instances", "PUT /sequence/reconciler-put-probe", "GET /instance/i1",
-         "GET /instance/i2"]
+        ["GET /sequences", "GET /instances", "GET /version", "GET /instance/i1", "GET /instance/i2"]
     )  # fmt: skip
 
 
@@ -244,3 +246,31 @@ def test_bearer_token_only_for_cloud_platform_hubs() -> None:
     assert "authorization" not in local.clients["h"].client.headers
     explicit = build(_stack("https://hub.example.com/api/v1", token="own"), {}, None)
     assert explicit.clients["h"].client.headers["authorization"] == "Bearer own"
+
+
+@pytest.mark.parametrize(
+    "version, update_in_place",
+    [("0.18.7", False), ("0.28.0", True), ("1.2.3", True), ("dev", False), (None, False)],
+)
+def test_put_support_is_learned_from_the_version_without_writing(
+    hub: OldHub, version: str | None, update_in_place: bool
+) -> None:
+    hub.version = version
+    hub.sequences = {"s1": "counter"}
+    live = LiveState()
+    asyncio.run(provider(hub).refresh({"sequences"}, live))
+    assert ("package_digest" not in live.by_id("sequences")["local/s1"].replace_fields) is update_in_place
+    assert all(call.startswith("GET ") for call in hub.calls), hub.calls
+
+
+def test_a_hub_that_claims_put_but_has_none_falls_back_and_remembers(hub: OldHub, tmp_path: Path) -> None:
+    hub.version = "0.28.0"  # says it has PUT; answers 404 with no body like 0.18.7
+    hub.sequences = {"s1": "counter"}
+    scramjet = provider(hub)
+    live = LiveState()
+    asyncio.run(scramjet.refresh({"sequences"}, live))
+    res, attrs = desired(tmp_path, [])
+    obj = asyncio.run(scramjet.update(res, live.by_id("sequences")["local/s1"], attrs, {"package_digest"}))
+    assert obj is not None and obj.remote_id != "local/s1" and list(hub.sequences.values()) == ["counter"]
+    assert hub.calls.count("PUT /sequence/s1") == 1 and "DELETE /sequence/s1" in hub.calls
+    assert scramjet.can_put == {"local": False}
