@@ -11,7 +11,7 @@ import logging
 
 import click
 
-from reconciler.cli import manage, misc, plan_apply
+from reconciler.cli import fleet, manage, misc, plan_apply
 from reconciler.cli.common import collect_garbage_less
 
 __all__ = ["main"]
@@ -39,5 +39,6 @@ for command in (
     manage.export,
     manage.state,
     misc.sandbox,
+    fleet.report,
 ):
     main.add_command(command)
