@@ -30,8 +30,13 @@ def origin(url: str) -> str:
 class EndpointPool:
     """Per-run registry: origin -> one shared, concurrency-limited transport."""
 
-    def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
+    def __init__(
+        self,
+        limit: int = DEFAULT_LIMIT,
+        make_transport: Callable[[httpx2.Limits], httpx2.AsyncBaseTransport] | None = None,
+    ) -> None:
         self.limit = limit
+        self._make = make_transport or (lambda limits: httpx2.AsyncHTTPTransport(limits=limits))
         self._transports: dict[str, _Limited] = {}
 
     def transport(self, url: str) -> httpx2.AsyncBaseTransport:
@@ -39,7 +44,7 @@ class EndpointPool:
         if key not in self._transports:
             # The pool is larger than the limit: a request that got a slot never waits for a connection.
             limits = httpx2.Limits(max_connections=self.limit * 2, max_keepalive_connections=self.limit)
-            self._transports[key] = _Limited(httpx2.AsyncHTTPTransport(limits=limits), self.limit)
+            self._transports[key] = _Limited(self._make(limits), self.limit)
         return self._transports[key]
 
     def origins(self) -> list[str]:
@@ -73,7 +78,10 @@ class _Limited(httpx2.AsyncBaseTransport):
         except BaseException:
             self._release()
             raise
-        response.stream = _Releasing(response.stream, self._release)  # type: ignore[arg-type]
+        if isinstance(response.stream, httpx2.ByteStream):  # already in memory: nothing left to read
+            self._release()
+        else:
+            response.stream = _Releasing(response.stream, self._release)  # type: ignore[arg-type]
         return response
 
     def _release(self) -> None:

@@ -40,14 +40,19 @@ def render_markdown(report: Mapping[str, Any], limit: int = DEFAULT_LIMIT) -> st
     attention = [s for s in report["stacks"] if s["status"] != "in_sync"]
     if not attention:
         return "\n".join([*head, "Every stack is in sync."]) + "\n"
-    table = ["| stack | status | drifted | pending | |", "|---|---|---:|---:|---|"]
-    for stack in attention:
+    lines = [*head, "| stack | status | drifted | pending | |", "|---|---|---:|---:|---|"]
+    size = sum(len(line) + 1 for line in lines)
+    for listed, stack in enumerate(attention):  # the table takes at most half the cap
         counts = stack_totals(stack)
         note = _cell((stack["error"] or "").split("\n")[0] or ", ".join(stack["kinds"]), 120)
         status = _ICON[stack["status"]]
-        table.append(f"| `{stack['name']}` | {status} | {counts['drifted']} | {counts['pending']} | {note} |")
-    lines = [*head, *table, ""]
-    size = sum(len(line) + 1 for line in lines)
+        row = f"| `{stack['name']}` | {status} | {counts['drifted']} | {counts['pending']} | {note} |"
+        if size + len(row) > limit // 2:
+            lines.append(f"| _… {len(attention) - listed} more_ | | | | |")
+            break
+        lines.append(row)
+        size += len(row) + 1
+    lines.append("")
     shown = 0
     for stack in attention:
         block = _stack_block(stack)

@@ -1,0 +1,64 @@
+"""Fleets of small stacks for the fleet drift tests: folders of Signaloid cores, and report values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["change", "plan_doc", "write_stack"]
+
+
+def write_stack(folder: Path, cores: dict[str, int], *, api_key: str | None = None) -> Path:
+    """A stack of Signaloid cores (name -> precision) in ``folder``; the key from the env unless given."""
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {
+        name: {
+            "class": "C0",
+            "microarchitecture": "Athens",
+            "precision": precision,
+            "memory_size": 256000,
+            "correlation_tracking": "Autocorrelation",
+        }
+        for name, precision in cores.items()
+    }
+    doc: dict[str, Any] = {"version": 1, "cores": spec}
+    if api_key is not None:
+        doc["providers"] = {"signaloid": {"api_key": api_key}}
+    (folder / "stack.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return folder
+
+
+def change(
+    address: str, action: str = "update", cause: str | None = "drift", **fields: Any
+) -> dict[str, Any]:
+    """One change of a plan JSON; ``fields``: path -> (before, after) or (before, after, cause)."""
+    kind = address.split(".", 1)[0]
+    diffs = []
+    for path, values in fields.items():
+        diff = {
+            "path": path,
+            "before": values[0],
+            "after": values[1],
+            "sensitive": False,
+            "after_unknown": False,
+            "forces_replacement": False,
+        }
+        if len(values) > 2:
+            diff["cause"] = values[2]
+        diffs.append(diff)
+    return {
+        "address": address,
+        "kind": kind,
+        "action": action,
+        "cause": cause,
+        "adopt": False,
+        "reason": "changed outside reconciler",
+        "remote_id": "cor_1",
+        "fields": diffs,
+    }
+
+
+def plan_doc(*changes: dict[str, Any]) -> dict[str, Any]:
+    return {"format_version": "1", "changes": list(changes), "unmanaged": [], "warnings": [], "errors": []}
