@@ -10,8 +10,10 @@ import yaml
 __all__ = ["change", "plan_doc", "write_stack"]
 
 
-def write_stack(folder: Path, cores: dict[str, int], *, api_key: str | None = None) -> Path:
-    """A stack of Signaloid cores (name -> precision) in ``folder``; the key from the env unless given."""
+def write_stack(
+    folder: Path, cores: dict[str, int], *, api_key: str | None = None, url: str | None = None
+) -> Path:
+    """A stack of Signaloid cores (name -> precision) in ``folder``; key and URL from the env unless given."""
     folder.mkdir(parents=True, exist_ok=True)
     spec = {
         name: {
@@ -24,8 +26,9 @@ def write_stack(folder: Path, cores: dict[str, int], *, api_key: str | None = No
         for name, precision in cores.items()
     }
     doc: dict[str, Any] = {"version": 1, "cores": spec}
-    if api_key is not None:
-        doc["providers"] = {"signaloid": {"api_key": api_key}}
+    signaloid = {k: v for k, v in (("api_key", api_key), ("url", url)) if v is not None}
+    if signaloid:
+        doc["providers"] = {"signaloid": signaloid}
     (folder / "stack.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return folder
 
