@@ -15,15 +15,15 @@ from typing import Any
 
 from reconciler.app.fleet.model import shard_label, stack_totals
 
-__all__ = ["render_html"]
+__all__ = ["COLOURS", "render_html"]
 
 _LABEL = {"errored": "errored", "drifted": "drifted", "pending": "pending config", "in_sync": "in sync"}
+COLOURS = {"errored": "#ffd7d5", "drifted": "#ffe8b8", "pending": "#ddf4ff", "in_sync": "#dafbe1"}
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1f2328}
 h1{font-size:20px}table{border-collapse:collapse;margin:8px 0 20px}
 th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
 td.n{text-align:right}code{font:12px ui-monospace,monospace}
-.errored{background:#ffd7d5}.drifted{background:#ffe8b8}.pending{background:#ddf4ff}.in_sync{background:#dafbe1}
 .badge{padding:1px 8px;border-radius:10px;font-weight:600}
 details{margin:4px 0;border:1px solid #d0d7de;border-radius:6px;padding:4px 8px}
 summary{cursor:pointer}pre{white-space:pre-wrap;margin:4px 0}
@@ -38,7 +38,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<title>{escape(title)}</title><style>{_STYLE}{_colours()}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         f"<p>{summary['stacks']} stacks checked in {report['duration_s']:.1f}s{escape(shard_label(report))}; "
         f"exit code {report['exit_code']}.</p>",
@@ -49,9 +49,10 @@ def render_html(report: Mapping[str, Any]) -> str:
     parts.append('<table id="summary"><tr>')
     parts += [f"<th>{_LABEL[s]}</th>" for s in _LABEL]
     parts.append("</tr><tr>")
-    parts += [
-        f'<td class="{s} n" data-status="{s}" data-count="{summary[s]}">{summary[s]}</td>' for s in _LABEL
-    ]
+    for status in _LABEL:  # a status is coloured only when some stacks have it
+        count = summary[status]
+        css = status if count else "none"
+        parts.append(f'<td class="{css} n" data-status="{status}" data-count="{count}">{count}</td>')
     parts.append("</tr></table>")
     resources = summary["resources"]
     parts.append(
@@ -122,6 +123,10 @@ def _stack_details(stack: Mapping[str, Any], anchor: str) -> str:
         out.append("</table>")
     out.append("</details>")
     return "\n".join(out)
+
+
+def _colours() -> str:
+    return "".join(f".{status}{{background:{colour}}}" for status, colour in COLOURS.items())
 
 
 def _value(value: Any) -> str:
