@@ -21,14 +21,14 @@ __all__ = ["fleet_options", "format_option", "report", "requested", "run_fleet"]
 _KEY = "reconciler.fleet"
 FORMATS = ("text", "json", "markdown", "html", "prometheus")
 
-format_option = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="text",
-    show_default=True,
-    help="html and prometheus: with --stacks only.",
-)
+
+def _format_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help=help
+    )
+
+
+format_option = _format_option("html and prometheus: with --stacks only.")
 
 
 def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
@@ -119,7 +119,6 @@ def run_fleet(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | No
 
     async def body() -> int:
         from reconciler.app.fleet import render
-        from reconciler.app.fleet.model import notification
         from reconciler.app.fleet.run import check_fleet
 
         stacks = in_shard(discover(list(chosen["stacks"])), shard)
@@ -143,11 +142,7 @@ def run_fleet(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | No
             err=True,
         )
         if notify:
-            from reconciler.notify import notify as send
-            from reconciler.notify import shown_url
-
-            await send(notify, notification(report))
-            click.echo(f"Fleet summary sent to {shown_url(notify)}", err=True)
+            await _notify(notify, report)
         return int(report["exit_code"])
 
     run(body)
@@ -163,6 +158,24 @@ def _progress(stack: dict[str, Any]) -> None:
         click.echo(f"  {stack['name']}: {stack['status']} ({len(stack['changes'])} changes)", err=True)
 
 
+async def _notify(url: str, report: dict[str, Any]) -> None:
+    """One summary per fleet run (or per merge of its shards), never one per stack."""
+    from reconciler.app.fleet.model import notification
+    from reconciler.notify import notify as send
+    from reconciler.notify import shown_url
+
+    await send(url, notification(report))
+    click.echo(f"Fleet summary sent to {shown_url(url)}", err=True)
+
+
+notify_option = click.option(
+    "--notify",
+    metavar="URL",
+    default=None,
+    help="POST one summary of the merged report (JSON) to this webhook. Shown as scheme://host only.",
+)
+
+
 def _write(text: str) -> None:
     click.echo(text, nl=False)
     sys.stdout.flush()
@@ -175,8 +188,9 @@ def report() -> None:
 
 @report.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@format_option
-def merge(files: tuple[Path, ...], fmt: str) -> None:
+@_format_option("text is the Markdown.")
+@notify_option
+def merge(files: tuple[Path, ...], fmt: str, notify: str | None) -> None:
     """Merge the JSON reports of a fleet's shards into one (exit 0 in sync, 2 drift, 1 errored or a
     shard missing). With one FILE: render it in another format."""
 
@@ -190,6 +204,8 @@ def merge(files: tuple[Path, ...], fmt: str) -> None:
             missing = ", ".join(map(str, merged["missing_shards"]))
             count = merged["shards"][0]["count"] if merged["shards"] else "?"
             click.echo(f"Error: no report from shard(s) {missing} of {count}", err=True)
+        if notify:
+            await _notify(notify, merged)
         return int(merged["exit_code"])
 
     run(body)
