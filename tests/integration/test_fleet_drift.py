@@ -12,14 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from tests.integration.conftest import RunCli, Sandbox, StartSandbox
 from tests.support.fleet import write_stack
-from tests.support.servers import closed_port, serve_app
+from tests.support.servers import closed_port
+from tests.support.webhooks import receive_webhooks
 
 
 class Counting:
@@ -192,14 +189,8 @@ def test_usage_mistakes_are_one_clear_error(tmp_path: Path, run_cli: RunCli) -> 
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-
-    async def hook(request: Request) -> JSONResponse:
-        received.append(await request.json())
-        return JSONResponse({"ok": True})
-
-    with serve_app(Starlette(routes=[Route("/hook/{token}", hook, methods=["POST"])])) as base:
-        yield f"{base}/hook/S3CRET-token-123", received
+    with receive_webhooks() as hook:
+        yield hook
 
 
 def test_notify_sends_one_summary_per_fleet_run(
