@@ -43,7 +43,7 @@ class EndpointPool:
         key = origin(url)
         if key not in self._transports:
             # The pool is larger than the limit: a request that got a slot never waits for a connection.
-            limits = httpx2.Limits(max_connections=self.limit * 2, max_keepalive_connections=self.limit)
+            limits = httpx2.Limits(max_connections=self.limit, max_keepalive_connections=self.limit)
             self._transports[key] = _Limited(self._make(limits), self.limit)
         return self._transports[key]
 
