@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import RunCli, Sandbox, StartSandbox
-from tests.support.fleet import write_stack
+from tests.support.fleet import applied_fleet, drift_outside, write_stack
 from tests.support.servers import closed_port
 from tests.support.webhooks import receive_webhooks
 
@@ -44,35 +44,10 @@ class Counting:
             self.now -= 1
 
 
-def applied_fleet(root: Path, run_cli: RunCli, count: int) -> list[Path]:
-    """``count`` stacks of two cores each, each with its own API key, applied."""
-    folders = []
-    for i in range(count):
-        folder = write_stack(
-            root / f"team-{i % 2}" / f"env-{i}", {f"s{i}-a": 128, f"s{i}-b": 64}, api_key=f"key-{i}"
-        )
-        result = run_cli("apply", "-f", folder, "--auto-approve")
-        assert result.exit_code == 0, result
-        folders.append(folder)
-    return folders
-
-
 @pytest.fixture
 def counted(start_sandbox: StartSandbox) -> tuple[Sandbox, Counting]:
     sandbox = start_sandbox(wrap=Counting, latency_ms=10)
     return sandbox, sandbox.app
-
-
-def drift_outside(sandbox: Sandbox, key: str, core_name: str, precision: int) -> None:
-    """Change a core behind reconciler's back, as another user would."""
-    from tests.integration.conftest import SignaloidApi
-
-    api = SignaloidApi(sandbox.signaloid_url, key=key)
-    try:
-        core = next(c for c in api.objects("cores") if c["Name"] == core_name)
-        assert api.client.patch(f"/cores/{core['CoreID']}", json={"Precision": precision}).status_code == 200
-    finally:
-        api.close()
 
 
 def test_one_process_reports_every_stack_and_errors_do_not_hide_drift(
@@ -81,7 +56,7 @@ def test_one_process_reports_every_stack_and_errors_do_not_hide_drift(
     sandbox, server = counted
     root = tmp_path / "fleet"
     folders = applied_fleet(root, run_cli, 4)
-    drift_outside(sandbox, "key-1", "s1-a", 32)
+    drift_outside(sandbox.signaloid_url, "key-1", "s1-a", 32)
     stack_yaml = folders[2] / "stack.yaml"
     stack_yaml.write_text(stack_yaml.read_text().replace("precision: 64", "precision: 96"))
     assert run_cli("drift", "--stacks", root).exit_code == 2  # drift and pending config, nothing broken
@@ -145,7 +120,7 @@ def test_shards_partition_the_fleet_and_merge_back_into_the_whole_report(
     sandbox, _ = counted
     root = tmp_path / "fleet"
     applied_fleet(root, run_cli, 7)
-    drift_outside(sandbox, "key-3", "s3-b", 16)
+    drift_outside(sandbox.signaloid_url, "key-3", "s3-b", 16)
     whole = run_cli("drift", "--stacks", root, "--format", "json")
     assert whole.exit_code == 2, whole
     files = []
@@ -202,7 +177,7 @@ def test_notify_sends_one_summary_per_fleet_run(
     sandbox, _ = counted
     url, received = receiver
     applied_fleet(tmp_path / "fleet", run_cli, 3)
-    drift_outside(sandbox, "key-0", "s0-a", 8)
+    drift_outside(sandbox.signaloid_url, "key-0", "s0-a", 8)
     result = run_cli("drift", "--stacks", tmp_path / "fleet", "--notify", url)
     assert result.exit_code == 2, result
     assert len(received) == 1

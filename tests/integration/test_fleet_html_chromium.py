@@ -11,8 +11,8 @@ from typing import Any
 
 from reconciler.app.fleet.html import COLOURS
 from tests.integration.conftest import RunCli, StartSandbox
-from tests.integration.test_fleet_drift import applied_fleet, drift_outside
 from tests.support.chromium import dump_dom, screenshot
+from tests.support.fleet import applied_fleet, drift_outside
 from tests.support.png import colours
 
 
@@ -40,7 +40,7 @@ def test_the_html_report_renders_in_chromium_with_the_json_counts(
     sandbox = start_sandbox()
     root = tmp_path / "fleet"
     applied_fleet(root, run_cli, 3)
-    drift_outside(sandbox, "key-2", "s2-b", 16)
+    drift_outside(sandbox.signaloid_url, "key-2", "s2-b", 16)
     (root / "broken").mkdir()
     (root / "broken" / "stack.yaml").write_text("version: 1\ncores: [\n")
     result = run_cli("drift", "--stacks", root, "--format", "json")

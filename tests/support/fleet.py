@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import yaml
 
-__all__ = ["change", "plan_doc", "write_stack"]
+__all__ = ["applied_fleet", "change", "drift_outside", "plan_doc", "write_stack"]
 
 
 def write_stack(
@@ -65,3 +67,24 @@ def change(
 
 def plan_doc(*changes: dict[str, Any]) -> dict[str, Any]:
     return {"format_version": "1", "changes": list(changes), "unmanaged": [], "warnings": [], "errors": []}
+
+
+def applied_fleet(root: Path, run_cli: Callable[..., Any], count: int) -> list[Path]:
+    """``count`` stacks of two cores each under ``root``, each with its own API key, applied by the CLI."""
+    folders = []
+    for i in range(count):
+        cores = {f"s{i}-a": 128, f"s{i}-b": 64}
+        folder = write_stack(root / f"team-{i % 2}" / f"env-{i}", cores, api_key=f"key-{i}")
+        result = run_cli("apply", "-f", folder, "--auto-approve")
+        assert result.exit_code == 0, result
+        folders.append(folder)
+    return folders
+
+
+def drift_outside(signaloid_url: str, key: str, core_name: str, precision: int) -> None:
+    """Change a core's precision behind reconciler's back, over the emulator's own API (the key's
+    user holds the few cores of one stack: they are on the first page)."""
+    with httpx2.Client(base_url=signaloid_url, headers={"Authorization": key}, timeout=10) as api:
+        cores = api.get("/cores").json()["Cores"]
+        core = next(c for c in cores if c["Name"] == core_name)
+        assert api.patch(f"/cores/{core['CoreID']}", json={"Precision": precision}).status_code == 200
