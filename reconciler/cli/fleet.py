@@ -91,8 +91,10 @@ def requested(fmt: str) -> bool:
     chosen = _chosen()
     if chosen.get("stacks"):
         return True
-    if chosen.get("shard"):
-        fail("--shard needs --stacks DIR")
+    ctx = click.get_current_context()
+    for name in ("shard", "max_stacks", "per_endpoint"):
+        if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:
+            fail(f"--{name.replace('_', '-')} needs --stacks DIR")
     if fmt in ("html", "prometheus"):
         fail(f"--format {fmt} needs --stacks DIR (for one stack: --format json, markdown or text)")
     return False

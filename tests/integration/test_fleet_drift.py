@@ -151,6 +151,7 @@ def test_usage_mistakes_are_one_clear_error(tmp_path: Path, run_cli: RunCli) -> 
     cases = {
         ("--stacks", tmp_path / "fleet", "--shard", "3/3"): "--shard: expected 0 <= I < N in I/N, got '3/3'",
         ("--shard", "0/2"): "--shard needs --stacks DIR",
+        ("--max-stacks", "4"): "--max-stacks needs --stacks DIR",
         ("--format", "html"): "--format html needs --stacks DIR",
         ("--stacks", tmp_path / "nothing"): "--stacks needs a directory",
         ("--stacks", tmp_path / "fleet", "-f", tmp_path): "-f and --stacks do not go together",
