@@ -42,6 +42,8 @@ class Session:
     allow_mass_delete: bool = False
     journal_path: Path | None = None
     _journal_read: bool = False
+    # One transport per API endpoint shared with other sessions of the run (fleet drift), or None.
+    endpoints: Any = None
 
     async def __aenter__(self) -> Session:
         return self
@@ -58,7 +60,13 @@ class Session:
         missing = needed - set(self.providers)
         if missing:
             self.providers.update(
-                build_providers(self.loaded.stack, missing, environ=self.environ, sandbox=self.sandbox)
+                build_providers(
+                    self.loaded.stack,
+                    missing,
+                    environ=self.environ,
+                    sandbox=self.sandbox,
+                    endpoints=self.endpoints,
+                )
             )
         return {name: self.providers[name] for name in needed}
 
@@ -184,7 +192,9 @@ class Session:
         return problems
 
 
-def open_session(paths: list[Path], *, sandbox: bool, environ: Mapping[str, str]) -> Session:
+def open_session(
+    paths: list[Path], *, sandbox: bool, environ: Mapping[str, str], endpoints: Any = None
+) -> Session:
     loaded = load_stack(paths, environ)
     sandbox_env = None
     if sandbox:
@@ -198,4 +208,4 @@ def open_session(paths: list[Path], *, sandbox: bool, environ: Mapping[str, str]
 
         store = open_store(loaded.stack.state, loaded.root, environ)
         journal = loaded.root / ".reconciler" / "journal.jsonl"
-    return Session(loaded, store, environ, sandbox_env, journal_path=journal)
+    return Session(loaded, store, environ, sandbox_env, journal_path=journal, endpoints=endpoints)

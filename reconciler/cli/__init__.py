@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from reconciler.cli import manage, misc, plan_apply
+from reconciler.cli import fleet, manage, misc, plan_apply
 from reconciler.cli.common import collect_garbage_less
 from reconciler.cli.contract import CliGroup, add_debug_everywhere, debug_option
 
@@ -36,6 +36,7 @@ for command in (
     manage.export,
     manage.state,
     misc.sandbox,
+    fleet.report,
 ):
     main.add_command(command)
 add_debug_everywhere(main)

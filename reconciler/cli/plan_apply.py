@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from reconciler.cli import fleet
 from reconciler.cli.common import (
     EXIT_CHANGES,
     EXIT_ERROR,
@@ -65,7 +66,8 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
 @click.command()
 @files_option
 @sandbox_option
-@format_option
+@fleet.format_option
+@fleet.fleet_options
 @click.option(
     "--notify",
     metavar="URL",
@@ -74,7 +76,10 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
 )
 @selection_options
 def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) -> None:
-    """Read-only check: exit 0 in sync, 2 drifted or pending changes, 1 error. Takes no lock."""
+    """Read-only check: exit 0 in sync, 2 drifted or pending changes, 1 error. Takes no lock.
+    With --stacks DIR: every stack under DIR (1 wins over 2: any stack errored)."""
+    if fleet.requested(fmt):
+        return fleet.run_fleet(paths, sandbox, fmt, notify)
     from reconciler.workflow import open_session
 
     async def body() -> int:

@@ -14,12 +14,17 @@ PROVIDER_NAMES = ("signaloid", "scramjet", "steamship")
 
 
 def build_providers(
-    stack: Any, names: set[str], *, environ: Mapping[str, str], sandbox: Any = None
+    stack: Any, names: set[str], *, environ: Mapping[str, str], sandbox: Any = None, endpoints: Any = None
 ) -> dict[str, Provider]:
-    """Providers for ``names``; imported lazily so a command that needs none stays fast."""
+    """Providers for ``names``; imported lazily so a command that needs none stays fast.
+
+    ``endpoints`` (an ``app.fleet.endpoints.EndpointPool``) shares one transport per endpoint."""
+    from reconciler.providers.connect import shared_transports
+
     built: dict[str, Provider] = {}
-    for name in PROVIDER_NAMES:
-        if name in names:
-            module = importlib.import_module(f"reconciler.providers.{name}")
-            built[name] = module.build(stack, environ, sandbox)
+    with shared_transports(endpoints):
+        for name in PROVIDER_NAMES:
+            if name in names:
+                module = importlib.import_module(f"reconciler.providers.{name}")
+                built[name] = module.build(stack, environ, sandbox)
     return built

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,7 +17,7 @@ from reconciler.config.settings import HttpSettings
 from reconciler.errors import ProviderError
 from reconciler.providers.http import ApiClient, check_endpoint
 
-__all__ = ["Endpoint", "api_client", "api_key"]
+__all__ = ["Endpoint", "api_client", "api_key", "shared_transports"]
 
 USER_AGENT = "reconciler/0.1"
 
@@ -53,6 +55,21 @@ def _tls_for(url: str) -> ssl.SSLContext:
     return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
+# Set while a session builds its providers (``shared_transports``): url -> the transport shared by
+# every client of that endpoint in this run (the fleet's ``EndpointPool.transport``).
+_SHARED: ContextVar[Any] = ContextVar("reconciler_shared_transports", default=None)
+
+
+@contextmanager
+def shared_transports(pool: Any) -> Iterator[None]:
+    """Clients built inside this block send through ``pool.transport(url)`` (None: their own pool)."""
+    token = _SHARED.set(pool)
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
 def api_client(
     api: str,
     endpoint: Endpoint,
@@ -65,9 +82,12 @@ def api_client(
     if endpoint.transport is None:
         check_endpoint(api, endpoint.url, settings.allow_insecure_http)
     timeout = httpx2.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s))
+    pool, transport = _SHARED.get(), endpoint.transport
+    if transport is None and pool is not None:
+        transport = pool.transport(endpoint.url)
     client = httpx2.AsyncClient(
         base_url=endpoint.url,
-        transport=endpoint.transport,
+        transport=transport,
         verify=_tls_for(endpoint.url),
         timeout=timeout,
         headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},

@@ -1,0 +1,161 @@
+"""Fleet drift: `reconciler drift --stacks DIR` over 200 stacks of 25 resources each, at 25 ms,
+against one stack's `reconciler drift -f DIR` (both whole commands, start-up included); the
+fleet command's peak RSS; and the time with the fleet split into 2 and 4 shards.
+
+    python bench/fleet.py [--stacks 200] [--resources 25] [--runs 3]
+
+Every stack has its own Signaloid API key (its own user on the emulator, as projects have their
+own accounts) and all of them call one endpoint: one served sandbox (a child process), seeded at
+zero latency by the tool's own apply, then restarted with 25 ms latency and page size 100.
+Shards are timed one at a time, each alone on this machine, as N machines would run them side by
+side: "time with N shards" is the slowest shard's. Targets (issue 16): fleet <= 3x one stack's
+command, <= 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import _harness as h
+
+KINDS = ["cores", "repositories", "webhooks"]
+
+
+def write_fleet(root: Path, stacks: int, resources: int) -> list[Path]:
+    folders = []
+    for i in range(stacks):
+        folder = root / f"project-{i % 20:02d}" / f"env-{i:03d}"
+        h.write_stack(folder, h.stack_doc(h.spread(resources, KINDS), prefix=f"s{i:03d}"))
+        stack = folder / "stack.yaml"
+        text = stack.read_text(encoding="utf-8")
+        stack.write_text(
+            text + f'providers:\n  signaloid: {{api_key: "fleet-key-{i:03d}"}}\n', encoding="utf-8"
+        )
+        folders.append(folder)
+    return folders
+
+
+async def seed_all(folders: list[Path], environ: Mapping[str, str], at_once: int = 8) -> None:
+    slots = asyncio.Semaphore(at_once)
+
+    async def one(folder: Path) -> None:
+        async with slots:
+            await h.apply_stack(folder, environ, parallelism=16)
+
+    await asyncio.gather(*(one(f) for f in folders))
+
+
+class Ran(NamedTuple):
+    wall_s: float
+    cpu_s: float  # user + system of the command's process: steadier than wall on a busy host
+    rss_mb: float
+    stdout: str
+
+
+def run(cmd: list[str], environ: Mapping[str, str], ok: tuple[int, ...] = (0,)) -> Ran:
+    """Wall and CPU seconds, peak RSS (MB) of that one child process (``wait4``), its stdout."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=dict(environ), stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode not in ok:
+            raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}: {err.read().decode()[-2000:]}")
+        cpu = usage.ru_utime + usage.ru_stime
+        return Ran(elapsed, cpu, usage.ru_maxrss / 1024, out.read().decode())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stacks", type=int, default=200)
+    parser.add_argument("--resources", type=int, default=25)
+    parser.add_argument("--latency-ms", type=float, default=h.LATENCY_MS)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    cli = [h.PYTHON, "-m", "reconciler.cli", "drift"]
+    cpu_ref_start = h.cpu_reference_s()
+    with h.workdir("fleet") as work:
+        fleet_dir, data_dir = work / "fleet", work / "data"
+        folders = write_fleet(fleet_dir, args.stacks, args.resources)
+        t = time.perf_counter()
+        with h.Server(data_dir, latency_ms=0, page_size=h.PAGE_SIZE) as server:
+            asyncio.run(seed_all(folders, server.environ))
+        seed_s = time.perf_counter() - t
+        with h.Server(data_dir, latency_ms=args.latency_ms, page_size=h.PAGE_SIZE) as server:
+            env = server.environ
+            one = [run([*cli, "-f", str(folders[0])], env) for _ in range(args.runs)]
+            fleet_runs = [
+                run([*cli, "--stacks", str(fleet_dir), "--format", "json"], env) for _ in range(args.runs)
+            ]
+            report: dict[str, Any] = json.loads(fleet_runs[0].stdout)
+            shards: dict[int, list[Ran]] = {}
+            for count in (2, 4):
+                shards[count] = []
+                for index in range(count):
+                    shard_cmd = [*cli, "--stacks", str(fleet_dir), "--shard", f"{index}/{count}"]
+                    runs = [run(shard_cmd, env) for _ in range(max(1, args.runs - 1))]
+                    shards[count].append(min(runs, key=lambda r: r.wall_s))
+            server_cpu_s = server.cpu_s()
+    one_s, one_cpu = min(r.wall_s for r in one), min(r.cpu_s for r in one)
+    fleet_s, fleet_cpu = min(r.wall_s for r in fleet_runs), min(r.cpu_s for r in fleet_runs)
+    peak_mb = max(r.rss_mb for r in fleet_runs)
+    summary = report["summary"]
+    assert summary["stacks"] == args.stacks and summary["in_sync"] == args.stacks, summary
+    ratio = fleet_s / one_s
+    figures = {
+        "stacks": args.stacks,
+        "resources_per_stack": args.resources,
+        "latency_ms": args.latency_ms,
+        "seed_s": round(seed_s, 2),
+        "one_stack_s": round(one_s, 3),
+        "one_stack_runs_s": [round(r.wall_s, 3) for r in one],
+        "one_stack_cpu_s": round(one_cpu, 3),
+        "fleet_s": round(fleet_s, 3),
+        "fleet_runs_s": [round(r.wall_s, 3) for r in fleet_runs],
+        "fleet_cpu_s": round(fleet_cpu, 3),
+        "fleet_vs_one_cpu": round(fleet_cpu / one_cpu, 2),
+        "fleet_check_s": report["duration_s"],
+        "fleet_vs_one": round(ratio, 2),
+        "peak_rss_mb": round(peak_mb, 1),
+        "requests": summary["http"].get("signaloid", {}).get("requests"),
+        "shards_s": {str(n): [round(r.wall_s, 3) for r in runs] for n, runs in shards.items()},
+        "shards_cpu_s": {str(n): [round(r.cpu_s, 3) for r in runs] for n, runs in shards.items()},
+        "with_2_shards_s": round(max(r.wall_s for r in shards[2]), 3),
+        "with_4_shards_s": round(max(r.wall_s for r in shards[4]), 3),
+        "server_cpu_s": round(server_cpu_s, 2),
+        "cpu_ref_s_start": cpu_ref_start,
+    }
+    rows = [
+        ("one stack: reconciler drift -f", f"{one_s:.2f} s ({one_cpu:.2f} s CPU)", ""),
+        (
+            f"fleet: drift --stacks ({args.stacks} x {args.resources})",
+            f"{fleet_s:.2f} s ({fleet_cpu:.2f} s CPU)",
+            "",
+        ),
+        (
+            "fleet / one stack",
+            f"{ratio:.2f}x ({fleet_cpu / one_cpu:.2f}x CPU)",
+            f"<= 3x {h.verdict(ratio <= 3)}",
+        ),
+        ("fleet peak RSS", f"{peak_mb:.0f} MB", f"<= 300 MB {h.verdict(peak_mb <= 300)}"),
+        ("HTTP requests (whole fleet)", str(figures["requests"]), ""),
+        ("with 2 shards (slowest shard)", f"{figures['with_2_shards_s']:.2f} s", ""),
+        ("with 4 shards (slowest shard)", f"{figures['with_4_shards_s']:.2f} s", ""),
+    ]
+    h.report("fleet", figures, rows)
+
+
+if __name__ == "__main__":
+    main()

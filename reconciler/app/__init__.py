@@ -1,0 +1,1 @@
+"""The use cases composed (the application layer; see DESIGN.md). Today: the fleet drift check."""

@@ -1,0 +1,112 @@
+"""One connection pool and one concurrency limit per API endpoint, shared by every stack of a run.
+
+Stacks of a fleet often point at the same API (one Signaloid URL, one Steamship base), each with
+its own key. Each stack still gets its own ``httpx2.AsyncClient`` (its own base URL and
+``Authorization`` header), but every client for one origin (``scheme://host:port``) sends through
+the same transport: one pool of connections, and at most ``limit`` requests in flight to that
+origin, whichever stack sends them. Hand an ``EndpointPool`` to ``open_session(endpoints=…)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from urllib.parse import urlsplit
+
+import httpx2
+
+__all__ = ["DEFAULT_LIMIT", "EndpointPool", "origin"]
+
+DEFAULT_LIMIT = 32
+
+
+def origin(url: str) -> str:
+    """``scheme://host:port`` of a URL: what one connection pool serves."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+class EndpointPool:
+    """Per-run registry: origin -> one shared, concurrency-limited transport."""
+
+    def __init__(
+        self,
+        limit: int = DEFAULT_LIMIT,
+        make_transport: Callable[[httpx2.Limits], httpx2.AsyncBaseTransport] | None = None,
+    ) -> None:
+        self.limit = limit
+        self._make = make_transport or (lambda limits: httpx2.AsyncHTTPTransport(limits=limits))
+        self._transports: dict[str, _Limited] = {}
+
+    def transport(self, url: str) -> httpx2.AsyncBaseTransport:
+        key = origin(url)
+        if key not in self._transports:
+            # The pool is larger than the limit: a request that got a slot never waits for a connection.
+            limits = httpx2.Limits(max_connections=self.limit, max_keepalive_connections=self.limit)
+            self._transports[key] = _Limited(self._make(limits), self.limit)
+        return self._transports[key]
+
+    def origins(self) -> list[str]:
+        return sorted(self._transports)
+
+    def peak_in_flight(self, url: str) -> int:
+        """The most requests that were in flight at once to ``url``'s origin (0 if never used)."""
+        transport = self._transports.get(origin(url))
+        return transport.peak if transport else 0
+
+    async def aclose(self) -> None:
+        for transport in self._transports.values():
+            await transport.inner.aclose()
+        self._transports.clear()
+
+
+class _Limited(httpx2.AsyncBaseTransport):
+    """A transport that lets at most ``limit`` requests be in flight (until the body is read)."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, limit: int) -> None:
+        self.inner = inner
+        self.slots = asyncio.Semaphore(limit)
+        self.in_flight = self.peak = 0
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        await self.slots.acquire()
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            response = await self.inner.handle_async_request(request)
+        except BaseException:
+            self._release()
+            raise
+        if isinstance(response.stream, httpx2.ByteStream):  # already in memory: nothing left to read
+            self._release()
+        else:
+            response.stream = _Releasing(response.stream, self._release)  # type: ignore[arg-type]
+        return response
+
+    def _release(self) -> None:
+        self.in_flight -= 1
+        self.slots.release()
+
+    async def aclose(self) -> None:
+        """A client closing does not close the shared pool; ``EndpointPool.aclose`` does."""
+
+
+class _Releasing(httpx2.AsyncByteStream):
+    """The response body; frees the request's slot once, when it is closed."""
+
+    def __init__(self, stream: httpx2.AsyncByteStream, release: Callable[[], None]) -> None:
+        self.stream, self._release = stream, release
+        self._done = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self.stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self.stream.aclose()
+        finally:
+            if not self._done:
+                self._done = True
+                self._release()

@@ -1,0 +1,225 @@
+"""The fleet report: one versioned JSON document (``docs/fleet-report.md``) that every renderer reads.
+
+Per stack a status, in this order of precedence: ``errored`` (the check itself failed: bad YAML,
+API down), ``drifted`` (a live object changed outside reconciler: a change or a field with cause
+``drift``), ``pending`` (the YAML differs from live state, but nothing drifted: config not yet
+applied), ``in_sync``. The fleet's exit code: 1 if any stack errored, else 2 if any drifted or is
+pending, else 0 — "broken" always wins over "drift", so a CI job can tell them apart.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "FORMAT_VERSION",
+    "STATUSES",
+    "errored_stack",
+    "exit_code",
+    "fleet_report",
+    "notification",
+    "shard_label",
+    "stack_result",
+    "stack_totals",
+    "stamp",
+    "summarise",
+]
+
+FORMAT_VERSION = "1"
+REPORT = "reconciler-fleet-drift"
+STATUSES = ("errored", "drifted", "pending", "in_sync")  # precedence, worst first
+
+
+def stamp(when: datetime | None = None) -> str:
+    return (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _pending(change: Mapping[str, Any]) -> bool:
+    return change["action"] != "noop" or bool(change.get("adopt")) or bool(change.get("moved_from"))
+
+
+def _field_cause(field: Mapping[str, Any], change: Mapping[str, Any]) -> str | None:
+    """A field's own cause where the plan JSON has one, else its change's."""
+    return field.get("cause") or change.get("cause")
+
+
+def _resource_status(change: Mapping[str, Any]) -> str:
+    if not _pending(change):
+        return "in_sync"
+    causes = {change.get("cause")} | {_field_cause(f, change) for f in change.get("fields", ())}
+    return "drifted" if "drift" in causes else "pending"
+
+
+def _change_entry(change: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "address": change["address"],
+        "kind": change["kind"],
+        "status": _resource_status(change),
+        "action": change["action"],
+        "cause": change.get("cause"),
+        "reason": change.get("reason", ""),
+        "remote_id": change.get("remote_id"),
+        "fields": [
+            {
+                "path": f["path"],
+                "cause": _field_cause(f, change),
+                "before": f.get("before"),
+                "after": f.get("after"),
+                "sensitive": bool(f.get("sensitive")),
+                "forces_replacement": bool(f.get("forces_replacement")),
+            }
+            for f in change.get("fields", ())
+        ],
+    }
+
+
+def stack_result(
+    name: str,
+    plan_doc: Mapping[str, Any],
+    *,
+    checked_at: str,
+    duration_s: float,
+    http: Mapping[str, Mapping[str, int]],
+) -> dict[str, Any]:
+    """One stack's entry, from its plan JSON (only pending changes are kept, with their fields)."""
+    kinds: dict[str, Counter[str]] = {}
+    changes = []
+    for change in plan_doc.get("changes", ()):
+        status = _resource_status(change)
+        kinds.setdefault(change["kind"], Counter())[status] += 1
+        if status != "in_sync":
+            changes.append(_change_entry(change))
+    statuses = {c["status"] for c in changes}
+    status = "drifted" if "drifted" in statuses else "pending" if statuses else "in_sync"
+    return {
+        "name": name,
+        "status": status,
+        "error": None,
+        "checked_at": checked_at,
+        "duration_s": round(duration_s, 3),
+        "kinds": {k: _counts(c) for k, c in sorted(kinds.items())},
+        "changes": changes,
+        "unmanaged": len(plan_doc.get("unmanaged", ())),
+        "warnings": list(plan_doc.get("warnings", ())) + list(plan_doc.get("errors", ())),
+        "http": {api: dict(figures) for api, figures in sorted(http.items())},
+    }
+
+
+def errored_stack(
+    name: str, message: str, *, checked_at: str, duration_s: float, http: Mapping[str, Mapping[str, int]]
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "status": "errored",
+        "error": message,
+        "checked_at": checked_at,
+        "duration_s": round(duration_s, 3),
+        "kinds": {},
+        "changes": [],
+        "unmanaged": 0,
+        "warnings": [],
+        "http": {api: dict(figures) for api, figures in sorted(http.items())},
+    }
+
+
+def _counts(counter: Mapping[str, int]) -> dict[str, int]:
+    return {s: int(counter.get(s, 0)) for s in ("drifted", "pending", "in_sync")}
+
+
+def summarise(stacks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Stacks per status, resources per status (fleet-wide), API calls per API."""
+    stacks = list(stacks)
+    by_status = Counter(s["status"] for s in stacks)
+    resources: Counter[str] = Counter()
+    http: dict[str, Counter[str]] = {}
+    for stack in stacks:
+        for counts in stack["kinds"].values():
+            resources.update(counts)
+        for api, figures in stack.get("http", {}).items():
+            http.setdefault(api, Counter()).update(figures)
+    return {
+        "stacks": len(stacks),
+        **{status: by_status.get(status, 0) for status in STATUSES},
+        "resources": _counts(resources),
+        "http": {api: dict(c) for api, c in sorted(http.items())},
+    }
+
+
+def exit_code(summary: Mapping[str, Any], *, incomplete: bool = False) -> int:
+    if summary["errored"] or incomplete:
+        return 1
+    return 2 if summary["drifted"] or summary["pending"] else 0
+
+
+def fleet_report(
+    stacks: Iterable[Mapping[str, Any]],
+    *,
+    generated_at: str,
+    duration_s: float,
+    shards: list[dict[str, int]] | None = None,
+    missing_shards: list[int] | None = None,
+) -> dict[str, Any]:
+    """The whole document. ``shards``: which shards of how many it covers (absent: the whole fleet)."""
+    ordered = sorted(stacks, key=lambda s: s["name"])
+    summary = summarise(ordered)
+    missing = sorted(missing_shards or [])
+    return {
+        "format_version": FORMAT_VERSION,
+        "report": REPORT,
+        "generated_at": generated_at,
+        "duration_s": round(duration_s, 3),
+        "shards": shards or [],
+        "missing_shards": missing,
+        "exit_code": exit_code(summary, incomplete=bool(missing)),
+        "summary": summary,
+        "stacks": ordered,
+    }
+
+
+def stack_totals(stack: Mapping[str, Any]) -> dict[str, int]:
+    """A stack's resources per status, all kinds together."""
+    totals: Counter[str] = Counter()
+    for counts in stack["kinds"].values():
+        totals.update(counts)
+    return _counts(totals)
+
+
+def shard_label(report: Mapping[str, Any]) -> str:
+    """`` (shards 0, 2 of 4)`` for a sharded report; empty for a whole fleet."""
+    shards = report.get("shards") or []
+    if not shards:
+        return ""
+    indexes = ", ".join(str(s["index"]) for s in shards)
+    return f" (shard{'s' if len(shards) > 1 else ''} {indexes} of {shards[0]['count']})"
+
+
+def notification(report: Mapping[str, Any], limit: int = 50) -> dict[str, Any]:
+    """The one message ``--notify`` sends per fleet run: the summary, a ``text`` line for chat
+    webhooks, and the stacks that need attention (name, status, counts, error; no field values)."""
+    summary = report["summary"]
+    attention = [s for s in report["stacks"] if s["status"] != "in_sync"]
+    counts = ", ".join(f"{summary[s]} {s.replace('_', ' ')}" for s in STATUSES if summary[s])
+    names = ", ".join(s["name"] for s in attention[:10]) + (
+        f" and {len(attention) - 10} more" if len(attention) > 10 else ""
+    )
+    text = f"reconciler fleet drift: {summary['stacks']} stacks{shard_label(report)}: {counts}"
+    if report.get("missing_shards"):
+        text += f"; no report from shard(s) {', '.join(map(str, report['missing_shards']))}"
+    return {
+        "format_version": FORMAT_VERSION,
+        "report": REPORT + "-summary",
+        "generated_at": report["generated_at"],
+        "exit_code": report["exit_code"],
+        "text": text + (f" ({names})" if attention else ""),
+        "summary": summary,
+        "shards": report.get("shards", []),
+        "missing_shards": report.get("missing_shards", []),
+        "stacks": [
+            {"name": s["name"], "status": s["status"], "error": s["error"], **stack_totals(s)}
+            for s in attention[:limit]
+        ],
+        "stacks_not_listed": max(0, len(attention) - limit),
+    }

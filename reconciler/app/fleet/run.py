@@ -1,0 +1,105 @@
+"""Checking a fleet: every stack's read-only drift check, concurrently, in one process.
+
+At most ``max_stacks`` stacks are checked at once (each holds its live state while it plans);
+every stack's HTTP clients send through one ``EndpointPool``, so all stacks that call one API
+share its connections and its concurrency limit. Like ``drift``: no lock, no state write, no
+write call on any API. A stack that fails is an ``errored`` entry; the others are unaffected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from reconciler.app.fleet.discover import Shard, StackRef
+from reconciler.app.fleet.endpoints import DEFAULT_LIMIT, EndpointPool
+from reconciler.app.fleet.model import errored_stack, fleet_report, stack_result, stamp
+from reconciler.errors import ConfigError, ReconcilerError
+
+__all__ = ["DEFAULT_MAX_STACKS", "check_fleet", "describe_error"]
+
+DEFAULT_MAX_STACKS = 16
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line (or a few, for several YAML problems) as the CLI would print it."""
+    if isinstance(exc, ConfigError):
+        return "\n".join(str(issue) for issue in exc.issues)
+    if isinstance(exc, ReconcilerError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    return f"unexpected error ({type(exc).__name__}): {exc}"
+
+
+async def check_fleet(
+    stacks: list[StackRef],
+    *,
+    environ: Mapping[str, str],
+    sandbox: bool = False,
+    shard: Shard | None = None,
+    max_stacks: int = DEFAULT_MAX_STACKS,
+    per_endpoint: int = DEFAULT_LIMIT,
+    on_checked: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """The fleet report (``model.fleet_report``) for ``stacks``."""
+    started, generated_at = time.monotonic(), stamp()
+    pool = EndpointPool(per_endpoint)
+    slots = asyncio.Semaphore(max_stacks)
+
+    async def one(ref: StackRef) -> dict[str, Any]:
+        async with slots:
+            result = await _check(ref, environ=environ, sandbox=sandbox, pool=pool)
+        if on_checked is not None:
+            on_checked(result)
+        return result
+
+    try:
+        results = await asyncio.gather(*(one(ref) for ref in stacks))
+    finally:
+        await pool.aclose()
+    shards = [{"index": shard.index, "count": shard.count}] if shard else []
+    return fleet_report(
+        results, generated_at=generated_at, duration_s=time.monotonic() - started, shards=shards
+    )
+
+
+async def _check(
+    ref: StackRef, *, environ: Mapping[str, str], sandbox: bool, pool: EndpointPool
+) -> dict[str, Any]:
+    from reconciler.workflow import open_session
+
+    started, checked_at = time.monotonic(), stamp()
+    http: dict[str, dict[str, int]] = {}
+    try:
+        session = open_session([ref.path], sandbox=sandbox, environ=environ, endpoints=pool)
+        async with session:
+            try:
+                the_plan, _ = await session.plan()
+            finally:
+                http = _http_figures(session.http_stats())
+        return stack_result(
+            ref.name,
+            the_plan.to_json(),
+            checked_at=checked_at,
+            duration_s=time.monotonic() - started,
+            http=http,
+        )
+    except Exception as exc:  # one stack's failure is its entry, never the fleet's
+        return errored_stack(
+            ref.name,
+            describe_error(exc),
+            checked_at=checked_at,
+            duration_s=time.monotonic() - started,
+            http=http,
+        )
+
+
+def _http_figures(stats: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    return {
+        api: {"requests": s.requests, "retries": s.retries, "rate_limited": s.rate_limited}
+        for api, s in stats.items()
+        if s.requests
+    }

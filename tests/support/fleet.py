@@ -1,0 +1,90 @@
+"""Fleets of small stacks for the fleet drift tests: folders of Signaloid cores, and report values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import yaml
+
+__all__ = ["applied_fleet", "change", "drift_outside", "plan_doc", "write_stack"]
+
+
+def write_stack(
+    folder: Path, cores: dict[str, int], *, api_key: str | None = None, url: str | None = None
+) -> Path:
+    """A stack of Signaloid cores (name -> precision) in ``folder``; key and URL from the env unless given."""
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {
+        name: {
+            "class": "C0",
+            "microarchitecture": "Athens",
+            "precision": precision,
+            "memory_size": 256000,
+            "correlation_tracking": "Autocorrelation",
+        }
+        for name, precision in cores.items()
+    }
+    doc: dict[str, Any] = {"version": 1, "cores": spec}
+    signaloid = {k: v for k, v in (("api_key", api_key), ("url", url)) if v is not None}
+    if signaloid:
+        doc["providers"] = {"signaloid": signaloid}
+    (folder / "stack.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return folder
+
+
+def change(
+    address: str, action: str = "update", cause: str | None = "drift", **fields: Any
+) -> dict[str, Any]:
+    """One change of a plan JSON; ``fields``: path -> (before, after) or (before, after, cause)."""
+    kind = address.split(".", 1)[0]
+    diffs = []
+    for path, values in fields.items():
+        diff = {
+            "path": path,
+            "before": values[0],
+            "after": values[1],
+            "sensitive": False,
+            "after_unknown": False,
+            "forces_replacement": False,
+        }
+        if len(values) > 2:
+            diff["cause"] = values[2]
+        diffs.append(diff)
+    return {
+        "address": address,
+        "kind": kind,
+        "action": action,
+        "cause": cause,
+        "adopt": False,
+        "reason": "changed outside reconciler",
+        "remote_id": "cor_1",
+        "fields": diffs,
+    }
+
+
+def plan_doc(*changes: dict[str, Any]) -> dict[str, Any]:
+    return {"format_version": "1", "changes": list(changes), "unmanaged": [], "warnings": [], "errors": []}
+
+
+def applied_fleet(root: Path, run_cli: Callable[..., Any], count: int) -> list[Path]:
+    """``count`` stacks of two cores each under ``root``, each with its own API key, applied by the CLI."""
+    folders = []
+    for i in range(count):
+        cores = {f"s{i}-a": 128, f"s{i}-b": 64}
+        folder = write_stack(root / f"team-{i % 2}" / f"env-{i}", cores, api_key=f"key-{i}")
+        result = run_cli("apply", "-f", folder, "--auto-approve")
+        assert result.exit_code == 0, result
+        folders.append(folder)
+    return folders
+
+
+def drift_outside(signaloid_url: str, key: str, core_name: str, precision: int) -> None:
+    """Change a core's precision behind reconciler's back, over the emulator's own API (the key's
+    user holds the few cores of one stack: they are on the first page)."""
+    with httpx2.Client(base_url=signaloid_url, headers={"Authorization": key}, timeout=10) as api:
+        cores = api.get("/cores").json()["Cores"]
+        core = next(c for c in cores if c["Name"] == core_name)
+        assert api.patch(f"/cores/{core['CoreID']}", json={"Precision": precision}).status_code == 200

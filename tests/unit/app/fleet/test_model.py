@@ -1,0 +1,68 @@
+"""A stack's status and the fleet's exit code: errored > drifted > pending > in sync; 1 wins over 2."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.app.fleet.model import errored_stack, exit_code, fleet_report, notification, stack_result
+from tests.support.fleet import change, plan_doc
+
+AT = "2026-01-02T03:04:05Z"
+
+
+def stack(name: str, *changes: dict[str, Any]) -> dict[str, Any]:
+    return stack_result(name, plan_doc(*changes), checked_at=AT, duration_s=0.5, http={})
+
+
+def noop(address: str) -> dict[str, Any]:
+    return change(address, action="noop", cause=None)
+
+
+def test_statuses_per_resource_kind_and_stack() -> None:
+    drifted = stack("a", change("cores.x", precision=(64, 128)), noop("cores.y"), noop("webhooks.w"))
+    assert drifted["status"] == "drifted"
+    assert drifted["kinds"] == {
+        "cores": {"drifted": 1, "pending": 0, "in_sync": 1},
+        "webhooks": {"drifted": 0, "pending": 0, "in_sync": 1},
+    }
+    assert [c["address"] for c in drifted["changes"]] == ["cores.x"]  # no-ops are counted, not listed
+    pending = stack("b", change("cores.x", cause="config", precision=(64, 128)), noop("cores.y"))
+    assert pending["status"] == "pending"
+    assert stack("c", noop("cores.x"))["status"] == "in_sync"
+
+
+def test_a_field_that_drifted_makes_a_config_change_drifted_and_keeps_its_own_cause() -> None:
+    both = change("cores.x", cause="config", precision=(64, 128, "config"), memory_size=(1, 2, "drift"))
+    result = stack("a", both)
+    assert result["status"] == "drifted"
+    assert [(f["path"], f["cause"]) for f in result["changes"][0]["fields"]] == [
+        ("precision", "config"),
+        ("memory_size", "drift"),
+    ]
+
+
+def test_an_adoption_is_pending_not_in_sync() -> None:
+    adopt = {**noop("cores.x"), "adopt": True}
+    assert stack("a", adopt)["status"] == "pending"
+
+
+def test_exit_code_precedence_error_over_drift_over_in_sync() -> None:
+    ok, drifted = stack("ok", noop("cores.x")), stack("d", change("cores.x", precision=(1, 2)))
+    broken = errored_stack("e", "boom", checked_at=AT, duration_s=0.1, http={})
+    assert fleet_report([ok], generated_at=AT, duration_s=1)["exit_code"] == 0
+    assert fleet_report([ok, drifted], generated_at=AT, duration_s=1)["exit_code"] == 2
+    report = fleet_report([drifted, broken, ok], generated_at=AT, duration_s=1)
+    assert report["exit_code"] == 1
+    assert report["summary"]["errored"] == 1 and report["summary"]["drifted"] == 1
+    assert [s["name"] for s in report["stacks"]] == ["d", "e", "ok"]
+    assert exit_code(report["summary"] | {"errored": 0}, incomplete=True) == 1  # a shard missing
+
+
+def test_the_notification_is_one_summary_naming_the_stacks_to_look_at() -> None:
+    stacks = [stack(f"s{i}", change("cores.x", precision=(1, 2))) for i in range(12)]
+    stacks.append(stack("quiet", noop("cores.x")))
+    message = notification(fleet_report(stacks, generated_at=AT, duration_s=1), limit=5)
+    assert message["text"].startswith("reconciler fleet drift: 13 stacks: 12 drifted, 1 in sync (s0, s1")
+    assert message["text"].endswith("and 2 more)")
+    assert len(message["stacks"]) == 5 and message["stacks_not_listed"] == 7
+    assert "changes" not in message["stacks"][0]  # no field values in a chat message
