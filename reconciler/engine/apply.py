@@ -156,11 +156,7 @@ class _Applier:
         async with _Slot(self.semaphore) as slot:
             self.on_event(change, "start", None)
             started = time.monotonic()
-            call = (
-                await self.journal.intent(change.address, change.action.value, change.remote_id)
-                if self.journal
-                else ""
-            )
+            call = await self._intent(change) if self.journal else ""
             try:
                 remote_id = await self._execute(change, slot)
             except ReconcilerError as exc:
@@ -182,6 +178,15 @@ class _Applier:
                 )
             self.on_event(change, "end", result)
             return result
+
+    async def _intent(self, change: Change) -> str:
+        """Journal the call; a create with its natural key, so it can be found if its outcome is lost."""
+        assert self.journal is not None
+        kind, key = None, None
+        if change.action in (Action.CREATE, Action.REPLACE) and change.desired is not None:
+            kind = change.kind
+            key = tuple(KINDS_BY_NAME[kind].natural_key(change.desired.name, change.desired.create_attrs))
+        return await self.journal.intent(change.address, change.action.value, change.remote_id, kind, key)
 
     def _resolve(self, desired: Desired, attrs: Mapping[str, Any]) -> dict[str, Any]:
         kind = KINDS_BY_NAME[desired.kind]

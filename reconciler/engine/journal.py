@@ -9,6 +9,7 @@ is simply gone. The journal is how the user (and the tests) learn what was inter
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -18,7 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Interrupted", "Journal"]
+__all__ = ["Interrupted", "Journal", "key_digest"]
+
+
+def key_digest(key: tuple[str, ...]) -> str:
+    """A natural key as the journal records it: a digest, since a key (a webhook URL) may hold a secret."""
+    return "sha256:" + hashlib.sha256(json.dumps(list(key)).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -97,13 +103,24 @@ class Journal:
             }
         )
 
-    async def intent(self, address: str, action: str, remote_id: str | None) -> str:
+    async def intent(
+        self,
+        address: str,
+        action: str,
+        remote_id: str | None,
+        kind: str | None = None,
+        key: tuple[str, ...] | None = None,
+    ) -> str:
         """Record a call about to be made, before it is made.
 
         The line is handed to the OS before the call, so a killed process never loses it; it is not
         fsynced per call (that wait was a quarter of an apply's time). After an OS crash the last
         intents may be missing: the next plan still finds what those calls created by natural key
-        and adopts it, as after any lost response. State itself stays durable per record."""
+        and adopts it, as after any lost response. State itself stays durable per record.
+
+        A create gives its ``kind`` and natural ``key`` (recorded as a digest): if its outcome is
+        never recorded, the next run finds the object by that key even when the YAML no longer
+        declares it (engine/pending.py)."""
         call_id = uuid.uuid4().hex[:12]
         await self._append(
             {
@@ -112,6 +129,7 @@ class Journal:
                 "address": address,
                 "action": action,
                 "remote_id": remote_id,
+                **({"kind": kind, "key": key_digest(key)} if kind is not None and key is not None else {}),
                 "at": time.time(),
             }
         )
