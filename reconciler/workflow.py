@@ -118,7 +118,7 @@ class Session:
                 the_plan = plan(desired, live, overlaid, allow_delete_unmanaged=self.allow_delete_unmanaged)
             the_plan = explain(the_plan, resolved)
         the_plan = select(the_plan, self.targets, self.excludes)
-        problem = None if destroy else mass_delete_problem(the_plan, len(snapshot.entries))
+        problem = None if destroy else mass_delete_problem(self._guarded(the_plan), len(snapshot.entries))
         if problem and not self.allow_mass_delete:
             the_plan = replace(the_plan, warnings=(*the_plan.warnings, f"apply will refuse: {problem}"))
         return the_plan, live
@@ -134,7 +134,7 @@ class Session:
     ) -> ApplyResult:
         """Apply, journalled; refuses a mass delete unless allowed (``destroy`` is exempt)."""
         if not destroy and not self.allow_mass_delete:
-            problem = mass_delete_problem(the_plan, len(self.store.read().entries))
+            problem = mass_delete_problem(self._guarded(the_plan), len(self.store.read().entries))
             if problem:
                 raise PlanError(problem)
         journal = Journal(self.journal_path) if self.journal_path else None
@@ -172,6 +172,15 @@ class Session:
         resolved = resolve(pending, live, snapshot, desired)
         self.pending_adopted = resolved.entries
         return resolved
+
+    def _guarded(self, the_plan: Plan) -> Plan:
+        """The plan the mass-delete guard judges: without the deletes of objects that interrupted
+        creates made and the YAML no longer declares (never managed on purpose, minutes old)."""
+        adopted = {e.remote_id for e in self.pending_adopted.values()}
+        adopted |= {i for e in self.pending_adopted.values() for i in e.extra.get("deposed", ())}
+        if not adopted:
+            return the_plan
+        return replace(the_plan, changes=tuple(c for c in the_plan.changes if c.remote_id not in adopted))
 
     async def record_pending(self) -> None:
         """Record what ``resolve_pending`` adopted, before anything else is done, so it stays tracked."""
