@@ -133,4 +133,4 @@ async def export_live(session: Session, kinds: list[str]) -> tuple[Exported, lis
         wanted = default_kinds(usable)
     live = await session.refresh(set(wanted))
     header = [f"exported by `reconciler export` from the live {', '.join(wanted) or 'nothing'}"]
-    return export_stack(live, wanted, header=header), notes
+    return export_stack(live, wanted, header=header, secret_values=session.loaded.secret_values), notes

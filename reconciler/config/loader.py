@@ -5,7 +5,8 @@ remembers where each key and value stood, so a validation error found much later
 still name the file, line and column. ``${env:NAME}`` is substituted while scalars are
 built (``$${env:NAME}`` is a literal); a missing or empty variable is an error at the
 line that uses it. Values that came from the environment are remembered so that error
-messages never echo them (they are often credentials).
+messages never echo them (they are often credentials), and the engine treats them as
+sensitive; ``${env:NAME:plain}`` says a value is no secret.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ MAX_NODES = 200_000  # bounds a "billion laughs" document: aliases count every t
 MAX_DEPTH = 64
 ENV_PATTERN = re.compile(r"\$(\$?)\{env:([^}]*)\}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+PLAIN_SUFFIX = ":plain"
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
@@ -60,6 +62,8 @@ class LoadedFile:
     data: MarkedDict | None
     # (line, column) of every scalar built from ${env:...}: never echo those values.
     secret_positions: set[tuple[int, int]] = field(default_factory=set)
+    # value -> variable name of every ${env:NAME} (not ``:plain``): export writes the reference back.
+    secret_values: dict[str, str] = field(default_factory=dict)
 
 
 BROKEN_LINK = "a broken symbolic link (its target is missing, or it leads round in a loop)"
@@ -104,6 +108,7 @@ class _Building:
         self.file = file
         self.environ = environ
         self.secret_positions: set[tuple[int, int]] = set()
+        self.secret_values: dict[str, str] = {}
         self.node_count = 0
         self.depth = 0
 
@@ -219,6 +224,8 @@ def _construct_str(loader: _Building, node: yaml.ScalarNode) -> str:
         if match.group(1):  # $${env:X} is the literal ${env:X}
             return match.group(0)[1:]
         name = match.group(2)
+        plain = name.endswith(PLAIN_SUFFIX)  # ${env:NAME:plain}: the user says it is no secret
+        name = name.removesuffix(PLAIN_SUFFIX) if plain else name
         if not ENV_NAME.fullmatch(name):
             raise ConfigError(
                 ConfigIssue(
@@ -243,7 +250,9 @@ def _construct_str(loader: _Building, node: yaml.ScalarNode) -> str:
                     column=column,
                 )
             )
-        loader.secret_positions.add((line, column))
+        if not plain:
+            loader.secret_positions.add((line, column))
+            loader.secret_values[loader.environ[name]] = name
         return loader.environ[name]
 
     return ENV_PATTERN.sub(substitute, value)
@@ -302,7 +311,10 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
             pass
         else:
             return LoadedFile(
-                path=path, data=_stack_document(data, file), secret_positions=fast.secret_positions
+                path=path,
+                data=_stack_document(data, file),
+                secret_positions=fast.secret_positions,
+                secret_values=fast.secret_values,
             )
     loader = _Loader(text, file, environ)
     try:
@@ -328,7 +340,12 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
         raise ConfigError(ConfigIssue("values nested too deeply", file=file)) from exc
     finally:
         loader.dispose()
-    return LoadedFile(path=path, data=_stack_document(data, file), secret_positions=loader.secret_positions)
+    return LoadedFile(
+        path=path,
+        data=_stack_document(data, file),
+        secret_positions=loader.secret_positions,
+        secret_values=loader.secret_values,
+    )
 
 
 def _stack_document(data: Any, file: str) -> MarkedDict | None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from reconciler.engine.changes import Action, Change, Plan
 from reconciler.engine.journal import Journal
+from reconciler.engine.secrets import stored_key
 from reconciler.errors import CreatedUnusable, ReconcilerError
 from reconciler.kinds import KINDS_BY_NAME
 from reconciler.providers.base import Provider
@@ -206,7 +207,7 @@ class _Applier:
         recorded (``deposed`` adds one, ``settled`` drops one), so none becomes an orphan."""
         self.ids[desired.address] = obj.remote_id
         # The key as the stack declares it: an update may have changed the live object's key fields.
-        key = KINDS_BY_NAME[desired.kind].natural_key(desired.name, desired.create_attrs)
+        key = stored_key(desired)  # a part holding a value from ${env:…} as a digest
         extra = dict(obj.extra)
         # Kind.state_fields: what the API cannot report is remembered as applied.
         extra.update({f: desired.create_attrs[f] for f in KINDS_BY_NAME[desired.kind].state_fields})

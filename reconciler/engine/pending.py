@@ -94,7 +94,9 @@ def resolve(
         adopted[obj.remote_id] = p.address
         current = entries.get(p.address) or state.get(p.address)
         if current is None:
-            entries[p.address] = StateEntry(p.kind, obj.remote_id, tuple(obj.key), "", dict(obj.extra))
+            # The key as digests: it may hold a secret (a webhook URL) and no YAML says which part.
+            key = tuple(key_digest((part,)) for part in obj.key)
+            entries[p.address] = StateEntry(p.kind, obj.remote_id, key, "", dict(obj.extra))
         else:
             deposed = [*current.extra.get("deposed", ()), obj.remote_id]
             entries[p.address] = replace(current, extra={**current.extra, "deposed": deposed})

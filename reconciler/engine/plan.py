@@ -375,7 +375,7 @@ class _Planner(DeleteRules):
                 cause,
                 reason,
                 None,
-                fields=_creation_fields(kind, self._resolve(res, res.create_attrs)),
+                fields=_creation_fields(kind, self._resolve(res, res.create_attrs), res.sensitive),
                 depends_on=deps,
                 desired=res,
             )
@@ -391,7 +391,7 @@ class _Planner(DeleteRules):
             }
         if kind.references:
             wanted = self._resolve(res, wanted)
-        diffs = diff_attrs(kind, wanted, have)
+        diffs = diff_attrs(kind, wanted, have, res.sensitive)
         fields = tuple(_live_replace(obj, f) for f in diffs) if diffs else ()
         if kind.name_is_remote and obj.name != res.name and "name" not in res.ignored:
             # Found by state under another name: it was renamed outside; its name is managed.
@@ -459,9 +459,11 @@ class _Planner(DeleteRules):
         )
 
 
-def _creation_fields(kind: Kind, attrs: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
+def _creation_fields(
+    kind: Kind, attrs: Mapping[str, Any], sensitive: frozenset[str] = frozenset()
+) -> tuple[FieldDiff, ...]:
     return tuple(
-        FieldDiff(name, None, value, name in kind.sensitive_fields)
+        FieldDiff(name, None, value, name in kind.sensitive_fields or name in sensitive)
         for name, value in attrs.items()
         if value is not None
     )
