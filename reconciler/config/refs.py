@@ -140,7 +140,8 @@ def _duplicate_keys(resources: list[Desired]) -> list[ConfigIssue]:
             where = f" (at {first.location})" if first.location else ""
             issues.append(
                 ConfigIssue(
-                    f"same natural key as {first.address}{where}: {' / '.join(key[1])} "
+                    f"same natural key as {first.address}{where}: "
+                    f"{'(a value from the environment)' if res.sensitive else ' / '.join(key[1])} "
                     f"({kind.key_doc}); one live object can be managed by one resource only",
                     file=res.location.file if res.location else None,
                     line=res.location.line if res.location else None,

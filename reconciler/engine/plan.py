@@ -263,7 +263,8 @@ class _Planner(DeleteRules):
             ids = ", ".join(o.remote_id for o in candidates)
             raise PlanError(
                 f"{res.address}: {len(candidates)} live {res.kind} match its natural key "
-                f"({kind.key_doc} = {' / '.join(key)}): {ids}. Refusing to guess which one to manage; "
+                f"({kind.key_doc} = {'(sensitive)' if res.sensitive else ' / '.join(key)}): {ids}. "
+                "Refusing to guess which one to manage; "
                 f"delete the extra ones or record the right one with `reconciler import {res.address} ID`."
             )
         if candidates:
