@@ -149,8 +149,26 @@ class _Loader(_Building, yaml.SafeLoader):
     """Pure Python: the reference, and the one whose error messages users see."""
 
     def __init__(self, text: str, file: str, environ: Mapping[str, str]) -> None:
-        yaml.SafeLoader.__init__(self, text)
+        try:
+            yaml.SafeLoader.__init__(self, text)  # the reader checks every character here
+        except yaml.reader.ReaderError as exc:
+            raise _unprintable(text, file, exc) from exc
         self._setup(file, environ)
+
+
+def _unprintable(text: str, file: str, exc: yaml.reader.ReaderError) -> ConfigError:
+    """A control character (or other) that YAML does not allow, with its line and column."""
+    before = text[: exc.position]
+    line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+    return ConfigError(
+        ConfigIssue(
+            f"character U+{exc.character:04X} is not allowed in YAML (a control character?); "
+            "write it as an escape in a double-quoted string, e.g. \"\\x07\"",
+            file=file,
+            line=line,
+            column=column,
+        )
+    )
 
 
 try:
@@ -258,7 +276,23 @@ def _construct_str(loader: _Building, node: yaml.ScalarNode) -> str:
     return ENV_PATTERN.sub(substitute, value)
 
 
+def _construct_int(loader: _Building, node: yaml.ScalarNode) -> int:
+    """An integer, or one clear error when it has more digits than Python converts."""
+    try:
+        return SafeConstructor.construct_yaml_int(loader, node)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(
+            ConfigIssue(
+                f"integer with {len(node.value):,} digits is too large",
+                file=loader.file,
+                line=node.start_mark.line + 1,
+                column=node.start_mark.column + 1,
+            )
+        ) from exc
+
+
 for _cls in (_Loader, _FastLoader) if CParser is not None else (_Loader,):
+    _cls.add_constructor("tag:yaml.org,2002:int", _construct_int)
     _cls.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
     _cls.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
     _cls.add_constructor("tag:yaml.org,2002:str", _construct_str)
