@@ -99,6 +99,8 @@ def _validate(text: str, files: set[str], where: str, data: bytes, name_line: in
         manifest: Any = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PackageError(f"{where}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
+    except RecursionError as exc:
+        raise PackageError(f"{where}: values nested too deeply") from exc
     if not isinstance(manifest, dict):
         raise PackageError(f"{where}: must be a JSON object")
     for key in ("name", "main"):
