@@ -55,7 +55,7 @@ class LocalStateStore:
             raise StateError(f"cannot read state file {self.path}: values nested too deeply") from exc
         except (OSError, ValueError) as exc:
             raise StateError(f"cannot read state file {self.path}: {exc}") from exc
-        return entries_from_json(data, self.path)
+        return entries_from_json(data, f"cannot read state file {self.path}")
 
     async def record(self, address: str, entry: StateEntry | None) -> None:
         """Persist one change; returns once a write holding it is durable.
