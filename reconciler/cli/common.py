@@ -144,7 +144,7 @@ def run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
         header = "Error: the stack is not valid:" if len(lines) > 1 else "Error:"
         click.echo(header if len(lines) > 1 else f"Error: {lines[0]}", err=True)
         if len(lines) > 1:
-            for line in lines:
+            for line in exc.shown():  # at most MAX_ISSUES_SHOWN, then the count
                 click.echo(f"  {line}", err=True)
         if debug:
             raise

@@ -100,7 +100,7 @@ def _merge(files: list[LoadedFile]) -> MarkedDict:
                     )
                 )
             elif key == "version" and key in merged:
-                if value != merged[key]:
+                if value != merged[key] or type(value) is not type(merged[key]):  # true == 1 in Python
                     here = data.key_marks[key]
                     issues.append(
                         ConfigIssue(

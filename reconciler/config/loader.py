@@ -298,17 +298,36 @@ for _cls in (_Loader, _FastLoader) if CParser is not None else (_Loader,):
     _cls.add_constructor("tag:yaml.org,2002:str", _construct_str)
 
 
-def _nesting_within(text: str, limit: int) -> bool:
-    """Whether collections nest at most ``limit`` deep (libyaml's event parser: no recursion)."""
+def _nesting_within(text: str, limit: int, file: str = "") -> bool:
+    """Whether collections nest at most ``limit`` deep (libyaml's event parser: no recursion);
+    deeper is a ConfigError at the line where it goes past the limit."""
     depth = 0
     try:
         for event in yaml.parse(text, Loader=yaml.CSafeLoader):
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > limit:
-                    return False
+                    mark = event.start_mark
+                    raise ConfigError(
+                        ConfigIssue(
+                            f"values nested more than {limit} levels deep",
+                            file=file,
+                            line=mark.line + 1,
+                            column=mark.column + 1,
+                        )
+                    )
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        if "nesting depth" not in str(exc.problem) or mark is None:
+            return False  # the reference loader words the error
+        # libyaml's own limit (1,000 in flow style) comes first: same message, with its line
+        raise ConfigError(
+            ConfigIssue(
+                f"values nested more than {limit} levels deep", file=file, line=mark.line + 1, column=None
+            )
+        ) from None
     except yaml.YAMLError:
         return False  # the reference loader words the error
     return True
@@ -335,7 +354,7 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
                 f"not valid UTF-8 text (byte {exc.start}); save the file as UTF-8", file=file, line=line
             )
         ) from exc
-    if CParser is not None and _nesting_within(text, MAX_DEPTH):
+    if CParser is not None and _nesting_within(text, MAX_DEPTH, file):
         fast = _FastLoader(text, file, environ)
         try:
             data = fast.get_single_data()

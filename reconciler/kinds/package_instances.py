@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 
 from reconciler.kinds.base import Kind, Reference, SpecModel
-from reconciler.kinds.fields import NonEmptyStr
+from reconciler.kinds.fields import STEAMSHIP_HANDLE, NonEmptyStr
 from reconciler.values import LiveObject, Ref
 
 NO_UPDATE = "package instances cannot be updated (the engine has no update call)"
@@ -93,4 +93,5 @@ KIND = Kind(
     partial_mappings=frozenset({"config"}),
     references={"workspace": Reference(kind="workspaces", resolves_to="name")},
     tainted=failed_init,
+    name_rule=STEAMSHIP_HANDLE,
 )
