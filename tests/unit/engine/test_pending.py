@@ -142,3 +142,18 @@ def test_resolution_by_natural_key_is_pure_and_never_takes_an_owned_or_ambiguous
                   {"address": "cores.q", "action": "delete", "remote_id": "cor_9"},
                   {"address": "cores.old", "action": "create"}]  # fmt: skip
     assert pending_creates(unfinished) == [pending[0]]
+
+
+def test_a_saved_plan_deletes_what_an_interrupted_create_made(tmp_path: Path) -> None:
+    write(tmp_path, ["a", "b"])
+    assert run(tmp_path, "apply", "--auto-approve")[0] == 0
+    orphan = lose_state_of(tmp_path, "cores.b")
+    killed_while_creating(tmp_path, "cores.b", ("b",))
+    write(tmp_path, ["a"])
+    saved = tmp_path / "reviewed.plan"
+    code, out = run(tmp_path, "plan", "--out", str(saved))
+    assert code == 0 and "interrupted apply" in out, out
+    code, out = run(tmp_path, "apply", str(saved))
+    assert code == 0, out
+    assert orphan not in live_cores(tmp_path).values()
+    assert set(state(tmp_path)) == {"cores.a"}
