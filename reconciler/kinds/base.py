@@ -62,7 +62,8 @@ class Reference:
 
     The value is either the logical name of a resource of kind ``kind`` in the stack, or a
     literal that stands for an object outside the stack: a remote id matching ``literal``
-    (e.g. a default core ``cor_…``), or, when ``resolves_to == "name"``, any existing name.
+    (e.g. a default core ``cor_…``), or, when ``resolves_to == "name"``, any existing name (that
+    matches ``literal``, if given: the API's rule for names).
     ``resolves_to`` says what the field holds on the API: the target's remote id (known only
     after the target exists) or its logical name (known at once).
     """
@@ -72,7 +73,7 @@ class Reference:
     resolves_to: Literal["remote_id", "name"] = "remote_id"
 
     def is_literal(self, value: str) -> bool:
-        if self.resolves_to == "name":
+        if self.resolves_to == "name" and self.literal is None:
             return True
         return bool(self.literal and self.literal.fullmatch(value))
 

@@ -9,6 +9,7 @@ not reset). Numbers and numeric strings compare equal, as the engine coerces the
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -91,7 +92,9 @@ KIND = Kind(
     replace_fields={name: NO_UPDATE for name in ("workspace", "package", "version", "config")},
     normalisers={"config": normalise_config},
     partial_mappings=frozenset({"config"}),
-    references={"workspace": Reference(kind="workspaces", resolves_to="name")},
+    references={
+        "workspace": Reference(kind="workspaces", resolves_to="name", literal=re.compile(STEAMSHIP_HANDLE[0]))
+    },
     tainted=failed_init,
     name_rule=STEAMSHIP_HANDLE,
 )
