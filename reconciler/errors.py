@@ -75,10 +75,21 @@ class ConfigIssue:
         return f"{where}{field}{self.message}"
 
 
+# Issues listed in one message at most: 10,000 bad resources must not print megabytes.
+MAX_ISSUES_SHOWN = 50
+
+
 class ConfigError(ReconcilerError):
     def __init__(self, issues: list[ConfigIssue] | ConfigIssue) -> None:
         self.issues = [issues] if isinstance(issues, ConfigIssue) else list(issues)
-        super().__init__("\n".join(str(i) for i in self.issues))
+        super().__init__("\n".join(self.shown()))
+
+    def shown(self) -> list[str]:
+        """The issues as lines, the first ``MAX_ISSUES_SHOWN``, then how many more."""
+        lines = [str(i) for i in self.issues[:MAX_ISSUES_SHOWN]]
+        if len(self.issues) > MAX_ISSUES_SHOWN:
+            lines.append(f"… and {len(self.issues) - MAX_ISSUES_SHOWN:,} more ({len(self.issues):,} in all)")
+        return lines
 
 
 class StateError(ReconcilerError):

@@ -7,6 +7,7 @@ Every error the tool knows about becomes one message on stderr and exit 1 (``run
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import sys
 from collections.abc import Callable, Coroutine
@@ -145,7 +146,7 @@ def run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
         header = "Error: the stack is not valid:" if len(lines) > 1 else "Error:"
         click.echo(header if len(lines) > 1 else f"Error: {lines[0]}", err=True)
         if len(lines) > 1:
-            for line in lines:
+            for line in exc.shown():  # at most MAX_ISSUES_SHOWN, then the count
                 click.echo(f"  {line}", err=True)
         if debug:
             raise
@@ -156,7 +157,24 @@ def run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted")
+    except OSError as exc:  # a file the tool writes (lock, journal, sandbox data) cannot be written
+        if debug:
+            raise
+        fail(os_error_message(exc))
     sys.exit(code)
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for a file system error: the file, the reason, and the likely cause."""
+    read_only = " (is the folder read-only? state, lock and journal live in .reconciler/ beside the stack)"
+    hint = {
+        errno.EACCES: read_only,
+        errno.EPERM: read_only,
+        errno.EROFS: " (a read-only file system)",
+        errno.ENOSPC: " (the disk is full)",
+    }.get(exc.errno or 0, "")
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}{hint}"
 
 
 def paths_or_cwd(paths: tuple[Path, ...]) -> list[Path]:

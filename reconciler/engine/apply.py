@@ -18,6 +18,7 @@ from typing import Any
 from reconciler.engine.causes import APPLIED_FIELDS, field_digests
 from reconciler.engine.changes import Action, Change, Plan
 from reconciler.engine.journal import Journal
+from reconciler.engine.secrets import stored_key
 from reconciler.errors import CreatedUnusable, ReconcilerError
 from reconciler.kinds import KINDS_BY_NAME
 from reconciler.providers.base import Provider
@@ -159,11 +160,7 @@ class _Applier:
         async with _Slot(self.semaphore) as slot:
             self.on_event(change, "start", None)
             started = time.monotonic()
-            call = (
-                await self.journal.intent(change.address, change.action.value, change.remote_id)
-                if self.journal
-                else ""
-            )
+            call = await self._intent(change) if self.journal else ""
             try:
                 remote_id = await self._execute(change, slot)
             except ReconcilerError as exc:
@@ -186,6 +183,15 @@ class _Applier:
             self.on_event(change, "end", result)
             return result
 
+    async def _intent(self, change: Change) -> str:
+        """Journal the call; a create with its natural key, so it can be found if its outcome is lost."""
+        assert self.journal is not None
+        kind, key = None, None
+        if change.action in (Action.CREATE, Action.REPLACE) and change.desired is not None:
+            kind = change.kind
+            key = tuple(KINDS_BY_NAME[kind].natural_key(change.desired.name, change.desired.create_attrs))
+        return await self.journal.intent(change.address, change.action.value, change.remote_id, kind, key)
+
     def _resolve(self, desired: Desired, attrs: Mapping[str, Any]) -> dict[str, Any]:
         kind = KINDS_BY_NAME[desired.kind]
         out = dict(attrs)
@@ -204,13 +210,14 @@ class _Applier:
         recorded (``deposed`` adds one, ``settled`` drops one), so none becomes an orphan."""
         self.ids[desired.address] = obj.remote_id
         # The key as the stack declares it: an update may have changed the live object's key fields.
-        key = KINDS_BY_NAME[desired.kind].natural_key(desired.name, desired.create_attrs)
+        key = stored_key(desired)  # a part holding a value from ${env:…} as a digest
         extra = dict(obj.extra)
         # Kind.state_fields: what the API cannot report is remembered as applied.
         extra.update({f: desired.create_attrs[f] for f in KINDS_BY_NAME[desired.kind].state_fields})
         if desired.lifecycle and desired.lifecycle.prevent_destroy:
             extra["prevent_destroy"] = True  # still protected after the resource leaves the YAML
-        extra[APPLIED_FIELDS] = field_digests(desired.attrs, KINDS_BY_NAME[desired.kind].sensitive_fields)
+        secret = KINDS_BY_NAME[desired.kind].sensitive_fields | desired.sensitive  # no digest of a secret
+        extra[APPLIED_FIELDS] = field_digests(desired.attrs, secret)
         current = self.store.read().get(desired.address)
         left = [i for i in (current.extra.get("deposed", ()) if current else ()) if i not in settled]
         left += [i for i in deposed if i not in left]

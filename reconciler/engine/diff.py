@@ -30,7 +30,10 @@ class FieldDiff:
     cause: str | None = None  # "config" or "drift" (engine/causes.py); a create's: the change's cause
 
 
-def diff_attrs(kind: Kind, desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldDiff]:
+def diff_attrs(
+    kind: Kind, desired: Mapping[str, Any], live: Mapping[str, Any], sensitive: frozenset[str] = frozenset()
+) -> list[FieldDiff]:
+    """``sensitive``: more fields to mask than the kind's own (``Desired.sensitive``: from ${env:…})."""
     diffs: list[FieldDiff] = []
     for name, want in desired.items():
         have = live.get(name)
@@ -41,12 +44,12 @@ def diff_attrs(kind: Kind, desired: Mapping[str, Any], live: Mapping[str, Any]) 
             want_n, have_n = _partial(want_n, have_n)
         if not isinstance(want_n, Unknown) and want_n == have_n:
             continue
-        sensitive = name in kind.sensitive_fields
+        masked = name in kind.sensitive_fields or name in sensitive
         replace = kind.forces_replacement(name)
-        if isinstance(want_n, Mapping) and isinstance(have_n, Mapping) and not sensitive:
+        if isinstance(want_n, Mapping) and isinstance(have_n, Mapping) and not masked:
             diffs.extend(_nested(name, have_n, want_n, replace))
         else:
-            diffs.append(FieldDiff(name, have, want, sensitive, replace))
+            diffs.append(FieldDiff(name, have, want, masked, replace))
     return diffs
 
 

@@ -319,7 +319,7 @@ def error_message(response: httpx2.Response) -> str:
     """The API's own message from an error response, whatever its shape."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to decode
         text = _TAGS.sub(" ", response.text or "").strip()
         text = " ".join(text.split())
         return text[:300] or (response.reason_phrase or "no message")
@@ -344,6 +344,8 @@ def decode_json(response: httpx2.Response, call: str) -> Any:
         pass  # maybe JSON orjson does not take (NaN, huge integers); the json module decides
     try:
         return response.json()
+    except RecursionError:
+        raise ProviderError(f"{call} returned JSON nested too deeply to read") from None
     except ValueError:
         ctype = response.headers.get("content-type", "no content type")
         snippet = " ".join(_TAGS.sub(" ", response.text[:200]).split())

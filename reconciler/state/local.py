@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import LockHeld, StateError
-from reconciler.state.base import StateEntry, StateSnapshot
+from reconciler.state.base import StateEntry, StateSnapshot, entries_from_json
 from reconciler.state.waiting import LockWait
 
 __all__ = ["LocalStateStore"]
@@ -51,11 +51,11 @@ class LocalStateStore:
             return {}
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-            if data.get("format_version") != FORMAT_VERSION:
-                raise StateError(f"{self.path}: unsupported state format {data.get('format_version')!r}")
-            return {addr: StateEntry.from_json(e) for addr, e in data.get("resources", {}).items()}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except RecursionError as exc:
+            raise StateError(f"cannot read state file {self.path}: values nested too deeply") from exc
+        except (OSError, ValueError) as exc:
             raise StateError(f"cannot read state file {self.path}: {exc}") from exc
+        return entries_from_json(data, f"cannot read state file {self.path}")
 
     async def record(self, address: str, entry: StateEntry | None) -> None:
         """Persist one change; returns once a write holding it is durable.

@@ -37,7 +37,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
 from reconciler.errors import LockHeld, StateError
-from reconciler.state.base import StateEntry, StateSnapshot
+from reconciler.state.base import StateEntry, StateSnapshot, entries_from_json
 from reconciler.state.waiting import LockWait
 
 __all__ = ["PostgresStateStore", "scrub_dsn"]
@@ -191,12 +191,12 @@ class PostgresStateStore:
             ).fetchall()
 
         rows = self._in_transaction("cannot read state", query, retry=True)
-        return StateSnapshot(
-            {
-                address: StateEntry(kind=kind, remote_id=rid, key=tuple(key), digest=dig, extra=extra or {})
-                for address, kind, rid, key, dig, extra in rows
-            }
-        )
+        resources = {
+            address: {"kind": kind, "remote_id": rid, "key": key, "digest": dig, "extra": extra}
+            for address, kind, rid, key, dig, extra in rows
+        }  # checked as a state file's entries are: a row written by hand is refused, naming it
+        doc = {"format_version": 1, "resources": resources}
+        return StateSnapshot(entries_from_json(doc, f"cannot read state of stack {self.stack!r}"))
 
     async def record(self, address: str, entry: StateEntry | None) -> None:
         await asyncio.to_thread(self._record, address, entry)
