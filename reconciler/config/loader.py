@@ -21,12 +21,12 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
+from reconciler.config.expansion import ExpansionCounter
 from reconciler.errors import ConfigError, ConfigIssue
 
 __all__ = ["LoadedFile", "MarkedDict", "MarkedList", "load_file", "stack_files"]
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
-MAX_NODES = 200_000  # bounds a "billion laughs" document: aliases count every time they are used
 MAX_DEPTH = 64
 ENV_PATTERN = re.compile(r"\$(\$?)\{env:([^}]*)\}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -104,23 +104,12 @@ class _Building:
         self.file = file
         self.environ = environ
         self.secret_positions: set[tuple[int, int]] = set()
-        self.node_count = 0
         self.depth = 0
 
     def _mark(self, node: yaml.Node) -> Mark:
         return Mark(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        self.node_count += 1
-        if self.node_count > MAX_NODES:
-            raise ConfigError(
-                ConfigIssue(
-                    f"document too large: more than {MAX_NODES:,} values once anchors/aliases are "
-                    "expanded (is this a 'billion laughs' document?)",
-                    file=self.file,
-                    line=node.start_mark.line + 1,
-                )
-            )
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
@@ -133,7 +122,7 @@ class _Building:
                 )
             if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
                 return _construct_str(self, node)  # most values: skip the generic machinery
-            # An alias is built again each time so that every use counts towards MAX_NODES.
+            # An alias is built again each time (no shared mutable values): ExpansionCounter bounds that.
             self.constructed_objects.pop(node, None)
             return super().construct_object(node, deep=True)  # type: ignore[misc]
         finally:
@@ -146,6 +135,14 @@ class _Loader(_Building, yaml.SafeLoader):
     def __init__(self, text: str, file: str, environ: Mapping[str, str]) -> None:
         yaml.SafeLoader.__init__(self, text)
         self._setup(file, environ)
+        self._expansion = ExpansionCounter(file)
+
+    def get_event(self) -> yaml.Event:
+        """The composer takes each event from here once: an alias bomb is refused as the document
+        ends, before any value is built."""
+        event = super().get_event()
+        self._expansion.feed(event)
+        return event
 
 
 try:
@@ -255,20 +252,22 @@ for _cls in (_Loader, _FastLoader) if CParser is not None else (_Loader,):
     _cls.add_constructor("tag:yaml.org,2002:str", _construct_str)
 
 
-def _nesting_within(text: str, limit: int) -> bool:
-    """Whether collections nest at most ``limit`` deep (libyaml's event parser: no recursion)."""
-    depth = 0
+def _nesting_within(text: str, limit: int, file: str) -> bool:
+    """Whether collections nest at most ``limit`` deep (libyaml's event parser: no recursion).
+    The same pass refuses an alias bomb (:class:`ExpansionCounter`) before anything is composed."""
+    depth = deepest = 0
+    expansion = ExpansionCounter(file)
     try:
         for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+            expansion.feed(event)
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
-                if depth > limit:
-                    return False
+                deepest = max(deepest, depth)
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.YAMLError:
         return False  # the reference loader words the error
-    return True
+    return deepest <= limit
 
 
 def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFile:
@@ -292,7 +291,7 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
                 f"not valid UTF-8 text (byte {exc.start}); save the file as UTF-8", file=file, line=line
             )
         ) from exc
-    if CParser is not None and _nesting_within(text, MAX_DEPTH):
+    if CParser is not None and _nesting_within(text, MAX_DEPTH, file):
         fast = _FastLoader(text, file, environ)
         try:
             data = fast.get_single_data()
