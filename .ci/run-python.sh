@@ -3,10 +3,12 @@
 #
 #   bash .ci/run-python.sh [PYTHON]      # default: $RECONCILER_CI_PYTHON, else the newest pyenv 3.x
 #
-# .ci/run calls this after the main run on the oldest supported Python, so CI covers both ends of
-# `requires-python`. The hub, Steamship client and PostgreSQL installed by .ci/run are reused (this
-# script inherits their environment). When no such interpreter exists, it prints a loud SKIP and
-# exits 0: the machine lacks it, the code is not at fault. Extra pytest arguments: $PYTEST_ARGS.
+# .ci/run starts this alongside its main run on the oldest supported Python, so CI covers both ends
+# of `requires-python` in about the time of one run (the suite mostly waits: on subprocesses, kills,
+# servers). The hub and Steamship client installed by .ci/run are reused; PostgreSQL is not shared:
+# when the caller has a server from .ci/start-postgres.sh, this run starts its own, so the two runs'
+# tables and locks never meet. When no such interpreter exists, it prints a loud SKIP and exits 0:
+# the machine lacks it, the code is not at fault. Extra pytest arguments: $PYTEST_ARGS.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 started=$SECONDS
@@ -37,10 +39,18 @@ echo "== python $version ($python): virtualenv $venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
+if [ -n "${RECONCILER_TEST_PG_DIR:-}" ]; then
+    echo "== python $version: its own PostgreSQL server"
+    eval "$(bash .ci/start-postgres.sh)"
+    trap 'bash .ci/stop-postgres.sh "$RECONCILER_TEST_PG_DIR"' EXIT
+    trap 'exit 143' TERM INT  # stopped by .ci/run: still stop that server
+fi
+
 echo "== tests on python $version, installs took $((SECONDS - started))s"
 set +e
+# No cache plugin: .pytest_cache belongs to the main run going on at the same time.
 # shellcheck disable=SC2086  # PYTEST_ARGS is a list of words on purpose
-PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest ${PYTEST_ARGS:-}
+PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest -p no:cacheprovider ${PYTEST_ARGS:-}
 code=$?
 set -e
 if [ "$code" = 5 ]; then
