@@ -32,6 +32,11 @@ if [ -z "$python" ] || ! command -v "$python" >/dev/null 2>&1; then
     exit 0
 fi
 version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+main_version=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true)
+if [ -z "${1:-}${RECONCILER_CI_PYTHON:-}" ] && [ "$version" = "$main_version" ]; then
+    echo "## SKIP: the newest Python here ($version) is the one the main run uses: nothing to add." >&2
+    exit 0
+fi
 venv=".venv-py$version"
 
 echo "== python $version ($python): virtualenv $venv"
