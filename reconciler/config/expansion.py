@@ -4,8 +4,10 @@ A YAML alias (``*a``) stands for the whole value its anchor (``&a``) names, and 
 a fresh copy for every use, so nine short lines can stand for a billion values. What is *written*
 is already bounded by the file-size cap; this guard bounds what aliases *add*, relative to it: a
 document may expand to at most ``EXPANSION_RATIO`` times the values it writes (or to
-``EXPANSION_FLOOR`` values, whichever is more, so a small file may lean on anchors freely). A
-generated stack of 20,000 resources with no aliases expands to exactly what it writes and loads.
+``EXPANSION_FLOOR`` values, whichever is more, so a small file may lean on anchors freely), and
+never beyond the caller's ``ceiling``: as many values as the largest file allowed can write, so
+aliases never make a document cost more than the size cap already lets one cost. A generated
+stack of 20,000 resources with no aliases expands to exactly what it writes, and loads.
 
 The count is made on the parser's event stream, before any node or value is built: it keeps one
 number per anchor and one per open collection, so refusing a bomb costs no more memory than
@@ -41,8 +43,9 @@ class ExpansionCounter:
     """Feed it every parser event of a stream, in order; it raises :class:`ConfigError` at the end
     of a document that expands to more than its limit."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, ceiling: int) -> None:
         self.file = file
+        self.ceiling = ceiling
         self._start_document()
 
     def _start_document(self) -> None:
@@ -89,7 +92,8 @@ class ExpansionCounter:
 
     @property
     def limit(self) -> int:
-        return max(EXPANSION_FLOOR, EXPANSION_RATIO * self.written)
+        """What aliases may expand the document to; a document without aliases is always within."""
+        return max(self.written, min(self.ceiling, max(EXPANSION_FLOOR, EXPANSION_RATIO * self.written)))
 
     def _check(self) -> None:
         if self.expanded <= self.limit:
@@ -99,9 +103,9 @@ class ExpansionCounter:
             ConfigIssue(
                 f"document too large once anchors/aliases are expanded: {self.written:,} values are "
                 f"written but they expand to {_count(self.expanded)} (the limit is "
-                f"{EXPANSION_RATIO}x what is written, or {EXPANSION_FLOOR:,} if that is more); the "
-                f"alias *{alias.name} here alone stands for {_count(alias.size)}. Is this a "
-                "'billion laughs' document?",
+                f"{EXPANSION_RATIO}x what is written, at least {EXPANSION_FLOOR:,} and at most "
+                f"{self.ceiling:,}); the alias *{alias.name} here alone stands for "
+                f"{_count(alias.size)}. Is this a 'billion laughs' document?",
                 file=self.file,
                 line=alias.line,
             )

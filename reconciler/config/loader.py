@@ -27,6 +27,7 @@ from reconciler.errors import ConfigError, ConfigIssue
 __all__ = ["LoadedFile", "MarkedDict", "MarkedList", "load_file", "stack_files"]
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_VALUES = MAX_FILE_BYTES // 2  # what the largest file can write ("x," is 2 bytes): aliases add no more
 MAX_DEPTH = 64
 ENV_PATTERN = re.compile(r"\$(\$?)\{env:([^}]*)\}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -135,7 +136,7 @@ class _Loader(_Building, yaml.SafeLoader):
     def __init__(self, text: str, file: str, environ: Mapping[str, str]) -> None:
         yaml.SafeLoader.__init__(self, text)
         self._setup(file, environ)
-        self._expansion = ExpansionCounter(file)
+        self._expansion = ExpansionCounter(file, MAX_VALUES)
 
     def get_event(self) -> yaml.Event:
         """The composer takes each event from here once: an alias bomb is refused as the document
@@ -256,7 +257,7 @@ def _nesting_within(text: str, limit: int, file: str) -> bool:
     """Whether collections nest at most ``limit`` deep (libyaml's event parser: no recursion).
     The same pass refuses an alias bomb (:class:`ExpansionCounter`) before anything is composed."""
     depth = deepest = 0
-    expansion = ExpansionCounter(file)
+    expansion = ExpansionCounter(file, MAX_VALUES)
     try:
         for event in yaml.parse(text, Loader=yaml.CSafeLoader):
             expansion.feed(event)

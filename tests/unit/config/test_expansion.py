@@ -89,6 +89,20 @@ def test_expansion_beyond_the_ratio_is_refused_at_the_biggest_alias(
     assert "'billion laughs' document?" in issue.message
 
 
+def test_aliases_never_expand_past_the_ceiling_but_written_values_may(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, which_loader: str
+) -> None:
+    """The ceiling (what the biggest allowed file can write) bounds aliases even within the ratio,
+    so they never make a document cost more than the file-size cap already allows."""
+    monkeypatch.setattr(expansion, "EXPANSION_FLOOR", 10)
+    monkeypatch.setattr(loader_module, "MAX_VALUES", 100)
+    plain = "a: [" + ", ".join(["x"] * 150) + "]\n"  # 152 values written, none from aliases
+    assert load_file(_write(tmp_path / "plain.yaml", plain), {}).data is not None
+    aliased = "a: &a [x, x, x, x]\nb: [" + ", ".join(["*a"] * 22) + "]\n"  # 31 written, 119 expanded
+    with pytest.raises(ConfigError, match=r"expand to 119 .* at least 10 and at most 100\)"):
+        load_file(_write(tmp_path / "aliased.yaml", aliased), {})
+
+
 def test_the_floor_lets_a_small_file_lean_on_anchors(tmp_path: Path, which_loader: str) -> None:
     """60x what is written, but far below the floor: fine."""
     text = "a: &a [" + ", ".join(["x"] * 100) + "]\nb: [" + ", ".join(["*a"] * 60) + "]\n"
