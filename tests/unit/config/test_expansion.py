@@ -147,7 +147,7 @@ def _probe(path: Path) -> dict[str, object]:
 @pytest.mark.skipif(sys.platform == "win32", reason="the probe caps memory with the resource module")
 def test_alias_bombs_are_refused_quickly_in_little_memory(tmp_path: Path) -> None:
     """The classic billion laughs (9 lines, ~10^9 values) and a quadratic blow-up (one anchored
-    list of 300,000 values used 300,000 times, 1.7 MB): refused before anything is built."""
+    list of 300,000 values used 300,000 times, 1.5 MB): refused before anything is built."""
     quadratic = _write(
         tmp_path / "quadratic.yaml",
         "version: 1\na: &a [" + ",".join(["x"] * 300_000) + "]\nb: [" + ",".join(["*a"] * 300_000) + "]\n",
@@ -155,6 +155,6 @@ def test_alias_bombs_are_refused_quickly_in_little_memory(tmp_path: Path) -> Non
     for path, line in ((BAD_INPUTS / "billion_laughs.yaml", 12), (quadratic, 3)):
         result = _probe(path)
         assert f"{path.name}:{line}: document too large" in str(result["outcome"]), result
-        # Measured: billion laughs 0.01 s and +0 MB, the 1.7 MB quadratic ~0.8 s and ~+10 MB.
+        # Measured on 2 busy cores: billion laughs < 0.01 s, +0 MB; this quadratic 0.8-4 s, +0 MB.
         assert float(result["seconds"]) < 20, result  # type: ignore[arg-type]
         assert float(result["growth_mb"]) < 100, result  # type: ignore[arg-type]
