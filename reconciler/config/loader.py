@@ -310,7 +310,7 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or "invalid YAML"
-        if "\t" in problem or "'\\t'" in problem or "tab" in problem:
+        if "\t" in problem or "'\\t'" in problem or re.search(r"\btabs?\b", problem):
             problem += " (YAML does not allow tabs for indentation)"
         if exc.context and exc.context not in problem:
             problem = f"{exc.context}: {problem}"

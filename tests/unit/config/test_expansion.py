@@ -111,8 +111,9 @@ def test_the_floor_lets_a_small_file_lean_on_anchors(tmp_path: Path, which_loade
 
 
 def test_a_recursive_alias_is_an_error_not_a_hang(tmp_path: Path, which_loader: str) -> None:
-    with pytest.raises(ConfigError, match=r"recursive|nested more than"):
+    with pytest.raises(ConfigError, match=r"recursive|nested more than") as caught:
         load_file(_write(tmp_path / "s.yaml", "version: 1\na: &a [1, *a]\n"), {})
+    assert "tabs" not in str(caught.value)  # "unconstructable" once earned a hint about tabs
 
 
 # Run in a child process whose address space is capped: if the guard ever broke, the bomb would
