@@ -14,6 +14,7 @@ from reconciler.cli.common import (
     paths_or_cwd,
     run,
 )
+from reconciler.cli.sandbox_dialects import dialect_options, dialects
 
 
 @click.command()
@@ -53,6 +54,7 @@ def sandbox() -> None:
 @click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
 @click.option("--fault-seed", type=int, default=None)
 @click.option("--page-size", type=int, default=None, help="Items per list page (default: each API's own).")
+@dialect_options
 def serve(
     host: str,
     port: int,
@@ -61,6 +63,8 @@ def serve(
     fault_rate: float,
     fault_seed: int | None,
     page_size: int | None,
+    scramjet_profile: str,
+    signaloid_casing: str,
 ) -> None:
     """Serve all emulators on one loopback port."""
     from reconciler.sandbox.server import serve as run_server
@@ -74,4 +78,5 @@ def serve(
         fault_seed=fault_seed,
         page_size=page_size,
         echo=click.echo,
+        dialects=dialects(scramjet_profile, signaloid_casing),
     )

@@ -27,11 +27,13 @@ def build_app(
     fault_rate: float = 0.0,
     fault_seed: int | None = None,
     page_size: int | None = None,
+    dialects: dict[str, dict[str, Any]] | None = None,
 ) -> Any:
+    """``dialects``: extra options per emulator, e.g. ``{"scramjet": {"profile": "hub-0.18.7"}}``."""
     routes = []
     for api, (module_name, _base) in EMULATORS.items():
         module = importlib.import_module(module_name)
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = dict((dialects or {}).get(api, {}))
         if page_size is not None and api == "signaloid":
             options["page_size"] = page_size
         if page_size is not None and api == "steamship":
@@ -64,6 +66,7 @@ def serve(
     fault_seed: int | None,
     page_size: int | None,
     echo: Callable[[str], None],
+    dialects: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     import uvicorn
 
@@ -71,7 +74,12 @@ def serve(
 
     write_behind(True)  # one server handles every request in turn: file writes off its loop
     app = build_app(
-        data_dir, latency_ms=latency_ms, fault_rate=fault_rate, fault_seed=fault_seed, page_size=page_size
+        data_dir,
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        fault_seed=fault_seed,
+        page_size=page_size,
+        dialects=dialects,
     )
     base = f"http://{host}:{port}"
     echo(f"Sandbox emulators on {base} (Ctrl-C to stop). Point reconciler at them with:")
