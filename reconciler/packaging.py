@@ -28,6 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from reconciler.package_archive import ArchiveProblem, check_archive
+from reconciler.paths import SYMLINK_LOOP, PathProblem, resolve
 
 __all__ = ["Package", "PackageError", "load_package", "pack_directory"]
 
@@ -221,13 +222,11 @@ def _walk(root: Path) -> list[tuple[str, Path, bool]]:
 
 def _resolve(path: Path, root: Path) -> Path:
     try:
-        return path.resolve(strict=True)
-    except RuntimeError as exc:  # Python < 3.13 reports a symlink loop this way
-        raise PackageError(f"{path}: symlink loop") from exc
-    except OSError as exc:
-        if exc.errno == 40:  # ELOOP
-            raise PackageError(f"{path}: symlink loop") from exc
-        raise PackageError(f"{path}: cannot read ({exc.strerror or exc}) in package {root}") from exc
+        return resolve(path, strict=True)
+    except PathProblem as exc:
+        if exc.reason == SYMLINK_LOOP:
+            raise PackageError(str(exc)) from exc
+        raise PackageError(f"{path}: cannot read ({exc.reason}) in package {root}") from exc
 
 
 def pack_directory(root: Path) -> bytes:

@@ -23,12 +23,13 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
+from reconciler.config.expansion import ExpansionCounter
 from reconciler.errors import ConfigError, ConfigIssue
 
 __all__ = ["LoadedFile", "MarkedDict", "MarkedList", "load_file", "stack_files"]
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
-MAX_NODES = 200_000  # bounds a "billion laughs" document: aliases count every time they are used
+MAX_VALUES = MAX_FILE_BYTES // 2  # what the largest file can write ("x," is 2 bytes): aliases add no more
 MAX_DEPTH = 64
 ENV_PATTERN = re.compile(r"\$(\$?)\{env:([^}]*)\}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -110,23 +111,12 @@ class _Building:
         self.environ = environ
         self.secret_positions: set[tuple[int, int]] = set()
         self.secret_values: dict[str, str] = {}
-        self.node_count = 0
         self.depth = 0
 
     def _mark(self, node: yaml.Node) -> Mark:
         return Mark(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        self.node_count += 1
-        if self.node_count > MAX_NODES:
-            raise ConfigError(
-                ConfigIssue(
-                    f"document too large: more than {MAX_NODES:,} values once anchors/aliases are "
-                    "expanded (is this a 'billion laughs' document?)",
-                    file=self.file,
-                    line=node.start_mark.line + 1,
-                )
-            )
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
@@ -139,7 +129,7 @@ class _Building:
                 )
             if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
                 return _construct_str(self, node)  # most values: skip the generic machinery
-            # An alias is built again each time so that every use counts towards MAX_NODES.
+            # An alias is built again each time (no shared mutable values): ExpansionCounter bounds that.
             self.constructed_objects.pop(node, None)
             return super().construct_object(node, deep=True)  # type: ignore[misc]
         finally:
@@ -155,6 +145,14 @@ class _Loader(_Building, yaml.SafeLoader):
         except yaml.reader.ReaderError as exc:
             raise _unprintable(text, file, exc) from exc
         self._setup(file, environ)
+        self._expansion = ExpansionCounter(file, MAX_VALUES)
+
+    def get_event(self) -> yaml.Event:
+        """The composer takes each event from here once: an alias bomb is refused as the document
+        ends, before any value is built."""
+        event = super().get_event()
+        self._expansion.feed(event)
+        return event
 
 
 def _unprintable(text: str, file: str, exc: yaml.reader.ReaderError) -> ConfigError:
@@ -301,12 +299,15 @@ for _cls in (_Loader, _FastLoader) if CParser is not None else (_Loader,):
     _cls.add_constructor("tag:yaml.org,2002:str", _construct_str)
 
 
-def _nesting_within(text: str, limit: int, file: str = "") -> bool:
+def _nesting_within(text: str, limit: int, file: str) -> bool:
     """Whether collections nest at most ``limit`` deep (libyaml's event parser: no recursion);
-    deeper is a ConfigError at the line where it goes past the limit."""
+    deeper is a ConfigError at the line where it goes past the limit. The same pass refuses an
+    alias bomb (:class:`ExpansionCounter`) before anything is composed."""
     depth = 0
+    expansion = ExpansionCounter(file, MAX_VALUES)
     try:
         for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+            expansion.feed(event)
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > limit:
@@ -378,7 +379,7 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or "invalid YAML"
-        if "\t" in problem or "'\\t'" in problem or "tab" in problem:
+        if "\t" in problem or "'\\t'" in problem or re.search(r"\btabs?\b", problem):
             problem += " (YAML does not allow tabs for indentation)"
         if exc.context and exc.context not in problem:
             problem = f"{exc.context}: {problem}"
