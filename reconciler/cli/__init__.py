@@ -7,8 +7,6 @@ command imports the heavy parts of the tool only when it runs, so ``--help`` sta
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 from reconciler.cli import manage, misc, plan_apply
@@ -24,8 +22,9 @@ def main(debug: bool) -> None:
     """Declarative infrastructure for Signaloid, Scramjet and Steamship: plan, then apply."""
     collect_garbage_less()
     if debug:
-        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
-        logging.getLogger("httpx2").setLevel(logging.WARNING)  # its lines carry full URLs; ours are redacted
+        from reconciler.redact import enable_debug_logging
+
+        enable_debug_logging()  # every logger, every record redacted (reconciler/redact.py)
 
 
 for command in (

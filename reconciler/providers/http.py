@@ -38,6 +38,7 @@ import orjson
 from reconciler.config.settings import HttpSettings
 from reconciler.errors import ApiError, ProviderError, RateLimited, TransportError, api_error_for_status
 from reconciler.providers.limits import Limits, limits_for, redirect_error, send_within
+from reconciler.redact import remember
 
 __all__ = [
     "MAX_PAGES",
@@ -170,6 +171,7 @@ class ApiClient:
         self.client = client
         self.settings = settings or HttpSettings()
         self.secrets = [s for s in secrets if s]
+        remember(self.secrets)  # kept out of --debug logs, whichever library logs them
         self.sleep, self.clock, self.rng = sleep, clock, rng
         self.stats = CallStats()
         rate = self.settings.rate_limit_per_s

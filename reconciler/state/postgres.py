@@ -41,6 +41,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
 from reconciler.errors import LockHeld, LockLost, StateError
+from reconciler.redact import remember
 from reconciler.state.base import StateEntry, StateSnapshot
 from reconciler.state.waiting import LockWait
 
@@ -132,6 +133,7 @@ def _where(dsn: str) -> str:
 class PostgresStateStore:
     def __init__(self, dsn: str, stack: str, *, wait: LockWait | None = None) -> None:
         self._dsn = dsn
+        remember(_dsn_secrets(dsn))  # kept out of --debug logs
         self.stack = stack
         self.description = f"PostgreSQL state, stack {stack!r} on {_where(dsn)}"
         self._wait = wait or LockWait()

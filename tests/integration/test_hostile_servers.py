@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,7 +18,7 @@ from reconciler.config.settings import HttpSettings
 from reconciler.errors import ApiError, ProviderError
 from reconciler.providers.http import ApiClient
 from reconciler.providers.limits import MIB, Limits, ResponseTooLarge
-from tests.integration.conftest import CORE, RunCli, StackDir, StartSandbox
+from tests.integration.conftest import API_KEY, CORE, RunCli, StackDir, StartSandbox
 from tests.support.hostile import Hostile
 from tests.support.servers import serve_app
 
@@ -185,3 +185,35 @@ class RedirectDeletes:
             await send({"type": "http.response.body", "body": b""})
             return
         await self.app(scope, receive, send)
+
+
+class ReflectKey:
+    """ASGI layer: echoes the request's Authorization header back in a response header."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    def wrap(self, app: Any) -> ReflectKey:
+        self.app = app
+        return self
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        key = dict(scope.get("headers", [])).get(b"authorization", b"")
+
+        async def echoing(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"x-echo", key)]}
+            await send(message)
+
+        await self.app(scope, receive, echoing)
+
+
+def test_debug_logs_never_show_a_key_the_api_reflects(
+    start_sandbox: StartSandbox, stack_dir: StackDir, run_cli_process: Callable[..., Any]
+) -> None:
+    start_sandbox(wrap=ReflectKey().wrap)
+    stack_dir.write(cores={"fast": dict(CORE)})
+    result = run_cli_process("--debug", "plan", "-f", stack_dir.path)
+    assert result.exit_code == 0, result
+    assert "DEBUG reconciler" in result.stderr  # debug logging is on
+    assert API_KEY not in result.output
