@@ -23,8 +23,9 @@ import sys
 import threading
 from collections.abc import Iterable
 from typing import TextIO
+from urllib.parse import urlsplit
 
-__all__ = ["RedactingFilter", "enable_debug_logging", "redact", "remember"]
+__all__ = ["RedactingFilter", "enable_debug_logging", "redact", "remember", "safe_url"]
 
 MIN_SECRET_LEN = 6  # shorter strings would scrub ordinary words
 QUIET = ("httpx2", "httpcore2", "httpx", "httpcore", "hpack", "h11", "h2", "psycopg")
@@ -50,6 +51,18 @@ def remember(secrets: Iterable[str]) -> None:
         if new:
             _secrets.update(new)
             _ordered[:] = sorted(_secrets, key=len, reverse=True)
+
+
+def safe_url(url: str) -> str:
+    """``url`` for a message: without user, password, query values or fragment."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an unparsable URL)"
+    if not parts.scheme or not parts.netloc:
+        return url if "@" not in url else "(a URL with credentials)"
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return f"{parts.scheme}://{host}{parts.path}" + ("?…" if parts.query else "")
 
 
 def redact(text: str) -> str:

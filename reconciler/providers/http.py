@@ -38,7 +38,7 @@ import orjson
 from reconciler.config.settings import HttpSettings
 from reconciler.errors import ApiError, ProviderError, RateLimited, TransportError, api_error_for_status
 from reconciler.providers.limits import Limits, limits_for, redirect_error, send_within
-from reconciler.redact import remember
+from reconciler.redact import remember, safe_url
 
 __all__ = [
     "MAX_PAGES",
@@ -131,7 +131,7 @@ def check_endpoint(api: str, url: str, allow_insecure_http: bool) -> None:
     if parts.scheme == "https":
         return
     if parts.scheme != "http":
-        raise ProviderError(f"{api}: endpoint {url!r} must be an http:// or https:// URL")
+        raise ProviderError(f"{api}: endpoint {safe_url(url)!r} must be an http:// or https:// URL")
     host = (parts.hostname or "").lower()
     if _is_loopback(host):
         return

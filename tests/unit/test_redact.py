@@ -1,14 +1,19 @@
-"""``--debug`` logging redacts every record, whichever logger writes it (issue 18, item 7)."""
+"""``--debug`` logging redacts every record, whichever logger writes it (issue 18, item 7), and
+errors never echo a URL's credentials (item 11)."""
 
 from __future__ import annotations
 
 import io
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from reconciler.redact import QUIET, enable_debug_logging, redact, remember
+from reconciler.config import load_stack
+from reconciler.errors import ConfigError, ProviderError
+from reconciler.providers.http import check_endpoint
+from reconciler.redact import QUIET, enable_debug_logging, redact, remember, safe_url
 
 KEY = "sk-REFLECTED-0badc0ffee"
 
@@ -62,3 +67,36 @@ def test_wire_level_libraries_are_kept_quiet(debug_log: io.StringIO) -> None:
 )
 def test_credential_named_values_are_redacted(text: str, expected: str) -> None:
     assert redact(text) == expected
+
+
+# --- credentials inside a URL are never echoed in an error (issue 18, item 11) -------------------
+
+PASSWORD = "s3cret-pass-42"
+
+
+def test_the_endpoint_scheme_error_does_not_echo_url_credentials() -> None:
+    with pytest.raises(ProviderError) as caught:
+        check_endpoint("signaloid", f"ftp://user:{PASSWORD}@host.example/x?key=zz9988", False)
+    expected = "signaloid: endpoint 'ftp://host.example/x?…' must be an http:// or https:// URL"
+    assert str(caught.value) == expected
+
+
+def test_a_stack_url_error_does_not_echo_url_credentials(tmp_path: Path) -> None:
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(f'version: 1\nproviders:\n  signaloid:\n    url: "ftp://user:{PASSWORD}@host/x"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_stack([stack], {})
+    (issue,) = caught.value.issues
+    assert PASSWORD not in str(issue) and "got 'ftp://host/x'" in str(issue) and issue.line == 4
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"https://u:{PASSWORD}@h.example:8443/p?t=1#frag", "https://h.example:8443/p?…"),
+        ("http://[::1]:8787/signaloid", "http://[::1]:8787/signaloid"),
+        (f"user:{PASSWORD}@host", "(a URL with credentials)"),
+    ],
+)
+def test_safe_url(url: str, shown: str) -> None:
+    assert safe_url(url) == shown
