@@ -10,6 +10,7 @@ import click
 
 from reconciler.cli.common import (
     EXIT_OK,
+    fail,
     files_option,
     paths_or_cwd,
     run,
@@ -53,6 +54,11 @@ def sandbox() -> None:
 @click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
 @click.option("--fault-seed", type=int, default=None)
 @click.option("--page-size", type=int, default=None, help="Items per list page (default: each API's own).")
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a --host that is not loopback; every emulator then requires $RECONCILER_SANDBOX_API_KEY.",
+)
 def serve(
     host: str,
     port: int,
@@ -61,9 +67,17 @@ def serve(
     fault_rate: float,
     fault_seed: int | None,
     page_size: int | None,
+    allow_remote: bool,
 ) -> None:
     """Serve all emulators on one loopback port."""
+    from reconciler.errors import ReconcilerError
+    from reconciler.sandbox.bind import check_bind
     from reconciler.sandbox.server import serve as run_server
+
+    try:
+        api_key = check_bind(host, allow_remote, os.environ)
+    except ReconcilerError as exc:
+        fail(str(exc))
 
     run_server(
         host=host,
@@ -74,4 +88,5 @@ def serve(
         fault_seed=fault_seed,
         page_size=page_size,
         echo=click.echo,
+        api_key=api_key,
     )

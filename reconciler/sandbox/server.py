@@ -14,6 +14,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from reconciler.sandbox.bind import KEY_VAR, base_url
 from reconciler.sandbox.faults import FaultConfig, FaultInjector
 from reconciler.sandbox.inprocess import EMULATORS
 
@@ -27,7 +28,10 @@ def build_app(
     fault_rate: float = 0.0,
     fault_seed: int | None = None,
     page_size: int | None = None,
+    api_key: str | None = None,
 ) -> Any:
+    """``api_key``: every emulator requires it (Signaloid's raw key, Steamship's and Scramjet's bearer
+    token); None accepts any key."""
     routes = []
     for api, (module_name, _base) in EMULATORS.items():
         module = importlib.import_module(module_name)
@@ -36,6 +40,8 @@ def build_app(
             options["page_size"] = page_size
         if page_size is not None and api == "steamship":
             options["page_size_max"] = page_size
+        if api_key is not None:
+            options["token" if api == "scramjet" else "api_key"] = api_key
         routes.append(Mount(f"/{api}", app=module.create_app(data_dir, **options)))
     app: Any = Starlette(routes=routes)
     if latency_ms or fault_rate:
@@ -64,6 +70,7 @@ def serve(
     fault_seed: int | None,
     page_size: int | None,
     echo: Callable[[str], None],
+    api_key: str | None = None,
 ) -> None:
     import uvicorn
 
@@ -71,10 +78,19 @@ def serve(
 
     write_behind(True)  # one server handles every request in turn: file writes off its loop
     app = build_app(
-        data_dir, latency_ms=latency_ms, fault_rate=fault_rate, fault_seed=fault_seed, page_size=page_size
+        data_dir,
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        fault_seed=fault_seed,
+        page_size=page_size,
+        api_key=api_key,
     )
-    base = f"http://{host}:{port}"
+    base = base_url(host, port)
     echo(f"Sandbox emulators on {base} (Ctrl-C to stop). Point reconciler at them with:")
     for name, value in environment(base).items():
+        if api_key is not None and name.endswith("_KEY"):
+            value = f'"${KEY_VAR}"'  # the key itself is never printed
         echo(f"  export {name}={value}")
+    if api_key is not None:
+        echo(f"  (Scramjet: give the hub the same key, token: ${{env:{KEY_VAR}}}, in the stack)")
     uvicorn.run(app, host=host, port=port, log_level="warning")

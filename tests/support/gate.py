@@ -82,5 +82,3 @@ class Gate:
                     return
             self.passed += 1
         await self.app(scope, receive, send)
-
-
