@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import LockLost
+from reconciler.errors import LockLost, StateError
 
 __all__ = ["DirectoryLock", "held_message", "is_stale", "read_holder"]
 
@@ -54,12 +54,32 @@ class DirectoryLock:
     def take(self, on_stale: Callable[[dict[str, Any] | None], None] | None) -> dict[str, Any] | None:
         """One attempt. Returns None when taken, else what the lock file says of the holder
         (``{}`` when another process holds the ``flock`` but its lock file is gone)."""
-        fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            raise StateError(f"cannot open the state directory {self.directory} to lock it: {exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             return read_holder(self.lock_path) or {}
+        except OSError as exc:
+            os.close(fd)
+            raise StateError(
+                f"cannot lock the state directory {self.directory} ({exc}): its file system does not "
+                "support flock; keep local state on a local disk, or use the postgres backend"
+            ) from None
+        try:
+            return self._claim(fd, on_stale)
+        except OSError as exc:
+            os.close(fd)
+            self._fd = None
+            raise StateError(f"cannot write the lock file {self.lock_path}: {exc}") from None
+
+    def _claim(
+        self, fd: int, on_stale: Callable[[dict[str, Any] | None], None] | None
+    ) -> dict[str, Any] | None:
+        """Holding the flock: refuse a live holder that does not flock, else write our record."""
         current = read_holder(self.lock_path)
         if current is not None and not is_stale(current):
             # No flock, yet a live process (or another host's) names itself: a holder that does not
@@ -90,7 +110,8 @@ class DirectoryLock:
                 "stopped before the next state write"
             )
         if not self._ours():
-            self._write_holder()
+            with contextlib.suppress(OSError):  # the record only names the holder: best effort
+                self._write_holder()
 
     def release(self) -> None:
         """Remove the lock file if it is still ours, then let go of the flock."""

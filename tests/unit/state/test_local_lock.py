@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.errors import LockHeld, LockLost
+from reconciler.errors import LockHeld, LockLost, StateError
 from reconciler.state import LocalStateStore, StateEntry
 
 ENTRY = StateEntry("cores", "cor_1", ("fast",), "sha256:abc")
@@ -101,3 +101,16 @@ def test_the_lock_dies_with_its_process(store: LocalStateStore) -> None:
     with LocalStateStore(store.path, on_stale_lock=seen.append).lock("apply"):
         pass
     assert len(seen) == 1
+
+
+def test_a_lock_file_that_cannot_be_written_is_a_clear_error(store: LocalStateStore) -> None:
+    store.lock_path.mkdir(parents=True)  # in the way, even for root
+    with pytest.raises(StateError, match=r"cannot write the lock file .*state.json.lock"):
+        take(store)
+    store.lock_path.rmdir()
+    take(store, expect_taken=True)  # nothing was left held
+
+
+def take(store: LocalStateStore, *, expect_taken: bool = False) -> None:
+    with store.lock("apply"):
+        assert expect_taken, "took the lock"
