@@ -340,3 +340,37 @@ def test_a_dropped_lock_session_stops_the_next_write(dsn: str, stack: str, db: A
     finally:
         store.close()
     assert rows(db, stack) == {"cores.a": "cor_1"}
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_an_apply_whose_lock_session_drops_stops_and_says_what_it_did(
+    tmp_path: Path, stack: str, start_sandbox: StartSandbox, run_cli: RunCli, db: Any
+) -> None:
+    gate = Gate(allow=0)
+    sandbox = start_sandbox(wrap=gate.wrap)
+    folder = write_stack(tmp_path / "stack", stack, ["c1", "c2", "c3"])
+    proc = spawn("apply", "--auto-approve", "--parallelism", "1", "-f", folder)
+    try:
+        poll(lambda: gate.held >= 1 or proc.poll() is not None, "the first create to be held")
+        holder = "SELECT backend_pid FROM reconciler_locks WHERE stack = %s"
+        (backend,) = db.execute(holder, (stack,)).fetchone()
+        db.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        alive = "SELECT 1 FROM pg_stat_activity WHERE pid = %s"
+        poll(lambda: not db.execute(alive, (backend,)).fetchone(), "the lock's session to end")
+        gate.open()
+        code, out, err = finish(proc)
+    finally:
+        gate.open()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert code == 1, (out, err)
+    (made,) = sandbox.api.ids("cores")  # the create in flight landed; nothing new started after
+    assert "lost the state lock" in out and f"[id={made}]" in out, out
+    assert "1 more done on the API but NOT recorded in state" in out and "not started" in out
+    assert rows(db, stack) == {}
+
+    rerun = run_cli("apply", "--auto-approve", "-f", folder)
+    assert rerun.exit_code == 0, rerun
+    assert set(rows(db, stack)) == {"cores.c1", "cores.c2", "cores.c3"} and made in rows(db, stack).values()
+    assert set(sandbox.api.key_counts("cores").values()) == {1}
