@@ -15,6 +15,7 @@ from reconciler.cli.common import (
     paths_or_cwd,
     run,
 )
+from reconciler.cli.sandbox_dialects import dialect_options, dialects
 
 
 @click.command()
@@ -54,6 +55,7 @@ def sandbox() -> None:
 @click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
 @click.option("--fault-seed", type=int, default=None)
 @click.option("--page-size", type=int, default=None, help="Items per list page (default: each API's own).")
+@dialect_options
 @click.option(
     "--allow-remote",
     is_flag=True,
@@ -67,6 +69,8 @@ def serve(
     fault_rate: float,
     fault_seed: int | None,
     page_size: int | None,
+    scramjet_profile: str,
+    signaloid_casing: str,
     allow_remote: bool,
 ) -> None:
     """Serve all emulators on one loopback port."""
@@ -88,5 +92,6 @@ def serve(
         fault_seed=fault_seed,
         page_size=page_size,
         echo=click.echo,
+        dialects=dialects(scramjet_profile, signaloid_casing),
         api_key=api_key,
     )

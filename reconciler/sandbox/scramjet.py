@@ -1,8 +1,9 @@
-"""Emulator of a Scramjet Transform Hub's REST API (v1), following the documented (newer) behaviour.
+"""Emulator of a Scramjet Transform Hub's REST API (v1), in two dialects (``scramjet_profiles``).
 
 Mounted by the sandbox under ``/scramjet``, so its base URL is ``http://HOST:PORT/scramjet/api/v1``.
-See ``../shared/api-notes/scramjet.md``. Where the documented API and the real 0.18.7 hub differ, this
-emulator follows the documentation: a duplicate name is 405 (0.18.7 stores a second copy),
+See ``../shared/api-notes/scramjet.md``. Where the documented API and the real 0.18.7 hub differ, the
+``documented`` profile (the default) follows the documentation and ``hub-0.18.7`` the real hub; in the
+documented profile a duplicate name is 405 (0.18.7 stores a second copy),
 ``PUT /sequence/:id_or_name`` replaces a package in place (0.18.7 answers 404), ``_stop`` answers 202
 (0.18.7: 200 after ``timeout`` ms) and ``/instances`` carries ``appConfig``, ``sequenceArgs`` and
 ``status``. What both agree on is kept: ``DELETE`` answers and 409 "in use", 404 with an empty body on
@@ -26,15 +27,15 @@ Choices where the notes are silent:
 
 from __future__ import annotations
 
-import functools
+import asyncio
+import dataclasses
 import hashlib
-import hmac
 import json
 import os
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,16 +45,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from reconciler.sandbox.scramjet_guard import Handler, guard
 from reconciler.sandbox.scramjet_package import PackageError, read_package
+from reconciler.sandbox.scramjet_profiles import DOCUMENTED, PROFILES, Profile, load_check
 from reconciler.sandbox.store import JsonStore
 
 __all__ = ["create_app"]
 
 API = "/api/v1"
-Handler = Callable[[Request], Awaitable[Response]]
-
-_JSON_TYPES = ("application/json", "text/json")
-_UPLOAD_TYPES = ("application/octet-stream",)
 
 
 def _now() -> str:
@@ -61,21 +60,13 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _mime_matches(header: str | None, served: tuple[str, ...]) -> bool:
-    """The hub's own mime check: absent is fine, else some listed type (wildcards allowed) must match."""
-    if not header:
-        return True
-    for item in header.split(","):
-        mime = item.split(";")[0].strip().lower()
-        if mime in served:
-            return True
-        if "*" in mime and any(t.startswith(mime.split("*")[0]) for t in served):
-            return True
-    return False
-
-
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({**extra, "error": message}, status_code=status)
+
+
+def _opstatus(status: int, op_status: str, **extra: Any) -> JSONResponse:
+    """0.18.7's operation answers: the reason phrase in ``opStatus``, no ``error`` unless it has one."""
+    return JSONResponse({"opStatus": op_status, **extra}, status_code=status)
 
 
 async def _empty_404(request: Request, exc: Exception) -> Response:
@@ -90,11 +81,12 @@ class _Hub:
         self,
         data_dir: Path | None,
         name: str,
-        version: str,
+        profile: Profile,
         crash_packages: Collection[str],
         persist_instances: bool = False,
     ):
-        self.version = version
+        self.profile = profile
+        self.data_dir = data_dir
         self.crash_packages = frozenset(crash_packages)
         self.store = JsonStore(data_dir, name)
         self.data = self.store.load({"sequences": {}})
@@ -152,15 +144,30 @@ class _Hub:
         raw = await request.body()
         return json.loads(raw) if raw.strip() else None
 
-    def _instance_not_found(self, inst_id: str) -> JSONResponse:
+    def _instance_not_found(self, inst_id: str) -> Response:
+        if not self.profile.error_bodies:
+            return Response(status_code=404)  # 0.18.7's instance router: no instance, empty 404
         return _error(404, f"Instance {inst_id} not found")
+
+    def _instance_view(self, inst: dict[str, Any], listed: bool) -> dict[str, Any]:
+        """0.18.7 lists ``{id, sequence}`` only and details without ``status``."""
+        if self.profile.rich_instances:
+            return {k: v for k, v in inst.items() if k != "processId"}
+        if listed:
+            return {"id": inst["id"], "sequence": inst["sequence"]}
+        keys = ("started", "created", "id", "sequence", "appConfig", "sequenceArgs")
+        return {k: inst[k] for k in keys if k in inst}
 
     # ---- hub -------------------------------------------------------------------------------------
 
     async def version_info(self, request: Request) -> Response:
-        return JSONResponse(
-            {"service": "@scramjet/host", "apiVersion": "v1", "version": self.version, "build": "sandbox"}
-        )
+        return JSONResponse(self.profile.version_body())
+
+    async def load_check(self, request: Request) -> Response:
+        return JSONResponse(load_check(self.data_dir))
+
+    async def topics(self, request: Request) -> Response:
+        return JSONResponse([])  # sequences here never provide or require topics
 
     async def hub_log(self, request: Request) -> Response:
         body = "".join(json.dumps(line) + "\n" for line in self.log_lines)
@@ -174,12 +181,16 @@ class _Hub:
     async def get_sequence(self, request: Request) -> Response:
         seq_id = request.path_params["id"]
         if seq_id not in self.data["sequences"]:
+            if not self.profile.error_bodies:
+                return JSONResponse({}, status_code=404)
             return _error(404, f"Sequence {seq_id} not found")
         return JSONResponse(self._sequence_view(seq_id))
 
     async def sequence_instances(self, request: Request) -> Response:
         seq_id = request.path_params["id"]
         if seq_id not in self.data["sequences"]:
+            if not self.profile.error_bodies:
+                return Response(status_code=500)  # 0.18.7 fails to serialise its `undefined`
             return _error(404, f"Sequence {seq_id} not found")
         return JSONResponse(self._sequence_view(seq_id)["instances"])
 
@@ -188,8 +199,10 @@ class _Hub:
         try:
             package = read_package(body)
         except PackageError as exc:
+            if not self.profile.error_bodies:
+                return JSONResponse({"error": {"code": "PRERUNNER_ERROR", "data": str(exc)}}, status_code=422)
             return _error(422, str(exc))
-        if self._find_sequence(package.name) is not None:
+        if self.profile.unique_names and self._find_sequence(package.name) is not None:
             return _error(405, f"Sequence with name {package.name} already exist")
         seq_id = str(uuid.uuid4())
         self._store_sequence(seq_id, body, package)
@@ -218,6 +231,8 @@ class _Hub:
     async def delete_sequence(self, request: Request) -> Response:
         seq_id = request.path_params["id"]
         if seq_id not in self.data["sequences"]:
+            if not self.profile.error_bodies:
+                return _opstatus(404, "Not Found")
             return _error(404, f"Sequence {seq_id} not found", opStatus="Not Found")
         if self._in_use(seq_id):
             return _error(409, "Can't remove sequence in use.", opStatus="Conflict")
@@ -230,18 +245,29 @@ class _Hub:
     async def start_sequence(self, request: Request) -> Response:
         seq_id = request.path_params["id"]
         if seq_id not in self.data["sequences"]:
+            if not self.profile.error_bodies:
+                return _opstatus(404, "Not Found")
             return _error(404, f"Sequence {seq_id} not found", opStatus="Not Found")
         try:
             body = await self._json_body(request) or {}
         except ValueError:
             return _error(400, "Invalid JSON body")
+        if not self.profile.rich_instances:
+            given = body if isinstance(body, dict) else {}
+            names = (("appConfig", "appConfig"), ("args", "sequenceArgs"))
+            return self._start(seq_id, {ours: given[theirs] for theirs, ours in names if theirs in given})
         if (
             not isinstance(body, dict)
             or not isinstance(body.get("appConfig", {}), dict)
             or not isinstance(body.get("args", []), list)
         ):
             return _error(400, 'Expected {"appConfig": {...}, "args": [...]}')
-        app_config, args = body.get("appConfig", {}), body.get("args", [])
+        fields = {"appConfig": body.get("appConfig", {}), "sequenceArgs": body.get("args", [])}
+        response = self._start(seq_id, fields)
+        return JSONResponse({**json.loads(response.body), "message": f"Sequence {seq_id} starting"})
+
+    def _start(self, seq_id: str, fields: dict[str, Any]) -> JSONResponse:
+        """Start an instance with these ``appConfig``/``sequenceArgs`` (0.18.7 takes any, even absent)."""
         inst_id, now = str(uuid.uuid4()), _now()
         seq = self.data["sequences"][seq_id]
         if seq["crash"] or seq["config"]["name"] in self.crash_packages:
@@ -259,31 +285,35 @@ class _Hub:
             self.instances[inst_id] = {
                 "id": inst_id,
                 "sequence": seq_id,
-                "appConfig": app_config,
-                "sequenceArgs": args,
+                **fields,
                 "created": now,
                 "started": now,
                 "status": "running",
+                "processId": 20000 + len(self.log_lines),  # a runner's pid, unique enough here
             }
             self._log("INFO", "Instance started", "CSIController", instance=inst_id, sequence=seq_id)
             self._instances_changed()
-        return JSONResponse({"opStatus": "OK", "message": f"Sequence {seq_id} starting", "id": inst_id})
+        return JSONResponse({"opStatus": "OK", "id": inst_id})
 
     # ---- instances -------------------------------------------------------------------------------
 
     async def list_instances(self, request: Request) -> Response:
-        return JSONResponse(list(self.instances.values()))
+        return JSONResponse([self._instance_view(inst, listed=True) for inst in self.instances.values()])
 
     async def get_instance(self, request: Request) -> Response:
         inst_id = request.path_params["id"]
         inst = self.instances.get(inst_id)
-        return JSONResponse(inst) if inst else self._instance_not_found(inst_id)
+        if inst is None:
+            return self._instance_not_found(inst_id)
+        return JSONResponse(self._instance_view(inst, listed=False))
 
     async def instance_health(self, request: Request) -> Response:
         inst_id = request.path_params["id"]
         if inst_id not in self.instances:
             return self._instance_not_found(inst_id)
-        return JSONResponse({"healthy": True})
+        if self.profile.rich_instances:
+            return JSONResponse({"healthy": True})
+        return JSONResponse({"healthy": True, "processId": self.instances[inst_id]["processId"]})
 
     def _end_instance(self, inst_id: str, status: str, how: str) -> JSONResponse:
         inst = self.instances.pop(inst_id)
@@ -291,7 +321,22 @@ class _Hub:
         self._log("TRACE", f"Instance {how}", "CSIController", instance=inst_id, sequence=inst["sequence"])
         seq = self.data["sequences"].get(inst["sequence"])
         info = {"id": inst["sequence"], "config": seq["config"]} if seq else None
-        return JSONResponse({**inst, "sequenceInfo": info, "status": status}, status_code=202)
+        view = self._instance_view(inst, listed=False)
+        return JSONResponse({**view, "sequenceInfo": info, "status": status}, status_code=202)
+
+    async def _stop_held(self, inst_id: str, body: Any) -> Response:
+        """0.18.7: spreads the body into a control message (not an array: 500), waits ``timeout`` ms
+        (a non-number waits not at all), kills the runner, answers 200 ``{"opStatus": "OK"}``."""
+        if not isinstance(body, list):  # its error handler sends the TypeError's message as the body
+            return Response("Spread syntax requires ...iterable[Symbol.iterator] to be a function", 500)
+        if len(body) < 2 or not isinstance(body[1], dict):
+            return Response("Cannot destructure property 'timeout' of 'undefined' as it is undefined.", 500)
+        timeout = body[1].get("timeout")
+        if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
+            await asyncio.sleep(timeout / 1000)
+        if inst_id in self.instances:  # unless killed meanwhile
+            self._end_instance(inst_id, "stopping", "stopped")
+        return _opstatus(200, "OK")
 
     async def stop_instance(self, request: Request) -> Response:
         inst_id = request.path_params["id"]
@@ -301,6 +346,8 @@ class _Hub:
             body = await self._json_body(request)
         except ValueError:
             return _error(400, "Invalid JSON body")
+        if self.profile.stop_holds:
+            return await self._stop_held(inst_id, body)
         # 0.18.7 wants [4001, {timeout, canCallKeepalive}]; the documentation shows the bare object.
         options = body[1] if isinstance(body, list) and len(body) > 1 else body
         options = options if isinstance(options, dict) else {}
@@ -315,32 +362,8 @@ class _Hub:
         inst_id = request.path_params["id"]
         if inst_id not in self.instances:
             return self._instance_not_found(inst_id)
-        return self._end_instance(inst_id, "killing", "killed")
-
-
-def _guard(handler: Handler, kind: str, token: str | None) -> Handler:
-    """Auth (when a token is configured), then the hub's content-type checks for this kind of route."""
-
-    @functools.wraps(handler)
-    async def endpoint(request: Request) -> Response:
-        if token is not None:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return JSONResponse({"message": "Forbidden"}, status_code=403)
-        content_type = request.headers.get("content-type")
-        if kind == "get":
-            ok = _mime_matches(request.headers.get("accept"), _JSON_TYPES)
-        elif kind == "op":
-            ok = bool(content_type) and _mime_matches(content_type, _JSON_TYPES)
-        elif kind == "upload":
-            ok = _mime_matches(content_type, _UPLOAD_TYPES)
-        else:  # "stream": octet-stream endpoints such as /log accept anything
-            ok = True
-        if not ok:
-            return _error(400, "Invalid content-type")
-        return await handler(request)
-
-    return endpoint
+        ended = self._end_instance(inst_id, "killing", "killed")
+        return ended if self.profile.rich_instances else _opstatus(202, "Accepted")
 
 
 def create_app(
@@ -348,22 +371,30 @@ def create_app(
     *,
     name: str = "scramjet",
     token: str | None = None,
-    version: str = "0.28.0",
+    profile: str = DOCUMENTED,
+    version: str | None = None,
     crash_packages: Collection[str] = (),
     persist_instances: bool = False,
 ) -> Starlette:
     """Build the hub emulator. ``token`` turns on Cloud Platform style bearer auth;
     ``crash_packages`` names sequences (package.json ``name``) whose instances crash at load;
     ``persist_instances`` keeps running instances in the data dir too (the in-process sandbox of the
-    CLI, where every command is a new process: a "restart" there must not stop them)."""
-    hub = _Hub(data_dir, name, version, crash_packages, persist_instances)
+    CLI, where every command is a new process: a "restart" there must not stop them); ``profile``
+    is ``documented`` or ``hub-0.18.7`` and ``version`` overrides what ``GET /version`` reports."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown Scramjet profile {profile!r}: expected one of {', '.join(PROFILES)}")
+    chosen = PROFILES[profile]
+    if version is not None:
+        chosen = dataclasses.replace(chosen, version=version)
+    hub = _Hub(data_dir, name, chosen, crash_packages, persist_instances)
     table: list[tuple[str, str, Handler, str]] = [
         ("/version", "GET", hub.version_info, "get"),
+        ("/load-check", "GET", hub.load_check, "get"),
+        ("/topics", "GET", hub.topics, "get"),
         ("/log", "GET", hub.hub_log, "stream"),
         ("/sequences", "GET", hub.list_sequences, "get"),
         ("/sequence", "POST", hub.upload_sequence, "upload"),
         ("/sequence/{id}", "GET", hub.get_sequence, "get"),
-        ("/sequence/{id}", "PUT", hub.replace_sequence, "upload"),
         ("/sequence/{id}", "DELETE", hub.delete_sequence, "op"),
         ("/sequence/{id}/instances", "GET", hub.sequence_instances, "get"),
         ("/sequence/{id}/start", "POST", hub.start_sequence, "op"),
@@ -373,8 +404,10 @@ def create_app(
         ("/instance/{id}/_stop", "POST", hub.stop_instance, "op"),
         ("/instance/{id}/_kill", "POST", hub.kill_instance, "op"),
     ]
+    if chosen.has_put:
+        table.append(("/sequence/{id}", "PUT", hub.replace_sequence, "upload"))
     routes = [
-        Route(API + path, _guard(handler, kind, token), methods=[method], name=f"{method} {path}")
+        Route(API + path, guard(handler, kind, token, chosen), methods=[method], name=f"{method} {path}")
         for path, method, handler, kind in table
     ]
     app = Starlette(routes=routes, exception_handlers={404: _empty_404, 405: _empty_404})

@@ -28,14 +28,16 @@ def build_app(
     fault_rate: float = 0.0,
     fault_seed: int | None = None,
     page_size: int | None = None,
+    dialects: dict[str, dict[str, Any]] | None = None,
     api_key: str | None = None,
 ) -> Any:
-    """``api_key``: every emulator requires it (Signaloid's raw key, Steamship's and Scramjet's bearer
+    """``dialects``: extra options per emulator, e.g. ``{"scramjet": {"profile": "hub-0.18.7"}}``.
+    ``api_key``: every emulator requires it (Signaloid's raw key, Steamship's and Scramjet's bearer
     token); None accepts any key."""
     routes = []
     for api, (module_name, _base) in EMULATORS.items():
         module = importlib.import_module(module_name)
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = dict((dialects or {}).get(api, {}))
         if page_size is not None and api == "signaloid":
             options["page_size"] = page_size
         if page_size is not None and api == "steamship":
@@ -70,6 +72,7 @@ def serve(
     fault_seed: int | None,
     page_size: int | None,
     echo: Callable[[str], None],
+    dialects: dict[str, dict[str, Any]] | None = None,
     api_key: str | None = None,
 ) -> None:
     import uvicorn
@@ -83,6 +86,7 @@ def serve(
         fault_rate=fault_rate,
         fault_seed=fault_seed,
         page_size=page_size,
+        dialects=dialects,
         api_key=api_key,
     )
     base = base_url(host, port)

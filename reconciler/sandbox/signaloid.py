@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from reconciler.sandbox.signaloid_casing import CASINGS, camel_keys
 from reconciler.sandbox.signaloid_rules import (
     CORE_FIELDS,
     DEFAULT_CORES,
@@ -43,6 +44,7 @@ from reconciler.sandbox.signaloid_rules import (
     ApiError,
     check_id,
     check_precision,
+    health_details,
     parse_body,
     parse_flag,
     parse_remove,
@@ -77,9 +79,12 @@ def _iso_now() -> str:
 class _Emulator:
     """The API's state (one plain dict, persisted whole after each change) and its handlers."""
 
-    def __init__(self, data_dir: Path | None, api_key: str | None, page_size: int) -> None:
+    def __init__(self, data_dir: Path | None, api_key: str | None, page_size: int, casing: str) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
+        if casing not in CASINGS:
+            raise ValueError(f"casing must be one of {', '.join(CASINGS)}, got {casing!r}")
+        self.casing = casing
         self.store = JsonStore(data_dir, "signaloid")
         self.data = self.store.load(_empty_data())
         self.api_key = api_key
@@ -96,6 +101,11 @@ class _Emulator:
         if self.api_key is not None and key != self.api_key:
             raise ApiError(403, "Forbidden: the API key is not valid")
         return "usr_" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+    def _out(self, item: dict[str, Any]) -> dict[str, Any]:
+        """An object as answered: private keys dropped, in this emulator's casing."""
+        public = _public(item)
+        return camel_keys(public) if self.casing == "camel" else public
 
     def _save(self) -> None:
         self.store.save(self.data)
@@ -131,7 +141,7 @@ class _Emulator:
                 raise ApiError(400, f"startKey {start_key!r} is not a ContinuationKey returned by this API")
         rest = [item for item in items if item["_seq"] > after]
         page = rest[: self.page_size]
-        body: dict[str, Any] = {"Count": len(page), "items": [_public(item) for item in page]}
+        body: dict[str, Any] = {"Count": len(page), "items": [self._out(item) for item in page]}
         if len(rest) > self.page_size:
             body["ContinuationKey"] = page[-1][id_field]
         return body
@@ -140,8 +150,9 @@ class _Emulator:
 
     async def health(self, request: Request) -> JSONResponse:
         now = _iso_now()
-        services = ("scdp", "scce-api", "scce-compute", "scce-build")
-        checks = [{"service": s, "status": "healthy", "timestamp": now} for s in services]
+        checks = [
+            {"service": s, "status": "healthy", "timestamp": now, "details": d} for s, d in health_details()
+        ]
         return JSONResponse({"timestamp": now, "services": checks})
 
     async def users_me(self, request: Request) -> JSONResponse:
@@ -179,9 +190,9 @@ class _Emulator:
         if parse_flag("default", request.query_params.get("default")):
             for core in DEFAULT_CORES:
                 if core["CoreID"] == core_id:
-                    return JSONResponse(core)
+                    return JSONResponse(self._out(core))
             raise ApiError(404, f"CoreID {core_id} is not a default core")
-        return JSONResponse(_public(self._find("cores", "CoreID", core_id, uid)))
+        return JSONResponse(self._out(self._find("cores", "CoreID", core_id, uid)))
 
     async def create_core(self, request: Request) -> JSONResponse:
         uid = self._user(request)
@@ -201,7 +212,7 @@ class _Emulator:
         }
         self.data["cores"].append(core)
         self._save()
-        return JSONResponse(_public(core), status_code=201)
+        return JSONResponse(self._out(core), status_code=201)
 
     def _custom_core(self, request: Request, uid: str, verb: str) -> dict[str, Any]:
         core_id = request.path_params["id"]
@@ -256,7 +267,7 @@ class _Emulator:
             raise ApiError(400, "Query parameters remoteURL and branch are both required")
         for repo in self._owned("repositories", uid):
             if repo["RemoteURL"] == url and repo["Branch"] == branch:
-                return JSONResponse({"RepositoryID": repo["RepositoryID"]})
+                return JSONResponse(self._out({"RepositoryID": repo["RepositoryID"]}))
         raise ApiError(404, f"No repository connected for remoteURL {url} branch {branch}")
 
     def _repository(self, request: Request, uid: str) -> dict[str, Any]:
@@ -266,7 +277,7 @@ class _Emulator:
 
     async def get_repository(self, request: Request) -> JSONResponse:
         uid = self._user(request)
-        return JSONResponse(_public(self._repository(request, uid)))
+        return JSONResponse(self._out(self._repository(request, uid)))
 
     async def create_repository(self, request: Request) -> JSONResponse:
         uid = self._user(request)
@@ -290,7 +301,7 @@ class _Emulator:
         }
         self.data["repositories"].append(repo)
         self._save()
-        return JSONResponse(_public(repo), status_code=201)
+        return JSONResponse(self._out(repo), status_code=201)
 
     async def update_repository(self, request: Request) -> JSONResponse:
         uid = self._user(request)
@@ -313,7 +324,7 @@ class _Emulator:
         self._check_not_connected(uid, merged["RemoteURL"], merged["Branch"], exclude=repo["RepositoryID"])
         repo.update(changes, UpdatedAt=int(time.time()))
         self._save()
-        return JSONResponse(OK)
+        return JSONResponse(self._out(repo))  # the reference's sample answers with the repository
 
     async def delete_repository(self, request: Request) -> JSONResponse:
         uid = self._user(request)
@@ -324,12 +335,12 @@ class _Emulator:
 
     async def list_webhooks(self, request: Request) -> JSONResponse:
         uid = self._user(request)
-        webhooks = [_public(w) for w in self._owned("webhooks", uid)]
+        webhooks = [self._out(w) for w in self._owned("webhooks", uid)]
         return JSONResponse({"webhooks": webhooks, "count": len(webhooks)})
 
     async def get_webhook(self, request: Request) -> JSONResponse:
         uid = self._user(request)
-        return JSONResponse(_public(self._find("webhooks", "WebhookID", request.path_params["id"], uid)))
+        return JSONResponse(self._out(self._find("webhooks", "WebhookID", request.path_params["id"], uid)))
 
     async def create_webhook(self, request: Request) -> JSONResponse:
         uid = self._user(request)
@@ -352,7 +363,7 @@ class _Emulator:
         }
         self.data["webhooks"].append(webhook)
         self._save()
-        return JSONResponse(_public(webhook), status_code=201)
+        return JSONResponse(self._out(webhook), status_code=201)
 
     async def update_webhook(self, request: Request) -> JSONResponse:
         uid = self._user(request)
@@ -360,7 +371,7 @@ class _Emulator:
         fields = validate_webhook(parse_body(await request.body()), partial=True)
         webhook.update(fields, UpdatedAt=_iso_now())
         self._save()
-        return JSONResponse(_public(webhook))
+        return JSONResponse(self._out(webhook))
 
     async def delete_webhook(self, request: Request) -> JSONResponse:
         uid = self._user(request)
@@ -406,14 +417,17 @@ async def _server_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"message": "Internal Server Error"}, status_code=500)
 
 
-def create_app(data_dir: Path | None = None, *, api_key: str | None = None, page_size: int = 5) -> Starlette:
+def create_app(
+    data_dir: Path | None = None, *, api_key: str | None = None, page_size: int = 5, casing: str = "pascal"
+) -> Starlette:
     """The Signaloid emulator as an ASGI app, its paths at the root (``/cores``, ``/webhooks``, ...).
 
     ``data_dir``: persist to ``<data_dir>/signaloid.json`` (loaded now, saved after every change);
     ``None`` keeps everything in memory. ``api_key``: accept only this key (else any key).
-    ``page_size``: items per page of the paginated lists.
+    ``page_size``: items per page of the paginated lists. ``casing``: ``pascal`` (the reference) or
+    ``camel`` (the SDK's types) for the objects it answers with.
     """
-    emulator = _Emulator(data_dir, api_key, page_size)
+    emulator = _Emulator(data_dir, api_key, page_size, casing)
     return Starlette(
         routes=emulator.routes(),
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},

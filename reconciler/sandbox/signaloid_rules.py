@@ -328,3 +328,12 @@ def validate_webhook(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     if "status" in body:
         out["Status"] = _choice("status", body["status"], WEBHOOK_STATUSES)
     return out
+
+
+def health_details() -> list[tuple[str, dict[str, Any]]]:
+    """``GET /health``: each service with the ``details`` the reference shows (response times in ms;
+    the emulator runs no builds or tasks, so it reports no last build or task)."""
+    api = {"responseTime": 1, "endpoints": {"builds": {"status": 200, "responseTime": 1},
+                                            "tasks": {"status": 200, "responseTime": 1}}}  # fmt: skip
+    return [("scdp", {"responseTime": 1}), ("scce-api", api),
+            ("scce-compute", {"responseTime": 1}), ("scce-build", {"responseTime": 1})]  # fmt: skip

@@ -26,6 +26,7 @@ Wire contract (routes under ``/api/v1/``; served as ``/steamship/api/v1/`` by ``
   (see :mod:`reconciler.sandbox.steamship_packages`). The invocation URL is sent twice: as
   ``invocationURL``, the key the official client reads (its ``to_camel`` upper-cases a ``_url``
   suffix, so that is what the engine sends), and as ``invocationUrl``, as the api-notes spell it.
+- ``task/get {"id"}`` answers the task as ``data``; ``account/current`` answers ``{"user": {id, handle}}``.
 - Lists page with ``pageSize`` (default 20, capped at ``page_size_max``), an opaque ``pageToken`` and
   ``nextPageToken`` (``null`` on the last page), ``sortOrder`` ``DESC`` (default, newest first) or ``ASC``.
 
@@ -56,7 +57,7 @@ from starlette.routing import Route
 from reconciler.sandbox.steamship_packages import ConfigInvalid, Package, find_package, validate_config
 from reconciler.sandbox.store import JsonStore
 
-__all__ = ["EXISTS_MESSAGE", "EngineError", "create_app"]
+__all__ = ["EXISTS_MESSAGE", "USER_HANDLE", "EngineError", "create_app"]
 
 EXISTS_MESSAGE = "The object you are trying to create already exists."
 DEFAULT_PAGE_SIZE = 20
@@ -167,6 +168,8 @@ class _Engine:
             "package/instance/get": self.instance_get,
             "package/instance/list": self.instance_list,
             "package/instance/delete": self.instance_delete,
+            "task/get": self.task_get,
+            "account/current": self.account_current,
         }
         self.always_task = {"workspace/delete"}
 
@@ -277,6 +280,21 @@ class _Engine:
         if task is None:
             raise _not_found(f'Task "{task_id}"')
         return self._task_wire(task)
+
+    def task_get(self, body: Body, request: Request) -> Body:
+        """``Task.get(client, _id=...)``: the task itself as ``data`` (what ``task/status`` puts in
+        ``status``), which the client parses into a ``Task``."""
+        task_id = _str(body, "id")
+        if not task_id:
+            raise _bad('"id" is required (tasks have no handle).')
+        task = self.state["tasks"].get(task_id)
+        if task is None:
+            raise _not_found(f'Task "{task_id}"')
+        return dict(self._task_wire(task)["status"])
+
+    def account_current(self, body: Body, request: Request) -> Body:
+        """``User.current(client)``: the key's user."""
+        return {"user": dict(self.user)}
 
     # ----- paging ----------------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@
 - ``stack_dir``: a tmp folder with helpers to write the stack YAML and read the state file.
 - ``SignaloidApi``: a plain httpx2 client over the emulator's own HTTP API, to check what the CLI
   did (or to create objects behind its back) without going through any of our code.
+- ``signaloid_casing``: the casing the served Signaloid emulator answers in (``pascal``); a module
+  overrides it with a parametrised fixture to run its tests against both spellings.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from click.testing import CliRunner
 from reconciler.cli import main
 from reconciler.sandbox.server import build_app
 from tests.support.servers import serve_app
+from tests.support.signaloid_casing import to_pascal
 
 API_KEY = "integration-test-key"
 RECONCILER_BIN = Path(sys.executable).with_name("reconciler")
@@ -178,7 +181,7 @@ class SignaloidApi:
         if kind == "webhooks":
             response = self.client.get("/webhooks")
             response.raise_for_status()
-            return list(response.json()["webhooks"])
+            return list(to_pascal(response.json()["webhooks"]))
         path, items_key = _LISTS[kind]
         items: list[dict[str, Any]] = []
         params: dict[str, str] = {}
@@ -186,7 +189,7 @@ class SignaloidApi:
             response = self.client.get(path, params=params)
             response.raise_for_status()
             page = response.json()
-            items.extend(page[items_key])
+            items.extend(to_pascal(page[items_key]))
             if not page.get("ContinuationKey"):
                 return items
             params["startKey"] = page["ContinuationKey"]
@@ -211,7 +214,7 @@ class SignaloidApi:
         path = {"cores": "/cores", "repositories": "/repositories", "webhooks": "/webhooks"}[kind]
         response = self.client.post(path, json=body)
         assert response.status_code == 201, response.text
-        return dict(response.json())
+        return dict(to_pascal(response.json()))
 
     def create_core(self, name: str, precision: int = 128) -> str:
         body = {"Name": name, "Class": "C0", "Microarchitecture": "Athens", "Precision": precision,
@@ -245,7 +248,14 @@ StartSandbox = Callable[..., Sandbox]
 
 
 @pytest.fixture
-def start_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StartSandbox]:
+def signaloid_casing() -> str:
+    return "pascal"
+
+
+@pytest.fixture
+def start_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signaloid_casing: str
+) -> Iterator[StartSandbox]:
     """``start_sandbox(wrap=None)``: serve the emulators; ``wrap(app)`` may put an ASGI layer around."""
     started: list[Sandbox] = []
     with ExitStack() as stack:
@@ -253,6 +263,7 @@ def start_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S
         def start(wrap: Callable[[Any], Any] | None = None, **options: Any) -> Sandbox:
             data_dir = tmp_path / f"sandbox-data-{len(started)}"
             data_dir.mkdir()
+            options.setdefault("dialects", {"signaloid": {"casing": signaloid_casing}})
             app = build_app(data_dir, **options)
             served = wrap(app) if wrap else app
             base = stack.enter_context(serve_app(served))

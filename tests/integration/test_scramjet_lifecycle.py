@@ -1,5 +1,7 @@
-"""Scramjet sequences through the CLI against the hub emulator (documented API: PUT, 405, 409) served
-on a real loopback socket; every step is checked through the emulator's own HTTP API."""
+"""Scramjet sequences through the CLI against the hub emulator served on a real loopback socket, in both
+of its profiles: ``documented`` (PUT, 405, 409) and ``hub-0.18.7`` (no PUT, duplicates accepted, thin
+instance lists, ``_stop`` held for its timeout), so every path the real 0.18.7 hub takes also runs here.
+Every step is checked through the emulator's own HTTP API."""
 
 from __future__ import annotations
 
@@ -36,15 +38,21 @@ class Hub:
         return [s["id"] for s in self.client.get("/sequences").json() if s["config"]["name"] == name]
 
     def instances(self) -> list[tuple[str, list[Any], dict[str, Any]]]:
-        items = self.client.get("/instances").json()
+        """(sequence, args, appConfig) of each running instance (0.18.7 lists only id and sequence)."""
+        items = [self.client.get(f"/instance/{i['id']}").json() for i in self.client.get("/instances").json()]
         return sorted((i["sequence"], i["sequenceArgs"], i["appConfig"]) for i in items)
 
 
+@pytest.fixture(params=["documented", "hub-0.18.7"])
+def profile(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def hubs(tmp_path: Path) -> Iterator[dict[str, Hub]]:
+def hubs(tmp_path: Path, profile: str) -> Iterator[dict[str, Hub]]:
     with (
-        serve_app(create_app(tmp_path / "hub-data", name="a")) as a,
-        serve_app(create_app(tmp_path / "hub-data", name="b")) as b,
+        serve_app(create_app(tmp_path / "hub-data", name="a", profile=profile)) as a,
+        serve_app(create_app(tmp_path / "hub-data", name="b", profile=profile)) as b,
     ):
         found = {"a": Hub(f"{a}/api/v1"), "b": Hub(f"{b}/api/v1")}
         yield found
@@ -74,7 +82,9 @@ def counter(instances: list[dict[str, Any]], hub: str = "a") -> dict[str, Any]:
     return {NAME: {"hub": hub, "package": "./counter", "instances": instances}}
 
 
-def test_create_update_scale_drift_delete(hubs: dict[str, Hub], folder: Path, run_cli: RunCli) -> None:
+def test_create_update_scale_drift_delete(
+    hubs: dict[str, Hub], folder: Path, run_cli: RunCli, profile: str
+) -> None:
     hub = hubs["a"]
     write(folder, hubs, counter(TWO))
     assert run_cli("apply", "--auto-approve", "-f", folder).exit_code == 0
@@ -85,12 +95,19 @@ def test_create_update_scale_drift_delete(hubs: dict[str, Hub], folder: Path, ru
     assert entry["remote_id"] == f"a/{seq_id}" and entry["extra"]["package_digest"].startswith("sha256:")
     assert run_cli("plan", "--detailed-exitcode", "-f", folder).exit_code == 0
 
-    # A new package on a hub with PUT: updated in place, same id, instances running again.
+    # A new package: on a hub with PUT updated in place (same id); on 0.18.7 replaced (a new id, one
+    # copy of the name). Either way the instances run again.
     (folder / "counter" / "index.js").write_text("module.exports = async function* () {};\n")
     result = run_cli("plan", "--detailed-exitcode", "-f", folder)
-    assert result.exit_code == 2 and "updated in place" in result.stdout and "package_digest" in result.stdout
+    how = "updated in place" if profile == "documented" else "must be replaced"
+    assert result.exit_code == 2 and how in result.stdout and "package_digest" in result.stdout, result
     assert run_cli("apply", "--auto-approve", "-f", folder).exit_code == 0
-    assert hub.ids(NAME) == [seq_id]
+    if profile == "documented":
+        assert hub.ids(NAME) == [seq_id]
+    else:
+        (new_id,) = hub.ids(NAME)
+        assert new_id != seq_id
+        seq_id = new_id
     assert hub.instances() == [(seq_id, [10], {"greeting": "hi"}), (seq_id, [20], {})]
     assert run_cli("plan", "--detailed-exitcode", "-f", folder).exit_code == 0
 

@@ -5,6 +5,7 @@ One lifecycle through the CLI, checked each time against the hub's own ``/sequen
 empty, change the package (a replace, as 0.18.7 has no PUT), scale down, an instance killed behind
 our back (drift, then restarted), a sequence that crashes at load (the apply fails naming it), delete.
 No sequence name is ever held twice. When the hub is not installed: fail under CI, else skip loudly.
+The same lifecycle also runs against the emulator's ``hub-0.18.7`` profile, which must pass it unchanged.
 """
 
 from __future__ import annotations
@@ -15,15 +16,18 @@ import shutil
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx2
 import pytest
 import yaml
 
+from reconciler.sandbox.scramjet import create_app
 from tests.integration.conftest import RunCli
 from tests.support.polling import wait_until
 from tests.support.scramjet_hub import RealHub, group_alive, require_hub
+from tests.support.servers import serve_app
 
 pytestmark = pytest.mark.hub
 
@@ -31,8 +35,14 @@ COUNTER = Path(__file__).resolve().parents[1] / "support" / "sequences" / "count
 NAME = "reconciler-test-counter"
 
 
-@pytest.fixture
-def hub() -> Iterator[RealHub]:
+@pytest.fixture(params=["real", "emulator"])
+def hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "emulator":
+        # "crasher" throws at load on the real hub; the emulator is told to crash it the same way.
+        app = create_app(tmp_path / "emulated-hub", profile="hub-0.18.7", crash_packages=["crasher"])
+        with serve_app(app) as base:
+            yield SimpleNamespace(url=f"{base}/api/v1")
+        return
     require_hub()
     real = RealHub()
     with real:
@@ -79,7 +89,7 @@ def counter(instances: list[dict[str, Any]]) -> dict[str, Any]:
     return {NAME: {"hub": "local", "package": "./counter", "instances": instances}}
 
 
-def test_lifecycle_on_a_real_hub(hub: RealHub, run_cli: RunCli, tmp_path: Path) -> None:
+def test_lifecycle_on_a_real_hub(hub: RealHub | SimpleNamespace, run_cli: RunCli, tmp_path: Path) -> None:
     view = HubView(hub.url)
     folder = tmp_path / "stack"
     shutil.copytree(COUNTER, folder / "counter")

@@ -34,6 +34,12 @@ def resources(**changes: Any) -> dict[str, Any]:
     return doc
 
 
+@pytest.fixture(params=["pascal", "camel"])
+def signaloid_casing(request: pytest.FixtureRequest) -> str:
+    """Every test here runs against both spellings Signaloid answers in (reference, SDK types)."""
+    return str(request.param)
+
+
 @pytest.fixture
 def applied(stack_dir: StackDir, run_cli: RunCli, api: SignaloidApi) -> dict[str, str]:
     """The standard stack, applied; returns the state (address -> remote id)."""

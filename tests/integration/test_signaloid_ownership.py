@@ -5,12 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.integration.conftest import CORE, WEBHOOK, CliResult, RunCli, SignaloidApi, StackDir, repository
 
 URL_A = "https://github.com/acme/sensor-model"
 HOOK_URL = "https://hooks.example.com/signaloid"
 OTHER_URL = "https://github.com/someone-else/tool"
 OTHER_HOOK = "https://hooks.example.com/someone-else"
+
+
+@pytest.fixture(params=["pascal", "camel"])
+def signaloid_casing(request: pytest.FixtureRequest) -> str:
+    """Every test here runs against both spellings Signaloid answers in (reference, SDK types)."""
+    return str(request.param)
 
 
 def declared(precision: int = 128) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from reconciler.sandbox.steamship import EXISTS_MESSAGE, create_app
+from reconciler.sandbox.steamship import EXISTS_MESSAGE, USER_HANDLE, create_app
 from reconciler.sandbox.steamship_packages import INVALID_CONFIG_MESSAGE
 
 pytestmark = pytest.mark.steamship_client
@@ -49,12 +49,32 @@ def client_python() -> Path:
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def called() -> set[str]:
+    """Every operation the client sent to the emulator (filled while the driver runs)."""
+    return set()
+
+
+@pytest.fixture(scope="module")
+def served_operations() -> set[str]:
+    return set()
+
+
+@pytest.fixture(scope="module")
+def base_url(
+    tmp_path_factory: pytest.TempPathFactory, called: set[str], served_operations: set[str]
+) -> Iterator[str]:
     """The emulator mounted under /steamship as `reconciler sandbox serve` does, on a free loopback port."""
     emulator = create_app(
         tmp_path_factory.mktemp("steamship"), api_key=API_KEY, init_seconds=0.3, task_seconds=0.2
     )
-    app = Starlette(routes=[Mount("/steamship", app=emulator)])
+    served_operations.update(emulator.state.engine.operations, {"task/status"})
+
+    async def recording(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            called.add(scope["path"].removeprefix("/steamship/api/v1/").strip("/"))
+        await emulator(scope, receive, send)
+
+    app = Starlette(routes=[Mount("/steamship", app=recording)])
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     )
@@ -91,8 +111,20 @@ def observed(client_python: Path, base_url: str, tmp_path_factory: pytest.TempPa
     return json.loads(proc.stdout)
 
 
+def test_the_client_covers_every_operation_the_emulator_serves(
+    observed: dict[str, Any], called: set[str], served_operations: set[str]
+) -> None:
+    assert served_operations - called == set()
+
+
 def test_a_wrong_key_is_refused(observed: dict[str, Any]) -> None:
     assert observed["bad_key_error"] == "The API key is not valid."
+
+
+def test_account_current_and_task_get(observed: dict[str, Any]) -> None:
+    assert observed["current_user"]["handle"] == USER_HANDLE and observed["current_user"]["id"]
+    assert observed["workspaces"]["task_get"] == {"same_id": True, "state": "succeeded"}
+    assert observed["workspaces"]["task_get_missing_error"] == 'Task "no-such-task" was not found.'
 
 
 def test_workspace_switch_create_and_get(observed: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from steamship import Steamship, SteamshipError, Task, Workspace
 from steamship.data.package.package import Package
 from steamship.data.package.package_instance import PackageInstance
+from steamship.data.user import User
 
 POLL = 0.05  # seconds between polls; the emulator's tasks take a fraction of a second
 
@@ -70,7 +71,11 @@ def workspaces(client: Steamship, out: dict[str, Any]) -> None:
     out["list_pages"] = pages
 
     doomed = Workspace.get(client, handle="conf-a")
-    states, output = wait_task(doomed.delete())
+    delete_task = doomed.delete()
+    states, output = wait_task(delete_task)
+    fetched_task = Task.get(client, _id=delete_task.task_id)
+    out["task_get"] = {"same_id": fetched_task.task_id == delete_task.task_id, "state": fetched_task.state}
+    out["task_get_missing_error"] = error_of(lambda: Task.get(client, _id="no-such-task"))
     out["delete_task_states"] = states
     out["delete_task_output"] = {"id": output.id, "handle": output.handle}
     out["get_deleted_error"] = error_of(lambda: Workspace.get(client, handle="conf-a"))
@@ -180,6 +185,8 @@ def main() -> int:
     args = parser.parse_args()
 
     out: dict[str, Any] = {}
+    me = User.current(Steamship(api_key=args.api_key, api_base=args.base, workspace="conf-ws"))
+    out["current_user"] = {"id": me.id, "handle": me.handle}
     out["bad_key_error"] = error_of(lambda: Steamship(api_key="wrong-key", api_base=args.base, workspace="x"))
     client = Steamship(api_key=args.api_key, api_base=args.base, workspace="conf-ws")
     out["workspaces"] = {}

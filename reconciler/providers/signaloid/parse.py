@@ -3,7 +3,9 @@
 Payloads are decoded JSON, so an object is a ``dict`` (checked as such: ``isinstance`` against
 the ``Mapping`` ABC costs several times more, once per field of every listed object).
 
-Responses are PascalCase; webhook requests are camelCase (api-notes/signaloid.md). A webhook's
+Responses are PascalCase in the reference and camelCase in Signaloid's own SDK types (``webhookId``,
+``secret``); every parser reads both (``_pascal``: a payload without the PascalCase id is renamed,
+key by key, case-insensitively). Webhook requests are camelCase (api-notes/signaloid.md). A webhook's
 ``Secret`` is never read into a LiveObject, and is left out of its fingerprint.
 """
 
@@ -39,6 +41,25 @@ TRACE_FIELDS = {"file": "File", "line_number": "LineNumber", "expression": "Expr
 WEBHOOK_VOLATILE = ("Secret", "FailureCount", "LastDeliveryStatus", "LastDeliveryTime", "UpdatedAt")
 
 
+_KNOWN = (
+    *CORE_FIELDS.values(), *REPOSITORY_FIELDS.values(), *DATA_SOURCE_FIELDS.values(), *TRACE_FIELDS.values(),
+    *WEBHOOK_VOLATILE, "CoreID", "RepositoryID", "WebhookID", "Name", "Owner", "Object", "CreatedAt",
+    "URL", "Events", "Description", "Status",
+)  # fmt: skip
+_PASCAL = {name.lower(): name for name in _KNOWN}
+
+
+def _pascal(payload: Any, marker: str) -> Any:
+    """``payload`` with its known keys in PascalCase: as is when ``marker`` is there (the reference's
+    spelling, the fast path), else renamed case-insensitively (``coreId``, ``remoteUrl``, ``secret``)."""
+    if not isinstance(payload, dict) or marker in payload:
+        return payload
+    return {
+        _PASCAL.get(key.lower(), key): [_pascal(item, "") for item in v] if isinstance(v, list) else v
+        for key, v in payload.items()
+    }
+
+
 def _get(payload: Mapping[str, Any], *names: str, default: Any = None) -> Any:
     for name in names:
         if name in payload:
@@ -56,6 +77,7 @@ def _require(payload: Any, id_field: str, what: str) -> str:
 
 
 def parse_core(payload: Any) -> LiveObject:
+    payload = _pascal(payload, "CoreID")
     core_id = _require(payload, "CoreID", "core")
     name = str(payload.get("Name", ""))
     attrs = {ours: payload.get(theirs) for ours, theirs in CORE_FIELDS.items()}
@@ -65,13 +87,17 @@ def parse_core(payload: Any) -> LiveObject:
 def _rename(items: Any, mapping: Mapping[str, str]) -> Any:
     if not isinstance(items, list):
         return items
+    marker = next(iter(mapping.values()))
     return [
-        {ours: item.get(theirs) for ours, theirs in mapping.items()} if isinstance(item, dict) else item
+        {ours: _pascal(item, marker).get(theirs) for ours, theirs in mapping.items()}
+        if isinstance(item, dict)
+        else item
         for item in items
     ]
 
 
 def parse_repository(payload: Any) -> LiveObject:
+    payload = _pascal(payload, "RepositoryID")
     repo_id = _require(payload, "RepositoryID", "repository")
     attrs = {ours: payload.get(theirs) for ours, theirs in REPOSITORY_FIELDS.items()}
     attrs["data_sources"] = _rename(attrs["data_sources"], DATA_SOURCE_FIELDS)
@@ -81,6 +107,7 @@ def parse_repository(payload: Any) -> LiveObject:
 
 
 def parse_webhook(payload: Any) -> LiveObject:
+    payload = _pascal(payload, "WebhookID")
     hook_id = _require(payload, "WebhookID", "webhook")
     attrs = {
         "url": _get(payload, "URL", "Url", "url"),

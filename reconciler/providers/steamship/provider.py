@@ -3,7 +3,8 @@
 Every call is ``POST {base}{operation}`` with a camelCase body; the workspace an instance call
 acts in travels in ``X-Workspace-Handle`` / ``X-Workspace-Id``. A body with a ``status`` is a
 task: it is polled (``task/status``) until it settles, within ``wait_timeout_s``. A new package
-instance is polled (``package/instance/get``) until its ``initStatus`` leaves ``initializing``;
+instance is polled (``package/instance/get`` by handle + workspace id, as the official client looks
+instances up) until its ``initStatus`` leaves ``initializing``;
 a failed init raises :class:`~reconciler.errors.CreatedUnusable` carrying the instance, so the
 engine records it and the next plan replaces it.
 """
@@ -223,9 +224,14 @@ class SteamshipProvider:
                 )
             await self.http.sleep(delay)
             delay = min(MAX_POLL_S, delay * 2)
-            found = await self._get_instance(header, {"id": obj.remote_id})
-            if found is None:
-                raise ProviderError(f"package instance {obj.remote_id} vanished while it was initializing")
+            # By handle in its workspace, the one lookup the official client makes (by id is inferred).
+            found = await self._get_instance(header, {"handle": obj.name})
+            if found is None or found.remote_id != obj.remote_id:
+                now = "is gone" if found is None else f"is now {found.remote_id}"
+                raise ProviderError(
+                    f"package instance {obj.name!r} ({obj.remote_id}) {now}: "
+                    "it vanished while it was initializing"
+                )
             obj = found
         if obj.extra.get("init_status") == "failed":
             message = obj.extra.get("init_message") or "no message from the engine"

@@ -7,6 +7,7 @@ on, so waiting is exercised in full without a real sleep.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 
 from reconciler.errors import CreatedUnusable, NotFound, ProviderError
 from reconciler.providers.http import ApiClient
+from reconciler.providers.steamship.parse import parse_instance
 from reconciler.providers.steamship.provider import SteamshipProvider
 from reconciler.sandbox.steamship import create_app
 from reconciler.values import Desired, LiveState
@@ -39,9 +41,11 @@ class Harness:
         options = {"init_seconds": 2.0, "task_seconds": 1.5, **emulator}
         self.app = create_app(None, clock=self.clock.time, **options)
         self.calls: list[str] = []
+        self.bodies: list[tuple[str, bytes]] = []
 
         async def record(request: httpx2.Request) -> None:
             self.calls.append(request.url.path.removeprefix("/api/v1/"))
+            self.bodies.append((self.calls[-1], request.content))
 
         client = httpx2.AsyncClient(
             base_url="http://steamship.test/api/v1/",
@@ -88,6 +92,25 @@ def test_a_created_instance_is_returned_once_its_init_completed(harness: Harness
     assert harness.clock.now - 1000.0 >= 2.0, "returned before init finished"
     assert harness.calls.count("package/instance/get") >= 2
     assert max(harness.clock.sleeps) <= 1.0
+    polls = [json.loads(body) for call, body in harness.bodies if call == "package/instance/get"]
+    assert polls and all(poll == {"handle": "s"} for poll in polls), polls  # as the official client does
+
+
+def test_an_instance_replaced_while_initializing_is_an_error(harness: Harness) -> None:
+    """Polling by handle must not take a new instance of the same handle for the one it created."""
+
+    async def swap(p: SteamshipProvider) -> Any:
+        await p.create(workspace("w"), {})
+        data = await p._call("package/instance/create", {"packageHandle": "hello-world", "handle": "s"},
+                             workspace={"X-Workspace-Handle": "w"})  # fmt: skip
+        obj = parse_instance(data["packageInstance"])
+        await p._call("package/instance/delete", {"id": obj.remote_id}, workspace={"X-Workspace-Handle": "w"})
+        await p._call("package/instance/create", {"packageHandle": "hello-world", "handle": "s"},
+                      workspace={"X-Workspace-Handle": "w"})  # fmt: skip
+        return await p._wait_for_init(obj)
+
+    with pytest.raises(ProviderError, match=r"package instance 's' \(.+\) is now .+: it vanished"):
+        harness.run(swap)
 
 
 def test_a_failed_init_raises_with_the_engines_message_and_carries_the_instance(harness: Harness) -> None:

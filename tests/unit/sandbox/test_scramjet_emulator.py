@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
-import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,34 +13,9 @@ from starlette.testclient import TestClient
 
 from reconciler.sandbox.scramjet import create_app
 from reconciler.sandbox.scramjet_package import PackageError, read_package
+from tests.support.scramjet_packages import API, JSON, UPLOAD, make_package
 
-API = "/api/v1"
-JSON = {"content-type": "application/json"}
-UPLOAD = {"content-type": "application/octet-stream"}
 STOP_BODY = [4001, {"timeout": 1000, "canCallKeepalive": False}]
-
-
-def make_package(
-    name: str = "counter",
-    *,
-    main: str = "index.js",
-    files: dict[str, bytes] | None = None,
-    prefix: str = "",
-    **manifest: Any,
-) -> bytes:
-    """A tar.gz with package.json (plus the entry file unless ``files`` says otherwise).
-
-    Byte for byte the same for the same arguments: the gzip header's timestamp is fixed (it was
-    the current second, so two calls a second apart differed)."""
-    pkg: dict[str, Any] = {"name": name, "version": "1.0.0", "main": main, **manifest}
-    entries = {"package.json": json.dumps(pkg).encode(), **(files if files is not None else {main: b"//"})}
-    buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
-        for path, data in entries.items():
-            info = tarfile.TarInfo(prefix + path)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 @pytest.fixture

@@ -53,6 +53,10 @@ def all_pages(api: TestClient, path: str, key: str) -> list[list[dict[str, Any]]
 def test_health_needs_no_key() -> None:
     body = TestClient(create_app()).get("/health").json()
     assert {s["status"] for s in body["services"]} == {"healthy"}
+    services = {s["service"]: s for s in body["services"]}
+    assert set(services) == {"scdp", "scce-api", "scce-compute", "scce-build"}
+    assert all(isinstance(s["details"]["responseTime"], int) for s in services.values())
+    assert set(services["scce-api"]["details"]["endpoints"]) == {"builds", "tasks"}
 
 
 def test_users_me_is_one_user_per_key(api: TestClient) -> None:
@@ -308,9 +312,10 @@ def test_lookup_repository(api: TestClient) -> None:
 def test_patch_repository_fields(api: TestClient) -> None:
     repo = api.post("/repositories", json=repo_body()).json()
     path = f"/repositories/{repo['RepositoryID']}"
-    assert api.patch(path, json={"Commit": "abc123", "Core": C0_S_PLUS}).json() == {"message": "OK"}
+    answer = api.patch(path, json={"Commit": "abc123", "Core": C0_S_PLUS})
     after = api.get(path).json()
     assert (after["Commit"], after["Core"], after["Branch"]) == ("abc123", C0_S_PLUS, "main")
+    assert answer.json() == after  # the reference answers a PATCH with the edited repository
     assert api.patch(path, json={"Commit": "abc123"}).status_code == 400  # nothing would change
     assert api.patch(path, json={}).status_code == 400
     assert api.patch(path, json={"Core": "cor_" + "0" * 32}).status_code == 400

@@ -163,6 +163,19 @@ def test_workspace_delete_is_a_task_that_waits_runs_and_succeeds(engine: Engine)
     assert "was not found" in engine.error("workspace/delete", {"id": ws["id"]}, 404)["statusMessage"]
 
 
+def test_task_get_answers_the_task_and_account_current_the_user(engine: Engine) -> None:
+    ws = engine.call("workspace/create", {"handle": "doomed"})["data"]["workspace"]
+    task_id = engine.call("workspace/delete", {"id": ws["id"]})["status"]["taskId"]
+    got = engine.call("task/get", {"id": task_id})
+    assert set(got) == {"data"} and (got["data"]["taskId"], got["data"]["state"]) == (task_id, "waiting")
+    engine.clock.now += 3.0
+    assert engine.call("task/get", {"id": task_id})["data"]["state"] == "succeeded"
+    assert "was not found" in engine.error("task/get", {"id": "nope"}, 404)["statusMessage"]
+    assert engine.error("task/get", {}, 400)["statusMessage"].startswith('"id" is required')
+    user = engine.client.get("/api/v1/account/current", headers=AUTH).json()["data"]["user"]
+    assert user["handle"] == "sandbox" and user["id"]
+
+
 def test_background_header_turns_any_operation_into_a_task_that_can_fail(engine: Engine) -> None:
     ok = engine.call("workspace/create", {"handle": "later"}, **{"X-Task-Background": "True"})
     assert ok["status"]["state"] == "waiting"
