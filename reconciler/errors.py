@@ -5,7 +5,8 @@
     ReconcilerError
      ├── ConfigError          the stack files are wrong (each issue has file, line and field)
      ├── StateError           the state store cannot be read, written or locked
-     │    └── LockHeld        another run holds the lock
+     │    ├── LockHeld        another run holds the lock
+     │    └── LockLost        this run's lock is gone (stop before the next write)
      ├── PlanError            a plan cannot be made (ambiguous adoption, bad reference, ...)
      └── ProviderError        talking to an API failed
           ├── CreatedUnusable the object was created but cannot work (e.g. its init failed)
@@ -33,6 +34,7 @@ __all__ = [
     "Conflict",
     "CreatedUnusable",
     "LockHeld",
+    "LockLost",
     "NotFound",
     "PlanError",
     "ProviderError",
@@ -98,6 +100,11 @@ class StateError(ReconcilerError):
 
 class LockHeld(StateError):
     pass
+
+
+class LockLost(StateError):
+    """This run held the state lock and no longer does (lock directory replaced, database
+    session gone): it must stop before its next state write."""
 
 
 class PlanError(ReconcilerError):

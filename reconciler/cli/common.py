@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import gc
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -135,12 +136,16 @@ def fail(message: str) -> NoReturn:
 
 
 def run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
-    """Run a command body; map our errors to a message and exit 1 (traceback only with --debug)."""
+    """Run a command body within the run's deadline (``cli/deadline.py``); map our errors to a
+    message and exit 1 (traceback only with --debug)."""
     from reconciler.cli.contract import debug_enabled
 
     debug = debug_enabled()
     try:
-        code = asyncio.run(coro_fn())
+        from reconciler.cli.deadline import run_deadline, within
+
+        deadline = run_deadline(os.environ)
+        code = asyncio.run(within(coro_fn(), deadline))
     except ConfigError as exc:
         lines = [str(i) for i in exc.issues]
         header = "Error: the stack is not valid:" if len(lines) > 1 else "Error:"

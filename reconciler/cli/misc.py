@@ -10,6 +10,7 @@ import click
 
 from reconciler.cli.common import (
     EXIT_OK,
+    fail,
     files_option,
     paths_or_cwd,
     run,
@@ -55,6 +56,11 @@ def sandbox() -> None:
 @click.option("--fault-seed", type=int, default=None)
 @click.option("--page-size", type=int, default=None, help="Items per list page (default: each API's own).")
 @dialect_options
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a --host that is not loopback; every emulator then requires $RECONCILER_SANDBOX_API_KEY.",
+)
 def serve(
     host: str,
     port: int,
@@ -65,9 +71,17 @@ def serve(
     page_size: int | None,
     scramjet_profile: str,
     signaloid_casing: str,
+    allow_remote: bool,
 ) -> None:
     """Serve all emulators on one loopback port."""
+    from reconciler.errors import ReconcilerError
+    from reconciler.sandbox.bind import check_bind
     from reconciler.sandbox.server import serve as run_server
+
+    try:
+        api_key = check_bind(host, allow_remote, os.environ)
+    except ReconcilerError as exc:
+        fail(str(exc))
 
     run_server(
         host=host,
@@ -79,4 +93,5 @@ def serve(
         page_size=page_size,
         echo=click.echo,
         dialects=dialects(scramjet_profile, signaloid_casing),
+        api_key=api_key,
     )

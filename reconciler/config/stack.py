@@ -15,6 +15,7 @@ from reconciler.config.loader import LoadedFile, Mark, MarkedDict, MarkedList
 from reconciler.config.settings import Providers, StateSettings
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.kinds import KINDS, KINDS_BY_NAME
+from reconciler.redact import safe_url
 
 __all__ = ["Stack", "validate_stack"]
 
@@ -173,6 +174,8 @@ def _describe(value: Any) -> str:
         return "a list"
     if value is None:
         return "nothing (null)"
+    if isinstance(value, str) and "@" in value and "://" in value:
+        value = safe_url(value)  # never echo a URL's credentials
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

@@ -8,6 +8,8 @@
   (connection refused, 429). Otherwise :class:`UncertainOutcome` is raised, so the provider
   can look the object up by natural key before trying again;
 - an optional client-side rate limit (token bucket);
+- per attempt, a wall-clock deadline and a body size cap, and no redirects: a 3xx is an error
+  (:mod:`reconciler.providers.limits`);
 - error responses become typed :mod:`reconciler.errors` values carrying the status and the
   API's own message; no message ever contains a credential (they are scrubbed).
 
@@ -35,6 +37,8 @@ import orjson
 
 from reconciler.config.settings import HttpSettings
 from reconciler.errors import ApiError, ProviderError, RateLimited, TransportError, api_error_for_status
+from reconciler.providers.limits import Limits, limits_for, redirect_error, send_within
+from reconciler.redact import remember, safe_url
 
 __all__ = [
     "MAX_PAGES",
@@ -127,7 +131,7 @@ def check_endpoint(api: str, url: str, allow_insecure_http: bool) -> None:
     if parts.scheme == "https":
         return
     if parts.scheme != "http":
-        raise ProviderError(f"{api}: endpoint {url!r} must be an http:// or https:// URL")
+        raise ProviderError(f"{api}: endpoint {safe_url(url)!r} must be an http:// or https:// URL")
     host = (parts.hostname or "").lower()
     if _is_loopback(host):
         return
@@ -160,11 +164,14 @@ class ApiClient:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
+        limits: Limits | None = None,
     ) -> None:
         self.api = api
+        self.limits = limits or limits_for(api)
         self.client = client
         self.settings = settings or HttpSettings()
         self.secrets = [s for s in secrets if s]
+        remember(self.secrets)  # kept out of --debug logs, whichever library logs them
         self.sleep, self.clock, self.rng = sleep, clock, rng
         self.stats = CallStats()
         rate = self.settings.rate_limit_per_s
@@ -197,7 +204,8 @@ class ApiClient:
             self.stats.requests += 1
             t0 = self.clock()
             try:
-                response = await self.client.request(method, path, **kwargs)
+                deadline = self._attempt_deadline(attempt, started)
+                response = await send_within(self.client, method, path, self.limits, deadline, call, **kwargs)
             except httpx2.HTTPError as exc:
                 surely_not_sent = isinstance(
                     exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout
@@ -223,6 +231,8 @@ class ApiClient:
                 status = response.status_code
                 self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
                 log.debug("%s -> %s in %.0f ms", call, status, (self.clock() - t0) * 1000)
+                if 300 <= status < 400 and status not in ok:
+                    raise redirect_error(response, call, self.scrub)
                 if status < 400 or status in ok:
                     return response
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
@@ -280,6 +290,14 @@ class ApiClient:
         """scheme://host:port of the API, for messages (no path, query or credentials)."""
         url = self.client.base_url
         return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+
+    def _attempt_deadline(self, attempt: int, started: float) -> float:
+        """The first attempt gets the whole per-attempt deadline; a retry never runs past the
+        call's retry budget either."""
+        if attempt == 0:
+            return self.limits.deadline_s
+        remaining = self.settings.retry_budget_s - (self.clock() - started)
+        return max(0.001, min(self.limits.deadline_s, remaining))
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""

@@ -110,6 +110,11 @@ class StateStore(Protocol):
         another holder, then raises LockHeld naming it."""
         ...
 
+    async def fence(self) -> None:
+        """While the lock is held: raise LockLost if it no longer is (checked before each action
+        and each write, so a run that lost its lock stops instead of racing another)."""
+        ...
+
 
 def _canonical(value: Any) -> Any:
     if isinstance(value, Ref):
