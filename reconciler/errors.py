@@ -24,6 +24,7 @@ credential: provider errors are built from redacted request descriptions.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "api_error_for_status",
+    "os_error_message",
 ]
 
 
@@ -183,3 +185,16 @@ def api_error_for_status(status: int, message: str, call: str, retry_after: floa
         409: Conflict,
     }
     return cls.get(status, ApiError)(status, message, call)
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for a file system error: the file, the reason, and the likely cause."""
+    read_only = " (is the folder read-only? state, lock and journal live in .reconciler/ beside the stack)"
+    hint = {
+        errno.EACCES: read_only,
+        errno.EPERM: read_only,
+        errno.EROFS: " (a read-only file system)",
+        errno.ENOSPC: " (the disk is full)",
+    }.get(exc.errno or 0, "")
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}{hint}"

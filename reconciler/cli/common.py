@@ -7,7 +7,6 @@ Every error the tool knows about becomes one message on stderr and exit 1 (``run
 from __future__ import annotations
 
 import asyncio
-import errno
 import gc
 import os
 import sys
@@ -17,7 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
-from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.errors import ConfigError, ReconcilerError, os_error_message
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -167,19 +166,6 @@ def run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
             raise
         fail(os_error_message(exc))
     sys.exit(code)
-
-
-def os_error_message(exc: OSError) -> str:
-    """One line for a file system error: the file, the reason, and the likely cause."""
-    read_only = " (is the folder read-only? state, lock and journal live in .reconciler/ beside the stack)"
-    hint = {
-        errno.EACCES: read_only,
-        errno.EPERM: read_only,
-        errno.EROFS: " (a read-only file system)",
-        errno.ENOSPC: " (the disk is full)",
-    }.get(exc.errno or 0, "")
-    where = f"{exc.filename}: " if exc.filename else ""
-    return f"{where}{exc.strerror or exc}{hint}"
 
 
 def paths_or_cwd(paths: tuple[Path, ...]) -> list[Path]:

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import LockLost, StateError
+from reconciler.errors import LockLost, StateError, os_error_message
 
 __all__ = ["DirectoryLock", "held_message", "is_stale", "read_holder"]
 
@@ -74,7 +74,8 @@ class DirectoryLock:
         except OSError as exc:
             os.close(fd)
             self._fd = None
-            raise StateError(f"cannot write the lock file {self.lock_path}: {exc}") from None
+            message = os_error_message(exc)
+            raise StateError(f"cannot write the lock file {self.lock_path}: {message}") from None
 
     def _claim(
         self, fd: int, on_stale: Callable[[dict[str, Any] | None], None] | None
