@@ -10,12 +10,12 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from reconciler.common.redact import safe_url
 from reconciler.config.lifecycle import with_lifecycle
 from reconciler.config.loader import LoadedFile, Mark, MarkedDict, MarkedList
 from reconciler.config.settings import Providers, StateSettings
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.kinds import KINDS, KINDS_BY_NAME
-from reconciler.redact import safe_url
 
 __all__ = ["Stack", "validate_stack"]
 

@@ -138,6 +138,9 @@ class LocalStateStore:
         """Raise LockLost if this store holds the lock and no longer guards the state path."""
         self._fence()
 
+    def close(self) -> None:
+        """Nothing to release: each read and write opens and closes the file."""
+
     def _fence(self) -> None:
         if self._held is not None:
             self._held.fence()

@@ -18,6 +18,7 @@ from reconciler.providers.signaloid.parse import (
     repository_body,
     webhook_body,
 )
+from reconciler.providers.stats import CallStats
 from reconciler.values import Desired, LiveObject, LiveState
 
 __all__ = ["SignaloidProvider"]
@@ -36,6 +37,9 @@ class SignaloidProvider:
 
     def __init__(self, http: ApiClient) -> None:
         self.http = http
+
+    def stats(self) -> CallStats:
+        return self.http.stats
 
     async def aclose(self) -> None:
         await self.http.client.aclose()

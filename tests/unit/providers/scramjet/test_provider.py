@@ -16,7 +16,7 @@ import pytest
 from reconciler.config.settings import Providers
 from reconciler.engine.plan import plan
 from reconciler.errors import PlanError, ProviderError
-from reconciler.packaging import load_package
+from reconciler.packages.pack import load_package
 from reconciler.providers.http import ApiClient
 from reconciler.providers.scramjet import build
 from reconciler.providers.scramjet.provider import ScramjetProvider

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.common.redact import QUIET, enable_debug_logging, redact, remember, safe_url
 from reconciler.config import load_stack
 from reconciler.errors import ConfigError, ProviderError
 from reconciler.providers.http import check_endpoint
-from reconciler.redact import QUIET, enable_debug_logging, redact, remember, safe_url
 
 KEY = "sk-REFLECTED-0badc0ffee"
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from reconciler.package_archive import ArchiveProblem, check_archive
-from reconciler.paths import SYMLINK_LOOP, PathProblem, resolve
+from reconciler.common.paths import SYMLINK_LOOP, PathProblem, resolve
+from reconciler.packages.archive import ArchiveProblem, check_archive
 
 __all__ = ["Package", "PackageError", "load_package", "pack_directory"]
 
