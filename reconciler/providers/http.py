@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import httpx2
 import orjson
 
-from reconciler.common.redact import remember, safe_url
+from reconciler.common.redact import remember, safe_url, scrub
 from reconciler.config.settings import HttpSettings
 from reconciler.errors import ApiError, ProviderError, RateLimited, TransportError, api_error_for_status
 from reconciler.providers.limits import Limits, limits_for, redirect_error, send_within
@@ -159,9 +159,7 @@ class ApiClient:
         self.bucket = TokenBucket(rate, clock, sleep) if rate else None
 
     def scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+        return scrub(text, self.secrets)
 
     async def request(
         self,
