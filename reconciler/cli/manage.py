@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,6 +19,9 @@ from reconciler.cli.common import (
     run,
     sandbox_option,
 )
+
+if TYPE_CHECKING:
+    from reconciler.state import StateStore
 
 
 @click.command(name="import")
@@ -74,12 +77,12 @@ def state() -> None:
     """Inspect or edit the record of managed resources."""
 
 
-def _store(paths: tuple[Path, ...], sandbox: bool) -> Any:
+def _store(paths: tuple[Path, ...], sandbox: bool) -> StateStore:
+    """The session's state store, closed when the command ends (a PostgreSQL connection)."""
     from reconciler.app.session import open_session
 
     store = open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ).store
-    if hasattr(store, "close"):  # the postgres store's connection, closed when the command ends
-        click.get_current_context().call_on_close(store.close)
+    click.get_current_context().call_on_close(store.close)
     return store
 
 

@@ -21,11 +21,11 @@ from urllib.parse import urlsplit
 import httpx2
 
 from reconciler.common.redact import scrub
-from reconciler.config.settings import HttpSettings
 from reconciler.engine.saved import is_pending
 from reconciler.errors import ApiError, ProviderError, ReconcilerError
 from reconciler.providers.connect import Endpoint, api_client
 from reconciler.providers.http import check_endpoint
+from reconciler.providers.settings import HttpSettings
 
 __all__ = ["NotifyError", "drift_report", "notify", "shown_url"]
 

@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from reconciler.common.redact import safe_url
 from reconciler.config.lifecycle import with_lifecycle
 from reconciler.config.loader import LoadedFile, Mark, MarkedDict, MarkedList
-from reconciler.config.settings import Providers, StateSettings
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.kinds import KINDS, KINDS_BY_NAME
+from reconciler.providers.settings import Providers
+from reconciler.state.settings import StateSettings
 
 __all__ = ["Stack", "validate_stack"]
 

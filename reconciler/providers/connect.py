@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 import httpx2
 
-from reconciler.config.settings import HttpSettings
 from reconciler.errors import ProviderError
 from reconciler.providers.http import ApiClient, check_endpoint
+from reconciler.providers.settings import HttpSettings
 
 __all__ = ["Endpoint", "api_client", "api_key", "shared_transports"]
 

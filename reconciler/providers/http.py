@@ -35,9 +35,9 @@ import httpx2
 import orjson
 
 from reconciler.common.redact import remember, safe_url, scrub
-from reconciler.config.settings import HttpSettings
 from reconciler.errors import ApiError, ProviderError, RateLimited, TransportError, api_error_for_status
 from reconciler.providers.limits import Limits, limits_for, redirect_error, send_within
+from reconciler.providers.settings import HttpSettings
 from reconciler.providers.stats import CallStats
 
 __all__ = [

@@ -14,10 +14,10 @@ from typing import Any
 import httpx2
 import pytest
 
-from reconciler.config.settings import HttpSettings
 from reconciler.errors import ApiError, ProviderError
 from reconciler.providers.http import ApiClient
 from reconciler.providers.limits import MIB, Limits, ResponseTooLarge
+from reconciler.providers.settings import HttpSettings
 from tests.integration.conftest import API_KEY, CORE, RunCli, StackDir, StartSandbox
 from tests.support.hostile import Hostile
 from tests.support.servers import serve_app
