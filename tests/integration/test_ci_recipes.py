@@ -30,10 +30,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.integration.conftest import API_KEY, Sandbox
 from tests.support.ci_runner import built_wheel, runner_python, stub_tools
 from tests.support.examples import pristine_example
+from tests.support.sandbox import Sandbox
 from tests.support.servers import serve_app
+from tests.support.signaloid import API_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "examples" / "ci"

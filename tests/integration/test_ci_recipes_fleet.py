@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import Sandbox
 from tests.integration.test_ci_recipes import RECIPES, environment, load, run, workspace
+from tests.support.sandbox import Sandbox
 from tests.support.webhooks import receive_webhooks
 
 FLEET = RECIPES / "fleet"

@@ -18,9 +18,11 @@ from reconciler.errors import ApiError, ProviderError
 from reconciler.providers.http import ApiClient
 from reconciler.providers.limits import MIB, Limits, ResponseTooLarge
 from reconciler.providers.settings import HttpSettings
-from tests.integration.conftest import API_KEY, CORE, RunCli, StackDir, StartSandbox
+from tests.support.cli import RunCli
 from tests.support.hostile import Hostile
+from tests.support.sandbox import StartSandbox
 from tests.support.servers import serve_app
+from tests.support.signaloid import API_KEY, CORE, StackDir
 
 SETTINGS = HttpSettings(timeout_s=5.0, max_retries=1, retry_budget_s=1.0)
 

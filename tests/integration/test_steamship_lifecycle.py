@@ -13,9 +13,10 @@ import pytest
 import yaml
 
 from reconciler.sandbox.steamship import create_app
-from tests.integration.conftest import RunCli, StackDir
+from tests.support.cli import RunCli
 from tests.support.examples import pristine_example
 from tests.support.servers import serve_app
+from tests.support.signaloid import StackDir
 
 API_KEY = "steamship-integration-key"
 NO_UPDATE = "package instances cannot be updated (the engine has no update call)"

@@ -19,7 +19,7 @@ from reconciler.errors import PlanError
 from reconciler.kinds import KINDS
 from reconciler.state.base import StateEntry, StateSnapshot, digest
 from reconciler.values import Desired, LiveObject, LiveState
-from tests.unit.engine.test_plan_cases import CASE_FILES, desired_from, live_from, load_case, state_from
+from tests.support.plan_cases import CASE_FILES, desired_from, live_from, load_case, state_from
 
 ORDERS_PER_CASE = 12
 

@@ -19,7 +19,7 @@ from reconciler.engine.plan import Action, Cause, Change, Plan, plan
 from reconciler.engine.render import render_json, render_markdown, render_text, summary_line
 from reconciler.state.base import StateSnapshot
 from reconciler.values import LiveState
-from tests.unit.engine.test_plan_cases import CASES_DIR, desired_from, load_case, make_plan
+from tests.support.plan_cases import CASES_DIR, desired_from, load_case, make_plan
 
 GOLDEN = Path(__file__).parents[2] / "golden"
 PLANS = {
