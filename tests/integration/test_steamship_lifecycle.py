@@ -143,10 +143,7 @@ def test_a_config_change_is_a_replace_naming_the_field(
     assert result.exit_code == 0, result
     live = engine.instances()
     assert live[("research", "summarizer")]["config"]["max_words"] == 300
-    assert (
-        live[("research", "summarizer")]["id"] != old_id == stack_dir.state()["package_instances.summarizer"]
-        or True
-    )
+    assert live[("research", "summarizer")]["id"] != old_id, "a replace makes a new instance"
     assert stack_dir.state()["package_instances.summarizer"] == live[("research", "summarizer")]["id"]
     assert run_cli("plan", "--detailed-exitcode", "-f", stack_dir.path).exit_code == 0
 
