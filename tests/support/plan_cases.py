@@ -3,6 +3,7 @@ described in tests/unit/engine/test_plan_cases.py, the runner that checks every 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from reconciler.values import Desired, LiveObject, LiveState
 
 CASES_DIR = Path(__file__).resolve().parents[1] / "plan_cases"
 CASE_FILES = sorted(CASES_DIR.glob("*.yaml"))
-CASE_KEYS = {"description", "xfail", "desired", "live", "external_ids", "state", "expect"}
+CASE_KEYS = {"description", "xfail", "desired", "files", "live", "external_ids", "state", "expect"}
 EXPECT_KEYS = {"changes", "unmanaged", "forget", "order", "summary", "has_changes", "error"}
 CHANGE_KEYS = {
     "action",
@@ -45,7 +46,15 @@ def load_case(path: Path) -> dict[str, Any]:
     return case
 
 
-def desired_from(snippet: dict[str, Any], tmp_path: Path) -> list[Desired]:
+def desired_from(
+    snippet: dict[str, Any], tmp_path: Path, files: dict[str, Any] | None = None
+) -> list[Desired]:
+    """Load ``snippet`` as a stack; ``files`` (path -> text, or a mapping written as JSON) are written
+    beside it first, e.g. a Scramjet sequence's package folder."""
+    for name, content in (files or {}).items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
     stack = tmp_path / "stack.yaml"
     stack.write_text(yaml.safe_dump({"version": 1, **(snippet or {})}, sort_keys=False), encoding="utf-8")
     return load_stack([stack], {}).resources
@@ -58,7 +67,8 @@ def live_from(case: dict[str, Any]) -> LiveState:
         for obj in objects:
             name = obj.get("name", "")
             attrs = obj["attrs"]
-            live.add(LiveObject(kind_name, obj["remote_id"], kind.natural_key(name, attrs), attrs, name))
+            key = kind.natural_key(name, attrs)
+            live.add(LiveObject(kind_name, obj["remote_id"], key, attrs, name, extra=obj.get("extra") or {}))
     for kind_name, ids in (case.get("external_ids") or {}).items():
         live.external_ids[kind_name] = set(ids)
     return live
@@ -88,5 +98,5 @@ def state_from(case: dict[str, Any], desired: list[Desired]) -> StateSnapshot:
 
 
 def make_plan(case: dict[str, Any], tmp_path: Path) -> Plan:
-    desired = desired_from(case.get("desired") or {}, tmp_path)
+    desired = desired_from(case.get("desired") or {}, tmp_path, case.get("files"))
     return plan(desired, live_from(case), state_from(case, desired))

@@ -68,7 +68,7 @@ def outcome(make: Any) -> Any:
 @pytest.mark.parametrize("path", CASE_FILES, ids=[p.stem for p in CASE_FILES])
 def test_the_plan_is_the_same_whatever_order_the_pages_come_in(path: Path, tmp_path: Path) -> None:
     case = load_case(path)
-    desired = desired_from(case.get("desired") or {}, tmp_path)
+    desired = desired_from(case.get("desired") or {}, tmp_path, case.get("files"))
     live, state = live_from(case), state_from(case, desired)
     expected = outcome(lambda: plan(desired, live, state))
     for seed in range(ORDERS_PER_CASE):

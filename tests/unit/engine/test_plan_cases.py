@@ -2,9 +2,12 @@
 
 Each case holds:
 
-- ``desired``: a stack snippet (cores / repositories / webhooks), loaded through the real config
-  loader, so references and managed-vs-default fields are exactly what a user's YAML gives;
-- ``live``: per kind, objects ``{remote_id, name?, attrs}`` in the kind's attr names;
+- ``desired``: a stack snippet (any kind, with ``providers`` settings if it needs them, e.g. Scramjet
+  hubs), loaded through the real config loader, so references and managed-vs-default fields are
+  exactly what a user's YAML gives; ``files``: files written beside it first (path -> text, or a
+  mapping written as JSON), e.g. a sequence's package folder;
+- ``live``: per kind, objects ``{remote_id, name?, attrs, extra?}`` in the kind's attr names
+  (``extra``: what the provider reads besides, e.g. a Steamship instance's ``init_status``);
   ``external_ids``: per kind, ids that exist but are not resources (Signaloid's default cores);
 - ``state``: per address ``{remote_id, digest, key?, extra?}``; ``digest: match-desired`` stands for the
   digest of the declared attrs, i.e. "the YAML has not changed since the last apply"; ``extra`` is
@@ -33,6 +36,7 @@ import yaml
 
 from reconciler.engine.plan import plan
 from reconciler.errors import PlanError
+from reconciler.kinds import KINDS_BY_NAME
 from reconciler.values import LiveState
 from tests.support.plan_cases import (
     CASE_FILES,
@@ -116,6 +120,16 @@ def test_plan_case(path: Path, tmp_path: Path) -> None:
 
 def test_there_are_enough_cases() -> None:
     assert len(CASE_FILES) >= 20
+
+
+def test_the_cases_cover_every_kind() -> None:
+    covered = {
+        kind
+        for path in CASE_FILES
+        for kind in (load_case(path).get("desired") or {})
+        if kind in KINDS_BY_NAME
+    }
+    assert covered == set(KINDS_BY_NAME)
 
 
 PLANNING_CASES = [p for p in CASE_FILES if "error" not in load_case(p)["expect"]]
