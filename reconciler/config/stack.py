@@ -43,7 +43,7 @@ class _StackBase(BaseModel):
 def _kind_field(kind: Any) -> Any:
     pattern = kind.name_rule[0] if kind.name_rule else _NAME_PATTERN
     names = typing.Annotated[str, pydantic.StringConstraints(pattern=pattern)]
-    return (dict[names, with_lifecycle(kind)], Field(default_factory=dict, description=kind.summary))  # type: ignore[valid-type]
+    return (dict[names, with_lifecycle(kind)], Field(default_factory=dict, description=kind.summary))  # type: ignore[valid-type, misc]
 
 
 Stack: type[_StackBase] = create_model(  # type: ignore[call-overload]
