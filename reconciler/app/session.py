@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from reconciler.config import LoadedStack, load_stack
 from reconciler.config.stack import Stack
@@ -24,6 +24,10 @@ from reconciler.providers import Provider, build_providers
 from reconciler.providers.stats import CallStats
 from reconciler.state import LocalStateStore, StateEntry, StateSnapshot, StateStore
 from reconciler.values import Desired, LiveState
+
+if TYPE_CHECKING:
+    from reconciler.app.fleet.endpoints import EndpointPool
+    from reconciler.sandbox.inprocess import InProcessSandbox
 
 __all__ = ["PlanOptions", "Session", "open_export_session", "open_session"]
 
@@ -45,13 +49,13 @@ class Session:
     loaded: LoadedStack
     store: StateStore
     environ: Mapping[str, str]
-    sandbox: Any = None
+    sandbox: InProcessSandbox | None = None
     providers: dict[str, Provider] = field(default_factory=dict)
     options: PlanOptions = PlanOptions()
     journal_path: Path | None = None
     _journal_read: bool = False
     # One transport per API endpoint shared with other sessions of the run (fleet drift), or None.
-    endpoints: Any = None
+    endpoints: EndpointPool | None = None
     # Objects of creates an interrupted apply left unresolved, found by natural key: recorded in
     # state before this run's journal replaces the old one (engine/pending.py).
     pending_adopted: Mapping[str, StateEntry] = field(default_factory=dict)
@@ -245,7 +249,7 @@ def open_session(
     sandbox: bool,
     environ: Mapping[str, str],
     options: PlanOptions = PlanOptions(),
-    endpoints: Any = None,
+    endpoints: EndpointPool | None = None,
 ) -> Session:
     """A session over the stack at ``paths``, with its state store (or the sandbox's) and journal.
 
@@ -275,7 +279,12 @@ def open_export_session(paths: list[Path], *, sandbox: bool, environ: Mapping[st
 
 
 def _sandboxed(
-    loaded: LoadedStack, environ: Mapping[str, str], options: PlanOptions, endpoints: Any, *, journal: bool
+    loaded: LoadedStack,
+    environ: Mapping[str, str],
+    options: PlanOptions,
+    endpoints: EndpointPool | None,
+    *,
+    journal: bool,
 ) -> Session:
     """A session on the in-process emulators; its state and journal live with the sandbox data, so
     a sandbox run never shares state with a real one."""
