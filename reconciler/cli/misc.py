@@ -53,6 +53,18 @@ def sandbox() -> None:
 @click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
 @click.option("--fault-seed", type=int, default=None)
 @click.option("--page-size", type=int, default=None, help="Items per list page (default: each API's own).")
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Requests per second per API (token bucket, 1 s burst); over it: 429 with Retry-After.",
+)
+@click.option(
+    "--max-inflight",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Requests in progress at once per API; over it: 503.",
+)
 def serve(
     host: str,
     port: int,
@@ -61,8 +73,11 @@ def serve(
     fault_rate: float,
     fault_seed: int | None,
     page_size: int | None,
+    rate_limit: float | None,
+    max_inflight: int | None,
 ) -> None:
     """Serve all emulators on one loopback port."""
+    from reconciler.sandbox.limits import LimitConfig
     from reconciler.sandbox.server import serve as run_server
 
     run_server(
@@ -73,5 +88,6 @@ def serve(
         fault_rate=fault_rate,
         fault_seed=fault_seed,
         page_size=page_size,
+        limits=LimitConfig(rate_limit=rate_limit, max_inflight=max_inflight),
         echo=click.echo,
     )

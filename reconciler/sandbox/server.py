@@ -1,7 +1,7 @@
 """``reconciler sandbox serve``: all emulators on one loopback port.
 
 ``/signaloid/…``, ``/scramjet/api/v1/…`` and ``/steamship/api/v1/…``, optionally behind the
-fault injector (latency, error rate).
+fault injector (latency, error rate), each API behind its own limits (rate, calls in progress).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from starlette.routing import Mount
 
 from reconciler.sandbox.faults import FaultConfig, FaultInjector
 from reconciler.sandbox.inprocess import EMULATORS
+from reconciler.sandbox.limits import ApiLimits, LimitConfig
 
 __all__ = ["build_app", "serve"]
 
@@ -27,6 +28,7 @@ def build_app(
     fault_rate: float = 0.0,
     fault_seed: int | None = None,
     page_size: int | None = None,
+    limits: LimitConfig | None = None,
 ) -> Any:
     routes = []
     for api, (module_name, _base) in EMULATORS.items():
@@ -36,7 +38,8 @@ def build_app(
             options["page_size"] = page_size
         if page_size is not None and api == "steamship":
             options["page_size_max"] = page_size
-        routes.append(Mount(f"/{api}", app=module.create_app(data_dir, **options)))
+        api_app = module.create_app(data_dir, **options)
+        routes.append(Mount(f"/{api}", app=ApiLimits(api_app, limits) if limits else api_app))
     app: Any = Starlette(routes=routes)
     if latency_ms or fault_rate:
         app = FaultInjector(app, FaultConfig(latency_ms=latency_ms, fault_rate=fault_rate, seed=fault_seed))
@@ -64,6 +67,7 @@ def serve(
     fault_seed: int | None,
     page_size: int | None,
     echo: Callable[[str], None],
+    limits: LimitConfig | None = None,
 ) -> None:
     import uvicorn
 
@@ -71,7 +75,12 @@ def serve(
 
     write_behind(True)  # one server handles every request in turn: file writes off its loop
     app = build_app(
-        data_dir, latency_ms=latency_ms, fault_rate=fault_rate, fault_seed=fault_seed, page_size=page_size
+        data_dir,
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        fault_seed=fault_seed,
+        page_size=page_size,
+        limits=limits,
     )
     base = f"http://{host}:{port}"
     echo(f"Sandbox emulators on {base} (Ctrl-C to stop). Point reconciler at them with:")
