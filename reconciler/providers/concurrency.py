@@ -1,0 +1,240 @@
+"""Adaptive concurrency per API endpoint: how many calls may be in flight to it at once.
+
+A fixed ``--parallelism`` is either too low (most of a fast API's speed unused) or wrong against
+an API that throttles. Each endpoint (API + base URL) gets one :class:`EndpointLimiter`, shared
+by every client of that endpoint in the process (apply, refresh, and stacks of a fleet that talk
+to the same endpoint), after the limiters of Netflix's concurrency-limits (Vegas, AIMD):
+
+- **Slow start.** From ``initial`` calls in flight, the limit grows by one per call that succeeds
+  (it doubles every round trip) while the smoothed round-trip time stays within ``TOLERANCE`` of
+  the lowest seen, and nothing is throttled. It ends at the first sign of a queue: the limit drops
+  to what kept the latency flat (Little's law: ``limit x min_rtt / rtt``).
+- **Then a gradient.** Each round trip the limit moves to ``limit x gradient + 1``, where
+  ``gradient = TOLERANCE x min_rtt / rtt`` held between 0.5 and 1: it probes upwards by one while
+  the latency is flat, and shrinks in proportion as calls start to queue.
+- **429 (throttled).** ``Retry-After`` pauses this endpoint's whole queue (no call starts until it
+  has passed), and the limit falls to what the endpoint was seen to sustain: the calls that
+  succeeded in the last second x the lowest round-trip time (at most half the limit). An API
+  that throttles by rate gives no latency warning before the next 429, so for ``RECOVERY_S``
+  after one the limit grows by one per second, not per round trip.
+- **503 (overloaded).** The limit falls by a quarter (a ``Retry-After`` pauses the queue too).
+
+A limit is cut at most once per burst: a rejection of a call sent before the last cut says
+nothing about the new limit. The limit only grows while it is being used (a refresh with two
+calls in flight does not inflate it). The upper bound is ``maximum`` (the HTTP connection pool's
+size); ``--parallelism`` bounds the actions of an apply above it.
+
+Clock and sleep are injectable: the unit tests drive all of this without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import math
+import time
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+__all__ = ["INITIAL_LIMIT", "MAX_LIMIT", "EndpointLimiter", "Permit", "Signal", "limiter_for"]
+
+INITIAL_LIMIT = 8
+MAX_LIMIT = 64  # the connection pool's size (providers/connect.py)
+TOLERANCE = 1.5  # slow start ends when the smoothed RTT exceeds min RTT x this
+RECOVERY_S = 30.0  # after a 429, grow by one per second for this long
+MIN_RTT_WINDOW = 500  # samples: the lowest RTT is forgotten and re-learned this often
+RTT_SMOOTHING = 0.2  # weight of a new sample in the smoothed RTT
+
+
+class Signal(enum.Enum):
+    """How a call ended, as far as the limiter cares."""
+
+    OK = "ok"  # an answer (any status but 429/503): the RTT is a latency sample
+    THROTTLED = "throttled"  # 429
+    OVERLOADED = "overloaded"  # 503
+    FAILED = "failed"  # no answer (connection error, timeout): no latency sample
+
+
+class Permit:
+    """One call in flight; ``release`` exactly once, with how it ended."""
+
+    __slots__ = ("_limiter", "_released", "started")
+
+    def __init__(self, limiter: EndpointLimiter, started: float) -> None:
+        self._limiter, self.started, self._released = limiter, started, False
+
+    def release(self, signal: Signal, retry_after: float | None = None) -> None:
+        if not self._released:
+            self._released = True
+            self._limiter._release(self, signal, retry_after)
+
+
+class EndpointLimiter:
+    """The adaptive limit of one endpoint, and the FIFO queue of calls waiting for it."""
+
+    def __init__(
+        self,
+        *,
+        initial: int = INITIAL_LIMIT,
+        minimum: int = 1,
+        maximum: int = MAX_LIMIT,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self.minimum, self.maximum = minimum, maximum
+        self.limit = float(min(max(initial, minimum), maximum))
+        self.clock, self.sleep = clock, sleep
+        self.inflight = 0
+        self.paused_until = -math.inf
+        self.slow_start = True
+        self.min_rtt: float | None = None
+        self.srtt: float | None = None
+        self.peak_limit = self.limit
+        self.throttled = self.overloaded = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._resume: asyncio.Task[None] | None = None
+        self._window_min = math.inf
+        self._samples = 0
+        self._last_cut = -math.inf
+        self._throttled_at = -math.inf
+        self._last_growth = -math.inf
+        self._succeeded: deque[float] = deque()  # finish times of the last second's successes
+
+    @property
+    def slots(self) -> int:
+        """The limit as a number of calls (it moves in fractions between round trips)."""
+        return max(self.minimum, min(self.maximum, int(self.limit + 0.5)))
+
+    def paused(self) -> bool:
+        return self.clock() < self.paused_until
+
+    async def acquire(self) -> Permit:
+        """Wait for a slot (in arrival order, and never during a pause), then hold it."""
+        if not self._waiters and self.inflight < self.slots and not self.paused():
+            self.inflight += 1
+            return Permit(self, self.clock())
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._dispatch()
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.inflight -= 1  # the slot was handed over as we were cancelled: give it back
+                self._dispatch()
+            else:
+                self._waiters.remove(waiter)
+            raise
+        return Permit(self, self.clock())
+
+    def pause(self, seconds: float) -> None:
+        """No call to this endpoint starts for ``seconds`` (the server's ``Retry-After``)."""
+        self.paused_until = max(self.paused_until, self.clock() + seconds)
+        self._dispatch()
+
+    # --- the queue --------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        """Hand free slots to the oldest waiters; during a pause, wake up when it ends."""
+        while self._waiters and self.inflight < self.slots:
+            if self.paused():
+                if self._resume is None or self._resume.done():
+                    self._resume = asyncio.get_running_loop().create_task(self._resume_after_pause())
+                return
+            waiter = self._waiters.popleft()
+            if waiter.done():  # cancelled while waiting
+                continue
+            self.inflight += 1
+            waiter.set_result(None)
+
+    async def _resume_after_pause(self) -> None:
+        while (remaining := self.paused_until - self.clock()) > 0:
+            await self.sleep(remaining)
+        self._resume = None
+        self._dispatch()
+
+    # --- the limit --------------------------------------------------------------------------
+    def _release(self, permit: Permit, signal: Signal, retry_after: float | None) -> None:
+        self.inflight -= 1
+        now = self.clock()
+        if signal is Signal.OK:
+            self._on_success(now - permit.started, now, in_use=self.inflight + 1 >= self.slots / 2)
+        elif signal in (Signal.THROTTLED, Signal.OVERLOADED):
+            if retry_after is not None and retry_after > 0:
+                self.pause(retry_after)
+            if permit.started >= self._last_cut:  # else: sent before the last cut, already counted
+                self._cut(now, throttled=signal is Signal.THROTTLED)
+        self._dispatch()
+
+    def _on_success(self, rtt: float, now: float, *, in_use: bool) -> None:
+        self._succeeded.append(now)
+        while self._succeeded[0] < now - 1.0:
+            self._succeeded.popleft()
+        self._samples += 1
+        self._window_min = min(self._window_min, rtt)
+        if self.min_rtt is None or rtt < self.min_rtt:
+            # A new lowest: the samples before it held set-up costs (new connections), not a queue.
+            self.min_rtt = self.srtt = rtt
+        if self._samples % MIN_RTT_WINDOW == 0:  # the base latency may have risen: re-learn it
+            self.min_rtt, self._window_min = self._window_min, math.inf
+        self.srtt = rtt if self.srtt is None else self.srtt + RTT_SMOOTHING * (rtt - self.srtt)
+        if not in_use:
+            return
+        # Above 1 the latency is flat, below 1 calls are queueing (at the API, or for this process's CPU).
+        gradient = TOLERANCE * max(self.min_rtt, 1e-6) / max(self.srtt, 1e-6)
+        if self.slow_start:
+            if gradient >= 1:
+                self._set(self.limit + 1)
+            else:  # a queue is building: keep what kept the latency flat
+                self.slow_start = False
+                self._last_cut = now
+                self._set(self.limit * gradient)
+            return
+        if gradient >= 1 and now - self._throttled_at < RECOVERY_S:
+            if now - self._last_growth >= 1.0:
+                self._last_growth = now
+                self._set(self.limit + 1)
+            return
+        # Gradient: move towards limit x gradient (+1 to probe), one full step per round trip.
+        target = self.limit * max(0.5, min(1.0, gradient)) + 1
+        self._set(self.limit + (target - self.limit) / self.limit)
+
+    def _cut(self, now: float, *, throttled: bool) -> None:
+        self.slow_start = False
+        self._last_cut = now
+        if throttled:
+            self.throttled += 1
+            self._throttled_at = self._last_growth = now
+            while self._succeeded and self._succeeded[0] < now - 1.0:
+                self._succeeded.popleft()
+            sustained = len(self._succeeded) * (self.min_rtt or 0.0)
+            self._set(min(self.limit / 2, max(sustained, 1.0)))
+        else:
+            self.overloaded += 1
+            self._set(self.limit * 0.75)
+
+    def _set(self, limit: float) -> None:
+        self.limit = min(float(self.maximum), max(float(self.minimum), limit))
+        self.peak_limit = max(self.peak_limit, self.limit)
+
+
+_REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, EndpointLimiter]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def limiter_for(
+    endpoint: str,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> EndpointLimiter:
+    """The one limiter of ``endpoint`` (e.g. ``"signaloid https://api.signaloid.io"``) in this
+    event loop: every client of one endpoint shares it, so their calls together adapt to the API.
+    The first caller's clock and sleep are the limiter's."""
+    limiters = _REGISTRY.setdefault(asyncio.get_running_loop(), {})
+    limiter = limiters.get(endpoint)
+    if limiter is None:
+        limiter = limiters[endpoint] = EndpointLimiter(clock=clock, sleep=sleep)
+    return limiter
