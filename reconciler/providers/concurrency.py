@@ -60,10 +60,12 @@ class Signal(enum.Enum):
 class Permit:
     """One call in flight; ``release`` exactly once, with how it ended."""
 
-    __slots__ = ("_limiter", "_released", "started")
+    __slots__ = ("_limiter", "_released", "busy", "started")
 
     def __init__(self, limiter: EndpointLimiter, started: float) -> None:
         self._limiter, self.started, self._released = limiter, started, False
+        # Was the limit in use when this call started (at least half of it taken)?
+        self.busy = limiter.inflight * 2 >= limiter.slots
 
     def release(self, signal: Signal, retry_after: float | None = None) -> None:
         if not self._released:
@@ -159,7 +161,8 @@ class EndpointLimiter:
         self.inflight -= 1
         now = self.clock()
         if signal is Signal.OK:
-            self._on_success(now - permit.started, now, in_use=self.inflight + 1 >= self.slots / 2)
+            busy = permit.busy or (self.inflight + 1) * 2 >= self.slots  # at its start or its end
+            self._on_success(now - permit.started, now, in_use=busy)
         elif signal in (Signal.THROTTLED, Signal.OVERLOADED):
             if retry_after is not None and retry_after > 0:
                 self.pause(retry_after)
