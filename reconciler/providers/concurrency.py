@@ -9,12 +9,12 @@ to the same endpoint), after the limiters of Netflix's concurrency-limits (Vegas
   (it doubles every round trip) while the smoothed round-trip time stays within ``TOLERANCE`` of
   the lowest seen, and nothing is throttled. It ends at the first sign of a queue: the limit drops
   to what kept the latency flat (Little's law: ``limit x min_rtt / rtt``).
-- **Then a gradient.** Each round trip the limit moves to ``limit x gradient + 1``, where
-  ``gradient = TOLERANCE x min_rtt / rtt`` held between 0.5 and 1: it probes upwards by one while
-  the latency is flat, and shrinks in proportion as calls start to queue.
+- **Then a gradient.** Each round trip the limit moves to ``limit x gradient + sqrt(limit)``, where
+  ``gradient = TOLERANCE x min_rtt / rtt`` held between 0.5 and 1: it probes upwards while the
+  latency is flat, and shrinks in proportion as calls start to queue.
 - **429 (throttled).** ``Retry-After`` pauses this endpoint's whole queue (no call starts until it
   has passed), and the limit falls to what the endpoint was seen to sustain: the calls that
-  succeeded in the last second x the lowest round-trip time (at most half the limit). An API
+  succeeded in the last second x the round-trip time, plus one (at most half the limit). An API
   that throttles by rate gives no latency warning before the next 429, so for ``RECOVERY_S``
   after one the limit grows by one per second, not per round trip.
 - **503 (overloaded).** The limit falls by a quarter (a ``Retry-After`` pauses the queue too).
@@ -42,10 +42,9 @@ __all__ = ["INITIAL_LIMIT", "MAX_LIMIT", "EndpointLimiter", "Permit", "Signal", 
 
 INITIAL_LIMIT = 8
 MAX_LIMIT = 64  # the connection pool's size (providers/connect.py)
-TOLERANCE = 1.5  # slow start ends when the smoothed RTT exceeds min RTT x this
+TOLERANCE = 1.5  # latency "stays flat" while the smoothed RTT is within min RTT x this
 RECOVERY_S = 30.0  # after a 429, grow by one per second for this long
 MIN_RTT_WINDOW = 500  # samples: the lowest RTT is forgotten and re-learned this often
-RTT_SMOOTHING = 0.2  # weight of a new sample in the smoothed RTT
 
 
 class Signal(enum.Enum):
@@ -181,7 +180,10 @@ class EndpointLimiter:
             self.min_rtt = self.srtt = rtt
         if self._samples % MIN_RTT_WINDOW == 0:  # the base latency may have risen: re-learn it
             self.min_rtt, self._window_min = self._window_min, math.inf
-        self.srtt = rtt if self.srtt is None else self.srtt + RTT_SMOOTHING * (rtt - self.srtt)
+        # Smoothed over about one round trip's worth of samples: a single slow answer (a GC pause,
+        # a busy host) does not cut the limit; a queue that lasts a round trip does.
+        weight = 1 / max(2.0, self.limit)
+        self.srtt = rtt if self.srtt is None else self.srtt + weight * (rtt - self.srtt)
         if not in_use:
             return
         # Above 1 the latency is flat, below 1 calls are queueing (at the API, or for this process's CPU).
@@ -199,8 +201,10 @@ class EndpointLimiter:
                 self._last_growth = now
                 self._set(self.limit + 1)
             return
-        # Gradient: move towards limit x gradient (+1 to probe), one full step per round trip.
-        target = self.limit * max(0.5, min(1.0, gradient)) + 1
+        # Gradient: move towards limit x gradient + sqrt(limit) (the probe, and the queue allowed: a
+        # client's own CPU adds to the RTT it sees well before the API slows down), one full step
+        # per round trip. It settles where the RTT is about TOLERANCE / (1 - 1/sqrt(limit)) x min.
+        target = self.limit * max(0.5, min(1.0, gradient)) + math.sqrt(self.limit)
         self._set(self.limit + (target - self.limit) / self.limit)
 
     def _cut(self, now: float, *, throttled: bool) -> None:
@@ -211,8 +215,11 @@ class EndpointLimiter:
             self._throttled_at = self._last_growth = now
             while self._succeeded and self._succeeded[0] < now - 1.0:
                 self._succeeded.popleft()
-            sustained = len(self._succeeded) * (self.min_rtt or 0.0)
-            self._set(min(self.limit / 2, max(sustained, 1.0)))
+            # Little's law: the calls in flight that carried the rate the API allowed, plus one so that
+            # its bucket is drained, not left filling up unused (a 429 is cheap: its Retry-After lets
+            # the bucket refill while the queue waits).
+            sustained = len(self._succeeded) * (self.srtt or 0.0) + 1
+            self._set(min(self.limit / 2, sustained))
         else:
             self.overloaded += 1
             self._set(self.limit * 0.75)
