@@ -12,11 +12,14 @@ to the same endpoint), after the limiters of Netflix's concurrency-limits (Vegas
 - **Then a gradient.** Each round trip the limit moves to ``limit x gradient + sqrt(limit)``, where
   ``gradient = TOLERANCE x min_rtt / rtt`` held between 0.5 and 1: it probes upwards while the
   latency is flat, and shrinks in proportion as calls start to queue.
+- **A floor**, after BBR: ``GAIN x`` the best completion rate of the last ``RATE_ROUNDS`` round
+  trips ``x`` the lowest RTT (the bandwidth-delay product): a host busy with other work slows every
+  call without any queue of ours, and the gradient alone would then give up the rate reached.
 - **429 (throttled).** ``Retry-After`` pauses this endpoint's whole queue (no call starts until it
   has passed), and the limit falls to what the endpoint was seen to sustain: the calls that
   succeeded in the last second x the round-trip time, plus one (at most half the limit). An API
   that throttles by rate gives no latency warning before the next 429, so for ``RECOVERY_S``
-  after one the limit grows by one per second, not per round trip.
+  after one the limit grows by one per ``RECOVERY_STEP_S`` (2 s), not per round trip.
 - **503 (overloaded).** The limit falls by a quarter (a ``Retry-After`` pauses the queue too).
 
 A limit is cut at most once per burst: a rejection of a call sent before the last cut says
@@ -42,8 +45,14 @@ __all__ = ["INITIAL_LIMIT", "MAX_LIMIT", "EndpointLimiter", "Permit", "Signal", 
 
 INITIAL_LIMIT = 8
 MAX_LIMIT = 64  # the connection pool's size (providers/connect.py)
-TOLERANCE = 1.5  # latency "stays flat" while the smoothed RTT is within min RTT x this
-RECOVERY_S = 30.0  # after a 429, grow by one per second for this long
+# Latency "stays flat" while the smoothed RTT is within min RTT x this. A client's own CPU (and a
+# host shared with other work) adds to the RTT it sees well before the API slows down: measured at
+# 25 ms, the best fixed concurrency ran at 1.6-2.9x the lowest RTT, and 1.5 held the limit too low.
+TOLERANCE = 2.0
+RECOVERY_S = 30.0  # after a 429, grow slowly (one per RECOVERY_STEP_S) for this long
+RECOVERY_STEP_S = 2.0
+GAIN = 2.0  # the floor keeps this many times the bandwidth-delay product in flight
+RATE_ROUNDS = 10  # the best rate of this many round trips makes the floor
 MIN_RTT_WINDOW = 500  # samples: the lowest RTT is forgotten and re-learned this often
 
 
@@ -102,6 +111,11 @@ class EndpointLimiter:
         self._throttled_at = -math.inf
         self._last_growth = -math.inf
         self._succeeded: deque[float] = deque()  # finish times of the last second's successes
+        self._rates: deque[float] = deque(maxlen=RATE_ROUNDS)  # completions per second, per round
+        self._round_start = clock()
+        self._round_done = 0
+        self._rejected_at = -math.inf
+        self.floor = 0.0  # see _count_round
 
     @property
     def slots(self) -> int:
@@ -186,6 +200,7 @@ class EndpointLimiter:
         self.srtt = rtt if self.srtt is None else self.srtt + weight * (rtt - self.srtt)
         if not in_use:
             return
+        self._count_round(now)
         # Above 1 the latency is flat, below 1 calls are queueing (at the API, or for this process's CPU).
         gradient = TOLERANCE * max(self.min_rtt, 1e-6) / max(self.srtt, 1e-6)
         if self.slow_start:
@@ -197,7 +212,7 @@ class EndpointLimiter:
                 self._set(self.limit * gradient)
             return
         if gradient >= 1 and now - self._throttled_at < RECOVERY_S:
-            if now - self._last_growth >= 1.0:
+            if now - self._last_growth >= RECOVERY_STEP_S:
                 self._last_growth = now
                 self._set(self.limit + 1)
             return
@@ -205,11 +220,32 @@ class EndpointLimiter:
         # client's own CPU adds to the RTT it sees well before the API slows down), one full step
         # per round trip. It settles where the RTT is about TOLERANCE / (1 - 1/sqrt(limit)) x min.
         target = self.limit * max(0.5, min(1.0, gradient)) + math.sqrt(self.limit)
-        self._set(self.limit + (target - self.limit) / self.limit)
+        self._set(max(self.floor, self.limit + (target - self.limit) / self.limit))
+
+    def _count_round(self, now: float) -> None:
+        """Completions per round trip; at each round's end, the floor of the limit (BBR's
+        bandwidth-delay product): GAIN x the best rate of the last rounds x the lowest RTT.
+
+        A host busy with other work raises every RTT without any queue of ours, and the gradient
+        alone would then shrink the limit and with it the rate; the floor keeps enough calls in
+        flight to carry the rate already reached. Not after a 429/503: the API said no."""
+        self._round_done += 1
+        elapsed = now - self._round_start
+        if elapsed < max(self.srtt or 0.0, 1e-3):
+            return
+        self._rates.append(self._round_done / elapsed)
+        self._round_start, self._round_done = now, 0
+        if self.slow_start or now - self._rejected_at < RECOVERY_S or self.min_rtt is None:
+            self.floor = 0.0
+            return
+        self.floor = GAIN * max(self._rates) * self.min_rtt
+        if self.limit < self.floor:
+            self._set(self.floor)
 
     def _cut(self, now: float, *, throttled: bool) -> None:
         self.slow_start = False
-        self._last_cut = now
+        self.floor = 0.0
+        self._last_cut = self._rejected_at = now
         if throttled:
             self.throttled += 1
             self._throttled_at = self._last_growth = now
