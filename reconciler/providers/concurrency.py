@@ -12,9 +12,10 @@ to the same endpoint), after the limiters of Netflix's concurrency-limits (Vegas
 - **Then a gradient.** Each round trip the limit moves to ``limit x gradient + sqrt(limit)``, where
   ``gradient = TOLERANCE x min_rtt / rtt`` held between 0.5 and 1: it probes upwards while the
   latency is flat, and shrinks in proportion as calls start to queue.
-- **A floor**, after BBR: ``GAIN x`` the best completion rate of the last ``RATE_ROUNDS`` round
-  trips ``x`` the lowest RTT (the bandwidth-delay product): a host busy with other work slows every
-  call without any queue of ours, and the gradient alone would then give up the rate reached.
+- **A floor**, after BBR: ``GAIN x`` the best completion rate of the last ``RATE_ROUNDS`` rounds
+  (of two round trips) ``x`` the lowest RTT (the bandwidth-delay product): a host busy with other
+  work slows every call without any queue of ours, and the gradient alone would then give up the
+  rate reached.
 - **429 (throttled).** ``Retry-After`` pauses this endpoint's whole queue (no call starts until it
   has passed), and the limit falls to what the endpoint was seen to sustain: the calls that
   succeeded in the last second x the round-trip time, plus one (at most half the limit). An API
@@ -43,7 +44,7 @@ from typing import Any
 
 __all__ = ["INITIAL_LIMIT", "MAX_LIMIT", "EndpointLimiter", "Permit", "Signal", "limiter_for"]
 
-INITIAL_LIMIT = 8
+INITIAL_LIMIT = 16  # each doubling costs a round trip: 8 (the old --parallelism) cost ~5% of a 1 s apply
 MAX_LIMIT = 64  # the connection pool's size (providers/connect.py)
 # Latency "stays flat" while the smoothed RTT is within min RTT x this. A client's own CPU (and a
 # host shared with other work) adds to the RTT it sees well before the API slows down: measured at
@@ -51,8 +52,8 @@ MAX_LIMIT = 64  # the connection pool's size (providers/connect.py)
 TOLERANCE = 2.0
 RECOVERY_S = 30.0  # after a 429, grow slowly (one per RECOVERY_STEP_S) for this long
 RECOVERY_STEP_S = 2.0
-GAIN = 2.0  # the floor keeps this many times the bandwidth-delay product in flight
-RATE_ROUNDS = 10  # the best rate of this many round trips makes the floor
+GAIN = 1.5  # the floor keeps this many times the bandwidth-delay product in flight
+RATE_ROUNDS = 5  # the best rate of this many rounds (of two round trips) makes the floor
 MIN_RTT_WINDOW = 500  # samples: the lowest RTT is forgotten and re-learned this often
 
 
@@ -223,7 +224,7 @@ class EndpointLimiter:
         self._set(max(self.floor, self.limit + (target - self.limit) / self.limit))
 
     def _count_round(self, now: float) -> None:
-        """Completions per round trip; at each round's end, the floor of the limit (BBR's
+        """Completions per round (two round trips); at each round's end, the floor of the limit (BBR's
         bandwidth-delay product): GAIN x the best rate of the last rounds x the lowest RTT.
 
         A host busy with other work raises every RTT without any queue of ours, and the gradient
@@ -231,7 +232,7 @@ class EndpointLimiter:
         flight to carry the rate already reached. Not after a 429/503: the API said no."""
         self._round_done += 1
         elapsed = now - self._round_start
-        if elapsed < max(self.srtt or 0.0, 1e-3):
+        if elapsed < max(2 * (self.srtt or 0.0), 1e-3):  # two RTTs: answers come in bursts
             return
         self._rates.append(self._round_done / elapsed)
         self._round_start, self._round_done = now, 0

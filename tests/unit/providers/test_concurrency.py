@@ -130,7 +130,7 @@ def test_rising_latency_ends_slow_start_and_shrinks_the_limit() -> None:
         lim = limiter(time, initial=16)
         await round_trip(lim, time, 0.025, 16)
         grown = lim.limit
-        for _ in range(20):  # the endpoint is slower now: 4x the latency (the floor holds 10 rounds)
+        for _ in range(20):  # the endpoint is slower now: 4x the latency (the floor holds a few rounds)
             await round_trip(lim, time, 0.100, lim.slots)
         assert not lim.slow_start
         assert lim.limit < grown / 2
@@ -164,7 +164,7 @@ def test_a_floor_keeps_the_rate_reached_through_a_few_slow_round_trips() -> None
         assert lim.limit == 64
         for _ in range(5):  # a busy host: every answer 4x slower, with no queue of ours behind it
             await round_trip(lim, time, 0.1, lim.slots)
-        assert lim.limit == 64  # 2 x the best rate x the lowest RTT: the gradient alone would have halved it
+        assert lim.limit == 64  # the floor: the gradient alone would have halved it
 
     run(body)
 
