@@ -207,10 +207,10 @@ class EndpointLimiter:
         if self.slow_start:
             if gradient >= 1:
                 self._set(self.limit + 1)
-            else:  # a queue is building: keep what kept the latency flat
+            else:  # a queue is building: keep what kept the latency flat (at most halve, as below)
                 self.slow_start = False
                 self._last_cut = now
-                self._set(self.limit * gradient)
+                self._set(self.limit * max(0.5, gradient))
             return
         if gradient >= 1 and now - self._throttled_at < RECOVERY_S:
             if now - self._last_growth >= RECOVERY_STEP_S:
