@@ -289,8 +289,9 @@ def _sandboxed(
     """A session on the in-process emulators; its state and journal live with the sandbox data, so
     a sandbox run never shares state with a real one."""
     from reconciler.sandbox.inprocess import InProcessSandbox
+    from reconciler.sandbox.limits import from_environ
 
-    sandbox_env = InProcessSandbox(loaded.root / ".reconciler" / "sandbox")
+    sandbox_env = InProcessSandbox(loaded.root / ".reconciler" / "sandbox", limits=from_environ(environ))
     return Session(
         loaded,
         LocalStateStore(sandbox_env.state_path),
