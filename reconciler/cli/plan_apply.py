@@ -118,7 +118,6 @@ def _apply_command(
 
     def ask(_plan: object) -> bool:
         if confirm(auto_approve, f"\nDo you want to {verb}?"):
-            click.echo("")
             return True
         click.echo("Apply cancelled.")
         return False
@@ -135,6 +134,7 @@ def _apply_command(
                 show_plan=lambda the_plan: click.echo(render(the_plan.to_json(), "text"), nl=False),
                 on_notice=lambda line: click.echo(line, err=True),
                 on_event=progress_printer(click.echo),
+                on_start=lambda: click.echo(""),
                 lock_timeout=lock_timeout,
                 planfile=planfile,
             )

@@ -14,6 +14,8 @@ from reconciler.app.session import PlanOptions, open_session
 from reconciler.engine.plan import Plan
 from tests.support.examples import pristine_example
 
+STARTS: list[int] = []  # one entry per on_start call of the last _apply
+
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Path:
@@ -22,6 +24,7 @@ def stack(tmp_path: Path) -> Path:
 
 def _apply(stack: Path, answer: bool, options: PlanOptions | None = None) -> tuple[ApplyRun, list[Plan]]:
     asked: list[Plan] = []
+    STARTS.clear()
 
     def confirm(the_plan: Plan) -> bool:
         asked.append(the_plan)
@@ -38,6 +41,7 @@ def _apply(stack: Path, answer: bool, options: PlanOptions | None = None) -> tup
                 confirm=confirm,
                 show_plan=lambda _: None,
                 on_notice=print,
+                on_start=lambda: STARTS.append(1),
             )
 
     return asyncio.run(body()), asked
@@ -57,11 +61,13 @@ def test_a_declined_confirmation_applies_nothing(stack: Path) -> None:
     assert len(asked) == 1 and asked[0].has_changes()
     assert done.result is None and done.plan is asked[0]
     assert _pending(stack) == 4, "still all four to create"
+    assert STARTS == [], "declined: the apply never started"
 
 
 def test_a_confirmed_apply_converges_and_counts_its_calls(stack: Path) -> None:
     done, _ = _apply(stack, answer=True)
     assert done.ok and done.result is not None and not done.problems
+    assert STARTS == [1], "told once that the changes go ahead"
     assert done.calls is not None and done.calls["signaloid"].requests > 0
     assert _pending(stack) == 0
     again, asked_again = _apply(stack, answer=True)
