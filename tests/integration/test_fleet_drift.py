@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 
 from tests.integration.conftest import RunCli, Sandbox, StartSandbox
@@ -96,6 +97,39 @@ def test_one_process_reports_every_stack_and_errors_do_not_hide_drift(
     markdown = run_cli("drift", "--stacks", root, "--format", "markdown")
     assert markdown.exit_code == 1
     assert "  - `precision` (drift): `32` → `128`" in markdown.stdout
+
+
+def test_a_yaml_edit_and_an_out_of_band_edit_on_one_core_report_each_field_with_its_cause(
+    tmp_path: Path, run_cli: RunCli, sandbox_server: Sandbox
+) -> None:
+    """Issue 13's per-field causes reach the fleet report: the YAML changed precision while someone
+    changed memory_size on the API: the stack is drifted, each field names its own cause."""
+    root = tmp_path / "fleet"
+    (folder,) = applied_fleet(root, run_cli, 1)
+    stack_yaml = folder / "stack.yaml"
+    stack_yaml.write_text(stack_yaml.read_text().replace("precision: 128", "precision: 256"))
+    with httpx2.Client(base_url=sandbox_server.signaloid_url, headers={"Authorization": "key-0"}) as api:
+        core = next(c for c in api.get("/cores").json()["Cores"] if c["Name"] == "s0-a")
+        assert api.patch(f"/cores/{core['CoreID']}", json={"MemorySize": 512000}).status_code == 200
+
+    result = run_cli("drift", "--stacks", root, "--format", "json")
+
+    assert result.exit_code == 2, result
+    (stack,) = result.json()["stacks"]
+    (changed,) = stack["changes"]
+    assert (stack["status"], changed["address"], changed["causes"]) == (
+        "drifted",
+        "cores.s0-a",
+        ["config", "drift"],
+    )
+    causes = {f["path"]: (f["cause"], f["before"], f["after"]) for f in changed["fields"]}
+    assert causes == {"precision": ("config", 128, 256), "memory_size": ("drift", 512000, 256000)}
+    prom = run_cli("drift", "--stacks", root, "--format", "prometheus").stdout
+    for cause in ("config", "drift"):
+        assert (
+            f'reconciler_drift_resources{{cause="{cause}",kind="cores",stack="{folder.as_posix()}"}} 1.0'
+            in prom
+        )
 
 
 def test_all_stacks_on_one_endpoint_share_its_connections_and_limit(
