@@ -31,6 +31,7 @@ class Counting:
         self.now = self.peak = 0
         self.clients: set[Any] = set()
         self.methods: Counter[str] = Counter()
+        self.default_core_lists = 0
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -39,6 +40,9 @@ class Counting:
         self.peak = max(self.peak, self.now)
         self.clients.add(tuple(scope["client"]))
         self.methods[scope["method"]] += 1
+        self.default_core_lists += (
+            scope["path"].endswith("/cores") and b"default=true" in scope["query_string"]
+        )
         try:
             await self.app(scope, receive, send)
         finally:
@@ -146,6 +150,25 @@ def test_all_stacks_on_one_endpoint_share_its_connections_and_limit(
     server.reset()
     assert run_cli("drift", "--stacks", tmp_path / "fleet", "--per-endpoint", "16").exit_code == 0
     assert server.peak > 2  # the same fleet without the limit does go wider: the check above can fail
+
+
+def test_stacks_of_one_account_list_the_default_cores_once_per_run_other_accounts_their_own(
+    tmp_path: Path, run_cli: RunCli, counted: tuple[Sandbox, Counting]
+) -> None:
+    _, server = counted
+    root = tmp_path / "fleet"
+    for i in range(3):  # one account (the same key on the same endpoint), three projects
+        folder = write_stack(root / "shared" / f"p{i}", {f"p{i}-core": 128}, api_key="team-key")
+        assert run_cli("apply", "-f", folder, "--auto-approve").exit_code == 0
+    applied_fleet(root / "own", run_cli, 2)  # two more accounts: key-0, key-1
+    server.reset()
+
+    result = run_cli("drift", "--stacks", root, "--format", "json")
+
+    assert result.exit_code == 0, result
+    assert result.json()["summary"]["in_sync"] == 5
+    assert server.default_core_lists == 1 + 2, server.default_core_lists
+    assert server.methods["GET"] == 5 * 3 + 3  # cores, repositories, webhooks per stack
 
 
 def test_shards_partition_the_fleet_and_merge_back_into_the_whole_report(
