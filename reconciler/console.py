@@ -68,24 +68,32 @@ def apply_summary(result: ApplyResult, command: str = "apply") -> list[str]:
     counts = {a: 0 for a in Action}
     for r in done:
         counts[r.action] += 1
+    unrecorded = [r for r in failed if r.unrecorded]
     lines = [
         f"{command.capitalize()} {'complete' if result.ok else 'FAILED'}! "
         f"Resources: {counts[Action.CREATE]} added, "
         f"{counts[Action.UPDATE]} changed, {counts[Action.REPLACE]} replaced, "
         f"{counts[Action.DELETE]} destroyed"
         + (f", {counts[Action.NOOP]} adopted" if counts[Action.NOOP] else "")
+        + (f"; {len(unrecorded)} more done on the API but NOT recorded in state" if unrecorded else "")
         + "."
     ]
     if failed or waiting:
         lines.append(f"  done: {len(done)}, failed: {len(failed)}, not started: {len(waiting)}")
         for r in sorted(failed, key=lambda r: r.address):
-            lines.append(f"  failed      {r.address} ({r.action.value}): {r.error}")
+            ident = f" [id={r.remote_id}]" if r.unrecorded and r.remote_id else ""
+            lines.append(f"  failed      {r.address} ({r.action.value}){ident}: {r.error}")
         for r in sorted(waiting, key=lambda r: r.address):
-            why = f"waits for {', '.join(r.blocked_by)}" if r.blocked_by else "interrupted"
+            why = f"waits for {', '.join(r.blocked_by)}" if r.blocked_by else (r.note or "interrupted")
             lines.append(f"  not started {r.address} ({r.action.value}): {why}")
         refused = {r.address for r in failed if r.refused}
         blocked_by_refusals = [bool(r.blocked_by) and set(r.blocked_by) <= refused for r in waiting]
-        if any(not r.refused for r in failed) or not all(blocked_by_refusals):
+        if unrecorded:
+            lines.append(
+                f"State does NOT record the {len(unrecorded)} change(s) marked [id=…] above; once state "
+                f"can be written, run {command} again: it checks live objects by natural key first."
+            )
+        elif any(not r.refused for r in failed) or not all(blocked_by_refusals):
             lines.append(f"State records everything that was done; run {command} again to finish.")
         else:  # only refusals, and what waits for them: another run is refused the same way
             lines.append(

@@ -5,7 +5,8 @@
     ReconcilerError
      ├── ConfigError          the stack files are wrong (each issue has file, line and field)
      ├── StateError           the state store cannot be read, written or locked
-     │    └── LockHeld        another run holds the lock
+     │    ├── LockHeld        another run holds the lock
+     │    └── LockLost        this run's lock is gone (stop before the next write)
      ├── PlanError            a plan cannot be made (ambiguous adoption, bad reference, ...)
      └── ProviderError        talking to an API failed
           ├── CreatedUnusable the object was created but cannot work (e.g. its init failed)
@@ -23,6 +24,7 @@ credential: provider errors are built from redacted request descriptions.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "Conflict",
     "CreatedUnusable",
     "LockHeld",
+    "LockLost",
     "NotFound",
     "PlanError",
     "ProviderError",
@@ -43,6 +46,7 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "api_error_for_status",
+    "os_error_message",
 ]
 
 
@@ -75,10 +79,21 @@ class ConfigIssue:
         return f"{where}{field}{self.message}"
 
 
+# Issues listed in one message at most: 10,000 bad resources must not print megabytes.
+MAX_ISSUES_SHOWN = 50
+
+
 class ConfigError(ReconcilerError):
     def __init__(self, issues: list[ConfigIssue] | ConfigIssue) -> None:
         self.issues = [issues] if isinstance(issues, ConfigIssue) else list(issues)
-        super().__init__("\n".join(str(i) for i in self.issues))
+        super().__init__("\n".join(self.shown()))
+
+    def shown(self) -> list[str]:
+        """The issues as lines, the first ``MAX_ISSUES_SHOWN``, then how many more."""
+        lines = [str(i) for i in self.issues[:MAX_ISSUES_SHOWN]]
+        if len(self.issues) > MAX_ISSUES_SHOWN:
+            lines.append(f"… and {len(self.issues) - MAX_ISSUES_SHOWN:,} more ({len(self.issues):,} in all)")
+        return lines
 
 
 class StateError(ReconcilerError):
@@ -87,6 +102,11 @@ class StateError(ReconcilerError):
 
 class LockHeld(StateError):
     pass
+
+
+class LockLost(StateError):
+    """This run held the state lock and no longer does (lock directory replaced, database
+    session gone): it must stop before its next state write."""
 
 
 class PlanError(ReconcilerError):
@@ -165,3 +185,16 @@ def api_error_for_status(status: int, message: str, call: str, retry_after: floa
         409: Conflict,
     }
     return cls.get(status, ApiError)(status, message, call)
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for a file system error: the file, the reason, and the likely cause."""
+    read_only = " (is the folder read-only? state, lock and journal live in .reconciler/ beside the stack)"
+    hint = {
+        errno.EACCES: read_only,
+        errno.EPERM: read_only,
+        errno.EROFS: " (a read-only file system)",
+        errno.ENOSPC: " (the disk is full)",
+    }.get(exc.errno or 0, "")
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}{hint}"

@@ -15,6 +15,7 @@ from reconciler.config.stack import Stack
 from reconciler.engine import saved as saved_plans
 from reconciler.engine.adopt import check_import, import_entry, settle
 from reconciler.engine.export import Exported, check_kinds, default_kinds, export_stack
+from reconciler.engine.pending import explain
 from reconciler.engine.plan import Plan, plan
 from reconciler.errors import PlanError, ProviderError
 from reconciler.kinds import KINDS_BY_NAME
@@ -41,9 +42,15 @@ async def plan_from_saved(session: Session, saved: saved_plans.SavedPlan) -> tup
     snapshot = session.store.read()
     if not kinds:
         return Plan(()), []
-    desired, state = saved_plans.scope(saved, session.loaded.resources, snapshot)
     live = await session.refresh(kinds)
+    pending = [p for p in session.pending_creates() if p.kind in kinds]
+    resolved = session.resolve_pending(pending, live, snapshot, session.loaded.resources) if pending else None
+    if resolved is not None and resolved.entries:  # as `plan` saw them (engine/pending.py)
+        snapshot = StateSnapshot({**snapshot.entries, **resolved.entries})
+    desired, state = saved_plans.scope(saved, session.loaded.resources, snapshot)
     now = plan(desired, live, state, allow_delete_unmanaged=session.allow_delete_unmanaged)
+    if resolved is not None:
+        now = explain(now, resolved)
     problems = saved_plans.check(saved, now, live, session.loaded.resources)
     if problems:
         raise saved_plans.StalePlan(saved_plans.stale_message(problems))
@@ -131,4 +138,4 @@ async def export_live(session: Session, kinds: list[str]) -> tuple[Exported, lis
         )
     live = await session.refresh(set(wanted))
     header = [f"exported by `reconciler export` from the live {', '.join(wanted) or 'nothing'}"]
-    return export_stack(live, wanted, header=header), notes
+    return export_stack(live, wanted, header=header, secret_values=session.loaded.secret_values), notes

@@ -25,7 +25,10 @@ import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
+
+from reconciler.package_archive import ArchiveProblem, check_archive
+from reconciler.paths import SYMLINK_LOOP, PathProblem, resolve
 
 __all__ = ["Package", "PackageError", "load_package", "pack_directory"]
 
@@ -49,25 +52,26 @@ class Package:
 
 
 def load_package(path: Path) -> Package:
-    """Pack a directory, or read a ``.tar.gz``; validate it either way."""
+    """Pack a directory, or read a ``.tar.gz``; validate it either way (``package_archive.py``)."""
     if path.is_dir():
         data = pack_directory(path)
         manifest = path / "package.json"
         text = manifest.read_text(encoding="utf-8", errors="replace")
-        where = str(manifest)
-    elif path.is_file():
-        if not path.name.endswith((".tar.gz", ".tgz")):
-            raise PackageError(f"{path}: a package is a directory or a .tar.gz file")
-        data = path.read_bytes()
-        if len(data) > MAX_PACKAGE_BYTES:
-            raise PackageError(f"{path}: larger than {MAX_PACKAGE_BYTES // 2**20} MiB")
-        text, files = _read_archive(data, path)
-        where = f"{path}!package.json"
-        return _validate(text, files, where, data, None)
-    else:
+        _, files, _ = _read_archive(io.BytesIO(data), path)
+        return _validate(text, files, str(manifest), data, _line_of(text, '"name"'))
+    if not path.is_file():
         raise PackageError(f"{path}: no such directory or file")
-    _, files = _read_archive(data, path)
-    return _validate(text, files, where, data, _line_of(text, '"name"'))
+    if not path.name.endswith((".tar.gz", ".tgz")):
+        raise PackageError(f"{path}: a package is a directory or a .tar.gz file")
+    if path.stat().st_size > MAX_PACKAGE_BYTES:
+        raise PackageError(f"{path}: larger than {MAX_PACKAGE_BYTES // 2**20} MiB")
+    with path.open("rb") as fh:
+        text, files, checked_digest = _read_archive(fh, path)
+        fh.seek(0)
+        data = fh.read(MAX_PACKAGE_BYTES + 1)
+    if "sha256:" + hashlib.sha256(data).hexdigest() != checked_digest:
+        raise PackageError(f"{path}: changed while it was being read; try again")
+    return _validate(text, files, f"{path}!package.json", data, None)
 
 
 def _line_of(text: str, needle: str) -> int | None:
@@ -77,21 +81,13 @@ def _line_of(text: str, needle: str) -> int | None:
     return None
 
 
-def _read_archive(data: bytes, path: Path) -> tuple[str, set[str]]:
-    """package.json's text and the set of file names at their archive paths."""
+def _read_archive(raw: IO[bytes], path: Path) -> tuple[str, set[str], str]:
+    """package.json's text, the archive's regular files and its digest, checked while streaming."""
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            members = {_member_name(m.name): m for m in tar.getmembers()}
-            manifest = members.get("package.json")
-            if manifest is None or not manifest.isfile():
-                raise PackageError(
-                    f"{path}: package.json is not at the root of the archive (a top folder is not allowed)"
-                )
-            extracted = tar.extractfile(manifest)
-            text = (extracted.read() if extracted else b"").decode("utf-8", errors="replace")
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise PackageError(f"{path}: not a readable .tar.gz ({exc})") from exc
-    return text, {name for name, m in members.items() if m.isfile()}
+        checked = check_archive(raw)
+    except ArchiveProblem as exc:
+        raise PackageError(f"{path}: {exc}") from exc
+    return checked.manifest, checked.files, checked.digest
 
 
 def _member_name(name: str) -> str:
@@ -104,6 +100,8 @@ def _validate(text: str, files: set[str], where: str, data: bytes, name_line: in
         manifest: Any = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PackageError(f"{where}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
+    except RecursionError as exc:
+        raise PackageError(f"{where}: values nested too deeply") from exc
     if not isinstance(manifest, dict):
         raise PackageError(f"{where}: must be a JSON object")
     for key in ("name", "main"):
@@ -224,13 +222,11 @@ def _walk(root: Path) -> list[tuple[str, Path, bool]]:
 
 def _resolve(path: Path, root: Path) -> Path:
     try:
-        return path.resolve(strict=True)
-    except RuntimeError as exc:  # Python < 3.13 reports a symlink loop this way
-        raise PackageError(f"{path}: symlink loop") from exc
-    except OSError as exc:
-        if exc.errno == 40:  # ELOOP
-            raise PackageError(f"{path}: symlink loop") from exc
-        raise PackageError(f"{path}: cannot read ({exc.strerror or exc}) in package {root}") from exc
+        return resolve(path, strict=True)
+    except PathProblem as exc:
+        if exc.reason == SYMLINK_LOOP:
+            raise PackageError(str(exc)) from exc
+        raise PackageError(f"{path}: cannot read ({exc.reason}) in package {root}") from exc
 
 
 def pack_directory(root: Path) -> bytes:

@@ -75,6 +75,8 @@ class Desired:
     create_attrs: Mapping[str, Any]
     location: Location | None = None
     lifecycle: Any = None  # a config.lifecycle.Lifecycle, or None
+    # Fields holding a value from ${env:…} (anywhere inside): shown as (sensitive), stored as digests.
+    sensitive: frozenset[str] = frozenset()
     # Derived once: the planner asks for these for every resource, many times over.
     address: str = field(init=False)
     ignored: frozenset[str] = field(init=False)

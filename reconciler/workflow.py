@@ -13,14 +13,15 @@ from reconciler.config import LoadedStack, load_stack
 from reconciler.engine.apply import ApplyResult, EventHook, Outcome, apply
 from reconciler.engine.deletes import for_destroy
 from reconciler.engine.journal import Journal
-from reconciler.engine.plan import Action, Plan, PlanAsListed
+from reconciler.engine.pending import PendingCreate, Resolved, explain, pending_creates, resolve
+from reconciler.engine.plan import Action, Plan, PlanAsListed, plan
 from reconciler.engine.safety import mass_delete_problem
 from reconciler.engine.select import select
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS, KINDS_BY_NAME
 from reconciler.providers import Provider, build_providers
 from reconciler.providers.http import CallStats
-from reconciler.state import LocalStateStore, StateSnapshot, StateStore
+from reconciler.state import LocalStateStore, StateEntry, StateSnapshot, StateStore
 from reconciler.values import Desired, LiveState
 
 __all__ = ["Session", "open_session"]
@@ -44,6 +45,9 @@ class Session:
     _journal_read: bool = False
     # One transport per API endpoint shared with other sessions of the run (fleet drift), or None.
     endpoints: Any = None
+    # Objects of creates an interrupted apply left unresolved, found by natural key: recorded in
+    # state before this run's journal replaces the old one (engine/pending.py).
+    pending_adopted: Mapping[str, StateEntry] = field(default_factory=dict)
 
     async def __aenter__(self) -> Session:
         return self
@@ -107,6 +111,8 @@ class Session:
         snapshot = self.store.read()
         desired = [] if destroy else self.loaded.resources
         kinds = self.kinds_in_play(snapshot, desired)
+        pending = self.pending_creates()
+        kinds |= {p.kind for p in pending}
         live = LiveState()
         planning = PlanAsListed(
             desired, live, snapshot, pending=kinds, allow_delete_unmanaged=self.allow_delete_unmanaged
@@ -114,10 +120,16 @@ class Session:
         live.on_added, live.on_listed = planning.added, planning.listed
         await self.refresh(kinds, live)
         the_plan = planning.finish()
+        if pending:
+            resolved = self.resolve_pending(pending, live, snapshot, desired)
+            if resolved.entries:  # planned again, with what the interrupted creates made recorded
+                overlaid = StateSnapshot({**snapshot.entries, **resolved.entries})
+                the_plan = plan(desired, live, overlaid, allow_delete_unmanaged=self.allow_delete_unmanaged)
+            the_plan = explain(the_plan, resolved)
         if destroy:
             the_plan = for_destroy(the_plan)
         the_plan = select(the_plan, self.targets, self.excludes)
-        problem = None if destroy else mass_delete_problem(the_plan, len(snapshot.entries))
+        problem = None if destroy else mass_delete_problem(self._guarded(the_plan), len(snapshot.entries))
         if problem and not self.allow_mass_delete:
             the_plan = replace(the_plan, warnings=(*the_plan.warnings, f"apply will refuse: {problem}"))
         return the_plan, live
@@ -133,13 +145,14 @@ class Session:
     ) -> ApplyResult:
         """Apply, journalled; refuses a mass delete unless allowed (``destroy`` is exempt)."""
         if not destroy and not self.allow_mass_delete:
-            problem = mass_delete_problem(the_plan, len(self.store.read().entries))
+            problem = mass_delete_problem(self._guarded(the_plan), len(self.store.read().entries))
             if problem:
                 raise PlanError(problem)
         journal = Journal(self.journal_path) if self.journal_path else None
         if journal is not None:
             if on_notice is not None and not self._journal_read:
                 self.report_interrupted(on_notice)
+            await self.record_pending()  # before begin() replaces the journal that told of them
             journal.begin()
         kinds = {c.kind for c in the_plan.pending()}
         try:
@@ -154,6 +167,39 @@ class Session:
         finally:
             if journal is not None:
                 journal.end()
+
+    def pending_creates(self) -> list[PendingCreate]:
+        """Creates the last apply left in flight (outcome unknown), from its journal."""
+        self.pending_adopted = {}
+        if self.journal_path is None:
+            return []
+        interrupted = Journal(self.journal_path).previous()
+        return pending_creates(interrupted.unfinished) if interrupted is not None else []
+
+    def resolve_pending(
+        self, pending: list[PendingCreate], live: LiveState, snapshot: StateSnapshot, desired: list[Desired]
+    ) -> Resolved:
+        """The objects of ``pending`` found live, to be recorded in state by the next ``apply``."""
+        resolved = resolve(pending, live, snapshot, desired)
+        self.pending_adopted = resolved.entries
+        return resolved
+
+    def _guarded(self, the_plan: Plan) -> Plan:
+        """The plan the mass-delete guard judges: without the deletes of objects that interrupted
+        creates made and the YAML no longer declares (never managed on purpose, minutes old)."""
+        adopted = {e.remote_id for e in self.pending_adopted.values()}
+        adopted |= {i for e in self.pending_adopted.values() for i in e.extra.get("deposed", ())}
+        if not adopted:
+            return the_plan
+        return replace(the_plan, changes=tuple(c for c in the_plan.changes if c.remote_id not in adopted))
+
+    async def record_pending(self) -> None:
+        """Record what ``resolve_pending`` adopted, before anything else is done, so it stays tracked."""
+        current = self.store.read()
+        for address, entry in self.pending_adopted.items():
+            if current.get(address) != entry:
+                await self.store.record(address, entry)
+        self.pending_adopted = {}
 
     def report_interrupted(self, on_notice: Callable[[str], None]) -> bool:
         """Say what an earlier apply that did not finish left in flight; True when there was one.
@@ -171,8 +217,9 @@ class Session:
         return True
 
     def settle_journal(self) -> None:
-        """Nothing is left to do: what an interrupted run left in flight is accounted for."""
-        if self.journal_path is not None:
+        """Nothing is left to do: what an interrupted run left in flight is accounted for (unless a
+        create it left is still to be recorded: outside ``--target``, say; the journal keeps it)."""
+        if self.journal_path is not None and not self.pending_adopted:
             self.journal_path.unlink(missing_ok=True)
 
     async def verify(self, the_plan: Plan, result: ApplyResult, *, destroy: bool = False) -> list[str]:
@@ -199,8 +246,9 @@ def open_session(
     sandbox_env = None
     if sandbox:
         from reconciler.sandbox.inprocess import InProcessSandbox
+        from reconciler.sandbox.limits import from_environ
 
-        sandbox_env = InProcessSandbox(loaded.root / ".reconciler" / "sandbox")
+        sandbox_env = InProcessSandbox(loaded.root / ".reconciler" / "sandbox", limits=from_environ(environ))
         store: StateStore = LocalStateStore(sandbox_env.state_path)  # never the real run's state
         journal = sandbox_env.data_dir / "journal.jsonl"
     else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
-from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.errors import ConfigError, ReconcilerError, os_error_message
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -134,18 +135,22 @@ def fail(message: str) -> NoReturn:
 
 
 def run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
-    """Run a command body; map our errors to a message and exit 1 (traceback only with --debug)."""
+    """Run a command body within the run's deadline (``cli/deadline.py``); map our errors to a
+    message and exit 1 (traceback only with --debug)."""
     from reconciler.cli.contract import debug_enabled
 
     debug = debug_enabled()
     try:
-        code = asyncio.run(coro_fn())
+        from reconciler.cli.deadline import run_deadline, within
+
+        deadline = run_deadline(os.environ)
+        code = asyncio.run(within(coro_fn(), deadline))
     except ConfigError as exc:
         lines = [str(i) for i in exc.issues]
         header = "Error: the stack is not valid:" if len(lines) > 1 else "Error:"
         click.echo(header if len(lines) > 1 else f"Error: {lines[0]}", err=True)
         if len(lines) > 1:
-            for line in lines:
+            for line in exc.shown():  # at most MAX_ISSUES_SHOWN, then the count
                 click.echo(f"  {line}", err=True)
         if debug:
             raise
@@ -156,6 +161,10 @@ def run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted")
+    except OSError as exc:  # a file the tool writes (lock, journal, sandbox data) cannot be written
+        if debug:
+            raise
+        fail(os_error_message(exc))
     sys.exit(code)
 
 

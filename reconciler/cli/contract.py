@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import errno
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -55,8 +54,9 @@ def _enable(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if not value or root.meta.get(_DEBUG_KEY):
         return
     root.meta[_DEBUG_KEY] = True
-    logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx2").setLevel(logging.WARNING)  # its lines carry full URLs; ours are redacted
+    from reconciler.redact import enable_debug_logging
+
+    enable_debug_logging()  # every logger, every record redacted (reconciler/redact.py)
 
 
 def debug_option(envvar: str | None = None) -> Callable[[Any], Any]:

@@ -10,6 +10,7 @@ import click
 
 from reconciler.cli.common import (
     EXIT_OK,
+    fail,
     files_option,
     paths_or_cwd,
     run,
@@ -55,6 +56,23 @@ def sandbox() -> None:
 @click.option("--fault-seed", type=int, default=None)
 @click.option("--page-size", type=int, default=None, help="Items per list page (default: each API's own).")
 @dialect_options
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a --host that is not loopback; every emulator then requires $RECONCILER_SANDBOX_API_KEY.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Requests per second per API (token bucket, 1 s burst); over it: 429 with Retry-After.",
+)
+@click.option(
+    "--max-inflight",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Requests in progress at once per API; over it: 503.",
+)
 def serve(
     host: str,
     port: int,
@@ -65,9 +83,20 @@ def serve(
     page_size: int | None,
     scramjet_profile: str,
     signaloid_casing: str,
+    allow_remote: bool,
+    rate_limit: float | None,
+    max_inflight: int | None,
 ) -> None:
     """Serve all emulators on one loopback port."""
+    from reconciler.errors import ReconcilerError
+    from reconciler.sandbox.bind import check_bind
+    from reconciler.sandbox.limits import LimitConfig
     from reconciler.sandbox.server import serve as run_server
+
+    try:
+        api_key = check_bind(host, allow_remote, os.environ)
+    except ReconcilerError as exc:
+        fail(str(exc))
 
     run_server(
         host=host,
@@ -77,6 +106,8 @@ def serve(
         fault_rate=fault_rate,
         fault_seed=fault_seed,
         page_size=page_size,
+        limits=LimitConfig(rate_limit=rate_limit, max_inflight=max_inflight),
         echo=click.echo,
         dialects=dialects(scramjet_profile, signaloid_casing),
+        api_key=api_key,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ class LoadedStack:
     resources: list[Desired]
     files: list[Path]
     root: Path  # where .reconciler/ lives: the first -f directory, or the first file's folder
+    # value -> NAME of each ${env:NAME} used (sensitive values; ``export`` writes the reference back)
+    secret_values: Mapping[str, str] = field(default_factory=dict)
 
 
 def stack_root(paths: list[Path]) -> Path:
@@ -38,7 +40,8 @@ def load_stack(paths: list[Path], environ: Mapping[str, str] | None = None) -> L
     stack = validate_stack(merged, files)
     secrets = frozenset((str(f.path), line, col) for f in files for (line, col) in f.secret_positions)
     resources = desired_resources(stack, merged, secrets)
-    return LoadedStack(stack, resources, [f.path for f in files], stack_root(paths))
+    secret_values = {value: name for f in files for value, name in f.secret_values.items()}
+    return LoadedStack(stack, resources, [f.path for f in files], stack_root(paths), secret_values)
 
 
 def _merge(files: list[LoadedFile]) -> MarkedDict:
@@ -97,7 +100,7 @@ def _merge(files: list[LoadedFile]) -> MarkedDict:
                     )
                 )
             elif key == "version" and key in merged:
-                if value != merged[key]:
+                if value != merged[key] or type(value) is not type(merged[key]):  # true == 1 in Python
                     here = data.key_marks[key]
                     issues.append(
                         ConfigIssue(

@@ -6,7 +6,8 @@ still name the file, line and column. ``${env:NAME}`` is substituted while scala
 built (``$${env:NAME}`` is a literal; ``${env:NAME:-default}`` uses ``default`` when NAME is
 unset or empty); otherwise a missing or empty variable is an error at the line that uses it.
 Values that came from the environment are remembered so that error messages never echo them
-(they are often credentials).
+(they are often credentials), and the engine treats them as sensitive; ``${env:NAME:plain}``
+says a value is no secret (a default written in the YAML is not a secret either).
 """
 
 from __future__ import annotations
@@ -22,15 +23,17 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
+from reconciler.config.expansion import ExpansionCounter
 from reconciler.errors import ConfigError, ConfigIssue
 
 __all__ = ["LoadedFile", "MarkedDict", "MarkedList", "load_file", "stack_files"]
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
-MAX_NODES = 200_000  # bounds a "billion laughs" document: aliases count every time they are used
+MAX_VALUES = MAX_FILE_BYTES // 2  # what the largest file can write ("x," is 2 bytes): aliases add no more
 MAX_DEPTH = 64
 ENV_PATTERN = re.compile(r"\$(\$?)\{env:([^}]*)\}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+PLAIN_SUFFIX = ":plain"
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
@@ -61,6 +64,8 @@ class LoadedFile:
     data: MarkedDict | None
     # (line, column) of every scalar built from ${env:...}: never echo those values.
     secret_positions: set[tuple[int, int]] = field(default_factory=set)
+    # value -> variable name of every ${env:NAME} (not ``:plain``): export writes the reference back.
+    secret_values: dict[str, str] = field(default_factory=dict)
 
 
 BROKEN_LINK = "a broken symbolic link (its target is missing, or it leads round in a loop)"
@@ -105,23 +110,13 @@ class _Building:
         self.file = file
         self.environ = environ
         self.secret_positions: set[tuple[int, int]] = set()
-        self.node_count = 0
+        self.secret_values: dict[str, str] = {}
         self.depth = 0
 
     def _mark(self, node: yaml.Node) -> Mark:
         return Mark(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        self.node_count += 1
-        if self.node_count > MAX_NODES:
-            raise ConfigError(
-                ConfigIssue(
-                    f"document too large: more than {MAX_NODES:,} values once anchors/aliases are "
-                    "expanded (is this a 'billion laughs' document?)",
-                    file=self.file,
-                    line=node.start_mark.line + 1,
-                )
-            )
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
@@ -134,7 +129,7 @@ class _Building:
                 )
             if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
                 return _construct_str(self, node)  # most values: skip the generic machinery
-            # An alias is built again each time so that every use counts towards MAX_NODES.
+            # An alias is built again each time (no shared mutable values): ExpansionCounter bounds that.
             self.constructed_objects.pop(node, None)
             return super().construct_object(node, deep=True)  # type: ignore[misc]
         finally:
@@ -145,8 +140,34 @@ class _Loader(_Building, yaml.SafeLoader):
     """Pure Python: the reference, and the one whose error messages users see."""
 
     def __init__(self, text: str, file: str, environ: Mapping[str, str]) -> None:
-        yaml.SafeLoader.__init__(self, text)
+        try:
+            yaml.SafeLoader.__init__(self, text)  # the reader checks every character here
+        except yaml.reader.ReaderError as exc:
+            raise _unprintable(text, file, exc) from exc
         self._setup(file, environ)
+        self._expansion = ExpansionCounter(file, MAX_VALUES)
+
+    def get_event(self) -> yaml.Event:
+        """The composer takes each event from here once: an alias bomb is refused as the document
+        ends, before any value is built."""
+        event = super().get_event()
+        self._expansion.feed(event)
+        return event
+
+
+def _unprintable(text: str, file: str, exc: yaml.reader.ReaderError) -> ConfigError:
+    """A control character (or other) that YAML does not allow, with its line and column."""
+    before = text[: exc.position]
+    line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+    return ConfigError(
+        ConfigIssue(
+            f"character U+{exc.character:04X} is not allowed in YAML (a control character?); "
+            "write it as an escape in a double-quoted string, e.g. \"\\x07\"",
+            file=file,
+            line=line,
+            column=column,
+        )
+    )
 
 
 try:
@@ -220,6 +241,8 @@ def _construct_str(loader: _Building, node: yaml.ScalarNode) -> str:
         if match.group(1):  # $${env:X} is the literal ${env:X}
             return match.group(0)[1:]
         name, has_default, default = match.group(2).partition(":-")
+        plain = name.endswith(PLAIN_SUFFIX)  # ${env:NAME:plain}: the user says it is no secret
+        name = name.removesuffix(PLAIN_SUFFIX) if plain else name
         if not ENV_NAME.fullmatch(name):
             raise ConfigError(
                 ConfigIssue(
@@ -246,29 +269,69 @@ def _construct_str(loader: _Building, node: yaml.ScalarNode) -> str:
                     column=column,
                 )
             )
-        loader.secret_positions.add((line, column))
+        if not plain:
+            loader.secret_positions.add((line, column))
+            loader.secret_values[loader.environ[name]] = name
         return loader.environ[name]
 
     return ENV_PATTERN.sub(substitute, value)
 
 
+def _construct_int(loader: _Building, node: yaml.ScalarNode) -> int:
+    """An integer, or one clear error when it has more digits than Python converts."""
+    try:
+        return SafeConstructor.construct_yaml_int(loader, node)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(
+            ConfigIssue(
+                f"integer with {len(node.value):,} digits is too large",
+                file=loader.file,
+                line=node.start_mark.line + 1,
+                column=node.start_mark.column + 1,
+            )
+        ) from exc
+
+
 for _cls in (_Loader, _FastLoader) if CParser is not None else (_Loader,):
+    _cls.add_constructor("tag:yaml.org,2002:int", _construct_int)
     _cls.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
     _cls.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
     _cls.add_constructor("tag:yaml.org,2002:str", _construct_str)
 
 
-def _nesting_within(text: str, limit: int) -> bool:
-    """Whether collections nest at most ``limit`` deep (libyaml's event parser: no recursion)."""
+def _nesting_within(text: str, limit: int, file: str) -> bool:
+    """Whether collections nest at most ``limit`` deep (libyaml's event parser: no recursion);
+    deeper is a ConfigError at the line where it goes past the limit. The same pass refuses an
+    alias bomb (:class:`ExpansionCounter`) before anything is composed."""
     depth = 0
+    expansion = ExpansionCounter(file, MAX_VALUES)
     try:
         for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+            expansion.feed(event)
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > limit:
-                    return False
+                    mark = event.start_mark
+                    raise ConfigError(
+                        ConfigIssue(
+                            f"values nested more than {limit} levels deep",
+                            file=file,
+                            line=mark.line + 1,
+                            column=mark.column + 1,
+                        )
+                    )
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        if "nesting depth" not in str(exc.problem) or mark is None:
+            return False  # the reference loader words the error
+        # libyaml's own limit (1,000 in flow style) comes first: same message, with its line
+        raise ConfigError(
+            ConfigIssue(
+                f"values nested more than {limit} levels deep", file=file, line=mark.line + 1, column=None
+            )
+        ) from None
     except yaml.YAMLError:
         return False  # the reference loader words the error
     return True
@@ -295,7 +358,7 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
                 f"not valid UTF-8 text (byte {exc.start}); save the file as UTF-8", file=file, line=line
             )
         ) from exc
-    if CParser is not None and _nesting_within(text, MAX_DEPTH):
+    if CParser is not None and _nesting_within(text, MAX_DEPTH, file):
         fast = _FastLoader(text, file, environ)
         try:
             data = fast.get_single_data()
@@ -305,7 +368,10 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
             pass
         else:
             return LoadedFile(
-                path=path, data=_stack_document(data, file), secret_positions=fast.secret_positions
+                path=path,
+                data=_stack_document(data, file),
+                secret_positions=fast.secret_positions,
+                secret_values=fast.secret_values,
             )
     loader = _Loader(text, file, environ)
     try:
@@ -313,7 +379,7 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or "invalid YAML"
-        if "\t" in problem or "'\\t'" in problem or "tab" in problem:
+        if "\t" in problem or "'\\t'" in problem or re.search(r"\btabs?\b", problem):
             problem += " (YAML does not allow tabs for indentation)"
         if exc.context and exc.context not in problem:
             problem = f"{exc.context}: {problem}"
@@ -331,7 +397,12 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
         raise ConfigError(ConfigIssue("values nested too deeply", file=file)) from exc
     finally:
         loader.dispose()
-    return LoadedFile(path=path, data=_stack_document(data, file), secret_positions=loader.secret_positions)
+    return LoadedFile(
+        path=path,
+        data=_stack_document(data, file),
+        secret_positions=loader.secret_positions,
+        secret_values=loader.secret_values,
+    )
 
 
 def _stack_document(data: Any, file: str) -> MarkedDict | None:

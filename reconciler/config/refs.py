@@ -6,7 +6,7 @@ import graphlib
 from pathlib import Path
 from typing import Any
 
-from reconciler.config.loader import Mark, MarkedDict
+from reconciler.config.loader import Mark, MarkedDict, MarkedList
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.kinds import KINDS, KINDS_BY_NAME
 from reconciler.kinds.base import DeriveError, Kind, LoadContext
@@ -61,12 +61,30 @@ def desired_resources(
                 if issue is not None:
                     issues.append(issue)
                     continue
-            result.append(Desired(kind.name, name, attrs, create_attrs, location, spec.lifecycle))
+            sensitive = _sensitive_fields(body, secret_marks)
+            result.append(Desired(kind.name, name, attrs, create_attrs, location, spec.lifecycle, sensitive))
     issues.extend(_duplicate_keys(result))
     if issues:
         raise ConfigError(issues)
     _check_cycles(result)
     return result
+
+
+def _sensitive_fields(body: Any, secret_marks: frozenset[tuple[str, int, int]]) -> frozenset[str]:
+    """The resource's fields that hold a value from ${env:…}, at any depth (sensitive by default)."""
+    if not secret_marks or not isinstance(body, MarkedDict):
+        return frozenset()
+    return frozenset(f for f, v in body.items() if _holds_secret(body.value_marks.get(f), v, secret_marks))
+
+
+def _holds_secret(mark: Mark | None, value: Any, secret_marks: frozenset[tuple[str, int, int]]) -> bool:
+    if mark is not None and (mark.file, mark.line, mark.column) in secret_marks:
+        return True
+    if isinstance(value, MarkedDict):
+        return any(_holds_secret(value.value_marks.get(k), v, secret_marks) for k, v in value.items())
+    if isinstance(value, MarkedList):
+        return any(_holds_secret(m, v, secret_marks) for m, v in zip(value.item_marks, value, strict=False))
+    return False
 
 
 def _derive(
@@ -122,7 +140,8 @@ def _duplicate_keys(resources: list[Desired]) -> list[ConfigIssue]:
             where = f" (at {first.location})" if first.location else ""
             issues.append(
                 ConfigIssue(
-                    f"same natural key as {first.address}{where}: {' / '.join(key[1])} "
+                    f"same natural key as {first.address}{where}: "
+                    f"{'(a value from the environment)' if res.sensitive else ' / '.join(key[1])} "
                     f"({kind.key_doc}); one live object can be managed by one resource only",
                     file=res.location.file if res.location else None,
                     line=res.location.line if res.location else None,

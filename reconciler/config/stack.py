@@ -14,7 +14,8 @@ from reconciler.config.lifecycle import with_lifecycle
 from reconciler.config.loader import LoadedFile, Mark, MarkedDict, MarkedList
 from reconciler.config.settings import Providers, StateSettings
 from reconciler.errors import ConfigError, ConfigIssue
-from reconciler.kinds import KINDS
+from reconciler.kinds import KINDS, KINDS_BY_NAME
+from reconciler.redact import safe_url
 
 __all__ = ["Stack", "validate_stack"]
 
@@ -29,9 +30,18 @@ class _StackBase(BaseModel):
     providers: Providers = Providers()
     state: StateSettings = StateSettings()
 
+    @pydantic.field_validator("version", mode="before")
+    @classmethod
+    def _the_integer_one(cls, value: Any) -> Any:
+        """YAML's ``true`` and ``1.0`` equal 1 in Python; the format version is the integer 1."""
+        if type(value) is not int:
+            raise ValueError("unsupported stack format version")
+        return value
+
 
 def _kind_field(kind: Any) -> Any:
-    names = typing.Annotated[str, pydantic.StringConstraints(pattern=_NAME_PATTERN)]
+    pattern = kind.name_rule[0] if kind.name_rule else _NAME_PATTERN
+    names = typing.Annotated[str, pydantic.StringConstraints(pattern=pattern)]
     return (dict[names, with_lifecycle(kind)], Field(default_factory=dict, description=kind.summary))  # type: ignore[valid-type]
 
 
@@ -164,6 +174,8 @@ def _describe(value: Any) -> str:
         return "a list"
     if value is None:
         return "nothing (null)"
+    if isinstance(value, str) and "@" in value and "://" in value:
+        value = safe_url(value)  # never echo a URL's credentials
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -179,8 +191,11 @@ def _issue(err: Any, data: MarkedDict, secrets: set[tuple[str, int, int]]) -> Co
         # A bad mapping key (e.g. a resource name): point at the key itself.
         loc = loc[:-1]
         mark, _exact = _locate(data, loc)
+        rule = KINDS_BY_NAME[loc[0]].name_rule if loc and loc[0] in KINDS_BY_NAME else None
         return ConfigIssue(
-            message=f"invalid name {loc[-1]!r}: a name starts with a letter or digit and has only letters, "
+            message=f"invalid name {loc[-1]!r}: {rule[1]}"
+            if rule
+            else f"invalid name {loc[-1]!r}: a name starts with a letter or digit and has only letters, "
             "digits, '_', '.' and '-' (at most 100)",
             file=mark.file if mark else None,
             line=mark.line if mark else None,
@@ -212,7 +227,7 @@ def _issue(err: Any, data: MarkedDict, secrets: set[tuple[str, int, int]]) -> Co
         if (scalar_input or kind.endswith("_type")) and ", got " not in message:
             shown = "a value from the environment" if is_secret else _describe(err.get("input"))
             message = f"{message}, got {shown}"
-    if loc and loc[-1] == "version" and kind == "literal_error":
+    if loc == ("version",) and kind in ("literal_error", "value_error"):
         message = f"unsupported stack format version (expected 1), got {_describe(err.get('input'))}"
     return ConfigIssue(
         message=message,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from reconciler.engine.changes import Plan
+from reconciler.engine.secrets import stored_key
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS_BY_NAME
 from reconciler.state.base import StateEntry, StateSnapshot, digest
@@ -68,8 +69,7 @@ def import_entry(res: Desired, obj: LiveObject) -> StateEntry:
     extra = dict(obj.extra)
     if res.lifecycle is not None and getattr(res.lifecycle, "prevent_destroy", False):
         extra["prevent_destroy"] = True
-    key = KINDS_BY_NAME[res.kind].natural_key(res.name, res.create_attrs)
-    return StateEntry(res.kind, obj.remote_id, tuple(key), digest(res.attrs), extra)
+    return StateEntry(res.kind, obj.remote_id, stored_key(res), digest(res.attrs), extra)
 
 
 def settle(entry: StateEntry, address: str, plan_after: Plan) -> StateEntry:

@@ -3,6 +3,10 @@
 Concurrency is bounded (``parallelism``). A failed action stops its dependents (they are
 reported "not started"); independent work carries on. State is recorded after every
 successful call, so a crash or a kill loses nothing and the next plan resumes from there.
+
+A state write that fails, or a lock found lost (``StateStore.fence``, checked before each
+action), stops the run: nothing new starts, and the action whose write failed is reported as done
+on the API but not recorded (``unrecorded``), with its id, so the summary never under-reports.
 """
 
 from __future__ import annotations
@@ -18,13 +22,18 @@ from typing import Any
 from reconciler.engine.causes import APPLIED_FIELDS, field_digests
 from reconciler.engine.changes import Action, Change, Plan
 from reconciler.engine.journal import Journal
-from reconciler.errors import CreatedUnusable, ReconcilerError
+from reconciler.engine.secrets import stored_key
+from reconciler.errors import CreatedUnusable, ReconcilerError, StateError
 from reconciler.kinds import KINDS_BY_NAME
 from reconciler.providers.base import Provider
 from reconciler.state.base import StateEntry, StateStore, digest
 from reconciler.values import Desired, LiveObject, Ref
 
-__all__ = ["ApplyResult", "Outcome", "apply"]
+__all__ = ["DEFAULT_PARALLELISM", "ApplyResult", "Outcome", "apply"]
+
+# Actions at once, an upper bound: the calls in flight to each API adapt below it
+# (providers/concurrency.py), so a high default costs nothing against a slow or throttling API.
+DEFAULT_PARALLELISM = 64
 
 
 class Outcome(enum.StrEnum):
@@ -43,6 +52,8 @@ class ActionResult:
     error: str | None = None
     blocked_by: tuple[str, ...] = ()
     refused: bool = False  # refused by the plan (prevent_destroy, …): a new run refuses it again
+    unrecorded: bool = False  # FAILED after the API call took effect: state could not record it
+    note: str | None = None  # why a NOT_STARTED action was not started, when not blocked_by
 
 
 @dataclass
@@ -66,7 +77,7 @@ async def apply(
     providers: Mapping[str, Provider],
     store: StateStore,
     *,
-    parallelism: int = 8,
+    parallelism: int = DEFAULT_PARALLELISM,
     on_event: EventHook | None = None,
     journal: Journal | None = None,
 ) -> ApplyResult:
@@ -92,6 +103,7 @@ class _Applier:
         self.result = ApplyResult()
         # Remote id of every address, as known now; filled in as creates finish.
         self.ids: dict[str, str | None] = {c.address: c.remote_id for c in plan.changes}
+        self.halted: str | None = None  # why the run stopped starting new work (state unwritable)
 
     async def run(self) -> ApplyResult:
         for address in self.plan.forget:
@@ -107,7 +119,7 @@ class _Applier:
         finished: asyncio.Queue[asyncio.Task[ActionResult]] = asyncio.Queue()
         try:
             while True:
-                for address in sorter.get_ready():
+                for address in () if self.halted else sorter.get_ready():
                     task = asyncio.create_task(self._run_one(pending[address]))
                     task.add_done_callback(finished.put_nowait)
                     running[task] = address
@@ -129,7 +141,7 @@ class _Applier:
             if address not in self.result.results:
                 blockers = tuple(sorted(self._blockers(change, pending, failed)))
                 self.result.results[address] = ActionResult(
-                    address, change.action, Outcome.NOT_STARTED, blocked_by=blockers
+                    address, change.action, Outcome.NOT_STARTED, blocked_by=blockers, note=self.halted
                 )
         return self.result
 
@@ -157,15 +169,24 @@ class _Applier:
             self.on_event(change, "end", result)
             return result
         async with _Slot(self.semaphore) as slot:
+            stopped = await self._stopped()
+            if stopped is not None:
+                return ActionResult(change.address, change.action, Outcome.NOT_STARTED, note=stopped)
             self.on_event(change, "start", None)
             started = time.monotonic()
-            call = (
-                await self.journal.intent(change.address, change.action.value, change.remote_id)
-                if self.journal
-                else ""
-            )
+            call = await self._intent(change) if self.journal else ""
             try:
                 remote_id = await self._execute(change, slot)
+            except _NotRecorded as exc:
+                result = ActionResult(
+                    change.address,
+                    change.action,
+                    Outcome.FAILED,
+                    time.monotonic() - started,
+                    self.ids.get(change.address) or change.remote_id,
+                    f"done on the API, but not recorded in state: {exc}",
+                    unrecorded=True,
+                )
             except ReconcilerError as exc:
                 result = ActionResult(
                     change.address,
@@ -186,6 +207,32 @@ class _Applier:
             self.on_event(change, "end", result)
             return result
 
+    async def _intent(self, change: Change) -> str:
+        """Journal the call; a create with its natural key, so it can be found if its outcome is lost."""
+        assert self.journal is not None
+        kind, key = None, None
+        if change.action in (Action.CREATE, Action.REPLACE) and change.desired is not None:
+            kind = change.kind
+            key = tuple(KINDS_BY_NAME[kind].natural_key(change.desired.name, change.desired.create_attrs))
+        return await self.journal.intent(change.address, change.action.value, change.remote_id, kind, key)
+
+    async def _stopped(self) -> str | None:
+        """Why no new action may start: the run was halted, or the state lock is found lost."""
+        if self.halted is None:
+            try:
+                await self.store.fence()
+            except StateError as exc:
+                self.halted = f"stopped: {exc}"
+        return self.halted
+
+    async def _write(self, address: str, entry: StateEntry | None) -> None:
+        """``store.record``, after the API call took effect: a failure halts the run."""
+        try:
+            await self.store.record(address, entry)
+        except StateError as exc:
+            self.halted = self.halted or f"stopped: state could not be written ({exc})"
+            raise _NotRecorded(str(exc)) from exc
+
     def _resolve(self, desired: Desired, attrs: Mapping[str, Any]) -> dict[str, Any]:
         kind = KINDS_BY_NAME[desired.kind]
         out = dict(attrs)
@@ -204,20 +251,21 @@ class _Applier:
         recorded (``deposed`` adds one, ``settled`` drops one), so none becomes an orphan."""
         self.ids[desired.address] = obj.remote_id
         # The key as the stack declares it: an update may have changed the live object's key fields.
-        key = KINDS_BY_NAME[desired.kind].natural_key(desired.name, desired.create_attrs)
+        key = stored_key(desired)  # a part holding a value from ${env:…} as a digest
         extra = dict(obj.extra)
         # Kind.state_fields: what the API cannot report is remembered as applied.
         extra.update({f: desired.create_attrs[f] for f in KINDS_BY_NAME[desired.kind].state_fields})
         if desired.lifecycle and desired.lifecycle.prevent_destroy:
             extra["prevent_destroy"] = True  # still protected after the resource leaves the YAML
-        extra[APPLIED_FIELDS] = field_digests(desired.attrs, KINDS_BY_NAME[desired.kind].sensitive_fields)
+        secret = KINDS_BY_NAME[desired.kind].sensitive_fields | desired.sensitive  # no digest of a secret
+        extra[APPLIED_FIELDS] = field_digests(desired.attrs, secret)
         current = self.store.read().get(desired.address)
         left = [i for i in (current.extra.get("deposed", ()) if current else ()) if i not in settled]
         left += [i for i in deposed if i not in left]
         if left:
             extra["deposed"] = left
         entry = StateEntry(desired.kind, obj.remote_id, key, digest(desired.attrs), extra)
-        await self.store.record(desired.address, entry)
+        await self._write(desired.address, entry)
 
     async def _drop_deposed(self, owner: str, old_id: str) -> None:
         entry = self.store.read().get(owner)
@@ -227,13 +275,13 @@ class _Applier:
         extra = {k: v for k, v in entry.extra.items() if k != "deposed"}
         if left:
             extra["deposed"] = left
-        await self.store.record(owner, replace(entry, extra=extra))
+        await self._write(owner, replace(entry, extra=extra))
 
     async def _execute(self, change: Change, slot: _Slot) -> str | None:
         remote_id = await self._execute_action(change, slot)
         if change.moved_from:
             # Renamed in the configuration: the new address now holds it; forget the old one.
-            await self.store.record(change.moved_from, None)
+            await self._write(change.moved_from, None)
         return remote_id
 
     async def _execute_action(self, change: Change, slot: _Slot) -> str | None:
@@ -247,7 +295,7 @@ class _Applier:
             if change.deposed_of:
                 await self._drop_deposed(change.deposed_of, live.remote_id)
             else:
-                await self.store.record(change.address, None)
+                await self._write(change.address, None)
             return None
         assert desired is not None
         if change.action is Action.NOOP:  # adoption: only state changes
@@ -267,7 +315,7 @@ class _Applier:
         if change.action is Action.REPLACE:
             assert live is not None
             await provider.delete(change.kind, live)
-            await self.store.record(change.address, None)
+            await self._write(change.address, None)
         if change.action in (Action.CREATE, Action.REPLACE):
             try:
                 obj = await provider.create(desired, self._resolve(desired, desired.create_attrs))
@@ -292,6 +340,10 @@ class _Applier:
         slot.release()
         await self._record(desired, updated or live)
         return live.remote_id
+
+
+class _NotRecorded(ReconcilerError):
+    """An action's API call took effect but state could not record it."""
 
 
 class _Slot:

@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from reconciler.kinds.base import Kind
 from reconciler.values import Unknown
 
@@ -30,7 +28,10 @@ class FieldDiff:
     cause: str | None = None  # "config" or "drift" (engine/causes.py); a create's: the change's cause
 
 
-def diff_attrs(kind: Kind, desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[FieldDiff]:
+def diff_attrs(
+    kind: Kind, desired: Mapping[str, Any], live: Mapping[str, Any], sensitive: frozenset[str] = frozenset()
+) -> list[FieldDiff]:
+    """``sensitive``: more fields to mask than the kind's own (``Desired.sensitive``: from ${env:…})."""
     diffs: list[FieldDiff] = []
     for name, want in desired.items():
         have = live.get(name)
@@ -41,12 +42,12 @@ def diff_attrs(kind: Kind, desired: Mapping[str, Any], live: Mapping[str, Any]) 
             want_n, have_n = _partial(want_n, have_n)
         if not isinstance(want_n, Unknown) and want_n == have_n:
             continue
-        sensitive = name in kind.sensitive_fields
+        masked = name in kind.sensitive_fields or name in sensitive
         replace = kind.forces_replacement(name)
-        if isinstance(want_n, Mapping) and isinstance(have_n, Mapping) and not sensitive:
+        if isinstance(want_n, Mapping) and isinstance(have_n, Mapping) and not masked:
             diffs.extend(_nested(name, have_n, want_n, replace))
         else:
-            diffs.append(FieldDiff(name, have, want, sensitive, replace))
+            diffs.append(FieldDiff(name, have, want, masked, replace))
     return diffs
 
 
@@ -61,6 +62,8 @@ def _partial(want: Any, have: Any) -> tuple[Any, Any]:
 def _nested(
     name: str, before: Mapping[str, Any], after: Mapping[str, Any], replace: str | None
 ) -> list[FieldDiff]:
+    from deepdiff import DeepDiff  # here: most plans never need it, and it costs ~10 ms to import
+
     tree = DeepDiff(dict(before), dict(after), ignore_order=True, view="tree", verbose_level=2)
     out = []
     for change_type in sorted(tree):

@@ -27,6 +27,7 @@ import yaml
 from pydantic import ValidationError
 
 from reconciler.config.stack import SCHEMA_ID
+from reconciler.engine.secrets import with_env_references
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.kinds import KINDS, KINDS_BY_NAME, Kind
 from reconciler.values import LiveObject, LiveState
@@ -130,7 +131,16 @@ def _spec(
     return {k: v for k, v in dumped.items() if v not in _EMPTY}, None
 
 
-def export_stack(live: LiveState, kinds: Iterable[str], *, header: Iterable[str] = ()) -> Exported:
+def export_stack(
+    live: LiveState,
+    kinds: Iterable[str],
+    *,
+    header: Iterable[str] = (),
+    secret_values: Mapping[str, str] | None = None,
+) -> Exported:
+    """``secret_values`` (value -> NAME, from the stack's ${env:NAME}): written back as references."""
+    if secret_values:
+        live = _with_env_references(live, secret_values)
     skipped: list[str] = []
     wanted = []
     for kind in (k for k in KINDS if k.name in set(kinds)):
@@ -158,6 +168,21 @@ def export_stack(live: LiveState, kinds: Iterable[str], *, header: Iterable[str]
         lines.append(f"# not exported: {note}")
     body = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
     return Exported("\n".join(lines) + "\n" + body, count, skipped)
+
+
+def _with_env_references(live: LiveState, secret_values: Mapping[str, str]) -> LiveState:
+    """The live objects with the stack's secrets replaced by ``${env:NAME}``, keys and fields alike."""
+    masked = LiveState(external_ids=live.external_ids)
+    for kind, objects in live.objects.items():
+        masked.objects[kind] = [
+            o._replace(
+                key=tuple(with_env_references(list(o.key), secret_values)),
+                attrs=with_env_references(dict(o.attrs), secret_values),
+                name=with_env_references(o.name, secret_values),
+            )
+            for o in objects
+        ]
+    return masked
 
 
 def default_kinds(providers: Iterable[str]) -> list[str]:

@@ -9,6 +9,7 @@ is simply gone. The journal is how the user (and the tests) learn what was inter
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -18,7 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Interrupted", "Journal"]
+from reconciler.errors import StateError
+
+__all__ = ["Interrupted", "Journal", "key_digest"]
+
+
+def key_digest(key: tuple[str, ...]) -> str:
+    """A natural key as the journal records it: a digest, since a key (a webhook URL) may hold a secret."""
+    return "sha256:" + hashlib.sha256(json.dumps(list(key)).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -59,11 +67,10 @@ class Journal:
         header: dict[str, Any] = {}
         finished = 0
         ended = False
-        with self.path.open(encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    rec = json.loads(line)
-                except ValueError:
+        with self.path.open("rb") as fh:
+            for number, line in enumerate(fh, 1):
+                rec = self._parse(number, line)
+                if rec is None:
                     continue  # a torn last line from a kill mid-write
                 event = rec.get("event")
                 if event == "run":
@@ -83,10 +90,36 @@ class Journal:
             header.get("run", "?"), header.get("pid"), header.get("at", 0.0), list(intents.values()), finished
         )
 
+    def _parse(self, number: int, line: bytes) -> dict[str, Any] | None:
+        """One record, checked; None for a line torn by a kill; StateError for anything else wrong."""
+        try:
+            rec = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise self._bad(number, f"not UTF-8 text (byte {exc.start})") from exc
+        except RecursionError as exc:
+            raise self._bad(number, "values nested too deeply") from exc
+        except ValueError:
+            return None
+        problem = _problem(rec)
+        if problem:
+            raise self._bad(number, problem)
+        return rec
+
+    def _bad(self, number: int, problem: str) -> StateError:
+        return StateError(
+            f"{self.path}:{number}: {problem}: not a journal this tool wrote; move it away to go on "
+            "(it only records what an interrupted apply left in flight)"
+        )
+
     def begin(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.run = uuid.uuid4().hex[:12]
-        self._fh = self.path.open("w", encoding="utf-8")  # the previous run's record is read first
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = self.path.open("w", encoding="utf-8")  # the previous run's record is read first
+        except OSError as exc:
+            raise StateError(
+                f"cannot write the apply journal {self.path}: {exc.strerror or exc}; nothing was applied"
+            ) from exc
         self._write(
             {
                 "event": "run",
@@ -97,13 +130,24 @@ class Journal:
             }
         )
 
-    async def intent(self, address: str, action: str, remote_id: str | None) -> str:
+    async def intent(
+        self,
+        address: str,
+        action: str,
+        remote_id: str | None,
+        kind: str | None = None,
+        key: tuple[str, ...] | None = None,
+    ) -> str:
         """Record a call about to be made, before it is made.
 
         The line is handed to the OS before the call, so a killed process never loses it; it is not
         fsynced per call (that wait was a quarter of an apply's time). After an OS crash the last
         intents may be missing: the next plan still finds what those calls created by natural key
-        and adopts it, as after any lost response. State itself stays durable per record."""
+        and adopts it, as after any lost response. State itself stays durable per record.
+
+        A create gives its ``kind`` and natural ``key`` (recorded as a digest): if its outcome is
+        never recorded, the next run finds the object by that key even when the YAML no longer
+        declares it (engine/pending.py)."""
         call_id = uuid.uuid4().hex[:12]
         await self._append(
             {
@@ -112,6 +156,7 @@ class Journal:
                 "address": address,
                 "action": action,
                 "remote_id": remote_id,
+                **({"kind": kind, "key": key_digest(key)} if kind is not None and key is not None else {}),
                 "at": time.time(),
             }
         )
@@ -152,3 +197,30 @@ class Journal:
             return
         self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
         self._fh.flush()
+
+
+_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "run": {"run": (str,), "pid": (int, type(None)), "at": (int, float)},
+    "intent": {"id": (str,), "address": (str,), "action": (str,), "remote_id": (str, type(None))},
+    "result": {"id": (str,)},
+    "end": {},
+}
+
+
+def _problem(rec: Any) -> str | None:
+    """What is wrong with a parsed journal line, if anything."""
+    if not isinstance(rec, dict):
+        return f"a record must be an object, not {type(rec).__name__}"
+    fields = _FIELDS.get(rec.get("event"))  # type: ignore[arg-type]
+    if fields is None:
+        return f"unknown event {rec.get('event')!r}"
+    for name, types in fields.items():
+        if not isinstance(rec.get(name), types) or isinstance(rec.get(name), bool):
+            return f"{rec['event']} record: {name!r} is missing or of the wrong type"
+    at = rec.get("at", 0)
+    if not isinstance(at, int | float) or not 0 <= at < 1e11:
+        return f"{rec['event']} record: 'at' is not a time"
+    for name in ("kind", "key"):
+        if name in rec and not isinstance(rec[name], str):
+            return f"{rec['event']} record: {name!r} must be a string"
+    return None

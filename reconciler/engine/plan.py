@@ -265,7 +265,8 @@ class _Planner(DeleteRules):
             ids = ", ".join(o.remote_id for o in candidates)
             raise PlanError(
                 f"{res.address}: {len(candidates)} live {res.kind} match its natural key "
-                f"({kind.key_doc} = {' / '.join(key)}): {ids}. Refusing to guess which one to manage; "
+                f"({kind.key_doc} = {'(sensitive)' if res.sensitive else ' / '.join(key)}): {ids}. "
+                "Refusing to guess which one to manage; "
                 f"delete the extra ones or record the right one with `reconciler import {res.address} ID`."
             )
         if candidates:
@@ -377,7 +378,7 @@ class _Planner(DeleteRules):
                 cause,
                 reason,
                 None,
-                fields=_creation_fields(kind, self._resolve(res, res.create_attrs), cause),
+                fields=_creation_fields(kind, self._resolve(res, res.create_attrs), cause, res.sensitive),
                 depends_on=deps,
                 desired=res,
             )
@@ -393,7 +394,7 @@ class _Planner(DeleteRules):
             }
         if kind.references:
             wanted = self._resolve(res, wanted)
-        diffs = diff_attrs(kind, wanted, have)
+        diffs = diff_attrs(kind, wanted, have, res.sensitive)
         fields = tuple(_live_replace(obj, f) for f in diffs) if diffs else ()
         if kind.name_is_remote and obj.name != res.name and "name" not in res.ignored:
             # Found by state under another name: it was renamed outside; its name is managed.
@@ -462,10 +463,12 @@ class _Planner(DeleteRules):
         )
 
 
-def _creation_fields(kind: Kind, attrs: Mapping[str, Any], cause: Cause) -> tuple[FieldDiff, ...]:
+def _creation_fields(
+    kind: Kind, attrs: Mapping[str, Any], cause: Cause, sensitive: frozenset[str] = frozenset()
+) -> tuple[FieldDiff, ...]:
     hidden = _machine_local(kind)
     return tuple(
-        FieldDiff(name, None, value, name in kind.sensitive_fields, cause=cause.value)
+        FieldDiff(name, None, value, name in kind.sensitive_fields or name in sensitive, cause=cause.value)
         for name, value in attrs.items()
         if value is not None and name not in hidden
     )

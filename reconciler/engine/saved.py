@@ -145,6 +145,8 @@ def load(path: Path) -> SavedPlan:
         raise PlanError(f"cannot read the plan file {path}: {exc.strerror or exc}") from exc
     except ValueError as exc:
         raise PlanError(f"{path} is not a saved plan (not JSON: {exc})") from exc
+    except RecursionError as exc:
+        raise PlanError(f"{path} is not a saved plan (values nested too deeply)") from exc
     meta = doc.get("saved_plan") if isinstance(doc, dict) else None
     if not isinstance(meta, dict) or not isinstance(doc.get("changes"), list):
         raise PlanError(f"{path} is not a saved plan; make one with `reconciler plan --out {path}`")

@@ -8,13 +8,14 @@ other resources. The engine reads only this; the wire format lives in the provid
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from reconciler.values import LiveObject, LiveState
 
@@ -26,6 +27,34 @@ class SpecModel(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _finite_numbers_only(cls, value: Any) -> Any:
+        """``.nan`` and ``.inf`` have no JSON form: sent to an API they would become ``null``."""
+        where = _non_finite(value)
+        if where is not None:
+            raise ValueError(
+                f"{where or 'the value'} is .nan or .inf, which no API accepts (JSON has no such number)"
+            )
+        return value
+
+
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """The path of a NaN or infinite float inside ``value`` ("" for the value itself), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = _non_finite(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _non_finite(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
 
 @dataclass(frozen=True)
 class Reference:
@@ -33,7 +62,8 @@ class Reference:
 
     The value is either the logical name of a resource of kind ``kind`` in the stack, or a
     literal that stands for an object outside the stack: a remote id matching ``literal``
-    (e.g. a default core ``cor_…``), or, when ``resolves_to == "name"``, any existing name.
+    (e.g. a default core ``cor_…``), or, when ``resolves_to == "name"``, any existing name (that
+    matches ``literal``, if given: the API's rule for names).
     ``resolves_to`` says what the field holds on the API: the target's remote id (known only
     after the target exists) or its logical name (known at once).
     """
@@ -43,7 +73,7 @@ class Reference:
     resolves_to: Literal["remote_id", "name"] = "remote_id"
 
     def is_literal(self, value: str) -> bool:
-        if self.resolves_to == "name":
+        if self.resolves_to == "name" and self.literal is None:
             return True
         return bool(self.literal and self.literal.fullmatch(value))
 
@@ -108,6 +138,9 @@ class Kind:
     # Why a live object cannot work as it is (e.g. its initialisation failed), or None. Such an
     # object is replaced even when its fields match the configuration.
     tainted: Callable[[LiveObject], str | None] | None = None
+    # A stricter rule for logical names, when the name is the API's own (a Steamship handle), so
+    # ``validate`` refuses what the API would: (regex, what it allows, in words).
+    name_rule: tuple[str, str] | None = None
 
     def normalise(self, field_name: str, value: Any) -> Any:
         fn = self.normalisers.get(field_name)

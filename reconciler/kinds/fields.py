@@ -21,3 +21,10 @@ HttpUrlStr = Annotated[
     StringConstraints(strip_whitespace=True, pattern=r"^https?://[^\s/$.?#][^\s]*$"),
     Field(description="an http:// or https:// URL"),
 ]
+
+# Steamship handles (workspaces, package instances): what the engine accepts; the emulator checks
+# the same. A logical name that is a handle follows it (``Kind.name_rule``).
+STEAMSHIP_HANDLE = (
+    r"^[a-z0-9][a-z0-9-]{0,99}$",
+    "a Steamship handle has 1-100 lowercase letters, digits and dashes, and starts with a letter or digit",
+)

@@ -9,13 +9,14 @@ not reset). Numbers and numeric strings compare equal, as the engine coerces the
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
 from reconciler.kinds.base import Kind, Reference, SpecModel
-from reconciler.kinds.fields import NonEmptyStr
+from reconciler.kinds.fields import STEAMSHIP_HANDLE, NonEmptyStr
 from reconciler.values import LiveObject, Ref
 
 NO_UPDATE = "package instances cannot be updated (the engine has no update call)"
@@ -91,6 +92,9 @@ KIND = Kind(
     replace_fields={name: NO_UPDATE for name in ("workspace", "package", "version", "config")},
     normalisers={"config": normalise_config},
     partial_mappings=frozenset({"config"}),
-    references={"workspace": Reference(kind="workspaces", resolves_to="name")},
+    references={
+        "workspace": Reference(kind="workspaces", resolves_to="name", literal=re.compile(STEAMSHIP_HANDLE[0]))
+    },
     tainted=failed_init,
+    name_rule=STEAMSHIP_HANDLE,
 )

@@ -19,6 +19,7 @@ from pydantic import Field
 from reconciler.kinds.base import DeriveError, Kind, LoadContext, SpecModel
 from reconciler.kinds.fields import NonEmptyStr
 from reconciler.packaging import PackageError, load_package
+from reconciler.paths import PathProblem, resolve
 
 __all__ = ["KIND", "InstanceSpec", "SequenceSpec", "canonical_instances", "instance_key"]
 
@@ -68,9 +69,9 @@ def _derive(name: str, attrs: Mapping[str, Any], ctx: LoadContext) -> dict[str, 
         declared = ", ".join(sorted(hubs)) or "none are declared"
         raise DeriveError(f"unknown hub {attrs['hub']!r} (providers.scramjet.hubs: {declared})", "hub")
     try:
-        path = (ctx.base_dir / attrs["package"]).resolve()
-    except (RuntimeError, OSError) as exc:  # a symlink loop (RuntimeError before Python 3.13)
-        message = f"package {attrs['package']!r}: cannot resolve the path ({exc})"
+        path = resolve(ctx.base_dir / attrs["package"])
+    except PathProblem as exc:
+        message = f"package {attrs['package']!r} cannot be followed: {exc.reason}"
         raise DeriveError(message, "package") from None
     if path != ctx.base_dir and ctx.base_dir not in path.parents:
         raise DeriveError(

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.kinds.base import Kind, SpecModel
+from reconciler.kinds.fields import STEAMSHIP_HANDLE
 from reconciler.values import LiveObject, LiveState
 
 # The kind whose objects live inside a workspace and go when it is deleted.
@@ -42,4 +43,5 @@ KIND = Kind(
     key_doc="the workspace handle (the logical name)",
     name_is_remote=True,
     delete_guard=unmanaged_contents,
+    name_rule=STEAMSHIP_HANDLE,
 )

@@ -8,6 +8,11 @@
   (connection refused, 429). Otherwise :class:`UncertainOutcome` is raised, so the provider
   can look the object up by natural key before trying again;
 - an optional client-side rate limit (token bucket);
+- per attempt, a wall-clock deadline and a body size cap, and no redirects: a 3xx is an error
+  (:mod:`reconciler.providers.limits`);
+- adaptive concurrency per endpoint (:mod:`reconciler.providers.concurrency`): calls wait for a
+  slot of their endpoint's limit, which grows while latency is flat and falls on 429/503;
+  a ``Retry-After`` pauses the endpoint's whole queue;
 - error responses become typed :mod:`reconciler.errors` values carrying the status and the
   API's own message; no message ever contains a credential (they are scrubbed).
 
@@ -35,6 +40,9 @@ import orjson
 
 from reconciler.config.settings import HttpSettings
 from reconciler.errors import ApiError, ProviderError, RateLimited, TransportError, api_error_for_status
+from reconciler.providers.concurrency import EndpointLimiter, Signal, limiter_for
+from reconciler.providers.limits import Limits, limits_for, redirect_error, send_within
+from reconciler.redact import remember, safe_url
 
 __all__ = [
     "MAX_PAGES",
@@ -127,7 +135,7 @@ def check_endpoint(api: str, url: str, allow_insecure_http: bool) -> None:
     if parts.scheme == "https":
         return
     if parts.scheme != "http":
-        raise ProviderError(f"{api}: endpoint {url!r} must be an http:// or https:// URL")
+        raise ProviderError(f"{api}: endpoint {safe_url(url)!r} must be an http:// or https:// URL")
     host = (parts.hostname or "").lower()
     if _is_loopback(host):
         return
@@ -160,15 +168,19 @@ class ApiClient:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
+        limits: Limits | None = None,
     ) -> None:
         self.api = api
+        self.limits = limits or limits_for(api)
         self.client = client
         self.settings = settings or HttpSettings()
         self.secrets = [s for s in secrets if s]
+        remember(self.secrets)  # kept out of --debug logs, whichever library logs them
         self.sleep, self.clock, self.rng = sleep, clock, rng
         self.stats = CallStats()
         rate = self.settings.rate_limit_per_s
         self.bucket = TokenBucket(rate, clock, sleep) if rate else None
+        self._limiter: EndpointLimiter | None = None
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
@@ -197,7 +209,8 @@ class ApiClient:
             self.stats.requests += 1
             t0 = self.clock()
             try:
-                response = await self.client.request(method, path, **kwargs)
+                deadline = self._attempt_deadline(attempt, started)
+                response, retry_after = await self._send(method, path, deadline, call, **kwargs)
             except httpx2.HTTPError as exc:
                 surely_not_sent = isinstance(
                     exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout
@@ -223,9 +236,10 @@ class ApiClient:
                 status = response.status_code
                 self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
                 log.debug("%s -> %s in %.0f ms", call, status, (self.clock() - t0) * 1000)
+                if 300 <= status < 400 and status not in ok:
+                    raise redirect_error(response, call, self.scrub)
                 if status < 400 or status in ok:
                     return response
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
                 error = api_error_for_status(status, self.scrub(error_message(response)), call, retry_after)
                 if status == 429:
                     self.stats.rate_limited += 1
@@ -243,6 +257,35 @@ class ApiClient:
             self.stats.retries += 1
             log.debug("%s: retry %d in %.2fs after %s", call, attempt, delay, error)
             await self.sleep(delay)
+
+    @property
+    def limiter(self) -> EndpointLimiter | None:
+        """This endpoint's shared adaptive limit (None when the settings turn it off)."""
+        if self._limiter is None and self.settings.adaptive_concurrency:
+            key = f"{self.api} {self.client.base_url}"
+            self._limiter = limiter_for(key, clock=self.clock, sleep=self.sleep)
+        return self._limiter
+
+    async def _send(
+        self, method: str, path: str, deadline: float, call: str, **kwargs: Any
+    ) -> tuple[httpx2.Response, float | None]:
+        """One attempt, holding a slot of the endpoint's adaptive limit while it is in flight.
+        Returns the response and its ``Retry-After`` in seconds (parsed once: the pause of the
+        endpoint's queue and this call's retry wait for the same moment)."""
+        limiter = self.limiter
+        permit = None if limiter is None else await limiter.acquire()
+        try:
+            response = await send_within(self.client, method, path, self.limits, deadline, call, **kwargs)
+        except BaseException:
+            if permit is not None:
+                permit.release(Signal.FAILED)
+            raise
+        status = response.status_code
+        retry_after = parse_retry_after(response.headers.get("retry-after")) if status >= 400 else None
+        if permit is not None:
+            signal = {429: Signal.THROTTLED, 503: Signal.OVERLOADED}.get(status, Signal.OK)
+            permit.release(signal, retry_after)
+        return response, retry_after
 
     async def create(
         self, method: str, path: str, *, find_existing: Callable[[], Awaitable[Any]], **kwargs: Any
@@ -280,6 +323,14 @@ class ApiClient:
         """scheme://host:port of the API, for messages (no path, query or credentials)."""
         url = self.client.base_url
         return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+
+    def _attempt_deadline(self, attempt: int, started: float) -> float:
+        """The first attempt gets the whole per-attempt deadline; a retry never runs past the
+        call's retry budget either."""
+        if attempt == 0:
+            return self.limits.deadline_s
+        remaining = self.settings.retry_budget_s - (self.clock() - started)
+        return max(0.001, min(self.limits.deadline_s, remaining))
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
@@ -319,7 +370,7 @@ def error_message(response: httpx2.Response) -> str:
     """The API's own message from an error response, whatever its shape."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to decode
         text = _TAGS.sub(" ", response.text or "").strip()
         text = " ".join(text.split())
         return text[:300] or (response.reason_phrase or "no message")
@@ -344,6 +395,8 @@ def decode_json(response: httpx2.Response, call: str) -> Any:
         pass  # maybe JSON orjson does not take (NaN, huge integers); the json module decides
     try:
         return response.json()
+    except RecursionError:
+        raise ProviderError(f"{call} returned JSON nested too deeply to read") from None
     except ValueError:
         ctype = response.headers.get("content-type", "no content type")
         snippet = " ".join(_TAGS.sub(" ", response.text[:200]).split())

@@ -139,6 +139,8 @@ class FaultInjector:
             return
         if fault == "lost_response":
             await self.app(scope, receive, _discard)
+        else:
+            await _drain(receive)
         await self._drop(send)
 
     def _held_until(self, answer_at: float, send: Send) -> Send:
@@ -169,3 +171,12 @@ class FaultInjector:
         headers = [(b"content-length", b"1024"), (b"connection", b"close")]
         await send({"type": "http.response.start", "status": 500, "headers": headers})
         raise ConnectionDropped()
+
+
+async def _drain(receive: Receive) -> None:
+    """Read the request body the app will not read: closing a socket with unread data in it makes
+    the kernel answer with a reset, which a client would see instead of the incomplete answer."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return

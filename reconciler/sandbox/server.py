@@ -1,7 +1,7 @@
 """``reconciler sandbox serve``: all emulators on one loopback port.
 
 ``/signaloid/…``, ``/scramjet/api/v1/…`` and ``/steamship/api/v1/…``, optionally behind the
-fault injector (latency, error rate).
+fault injector (latency, error rate), each API behind its own limits (rate, calls in progress).
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from reconciler.sandbox.bind import KEY_VAR, base_url
 from reconciler.sandbox.faults import FaultConfig, FaultInjector
 from reconciler.sandbox.inprocess import EMULATORS
+from reconciler.sandbox.limits import ApiLimits, LimitConfig
 
 __all__ = ["announcement", "build_app", "environment", "serve"]
 
@@ -28,8 +30,12 @@ def build_app(
     fault_seed: int | None = None,
     page_size: int | None = None,
     dialects: dict[str, dict[str, Any]] | None = None,
+    api_key: str | None = None,
+    limits: LimitConfig | None = None,
 ) -> Any:
-    """``dialects``: extra options per emulator, e.g. ``{"scramjet": {"profile": "hub-0.18.7"}}``."""
+    """``dialects``: extra options per emulator, e.g. ``{"scramjet": {"profile": "hub-0.18.7"}}``.
+    ``api_key``: every emulator requires it (Signaloid's raw key, Steamship's and Scramjet's bearer
+    token); None accepts any key."""
     routes = []
     for api, (module_name, _base) in EMULATORS.items():
         module = importlib.import_module(module_name)
@@ -38,7 +44,10 @@ def build_app(
             options["page_size"] = page_size
         if page_size is not None and api == "steamship":
             options["page_size_max"] = page_size
-        routes.append(Mount(f"/{api}", app=module.create_app(data_dir, **options)))
+        if api_key is not None:
+            options["token" if api == "scramjet" else "api_key"] = api_key
+        api_app = module.create_app(data_dir, **options)
+        routes.append(Mount(f"/{api}", app=ApiLimits(api_app, limits) if limits else api_app))
     app: Any = Starlette(routes=routes)
     if latency_ms or fault_rate:
         app = FaultInjector(app, FaultConfig(latency_ms=latency_ms, fault_rate=fault_rate, seed=fault_seed))
@@ -61,12 +70,17 @@ def environment(base: str) -> dict[str, str]:
 _READ_BY_STACKS = {"SCRAMJET_HUB_URL": 'read by a hub url "${env:SCRAMJET_HUB_URL:-…}" (examples/scramjet)'}
 
 
-def announcement(base: str) -> list[str]:
-    """What ``sandbox serve`` prints: where it listens, and the variables to export."""
+def announcement(base: str, api_key: str | None = None) -> list[str]:
+    """What ``sandbox serve`` prints: where it listens, and the variables to export (with
+    ``--allow-remote``, the key's variable, never the key itself)."""
     lines = [f"Sandbox emulators on {base} (Ctrl-C to stop). Point reconciler at them with:"]
     for name, value in environment(base).items():
+        if api_key is not None and name.endswith("_KEY"):
+            value = f'"${KEY_VAR}"'
         note = f"   # {_READ_BY_STACKS[name]}" if name in _READ_BY_STACKS else ""
         lines.append(f"  export {name}={value}{note}")
+    if api_key is not None:
+        lines.append(f"  (Scramjet: give the hub the same key, token: ${{env:{KEY_VAR}}}, in the stack)")
     return lines
 
 
@@ -81,6 +95,8 @@ def serve(
     page_size: int | None,
     echo: Callable[[str], None],
     dialects: dict[str, dict[str, Any]] | None = None,
+    api_key: str | None = None,
+    limits: LimitConfig | None = None,
 ) -> None:
     import uvicorn
 
@@ -94,7 +110,9 @@ def serve(
         fault_seed=fault_seed,
         page_size=page_size,
         dialects=dialects,
+        api_key=api_key,
+        limits=limits,
     )
-    for line in announcement(f"http://{host}:{port}"):
+    for line in announcement(base_url(host, port), api_key):
         echo(line)
     uvicorn.run(app, host=host, port=port, log_level="warning")

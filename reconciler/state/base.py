@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from reconciler.errors import StateError
 from reconciler.values import Ref, Unknown
 
-__all__ = ["StateEntry", "StateSnapshot", "StateStore", "digest"]
+__all__ = ["StateEntry", "StateSnapshot", "StateStore", "digest", "entries_from_json"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +37,52 @@ class StateEntry:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> StateEntry:
-        return cls(
-            kind=data["kind"],
-            remote_id=data["remote_id"],
-            key=tuple(data["key"]),
-            digest=data.get("digest", ""),
-            extra=data.get("extra") or {},
-        )
+    def from_json(cls, data: Any) -> StateEntry:
+        """Strict: an entry of the wrong shape (a file edited by hand, or by someone hostile) is a
+        ValueError saying which field, never a value the engine trips over later."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"an entry must be an object, not {type(data).__name__}")
+        kind, remote_id, key = data.get("kind"), data.get("remote_id"), data.get("key")
+        digest_, extra = data.get("digest", ""), data.get("extra") or {}
+        if not isinstance(kind, str) or not kind:
+            raise ValueError("'kind' must be a kind's name")
+        if not isinstance(remote_id, str) or not remote_id:
+            raise ValueError("'remote_id' must be a non-empty string")
+        if not isinstance(key, list) or not all(isinstance(k, str) for k in key):
+            raise ValueError("'key' must be a list of strings")
+        if not isinstance(digest_, str):
+            raise ValueError("'digest' must be a string")
+        if not isinstance(extra, Mapping):
+            raise ValueError("'extra' must be an object")
+        deposed = extra.get("deposed", [])
+        if not isinstance(deposed, list) or not all(isinstance(i, str) for i in deposed):
+            raise ValueError("'extra.deposed' must be a list of remote ids")
+        return cls(kind=kind, remote_id=remote_id, key=tuple(key), digest=digest_, extra=extra)
+
+
+def entries_from_json(data: Any, where: object, version: int = 1) -> dict[str, StateEntry]:
+    """A state document's entries, or StateError naming the entry and field that is wrong."""
+    if not isinstance(data, Mapping):
+        raise StateError(f"{where}: not a state file (a JSON object with format_version and resources)")
+    if data.get("format_version") != version:
+        raise StateError(f"{where}: unsupported state format {data.get('format_version')!r}")
+    resources = data.get("resources", {})
+    if not isinstance(resources, Mapping):
+        raise StateError(f"{where}: 'resources' must be an object (address -> entry)")
+    from reconciler.kinds import KINDS_BY_NAME  # here: reading state alone needs no kind
+
+    entries = {}
+    for address, raw in resources.items():
+        try:
+            entry = StateEntry.from_json(raw)
+        except ValueError as exc:
+            raise StateError(f"{where}: entry {address!r}: {exc}") from exc
+        if entry.kind not in KINDS_BY_NAME:
+            raise StateError(f"{where}: entry {address!r}: unknown kind {entry.kind!r}")
+        if not address.startswith(f"{entry.kind}.") or len(address) == len(entry.kind) + 1:
+            raise StateError(f"{where}: entry {address!r}: the address must be '{entry.kind}.<name>'")
+        entries[address] = entry
+    return entries
 
 
 @dataclass(frozen=True)
@@ -69,6 +108,11 @@ class StateStore(Protocol):
     def lock(self, purpose: str, *, timeout: float = 0.0) -> Any:
         """A context manager held for the whole of an apply; waits up to ``timeout`` seconds for
         another holder, then raises LockHeld naming it."""
+        ...
+
+    async def fence(self) -> None:
+        """While the lock is held: raise LockLost if it no longer is (checked before each action
+        and each write, so a run that lost its lock stops instead of racing another)."""
         ...
 
 

@@ -1,9 +1,9 @@
 """State in a local JSON file beside the stack (default ``.reconciler/state.json``).
 
-Writes are atomic (temp file, fsync, ``os.replace``). The lock is a file holding the holder's
-pid, host and start time, written whole to a temp file and hard-linked into place (so nobody ever
-reads a half-written lock); a lock whose process no longer runs on this host is stale and taken
-over, with a message saying so. ``lock(purpose, timeout=...)`` waits that long for a live holder.
+Writes are atomic (temp file, fsync, ``os.replace``). The lock is an ``flock`` on the state
+directory, held open for the whole run, with a lock file naming the holder (see
+:mod:`reconciler.state.local_lock`); every write is fenced: it checks the lock still guards the
+state path first. ``lock(purpose, timeout=...)`` waits that long for a live holder.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import LockHeld, StateError
-from reconciler.state.base import StateEntry, StateSnapshot
+from reconciler.state.base import StateEntry, StateSnapshot, entries_from_json
+from reconciler.state.local_lock import DirectoryLock, held_message
 from reconciler.state.waiting import LockWait
 
 __all__ = ["LocalStateStore"]
@@ -40,6 +41,7 @@ class LocalStateStore:
         self._fragments: dict[str, tuple[StateEntry, str]] = {}
         self._on_stale_lock = on_stale_lock
         self._wait = wait or LockWait()
+        self._held: DirectoryLock | None = None
 
     def read(self) -> StateSnapshot:
         if self._entries is None:
@@ -51,11 +53,11 @@ class LocalStateStore:
             return {}
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-            if data.get("format_version") != FORMAT_VERSION:
-                raise StateError(f"{self.path}: unsupported state format {data.get('format_version')!r}")
-            return {addr: StateEntry.from_json(e) for addr, e in data.get("resources", {}).items()}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except RecursionError as exc:
+            raise StateError(f"cannot read state file {self.path}: values nested too deeply") from exc
+        except (OSError, ValueError) as exc:
             raise StateError(f"cannot read state file {self.path}: {exc}") from exc
+        return entries_from_json(data, f"cannot read state file {self.path}")
 
     async def record(self, address: str, entry: StateEntry | None) -> None:
         """Persist one change; returns once a write holding it is durable.
@@ -75,6 +77,7 @@ class LocalStateStore:
             if self._durable >= mine:
                 return  # a write that started after this change already made it durable
             upto = self._changes
+            self._fence()
             text = self._serialise(entries)
             await asyncio.to_thread(self._write_text, text)
             self._durable = upto
@@ -111,73 +114,30 @@ class LocalStateStore:
 
     @contextlib.contextmanager
     def lock(self, purpose: str, *, timeout: float = 0.0) -> Iterator[None]:
-        """Hold the lock file for the block; wait up to ``timeout`` seconds for a live holder."""
+        """Hold the lock (``flock`` on the state directory) for the block; wait up to ``timeout``
+        seconds for a live holder."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "purpose": purpose}
+        held = DirectoryLock(self.lock_path, holder)
         seen: list[dict[str, Any] | None] = [None]
 
         def attempt() -> bool:
-            taken, seen[0] = self._try_take(holder)
-            return taken
+            seen[0] = held.take(self._on_stale_lock)
+            return seen[0] is None
 
         if not self._wait.until(attempt, timeout):
-            current = seen[0]
-            waited = f"; waited {timeout:g}s" if timeout > 0 else ""
-            if current is None:
-                raise LockHeld(f"could not take the state lock {self.lock_path}{waited}")
-            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(current.get("since", 0)))
-            raise LockHeld(
-                f"state is locked by pid {current.get('pid')} on {current.get('host')} "
-                f"({current.get('purpose', 'apply')}, since {since}){waited}; lock file: {self.lock_path}"
-            )
+            raise LockHeld(held_message(self.lock_path, seen[0], timeout))
+        self._held = held
         try:
             yield
         finally:
-            self.lock_path.unlink(missing_ok=True)
+            self._held = None
+            held.release()
 
-    def _try_take(self, holder: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
-        """One attempt: (True, None) if taken, else (False, the live holder if readable)."""
-        for _ in range(2):
-            try:
-                self._link_lock(holder)
-            except FileExistsError:
-                current = self._read_holder()
-                if current is not None and not self._is_stale(current):
-                    return False, current
-                if self._on_stale_lock:
-                    self._on_stale_lock(current)
-                self.lock_path.unlink(missing_ok=True)
-                continue
-            return True, None
-        return False, None
+    async def fence(self) -> None:
+        """Raise LockLost if this store holds the lock and no longer guards the state path."""
+        self._fence()
 
-    def _link_lock(self, holder: dict[str, Any]) -> None:
-        """Create the lock file with its content in one step; FileExistsError if it is there."""
-        fd, tmp = tempfile.mkstemp(dir=self.lock_path.parent, prefix=".lock.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(holder, fh)
-            os.link(tmp, self.lock_path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-
-    def _read_holder(self) -> dict[str, Any] | None:
-        try:
-            return json.loads(self.lock_path.read_text())
-        except (OSError, ValueError):
-            return None  # unreadable or half-written: treat as stale
-
-    @staticmethod
-    def _is_stale(holder: dict[str, Any]) -> bool:
-        if holder.get("host") != socket.gethostname():
-            return False  # cannot tell: another machine's process
-        pid = holder.get("pid")
-        if not isinstance(pid, int):
-            return True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+    def _fence(self) -> None:
+        if self._held is not None:
+            self._held.fence()

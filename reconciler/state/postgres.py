@@ -13,6 +13,10 @@ when that backend is chosen, so every other command starts without it.
   connection ends, so a killed process never leaves the stack locked. The holder writes its pid,
   host, purpose and start time to ``reconciler_locks``; a refused run reads who holds the lock from
   ``pg_locks`` joined to that row, so a dead holder's leftover row is never blamed.
+- Fencing: while the lock is held, every ``record`` first checks, in its own transaction, that the
+  lock's session still holds it (``pg_locks``); ``fence()`` checks the same before each action. If
+  that connection dropped (server restart, ``pg_terminate_backend``, network), the server has freed
+  the lock, so the run stops with LockLost instead of writing beside a new holder.
 - The DSN is a secret. It never appears in ``description`` or in an error: psycopg's messages
   are scrubbed of the DSN and its password before they become ours, and are raised ``from None``
   so ``--debug`` tracebacks do not carry the original either.
@@ -36,8 +40,9 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
-from reconciler.errors import LockHeld, StateError
-from reconciler.state.base import StateEntry, StateSnapshot
+from reconciler.errors import LockHeld, LockLost, StateError
+from reconciler.redact import remember
+from reconciler.state.base import StateEntry, StateSnapshot, entries_from_json
 from reconciler.state.waiting import LockWait
 
 __all__ = ["PostgresStateStore", "scrub_dsn"]
@@ -88,6 +93,10 @@ WHERE p.locktype = 'advisory' AND p.granted AND p.objsubid = 2
   AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND p.classid::bigint = %(ns)s AND p.objid::bigint = (hashtext(%(stack)s)::bigint & 4294967295)
 LIMIT 1"""
+_STILL_HELD = """
+SELECT EXISTS (SELECT 1 FROM pg_locks p
+  WHERE p.locktype = 'advisory' AND p.granted AND p.objsubid = 2 AND p.pid = %(backend)s
+    AND p.classid::bigint = %(ns)s AND p.objid::bigint = (hashtext(%(stack)s)::bigint & 4294967295))"""
 
 
 def _dsn_secrets(dsn: str) -> list[str]:
@@ -124,11 +133,13 @@ def _where(dsn: str) -> str:
 class PostgresStateStore:
     def __init__(self, dsn: str, stack: str, *, wait: LockWait | None = None) -> None:
         self._dsn = dsn
+        remember(_dsn_secrets(dsn))  # kept out of --debug logs
         self.stack = stack
         self.description = f"PostgreSQL state, stack {stack!r} on {_where(dsn)}"
         self._wait = wait or LockWait()
         self._conn: psycopg.Connection[Any] | None = None
         self._conn_lock = threading.Lock()  # records run in worker threads; one connection, in turn
+        self._lock_backend: int | None = None  # the PostgreSQL session holding our advisory lock
 
     # --- connections and errors -------------------------------------------------------------
 
@@ -191,12 +202,12 @@ class PostgresStateStore:
             ).fetchall()
 
         rows = self._in_transaction("cannot read state", query, retry=True)
-        return StateSnapshot(
-            {
-                address: StateEntry(kind=kind, remote_id=rid, key=tuple(key), digest=dig, extra=extra or {})
-                for address, kind, rid, key, dig, extra in rows
-            }
-        )
+        resources = {
+            address: {"kind": kind, "remote_id": rid, "key": key, "digest": dig, "extra": extra}
+            for address, kind, rid, key, dig, extra in rows
+        }  # checked as a state file's entries are: a row written by hand is refused, naming it
+        doc = {"format_version": 1, "resources": resources}
+        return StateSnapshot(entries_from_json(doc, f"cannot read state of stack {self.stack!r}"))
 
     async def record(self, address: str, entry: StateEntry | None) -> None:
         await asyncio.to_thread(self._record, address, entry)
@@ -209,7 +220,31 @@ class PostgresStateStore:
             sql = _UPSERT
             params = (self.stack, address, entry.kind, entry.remote_id, Jsonb(list(entry.key)),
                       entry.digest, Jsonb(dict(entry.extra)))  # fmt: skip
-        self._in_transaction(f"cannot record {address}", lambda conn: conn.execute(sql, params), retry=True)
+
+        def write(conn: psycopg.Connection[Any]) -> None:
+            self._check_held(conn)
+            conn.execute(sql, params)
+
+        self._in_transaction(f"cannot record {address}", write, retry=True)
+
+    async def fence(self) -> None:
+        """Raise LockLost if this store took the lock and its session no longer holds it."""
+        if self._lock_backend is not None:
+            await asyncio.to_thread(
+                self._in_transaction, "cannot check the state lock", self._check_held, retry=True
+            )
+
+    def _check_held(self, conn: psycopg.Connection[Any]) -> None:
+        backend = self._lock_backend
+        if backend is None:
+            return
+        params = {"backend": backend, "ns": LOCK_NAMESPACE, "stack": self.stack}
+        row = conn.execute(_STILL_HELD, params).fetchone()
+        if not (row and row[0]):
+            raise LockLost(
+                f"lost the state lock: the PostgreSQL session that held it (backend pid {backend}) has "
+                f"ended; stopped before the next state write ({self.description})"
+            )
 
     @contextlib.contextmanager
     def lock(self, purpose: str, *, timeout: float = 0.0) -> Iterator[None]:
@@ -219,9 +254,11 @@ class PostgresStateStore:
         conn = self._connect()
         try:
             self._take(conn, purpose, timeout)
+            self._lock_backend = conn.info.backend_pid
             try:
                 yield
             finally:
+                self._lock_backend = None
                 with contextlib.suppress(psycopg.Error):
                     conn.execute(
                         "DELETE FROM reconciler_locks WHERE stack = %s AND backend_pid = pg_backend_pid()",

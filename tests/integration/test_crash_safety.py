@@ -17,11 +17,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
-import selectors
-import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +27,7 @@ from click.testing import CliRunner
 from reconciler.cli import main
 from reconciler.sandbox.faults import FaultConfig, FaultInjector
 from tests.integration.conftest import RECONCILER_BIN
+from tests.support.kills import apply_and_kill
 from tests.support.reliability import Inventory, combined_app, environ, stack_doc, state_ids, write_stack
 from tests.support.servers import serve_app
 
@@ -38,7 +35,6 @@ pytestmark = pytest.mark.slow
 
 SEED = int(os.environ.get("KILL_SEED", "7"))
 KILLS = 32
-PROGRESS = re.compile(rb"^[a-z_]+\.[A-Za-z0-9_.-]+: ")
 MAX_ITERATIONS = 60
 COUNTS = {"cores": 20, "repositories": 15, "webhooks": 10, "workspaces": 4, "package_instances": 6,
           "sequences": 2}  # fmt: skip
@@ -80,39 +76,6 @@ def journal_in_flight(folder: Path, pid: int) -> tuple[bool, list[str]]:
         elif rec.get("event") == "end":
             ended = True
     return began and not ended, sorted(intents.values()) if began else []
-
-
-def apply_and_kill(command: list[str], env: dict[str, str], events: int, delay_s: float) -> tuple[int, bool]:
-    """Start apply; after ``events`` progress lines and ``delay_s`` more, SIGKILL it.
-    Returns (pid, whether it was still running when killed)."""
-    proc = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
-    )
-    assert proc.stdout is not None
-    seen, deadline, kill_at = 0, time.monotonic() + 60, None
-    try:
-        with selectors.DefaultSelector() as selector:
-            selector.register(proc.stdout, selectors.EVENT_READ)
-            while time.monotonic() < deadline:
-                if seen >= events and kill_at is None:
-                    kill_at = time.monotonic() + delay_s
-                now = time.monotonic()
-                if kill_at is not None and now >= kill_at:
-                    break
-                wait = (kill_at - now) if kill_at is not None else deadline - now
-                if not selector.select(wait):
-                    continue
-                line = proc.stdout.readline()
-                if not line:
-                    break  # it finished before the kill point
-                if PROGRESS.match(line):  # "cores.k-core-3: creating…" / "…: created in 0.1s [id=…]"
-                    seen += 1
-        running = proc.poll() is None
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        proc.stdout.close()
-    return proc.pid, running
 
 
 @pytest.mark.timeout(300)

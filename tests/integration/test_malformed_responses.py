@@ -133,6 +133,8 @@ def cases(api: Api) -> dict[str, Answer]:
         "empty_body": Answer(200, b""),
         "list_not_object": js([{"unexpected": True}]) if api.items_key else js({"unexpected": True}),
         "scalar": js(42),
+        "nested_100k_deep": Answer(200, b"[" * 100_000 + b"]" * 100_000),  # issue 18.9
+        "nested_100k_deep_error": Answer(400, b'{"message":' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
         "null": js(None),
         "error_shape_200": js({"error": "InternalError", "message": "something went wrong upstream"}),
         "missing_id": page([{"name": "no id here"}]),

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +25,14 @@ import psycopg
 import pytest
 import yaml
 
-from reconciler.errors import LockHeld, StateError
+from reconciler.errors import LockHeld, LockLost, StateError
 from reconciler.state.base import StateEntry
 from reconciler.state.postgres import PostgresStateStore
-from tests.integration.conftest import CORE, RECONCILER_BIN, RunCli, StartSandbox
+from tests.integration.conftest import CORE, RunCli, StartSandbox
+from tests.support.gate import Gate, finish, poll, spawn
 from tests.support.postgres import postgres_dsn
 
 HOST = socket.gethostname()
-MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
-HOLD_LIMIT_S = 60.0  # a held request is answered 503 after this, so nothing can hang for ever
 
 
 @pytest.fixture(scope="module")
@@ -72,67 +71,6 @@ def write_stack(folder: Path, stack: str | None, cores: list[str]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "stack.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return folder
-
-
-def poll(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
-
-
-def spawn(*args: str | os.PathLike[str]) -> subprocess.Popen[str]:
-    """``reconciler ARGS`` in its own process (inheriting the sandbox and DSN variables)."""
-    env = {**os.environ, "NO_COLOR": "1"}
-    env.pop("FORCE_COLOR", None)
-    return subprocess.Popen(
-        [str(RECONCILER_BIN), *map(str, args)],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def finish(proc: subprocess.Popen[str], timeout: float = 90) -> tuple[int, str, str]:
-    out, err = proc.communicate(timeout=timeout)
-    return proc.returncode, out, err
-
-
-class Gate:
-    """ASGI layer: lets the first ``allow`` mutating requests through, holds the rest until opened."""
-
-    def __init__(self, allow: int = 0) -> None:
-        self.allow = allow
-        self.passed = 0
-        self.held = 0
-        self._opened = False
-        self._reject = False
-        self.app: Any = None
-
-    def wrap(self, app: Any) -> Gate:
-        self.app = app
-        return self
-
-    def open(self, *, reject_held: bool = False) -> None:
-        self._reject = reject_held
-        self._opened = True
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] in MUTATING:
-            if self.passed >= self.allow and not self._opened:
-                self.held += 1
-                deadline = time.monotonic() + HOLD_LIMIT_S
-                while not self._opened and time.monotonic() < deadline:
-                    await asyncio.sleep(0.01)
-                if self._reject or not self._opened:
-                    await send({"type": "http.response.start", "status": 503, "headers": []})
-                    await send({"type": "http.response.body", "body": b"gate closed"})
-                    return
-            self.passed += 1
-        await self.app(scope, receive, send)
 
 
 def take(store: PostgresStateStore, timeout: float) -> None:
@@ -379,3 +317,60 @@ def test_a_broken_dsn_is_a_state_error_without_the_secret() -> None:
         store.read()
     assert "s3cr3t-value" not in str(caught.value) and caught.value.__cause__ is None
     assert "127.0.0.1:1/db" in store.description
+
+
+def test_a_dropped_lock_session_stops_the_next_write(dsn: str, stack: str, db: Any) -> None:
+    """The advisory lock lives on its own session: when that session ends mid-apply, the server has
+    let go of the lock, so the next write (and the next action's check) stops with LockLost."""
+    store = PostgresStateStore(dsn, stack)
+    try:
+        with store.lock("apply"):
+            asyncio.run(store.record("cores.a", entry("cor_1", "a")))
+            asyncio.run(store.fence())  # held: no error
+            (backend,) = db.execute(
+                "SELECT backend_pid FROM reconciler_locks WHERE stack = %s", (stack,)
+            ).fetchone()
+            db.execute("SELECT pg_terminate_backend(%s)", (backend,))
+            alive = "SELECT 1 FROM pg_stat_activity WHERE pid = %s"
+            poll(lambda: not db.execute(alive, (backend,)).fetchone(), "the lock's session to end")
+            with pytest.raises(LockLost, match=f"backend pid {backend}\\) has ended; stopped before"):
+                asyncio.run(store.record("cores.b", entry("cor_2", "b")))
+            with pytest.raises(LockLost):
+                asyncio.run(store.fence())
+    finally:
+        store.close()
+    assert rows(db, stack) == {"cores.a": "cor_1"}
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_an_apply_whose_lock_session_drops_stops_and_says_what_it_did(
+    tmp_path: Path, stack: str, start_sandbox: StartSandbox, run_cli: RunCli, db: Any
+) -> None:
+    gate = Gate(allow=0)
+    sandbox = start_sandbox(wrap=gate.wrap)
+    folder = write_stack(tmp_path / "stack", stack, ["c1", "c2", "c3"])
+    proc = spawn("apply", "--auto-approve", "--parallelism", "1", "-f", folder)
+    try:
+        poll(lambda: gate.held >= 1 or proc.poll() is not None, "the first create to be held")
+        holder = "SELECT backend_pid FROM reconciler_locks WHERE stack = %s"
+        (backend,) = db.execute(holder, (stack,)).fetchone()
+        db.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        alive = "SELECT 1 FROM pg_stat_activity WHERE pid = %s"
+        poll(lambda: not db.execute(alive, (backend,)).fetchone(), "the lock's session to end")
+        gate.open()
+        code, out, err = finish(proc)
+    finally:
+        gate.open()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert code == 1, (out, err)
+    (made,) = sandbox.api.ids("cores")  # the create in flight landed; nothing new started after
+    assert "lost the state lock" in out and f"[id={made}]" in out, out
+    assert "1 more done on the API but NOT recorded in state" in out and "not started" in out
+    assert rows(db, stack) == {}
+
+    rerun = run_cli("apply", "--auto-approve", "-f", folder)
+    assert rerun.exit_code == 0, rerun
+    assert set(rows(db, stack)) == {"cores.c1", "cores.c2", "cores.c3"} and made in rows(db, stack).values()
+    assert set(sandbox.api.key_counts("cores").values()) == {1}

@@ -163,6 +163,10 @@ def test_symlinks_inside_are_followed_loops_and_escapes_are_errors(tmp_path: Pat
     with pytest.raises(PackageError, match="symlink loop"):
         pack_directory(root)
     (root / "real" / "loop").unlink()
+    (root / "self.js").symlink_to(root / "self.js")  # a link to itself: worded alike on every Python
+    with pytest.raises(PackageError, match=r"self\.js: a symlink loop \(a symbolic link that leads back"):
+        pack_directory(root)
+    (root / "self.js").unlink()
 
     outside = make(tmp_path / "outside", {"secret.txt": "s"})
     (root / "leak").symlink_to(outside)

@@ -141,7 +141,7 @@ def crash_report(log_text: str, instance_id: str, limit: int = 8) -> list[str]:
     for raw in log_text.splitlines():
         try:
             line = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             if instance_id in raw:
                 picked.append(raw.strip()[:300])
             continue

@@ -69,17 +69,6 @@ def test_missing_or_empty_variable_is_an_error_at_its_line(
     assert fragment in issue.message
 
 
-def test_the_node_limit_stops_alias_expansion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loader_module, "MAX_NODES", 50)
-    small = write(tmp_path / "small.yaml", "a: &a [1, 2, 3]\nb: [*a, *a]\n")
-    assert load_file(small, {}).data == {"a": [1, 2, 3], "b": [[1, 2, 3], [1, 2, 3]]}
-    big = write(
-        tmp_path / "big.yaml", "a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9]\nb: [" + ", ".join(["*a"] * 6) + "]\n"
-    )
-    with pytest.raises(ConfigError, match="more than 50 values once anchors/aliases are expanded"):
-        load_file(big, {})
-
-
 def test_the_depth_limit(tmp_path: Path) -> None:
     depth = loader_module.MAX_DEPTH
     ok = write(tmp_path / "ok.yaml", "a: " + "[" * (depth - 2) + "]" * (depth - 2) + "\n")

@@ -263,3 +263,63 @@ def test_removing_the_owner_waits_for_its_leftover_so_a_failed_delete_forgets_no
     world.provider.fail_delete.clear()
     assert world.converge().ok
     assert world.provider.objects == {} and world.store.read().entries == {}
+
+
+# --- state that cannot be written, a lock found lost (issue 18, items 1 and 11) ------------------
+
+
+def test_a_failed_state_write_reports_what_was_created_and_stops(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.console import apply_summary
+    from reconciler.errors import StateError
+
+    writes = {"n": 0}
+    real_write = world.store._write_text
+
+    def disk_full_after_one_write(text: str) -> None:
+        writes["n"] += 1
+        if writes["n"] >= 2:
+            raise StateError("cannot write state file: No space left on device")
+        real_write(text)
+
+    monkeypatch.setattr(world.store, "_write_text", disk_full_after_one_write)
+    the_plan = world.plan(*(widget(n, 1) for n in ("a", "b", "c", "d", "e", "f")), widget("w", 1))
+    result = asyncio.run(apply(the_plan, {"widgetry": world.provider}, world.store, parallelism=1))  # type: ignore[dict-item]
+    created = {rid for verb, rid in world.provider.calls if verb == "create"}
+    recorded = {e.remote_id for e in LocalStateStore(world.store.path).read().entries.values()}
+    unrecorded = {r.remote_id for r in result.results.values() if r.unrecorded}
+    # Every object the API made is either in state or reported, with its id, as not recorded.
+    assert unrecorded and created == (created & recorded) | unrecorded
+    text = "\n".join(apply_summary(result))
+    added = sum(1 for r in result.by_outcome(Outcome.DONE) if r.action is Action.CREATE)
+    assert f"{added} added" in text
+    assert f"{len(unrecorded)} more done on the API but NOT recorded in state" in text
+    assert all(f"[id={rid}]" in text for rid in unrecorded) and "No space left on device" in text
+    assert f"State does NOT record the {len(unrecorded)} change(s)" in text
+    assert "State records everything that was done" not in text
+
+
+def test_a_lost_lock_starts_no_new_action(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = LocalStateStore(tmp_path / "d" / "state.json")
+    provider = Widgetry(store)
+    real_create = provider.create
+
+    async def create_then_lose_the_directory(desired: Desired, attrs: Mapping[str, Any]) -> LiveObject:
+        obj = await real_create(desired, attrs)
+        if len(provider.calls) == 1:  # someone moves .reconciler away mid-apply
+            store.path.parent.rename(tmp_path / "moved")
+            store.path.parent.mkdir()
+        return obj
+
+    monkeypatch.setattr(provider, "create", create_then_lose_the_directory)
+    live = LiveState()
+    the_plan = plan([widget(n, 1) for n in ("a", "b", "c")], live, store.read())
+    with store.lock("apply"):
+        result = asyncio.run(apply(the_plan, {"widgetry": provider}, store, parallelism=1))  # type: ignore[dict-item]
+    assert len(provider.calls) == 1  # b and c never reached the API
+    (first,) = [r for r in result.results.values() if r.outcome is Outcome.FAILED]
+    assert first.unrecorded and "lost the state lock" in (first.error or "")
+    waiting = result.by_outcome(Outcome.NOT_STARTED)
+    assert len(waiting) == 2 and all("lost the state lock" in (r.note or "") for r in waiting)
+    assert not store.path.exists()

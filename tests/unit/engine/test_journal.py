@@ -7,7 +7,12 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from reconciler.cli import main
 from reconciler.engine.journal import Journal
+from reconciler.errors import StateError
 
 
 def lines(path: Path) -> list[dict[str, object]]:
@@ -123,3 +128,50 @@ def test_concurrent_lines_are_all_written_whole(tmp_path: Path) -> None:
     assert len(recs) == 42
     intents = {r["id"] for r in recs if r["event"] == "intent"}
     assert intents == {r["id"] for r in recs if r["event"] == "result"}
+
+
+HEADER = b'{"event":"run","run":"r","pid":7,"at":1}\n'
+BAD_JOURNALS = {
+    "a list": (b"[1, 2]\n", 1, "a record must be an object, not list"),
+    "unknown event": (b'{"event":"boom"}\n', 1, "unknown event 'boom'"),
+    "pid a string": (
+        b'{"event":"run","run":"r","pid":"abc","at":1}\n',
+        1,
+        "'pid' is missing or of the wrong type",
+    ),
+    "intent without id": (HEADER + b'{"event":"intent"}\n', 2, "intent record: 'id' is missing"),
+    "id a list": (HEADER + b'{"event":"intent","id":[1],"address":"a.b","action":"create"}\n', 2, "'id'"),
+    "time out of range": (b'{"event":"run","run":"r","pid":7,"at":1e400}\n', 1, "'at' is not a time"),
+    "key not a digest": (
+        HEADER
+        + b'{"event":"intent","id":"i","address":"a.b","action":"create","remote_id":null,"key":[1]}\n',
+        2,
+        "'key' must be a string",
+    ),
+    "latin-1": (HEADER + b'{"event":"intent","address":"caf\xe9"}\n', 2, "not UTF-8 text"),
+    "100k deep": (HEADER + b"[" * 100_000 + b"]" * 100_000 + b"\n", 2, "values nested too deeply"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_JOURNALS))
+def test_a_journal_of_the_wrong_shape_is_one_clear_error(tmp_path: Path, case: str) -> None:
+    """Issue 18.9: never a traceback; the error names the file and line, and says how to go on."""
+    content, line, message = BAD_JOURNALS[case]
+    path = tmp_path / "journal.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(StateError) as caught:
+        Journal(path).previous()
+    text = str(caught.value)
+    assert text.startswith(f"{path}:{line}: ") and message in text, text
+    assert "move it away to go on" in text
+
+
+def test_a_bad_journal_stops_plan_and_apply_with_one_message(tmp_path: Path) -> None:
+    (tmp_path / "stack.yaml").write_text("version: 1\n", encoding="utf-8")
+    journal = tmp_path / ".reconciler" / "sandbox" / "journal.jsonl"
+    journal.parent.mkdir(parents=True)
+    journal.write_bytes(b"[" * 100_000 + b"]" * 100_000 + b"\n")
+    for command in (["plan"], ["apply", "--auto-approve"]):
+        result = CliRunner().invoke(main, [*command, "--sandbox", "-f", str(tmp_path)])
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert result.stderr.startswith(f"Error: {journal}:1: values nested too deeply"), result.stderr

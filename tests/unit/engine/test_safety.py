@@ -49,12 +49,25 @@ def test_refused_and_deposed_deletes_do_not_count() -> None:
     assert mass_delete_problem(plan_of(5, refused, deposed), 6) is not None
 
 
-def test_replaces_and_updates_do_not_count() -> None:
+def test_updates_and_creates_do_not_count() -> None:
     others = [
         Change(f"webhooks.w{i}", "webhooks", f"w{i}", action, Cause.CONFIG, "x", f"wh_{i}")
-        for i, action in enumerate([Action.REPLACE, Action.REPLACE, Action.UPDATE, Action.CREATE])
+        for i, action in enumerate([Action.UPDATE, Action.UPDATE, Action.CREATE])
     ]
     assert mass_delete_problem(plan_of(3, *others), 5) is None
+
+
+def test_replaces_count_they_delete_the_old_object_and_its_data() -> None:
+    """Issue 18: an anchor edit replaced 10 of 10 package instances (which hold data) unguarded."""
+    replaces = [
+        Change(f"package_instances.p{i}", "package_instances", f"p{i}", Action.REPLACE, Cause.CONFIG, "x", "")
+        for i in range(10)
+    ]
+    problem = mass_delete_problem(Plan(tuple(replaces)), 10)
+    assert problem is not None
+    assert "would delete 10 of the 10 managed resources (100%, 10 of them by a replace" in problem
+    assert mass_delete_problem(plan_of(2, *replaces[:3]), 10) is None  # 5 of 10: exactly half
+    assert mass_delete_problem(plan_of(3, *replaces[:3]), 10) is not None
 
 
 def test_the_limits_are_configurable() -> None:
