@@ -7,9 +7,6 @@ import ast
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
-# Being rewritten on another branch (i16fix: the fleet CI recipes move to tests/support/ci_jobs.py);
-# its imports move to tests/support when that lands. Nothing else may be added here.
-NOT_YET = {"integration/test_ci_recipes_fleet.py"}
 
 
 def _imported(path: Path) -> set[str]:
@@ -30,6 +27,6 @@ def test_tests_import_shared_helpers_from_tests_support_only() -> None:
             for name in _imported(path)
             if name.startswith(("tests.unit", "tests.integration")) or name.rsplit(".", 1)[-1] == "conftest"
         )
-        if wrong and str(path.relative_to(TESTS)) not in NOT_YET:
+        if wrong:
             offenders[str(path.relative_to(TESTS))] = wrong
     assert offenders == {}, "move what these import into tests/support/ and import it from there"
