@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from reconciler.engine.changes import Action, Cause, Change, Plan
+from reconciler.engine.changes import Action, Cause, Change, Plan, Reason
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS, KINDS_BY_NAME
 from reconciler.state.base import StateSnapshot
@@ -53,13 +53,14 @@ class DeleteRules:
                     # Deleting the owner's state entry first would forget the leftover if its delete failed.
                     self.changes[address] = _with_deps(owner, {deposed})
                 self.changes[deposed] = Change(
-                    deposed,
-                    kind,
-                    name,
-                    Action.DELETE,
-                    Cause.REMOVED,
-                    f"left over by a create_before_destroy replace of {address}",
-                    old_id,
+                    address=deposed,
+                    kind=kind,
+                    name=name,
+                    action=Action.DELETE,
+                    cause=Cause.REMOVED,
+                    reason=f"left over by a create_before_destroy replace of {address}",
+                    reason_code=Reason.DEPOSED,
+                    remote_id=old_id,
                     deposed_of=address,
                     live=obj,
                 )
@@ -188,7 +189,7 @@ def for_destroy(plan: Plan) -> Plan:
     changes = []
     for change in plan.changes:
         if change.action is Action.DELETE and change.cause is Cause.REMOVED and change.deposed_of is None:
-            change = change._replace(reason=DESTROY_REASON)
+            change = change._replace(reason=DESTROY_REASON, reason_code=Reason.DESTROY)
             if change.refused and "lifecycle.prevent_destroy" in change.refused:
                 change = change._replace(
                     refused=f"{change.address} has lifecycle.prevent_destroy set, and destroy would "

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from reconciler.engine.causes import attribute
-from reconciler.engine.changes import Action, Cause, Change, Plan
+from reconciler.engine.changes import Action, Cause, Change, Plan, Reason
 from reconciler.engine.deletes import DeleteRules
 from reconciler.engine.diff import FieldDiff, diff_attrs
 from reconciler.errors import PlanError
@@ -214,13 +214,14 @@ class _Planner(DeleteRules):
                 continue
             kind, name = address.split(".", 1)
             self.changes[address] = Change(
-                address,
-                kind,
-                name,
-                Action.DELETE,
-                Cause.REMOVED,
-                "no longer in the configuration",
-                entry.remote_id,
+                address=address,
+                kind=kind,
+                name=name,
+                action=Action.DELETE,
+                cause=Cause.REMOVED,
+                reason="no longer in the configuration",
+                reason_code=Reason.NOT_DECLARED,
+                remote_id=entry.remote_id,
                 live=obj,
             )
         self.apply_delete_rules()
@@ -346,11 +347,13 @@ class _Planner(DeleteRules):
                     sync_state=True,
                     cause=Cause.CONFIG,
                     reason=f"lifecycle.prevent_destroy turned {'on' if wanted else 'off'}: recorded in state",
+                    reason_code=Reason.STATE_ONLY,
                 )
         if moved_from is None:
             return change
         reason = f"renamed from {moved_from} in the configuration (the same object); {change.reason}"
-        return change._replace(moved_from=moved_from, reason=reason)
+        code = Reason.MOVED if change.reason_code is Reason.UP_TO_DATE else change.reason_code
+        return change._replace(moved_from=moved_from, reason=reason, reason_code=code)
 
     def _change_for_resource(self, res: Desired, entry: StateEntry | None) -> Change:
         """``entry``: the state entry the resource is known by (its old address, if renamed)."""
@@ -371,13 +374,13 @@ class _Planner(DeleteRules):
                 else "declared, not found live"
             )
             return Change(
-                res.address,
-                res.kind,
-                res.name,
-                Action.CREATE,
-                cause,
-                reason,
-                None,
+                address=res.address,
+                kind=res.kind,
+                name=res.name,
+                action=Action.CREATE,
+                cause=cause,
+                reason=reason,
+                reason_code=Reason.DELETED_OUTSIDE if entry is not None else Reason.NOT_FOUND,
                 fields=_creation_fields(kind, self._resolve(res, res.create_attrs), cause, res.sensitive),
                 depends_on=deps,
                 desired=res,
@@ -403,13 +406,14 @@ class _Planner(DeleteRules):
         if tainted:
             fields, cause = attribute(fields, res.attrs, entry, adopted) if fields else ((), Cause.DRIFT)
             return Change(
-                res.address,
-                res.kind,
-                res.name,
-                Action.REPLACE,
-                cause,
-                f"{tainted}; it must be created again",
-                obj.remote_id,
+                address=res.address,
+                kind=res.kind,
+                name=res.name,
+                action=Action.REPLACE,
+                cause=cause,
+                reason=f"{tainted}; it must be created again",
+                reason_code=Reason.TAINTED,
+                remote_id=obj.remote_id,
                 adopt=adopted,
                 fields=fields,
                 depends_on=deps,
@@ -419,13 +423,14 @@ class _Planner(DeleteRules):
         if not fields:
             reason = f"adopting the existing object found by {kind.key_doc}" if adopted else "up to date"
             return Change(
-                res.address,
-                res.kind,
-                res.name,
-                Action.NOOP,
-                None,
-                reason,
-                obj.remote_id,
+                address=res.address,
+                kind=res.kind,
+                name=res.name,
+                action=Action.NOOP,
+                cause=None,
+                reason=reason,
+                reason_code=Reason.ADOPTED if adopted else Reason.UP_TO_DATE,
+                remote_id=obj.remote_id,
                 adopt=adopted,
                 desired=res,
                 live=obj,
@@ -435,9 +440,9 @@ class _Planner(DeleteRules):
         if forcing:
             first = forcing[0]
             reason = f"{first.path} cannot be updated in place: {first.forces_replacement}"
-            action = Action.REPLACE
+            action, code = Action.REPLACE, Reason.CANNOT_UPDATE
         else:
-            action = Action.UPDATE
+            action, code = Action.UPDATE, Reason.CHANGED
             reason = "changed outside reconciler" if cause is Cause.DRIFT else "configuration changed"
             outside = [f.path for f in fields if f.cause == Cause.DRIFT.value]
             if cause is Cause.CONFIG and outside:
@@ -445,13 +450,14 @@ class _Planner(DeleteRules):
         if adopted:
             reason = f"adopting the existing object found by {kind.key_doc}; {reason}"
         return Change(
-            res.address,
-            res.kind,
-            res.name,
-            action,
-            cause,
-            reason,
-            obj.remote_id,
+            address=res.address,
+            kind=res.kind,
+            name=res.name,
+            action=action,
+            cause=cause,
+            reason=reason,
+            reason_code=code,
+            remote_id=obj.remote_id,
             adopt=adopted,
             fields=fields,
             depends_on=deps,
@@ -468,7 +474,9 @@ def _creation_fields(
 ) -> tuple[FieldDiff, ...]:
     hidden = _machine_local(kind)
     return tuple(
-        FieldDiff(name, None, value, name in kind.sensitive_fields or name in sensitive, cause=cause.value)
+        FieldDiff(
+            name, None, value, name in kind.sensitive_fields or name in sensitive, cause=cause.value, op="add"
+        )
         for name, value in attrs.items()
         if value is not None and name not in hidden
     )
