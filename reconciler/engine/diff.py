@@ -35,6 +35,12 @@ class FieldDiff:
     cause: str | None = None  # "config" or "drift" (engine/causes.py); a create's: the change's cause
     op: Op = "change"
 
+    @property
+    def field(self) -> str:
+        """The top-level field the diff is in: ``config`` for ``config.threshold``,
+        ``trace_variables`` for ``trace_variables[0]``. The one place a path is taken apart."""
+        return self.path.split(".", 1)[0].split("[", 1)[0]
+
 
 def diff_attrs(
     kind: Kind, desired: Mapping[str, Any], live: Mapping[str, Any], sensitive: frozenset[str] = frozenset()

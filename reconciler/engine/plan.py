@@ -3,8 +3,8 @@
 It matches each declared resource to its live object (by state, else by natural key:
 adoption, or a rename in the YAML: a move), diffs the managed fields, chooses the action and
 its cause, orders the changes by their references, and applies the rules for deletes and
-replaces (``engine/deletes.py``). The values it returns are in ``engine/changes.py``.
-``PlanAsListed`` works out the same plan while the refresh is still listing.
+replaces (``engine/deletes.py``, a pure ``changes -> changes`` function). The values it returns
+are in ``engine/changes.py``. ``PlanAsListed`` works out the same plan while the refresh is still listing.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from reconciler.engine.causes import attribute
 from reconciler.engine.changes import Action, Cause, Change, Plan, Reason
-from reconciler.engine.deletes import DeleteRules
+from reconciler.engine.deletes import DeleteContext, apply_delete_rules
 from reconciler.engine.diff import FieldDiff, diff_attrs
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS, KINDS_BY_NAME, Kind
@@ -107,7 +107,7 @@ class PlanAsListed:
         return self._planner.finish()
 
 
-class _Planner(DeleteRules):
+class _Planner:
     def __init__(self, desired: list[Desired], live: LiveState, state: StateSnapshot) -> None:
         self.desired = desired
         self.live = live
@@ -224,7 +224,11 @@ class _Planner(DeleteRules):
                 remote_id=entry.remote_id,
                 live=obj,
             )
-        self.apply_delete_rules()
+        context = DeleteContext(
+            self.desired, self.live, self.state, self.by_id, self.owned_ids, self.allow_delete_unmanaged
+        )
+        self.changes, warnings = apply_delete_rules(self.changes, context)
+        self.warnings.extend(warnings)
         claimed = {(c.kind, c.remote_id) for c in self.changes.values() if c.remote_id}
         unmanaged = tuple(
             o
@@ -312,19 +316,9 @@ class _Planner(DeleteRules):
         kind = KINDS_BY_NAME[res.kind]
         if not kind.references:
             return attrs
-        out = dict(attrs)
         for field_name, ref_rule in kind.references.items():
-            value = out.get(field_name)
-            if isinstance(value, Ref):
-                if ref_rule.resolves_to == "name":
-                    out[field_name] = value.name
-                    continue
-                target = self.changes.get(value.address)
-                if target is None or target.action in (Action.CREATE, Action.REPLACE):
-                    out[field_name] = UNKNOWN
-                else:
-                    out[field_name] = target.remote_id
-            elif isinstance(value, str) and ref_rule.resolves_to == "remote_id":
+            value = attrs.get(field_name)
+            if isinstance(value, str) and ref_rule.resolves_to == "remote_id":
                 known = value in self.by_id.get(ref_rule.kind, {}) or value in self.live.external_ids.get(
                     ref_rule.kind, set()
                 )
@@ -333,7 +327,14 @@ class _Planner(DeleteRules):
                         f"{res.address}: {field_name} {value!r} does not exist "
                         f"(no such {ref_rule.kind} on {kind.provider})"
                     )
-        return out
+        return kind.resolve_refs(attrs, self._planned_id)
+
+    def _planned_id(self, ref: Ref) -> Any:
+        """The remote id a reference will have when apply gets to it: unknown if created by this plan."""
+        target = self.changes.get(ref.address)
+        if target is None or target.action in (Action.CREATE, Action.REPLACE):
+            return UNKNOWN
+        return target.remote_id
 
     def _change_for(self, res: Desired) -> Change:
         moved_from = self.moved.get(res.address)
@@ -504,5 +505,5 @@ def _with_state_fields(kind: Kind, obj: LiveObject, entry: StateEntry | None) ->
 
 def _live_replace(obj: LiveObject, diff: FieldDiff) -> FieldDiff:
     """A field the live object cannot change in place (``LiveObject.replace_fields``) forces a replace."""
-    why = obj.replace_fields.get(diff.path.split(".", 1)[0].split("[", 1)[0])
+    why = obj.replace_fields.get(diff.field)
     return diff if diff.forces_replacement or why is None else replace(diff, forces_replacement=why)

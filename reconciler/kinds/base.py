@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from reconciler.values import LiveObject, LiveState
+from reconciler.values import LiveObject, LiveState, Ref
 
 __all__ = ["DeriveError", "Kind", "LoadContext", "Reference", "SpecModel"]
 
@@ -169,6 +169,16 @@ class Kind:
             _EMPTY if extra is None else extra,
             _EMPTY if replace_fields is None else replace_fields,
         )
+
+    def resolve_refs(self, attrs: Mapping[str, Any], remote_id: Callable[[Ref], Any]) -> dict[str, Any]:
+        """``attrs`` with each :class:`Ref` replaced by what the API takes: the target's name, or
+        ``remote_id(ref)`` (the planner's: known or UNKNOWN; apply's: the id just created)."""
+        out = dict(attrs)
+        for field_name, rule in self.references.items():
+            value = out.get(field_name)
+            if isinstance(value, Ref):
+                out[field_name] = value.name if rule.resolves_to == "name" else remote_id(value)
+        return out
 
     def normalise(self, field_name: str, value: Any) -> Any:
         fn = self.normalisers.get(field_name)
