@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import IO
 
+from reconciler.errors import PackageError
+
 __all__ = [
     "MAX_ARCHIVE_BYTES",
     "MAX_ENTRIES",
@@ -42,7 +44,7 @@ RATIO_FLOOR_BYTES = 16 * 1024 * 1024
 MAX_MANIFEST_BYTES = 1024 * 1024
 
 
-class ArchiveProblem(ValueError):
+class ArchiveProblem(PackageError):
     """What is wrong with the archive (without the file's name: the caller adds it)."""
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from reconciler.errors import PackageError
 from reconciler.package_archive import ArchiveProblem, check_archive
 from reconciler.paths import SYMLINK_LOOP, PathProblem, resolve
 
@@ -35,10 +36,6 @@ __all__ = ["Package", "PackageError", "load_package", "pack_directory"]
 MAX_PACKAGE_BYTES = 256 * 1024 * 1024
 MAX_FILES = 50_000
 ALWAYS_EXCLUDED = (".git/", "node_modules/.cache/", ".reconciler/", ".npmignore", ".gitignore")
-
-
-class PackageError(ValueError):
-    """The package cannot be used; the message says what to fix."""
 
 
 @dataclass(frozen=True)

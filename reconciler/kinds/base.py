@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from reconciler.errors import DeriveError
 from reconciler.values import LiveObject, LiveState, Ref
 
 __all__ = ["DeriveError", "Kind", "LoadContext", "Reference", "SpecModel"]
@@ -87,14 +88,6 @@ class LoadContext:
 
     base_dir: Path  # folder of the stack file declaring the resource: relative paths start (and stay) here
     providers: Any  # the stack's validated ``providers:`` settings
-
-
-class DeriveError(ValueError):
-    """A problem found by ``Kind.derive``; ``field`` is the user's field it is about, if one."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)

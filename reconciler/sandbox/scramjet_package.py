@@ -18,14 +18,12 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.errors import PackageError  # the upload is not a usable package: the hub answers 422
+
 __all__ = ["PackageError", "SequencePackage", "read_package"]
 
 # package.json fields copied into the sequence's `config`, as a real hub does.
 _CONFIG_FIELDS = ("description", "author", "keywords", "args", "repository", "license")
-
-
-class PackageError(ValueError):
-    """The upload is not a usable sequence package (the hub answers 422)."""
 
 
 @dataclass(frozen=True)
