@@ -50,8 +50,16 @@ def free_port() -> int:
 class Server:
     """``reconciler sandbox serve`` in a child process."""
 
-    def __init__(self, data_dir: Path, *, latency_ms: float = 0.0, page_size: int | None = PAGE_SIZE) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        latency_ms: float = 0.0,
+        page_size: int | None = PAGE_SIZE,
+        extra: tuple[str, ...] = (),
+    ) -> None:
         self.data_dir, self.latency_ms, self.page_size = data_dir, latency_ms, page_size
+        self.extra = extra  # more `sandbox serve` options, e.g. ("--rate-limit", "100")
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -73,6 +81,7 @@ class Server:
         cmd += ["--data-dir", str(self.data_dir), "--latency-ms", str(self.latency_ms)]
         if self.page_size is not None:
             cmd += ["--page-size", str(self.page_size)]
+        cmd += self.extra
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

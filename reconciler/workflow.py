@@ -246,8 +246,9 @@ def open_session(
     sandbox_env = None
     if sandbox:
         from reconciler.sandbox.inprocess import InProcessSandbox
+        from reconciler.sandbox.limits import from_environ
 
-        sandbox_env = InProcessSandbox(loaded.root / ".reconciler" / "sandbox")
+        sandbox_env = InProcessSandbox(loaded.root / ".reconciler" / "sandbox", limits=from_environ(environ))
         store: StateStore = LocalStateStore(sandbox_env.state_path)  # never the real run's state
         journal = sandbox_env.data_dir / "journal.jsonl"
     else:

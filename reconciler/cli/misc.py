@@ -61,6 +61,18 @@ def sandbox() -> None:
     is_flag=True,
     help="Allow a --host that is not loopback; every emulator then requires $RECONCILER_SANDBOX_API_KEY.",
 )
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Requests per second per API (token bucket, 1 s burst); over it: 429 with Retry-After.",
+)
+@click.option(
+    "--max-inflight",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Requests in progress at once per API; over it: 503.",
+)
 def serve(
     host: str,
     port: int,
@@ -72,10 +84,13 @@ def serve(
     scramjet_profile: str,
     signaloid_casing: str,
     allow_remote: bool,
+    rate_limit: float | None,
+    max_inflight: int | None,
 ) -> None:
     """Serve all emulators on one loopback port."""
     from reconciler.errors import ReconcilerError
     from reconciler.sandbox.bind import check_bind
+    from reconciler.sandbox.limits import LimitConfig
     from reconciler.sandbox.server import serve as run_server
 
     try:
@@ -91,6 +106,7 @@ def serve(
         fault_rate=fault_rate,
         fault_seed=fault_seed,
         page_size=page_size,
+        limits=LimitConfig(rate_limit=rate_limit, max_inflight=max_inflight),
         echo=click.echo,
         dialects=dialects(scramjet_profile, signaloid_casing),
         api_key=api_key,

@@ -158,11 +158,21 @@ def _apply_command(
     run(body)
 
 
+# engine.apply.DEFAULT_PARALLELISM, written out so that `--help` imports no engine.
+parallelism_option = click.option(
+    "--parallelism",
+    type=click.IntRange(1, 256),
+    default=64,
+    show_default=True,
+    help="At most this many actions at once; calls per API adapt below it to the API's speed and limits.",
+)
+
+
 @click.command(name="apply")
 @files_option
 @sandbox_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--parallelism", type=click.IntRange(1, 256), default=8, show_default=True)
+@parallelism_option
 @lock_timeout_option
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @selection_options
@@ -186,7 +196,7 @@ def apply_cmd(
 @files_option
 @sandbox_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--parallelism", type=click.IntRange(1, 256), default=8, show_default=True)
+@parallelism_option
 @lock_timeout_option
 @selection_options
 @allow_delete_option

@@ -24,6 +24,11 @@ class HttpSettings(_Settings):
     max_retries: int = Field(default=5, ge=0, le=20)
     retry_budget_s: float = Field(default=60.0, gt=0, description="cap on total time spent retrying one call")
     rate_limit_per_s: float | None = Field(default=None, gt=0, description="client-side request rate cap")
+    adaptive_concurrency: bool = Field(
+        default=True,
+        description="calls in flight per endpoint grow while latency is flat and fall on 429/503; "
+        "false: as many as --parallelism allows",
+    )
     allow_insecure_http: bool = Field(
         default=False, description="allow plain http:// to a host that is not loopback"
     )

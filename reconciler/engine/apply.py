@@ -29,7 +29,11 @@ from reconciler.providers.base import Provider
 from reconciler.state.base import StateEntry, StateStore, digest
 from reconciler.values import Desired, LiveObject, Ref
 
-__all__ = ["ApplyResult", "Outcome", "apply"]
+__all__ = ["DEFAULT_PARALLELISM", "ApplyResult", "Outcome", "apply"]
+
+# Actions at once, an upper bound: the calls in flight to each API adapt below it
+# (providers/concurrency.py), so a high default costs nothing against a slow or throttling API.
+DEFAULT_PARALLELISM = 64
 
 
 class Outcome(enum.StrEnum):
@@ -73,7 +77,7 @@ async def apply(
     providers: Mapping[str, Provider],
     store: StateStore,
     *,
-    parallelism: int = 8,
+    parallelism: int = DEFAULT_PARALLELISM,
     on_event: EventHook | None = None,
     journal: Journal | None = None,
 ) -> ApplyResult:

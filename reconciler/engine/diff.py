@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from deepdiff import DeepDiff
-
 from reconciler.kinds.base import Kind
 from reconciler.values import Unknown
 
@@ -77,6 +75,8 @@ def _partial(want: Any, have: Any) -> tuple[Any, Any]:
 def _nested(
     name: str, before: Mapping[str, Any], after: Mapping[str, Any], replace: str | None
 ) -> list[FieldDiff]:
+    from deepdiff import DeepDiff  # here: most plans never need it, and it costs ~10 ms to import
+
     tree = DeepDiff(dict(before), dict(after), ignore_order=True, view="tree", verbose_level=2)
     out = []
     for change_type in sorted(tree):

@@ -10,6 +10,9 @@
 - an optional client-side rate limit (token bucket);
 - per attempt, a wall-clock deadline and a body size cap, and no redirects: a 3xx is an error
   (:mod:`reconciler.providers.limits`);
+- adaptive concurrency per endpoint (:mod:`reconciler.providers.concurrency`): calls wait for a
+  slot of their endpoint's limit, which grows while latency is flat and falls on 429/503;
+  a ``Retry-After`` pauses the endpoint's whole queue;
 - error responses become typed :mod:`reconciler.errors` values carrying the status and the
   API's own message; no message ever contains a credential (they are scrubbed).
 
@@ -37,6 +40,7 @@ import orjson
 
 from reconciler.config.settings import HttpSettings
 from reconciler.errors import ApiError, ProviderError, RateLimited, TransportError, api_error_for_status
+from reconciler.providers.concurrency import EndpointLimiter, Signal, limiter_for
 from reconciler.providers.limits import Limits, limits_for, redirect_error, send_within
 from reconciler.redact import remember, safe_url
 
@@ -175,6 +179,7 @@ class ApiClient:
         self.stats = CallStats()
         rate = self.settings.rate_limit_per_s
         self.bucket = TokenBucket(rate, clock, sleep) if rate else None
+        self._limiter: EndpointLimiter | None = None
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
@@ -204,7 +209,7 @@ class ApiClient:
             t0 = self.clock()
             try:
                 deadline = self._attempt_deadline(attempt, started)
-                response = await send_within(self.client, method, path, self.limits, deadline, call, **kwargs)
+                response, retry_after = await self._send(method, path, deadline, call, **kwargs)
             except httpx2.HTTPError as exc:
                 surely_not_sent = isinstance(
                     exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout
@@ -234,7 +239,6 @@ class ApiClient:
                     raise redirect_error(response, call, self.scrub)
                 if status < 400 or status in ok:
                     return response
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
                 error = api_error_for_status(status, self.scrub(error_message(response)), call, retry_after)
                 if status == 429:
                     self.stats.rate_limited += 1
@@ -252,6 +256,35 @@ class ApiClient:
             self.stats.retries += 1
             log.debug("%s: retry %d in %.2fs after %s", call, attempt, delay, error)
             await self.sleep(delay)
+
+    @property
+    def limiter(self) -> EndpointLimiter | None:
+        """This endpoint's shared adaptive limit (None when the settings turn it off)."""
+        if self._limiter is None and self.settings.adaptive_concurrency:
+            key = f"{self.api} {self.client.base_url}"
+            self._limiter = limiter_for(key, clock=self.clock, sleep=self.sleep)
+        return self._limiter
+
+    async def _send(
+        self, method: str, path: str, deadline: float, call: str, **kwargs: Any
+    ) -> tuple[httpx2.Response, float | None]:
+        """One attempt, holding a slot of the endpoint's adaptive limit while it is in flight.
+        Returns the response and its ``Retry-After`` in seconds (parsed once: the pause of the
+        endpoint's queue and this call's retry wait for the same moment)."""
+        limiter = self.limiter
+        permit = None if limiter is None else await limiter.acquire()
+        try:
+            response = await send_within(self.client, method, path, self.limits, deadline, call, **kwargs)
+        except BaseException:
+            if permit is not None:
+                permit.release(Signal.FAILED)
+            raise
+        status = response.status_code
+        retry_after = parse_retry_after(response.headers.get("retry-after")) if status >= 400 else None
+        if permit is not None:
+            signal = {429: Signal.THROTTLED, 503: Signal.OVERLOADED}.get(status, Signal.OK)
+            permit.release(signal, retry_after)
+        return response, retry_after
 
     async def create(
         self, method: str, path: str, *, find_existing: Callable[[], Awaitable[Any]], **kwargs: Any

@@ -13,6 +13,7 @@ from typing import Any
 import httpx2
 
 from reconciler.providers.connect import Endpoint
+from reconciler.sandbox.limits import ApiLimits, LimitConfig
 
 # api -> (module, base path of its routes inside the app)
 EMULATORS = {
@@ -23,9 +24,15 @@ EMULATORS = {
 
 
 class InProcessSandbox:
-    def __init__(self, data_dir: Path, app_options: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        app_options: dict[str, dict[str, Any]] | None = None,
+        limits: LimitConfig | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.app_options = app_options or {}
+        self.limits = limits  # rate / calls in progress, per API (and per Scramjet hub)
         self._apps: dict[str, Any] = {}
 
     @property
@@ -44,7 +51,8 @@ class InProcessSandbox:
                 options.setdefault("persist_instances", True)
             if instance:
                 options["name"] = key
-            self._apps[key] = module.create_app(self.data_dir, **options)
+            app = module.create_app(self.data_dir, **options)
+            self._apps[key] = ApiLimits(app, self.limits) if self.limits else app
         return self._apps[key]
 
     def endpoint(self, api: str, instance: str | None = None) -> Endpoint:

@@ -1,7 +1,7 @@
 """``reconciler sandbox serve``: all emulators on one loopback port.
 
 ``/signaloid/…``, ``/scramjet/api/v1/…`` and ``/steamship/api/v1/…``, optionally behind the
-fault injector (latency, error rate).
+fault injector (latency, error rate), each API behind its own limits (rate, calls in progress).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from starlette.routing import Mount
 from reconciler.sandbox.bind import KEY_VAR, base_url
 from reconciler.sandbox.faults import FaultConfig, FaultInjector
 from reconciler.sandbox.inprocess import EMULATORS
+from reconciler.sandbox.limits import ApiLimits, LimitConfig
 
 __all__ = ["announcement", "build_app", "environment", "serve"]
 
@@ -30,6 +31,7 @@ def build_app(
     page_size: int | None = None,
     dialects: dict[str, dict[str, Any]] | None = None,
     api_key: str | None = None,
+    limits: LimitConfig | None = None,
 ) -> Any:
     """``dialects``: extra options per emulator, e.g. ``{"scramjet": {"profile": "hub-0.18.7"}}``.
     ``api_key``: every emulator requires it (Signaloid's raw key, Steamship's and Scramjet's bearer
@@ -44,7 +46,8 @@ def build_app(
             options["page_size_max"] = page_size
         if api_key is not None:
             options["token" if api == "scramjet" else "api_key"] = api_key
-        routes.append(Mount(f"/{api}", app=module.create_app(data_dir, **options)))
+        api_app = module.create_app(data_dir, **options)
+        routes.append(Mount(f"/{api}", app=ApiLimits(api_app, limits) if limits else api_app))
     app: Any = Starlette(routes=routes)
     if latency_ms or fault_rate:
         app = FaultInjector(app, FaultConfig(latency_ms=latency_ms, fault_rate=fault_rate, seed=fault_seed))
@@ -93,6 +96,7 @@ def serve(
     echo: Callable[[str], None],
     dialects: dict[str, dict[str, Any]] | None = None,
     api_key: str | None = None,
+    limits: LimitConfig | None = None,
 ) -> None:
     import uvicorn
 
@@ -107,6 +111,7 @@ def serve(
         page_size=page_size,
         dialects=dialects,
         api_key=api_key,
+        limits=limits,
     )
     for line in announcement(base_url(host, port), api_key):
         echo(line)
