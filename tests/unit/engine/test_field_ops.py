@@ -33,6 +33,17 @@ def test_nested_keys_added_removed_set_to_null_and_changed() -> None:
     }
 
 
+def test_lists_inside_a_mapping_are_diffed_per_element() -> None:
+    """What deepdiff is kept for: a changed list names the elements that came and went; a list
+    only reordered is still a change (order counts in a value), shown as the whole field."""
+    reordered = ops({"labels": {"tags": ["a", "b"]}}, {"labels": {"tags": ["b", "a"]}})
+    assert reordered == {"labels": ("change", {"tags": ["b", "a"]}, {"tags": ["a", "b"]})}
+    assert ops({"labels": {"tags": ["a", "c", "d"]}}, {"labels": {"tags": ["d", "a", "b"]}}) == {
+        "labels.tags.1": ("add", None, "c"),
+        "labels.tags.2": ("remove", "b", None),
+    }
+
+
 def test_top_level_fields_null_clears_a_field() -> None:
     assert ops({"core": None, "branch": "b", "note": "n"}, {"core": "c", "branch": "a"}) == {
         "core": ("remove", "c", None),
