@@ -88,7 +88,7 @@ def check_archive(raw: IO[bytes]) -> Checked:
     links: set[str] = set()
     entries = 0
     try:
-        gz = gzip.GzipFile(fileobj=counting, mode="rb")  # type: ignore[arg-type]
+        gz = gzip.GzipFile(fileobj=counting, mode="rb")  # type: ignore[call-overload]
         with tarfile.open(fileobj=gz, mode="r|") as tar:
             for member in tar:
                 entries += 1

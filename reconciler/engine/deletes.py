@@ -121,7 +121,7 @@ def _check_references_to_deletes(changes: Mapping[str, Change], ctx: DeleteConte
     deletes = [c for c in changes.values() if c.action is Action.DELETE and c.live is not None]
     if not deletes:
         return
-    deleted = {
+    deleted: dict[str, dict[tuple[str, str | None], Change]] = {
         "name": {(c.kind, c.live.name): c for c in deletes if c.live is not None},
         "remote_id": {(c.kind, c.remote_id): c for c in deletes},
     }
@@ -185,7 +185,8 @@ def _add_delete_dependencies(changes: dict[str, Change]) -> None:
         kind = KINDS_BY_NAME[change.kind]
         for field_name, rule in kind.references.items():
             index = by_name if rule.resolves_to == "name" else by_remote
-            target = index.get((rule.kind, change.live.attrs.get(field_name)))
+            value = change.live.attrs.get(field_name)
+            target = index.get((rule.kind, value)) if isinstance(value, str) else None
             if target is not None and target.action is Action.DELETE:
                 extra.setdefault(target.address, set()).add(change.address)
     for address, before in extra.items():

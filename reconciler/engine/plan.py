@@ -212,10 +212,10 @@ class _Planner:
             if obj is None:
                 forget.append(address)
                 continue
-            kind, name = address.split(".", 1)
+            kind_name, name = address.split(".", 1)
             self.changes[address] = Change(
                 address=address,
-                kind=kind,
+                kind=kind_name,
                 name=name,
                 action=Action.DELETE,
                 cause=Cause.REMOVED,

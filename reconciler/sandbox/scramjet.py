@@ -259,7 +259,7 @@ class _Hub:
             return _error(400, 'Expected {"appConfig": {...}, "args": [...]}')
         fields = {"appConfig": body.get("appConfig", {}), "sequenceArgs": body.get("args", [])}
         response = self._start(seq_id, fields)
-        return JSONResponse({**json.loads(response.body), "message": f"Sequence {seq_id} starting"})
+        return JSONResponse({**json.loads(bytes(response.body)), "message": f"Sequence {seq_id} starting"})
 
     def _start(self, seq_id: str, fields: dict[str, Any]) -> JSONResponse:
         """Start an instance with these ``appConfig``/``sequenceArgs`` (0.18.7 takes any, even absent)."""

@@ -87,7 +87,7 @@ def read_package(data: bytes) -> SequencePackage:
     files = {name for name, member in members.items() if member.isfile()}
     if not any(candidate in files for candidate in _entry_candidates(pkg["main"])):
         raise PackageError(f'package.json: main file "{pkg["main"]}" is not in the archive')
-    engines = pkg.get("engines") if isinstance(pkg.get("engines"), dict) else {}
+    engines: dict[str, Any] = pkg["engines"] if isinstance(pkg.get("engines"), dict) else {}
     sandbox = (pkg.get("scramjet") or {}).get("sandbox") if isinstance(pkg.get("scramjet"), dict) else None
     return SequencePackage(
         name=pkg["name"],

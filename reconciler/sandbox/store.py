@@ -116,7 +116,7 @@ class JsonStore:
         if not _WRITE_BEHIND:
             _write_file(self.path, json.dumps(data, sort_keys=True))
             return
-        self._data = data
+        self._data: dict[str, Any] | None = data
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not inside a server's loop: encode now

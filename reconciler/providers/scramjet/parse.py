@@ -87,7 +87,7 @@ def parse_sequence(
 ) -> LiveObject:
     if not isinstance(payload, Mapping) or not isinstance(payload.get("id"), str):
         raise ProviderError(f"scramjet hub {hub} listed a sequence without an id: {str(payload)[:200]!r}")
-    config = payload.get("config") if isinstance(payload.get("config"), Mapping) else {}
+    config: Mapping[str, Any] = payload["config"] if isinstance(payload.get("config"), Mapping) else {}
     name = str(config.get("name", ""))
     version = config.get("version")
     running = sorted((i for i in instances if i.sequence == payload["id"]), key=lambda i: i.id)
