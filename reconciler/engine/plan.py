@@ -374,17 +374,14 @@ class _Planner:
                 if entry is not None
                 else "declared, not found live"
             )
-            return Change(
-                address=res.address,
-                kind=res.kind,
-                name=res.name,
+            return _declared(
+                res,
                 action=Action.CREATE,
                 cause=cause,
                 reason=reason,
                 reason_code=Reason.DELETED_OUTSIDE if entry is not None else Reason.NOT_FOUND,
                 fields=_creation_fields(kind, self._resolve(res, res.create_attrs), cause, res.sensitive),
                 depends_on=deps,
-                desired=res,
             )
         have = _with_state_fields(kind, obj, entry)
         wanted = res.attrs
@@ -406,10 +403,8 @@ class _Planner:
         tainted = kind.tainted(obj) if kind.tainted else None
         if tainted:
             fields, cause = attribute(fields, res.attrs, entry, adopted) if fields else ((), Cause.DRIFT)
-            return Change(
-                address=res.address,
-                kind=res.kind,
-                name=res.name,
+            return _declared(
+                res,
                 action=Action.REPLACE,
                 cause=cause,
                 reason=f"{tainted}; it must be created again",
@@ -418,22 +413,18 @@ class _Planner:
                 adopt=adopted,
                 fields=fields,
                 depends_on=deps,
-                desired=res,
                 live=obj,
             )
         if not fields:
             reason = f"adopting the existing object found by {kind.key_doc}" if adopted else "up to date"
-            return Change(
-                address=res.address,
-                kind=res.kind,
-                name=res.name,
+            return _declared(
+                res,
                 action=Action.NOOP,
                 cause=None,
                 reason=reason,
                 reason_code=Reason.ADOPTED if adopted else Reason.UP_TO_DATE,
                 remote_id=obj.remote_id,
                 adopt=adopted,
-                desired=res,
                 live=obj,
             )
         fields, cause = attribute(fields, res.attrs, entry, adopted)
@@ -450,10 +441,8 @@ class _Planner:
                 reason += f"; also changed outside reconciler: {', '.join(outside)}"
         if adopted:
             reason = f"adopting the existing object found by {kind.key_doc}; {reason}"
-        return Change(
-            address=res.address,
-            kind=res.kind,
-            name=res.name,
+        return _declared(
+            res,
             action=action,
             cause=cause,
             reason=reason,
@@ -465,9 +454,13 @@ class _Planner:
             create_before_destroy=bool(
                 action is Action.REPLACE and res.lifecycle and res.lifecycle.create_before_destroy
             ),
-            desired=res,
             live=obj,
         )
+
+
+def _declared(res: Desired, **fields: Any) -> Change:
+    """A change of a declared resource: its address, kind, name and desired value filled in."""
+    return Change(address=res.address, kind=res.kind, name=res.name, desired=res, **fields)
 
 
 def _creation_fields(
