@@ -17,7 +17,7 @@ from reconciler.config.settings import HttpSettings
 from reconciler.errors import ProviderError
 from reconciler.providers.http import ApiClient, check_endpoint
 
-__all__ = ["Endpoint", "api_client", "api_key", "shared_transports"]
+__all__ = ["Endpoint", "api_client", "api_key", "shared_reads", "shared_transports", "tls_for"]
 
 USER_AGENT = "reconciler/0.1"
 
@@ -46,13 +46,19 @@ def _verifying_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context()
 
 
-def _tls_for(url: str) -> ssl.SSLContext:
-    """TLS for this endpoint. A plain http:// one (loopback, or allowed) gets a context that
-    verifies but trusts nothing: it costs nothing to build, and should anything ever lead such a
-    client to https, that fails closed."""
+@functools.cache
+def _untrusting_context() -> ssl.SSLContext:
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+def tls_for(url: str) -> ssl.SSLContext:
+    """TLS for this endpoint, one context per process for each case (a fleet builds a client per
+    stack). A plain http:// one (loopback, or allowed) gets a context that verifies but trusts
+    nothing: it costs nothing to load, and should anything ever lead such a client to https, that
+    fails closed."""
     if urlsplit(url).scheme == "https":
         return _verifying_context()
-    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return _untrusting_context()
 
 
 # Set while a session builds its providers (``shared_transports``): url -> the transport shared by
@@ -68,6 +74,13 @@ def shared_transports(pool: Any) -> Iterator[None]:
         yield
     finally:
         _SHARED.reset(token)
+
+
+def shared_reads(endpoint: Endpoint) -> Any:
+    """The run's ``read_once`` registry (a fleet's ``EndpointPool``) for a network endpoint, or None:
+    one stack alone, or the in-process sandbox (each stack has its own emulator behind one URL)."""
+    pool = _SHARED.get()
+    return pool if pool is not None and endpoint.transport is None else None
 
 
 def api_client(
@@ -88,7 +101,7 @@ def api_client(
     client = httpx2.AsyncClient(
         base_url=endpoint.url,
         transport=transport,
-        verify=_tls_for(endpoint.url),
+        verify=tls_for(endpoint.url),
         timeout=timeout,
         headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
         limits=httpx2.Limits(max_connections=64, max_keepalive_connections=32),

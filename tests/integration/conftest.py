@@ -285,3 +285,15 @@ def sandbox_server(start_sandbox: StartSandbox) -> Sandbox:
 @pytest.fixture
 def api(sandbox_server: Sandbox) -> SignaloidApi:
     return sandbox_server.api
+
+
+# --- the CI recipes' runner ------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def ci_tools(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(a wheel built from this checkout, a runner virtualenv's bin/, the stubs' folder): made once
+    for every recipe test (tests/support/ci_runner.py, tests/support/ci_jobs.py)."""
+    from tests.support.ci_runner import built_wheel, runner_python, stub_tools
+
+    base = tmp_path_factory.mktemp("ci")
+    root = Path(__file__).resolve().parents[2]
+    return built_wheel(root, base / "dist"), runner_python(base / "venv"), stub_tools(base / "stubs")

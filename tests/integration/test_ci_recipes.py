@@ -18,21 +18,29 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.integration.conftest import API_KEY, Sandbox
-from tests.support.ci_runner import built_wheel, runner_python, stub_tools
-from tests.support.examples import pristine_example
+from tests.support.ci_jobs import (
+    TAGGED_INSTALL,
+    CiTools,
+    Job,
+    Steps,
+    github_steps,
+    gitlab_steps,
+    install_lines,
+    load,
+    workspace,
+)
+from tests.support.ci_jobs import environment as job_environment
 from tests.support.servers import serve_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,18 +48,9 @@ RECIPES = ROOT / "examples" / "ci"
 GITHUB = RECIPES / "github"
 GITLAB = RECIPES / "gitlab" / ".gitlab-ci.yml"
 ALL = sorted([*GITHUB.glob("*.yml"), GITLAB])
-EXPRESSION = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")
-TAGGED_INSTALL = re.compile(r"reconciler-iac @ git\+https://\S+@v\d+\.\d+\.\d+")
 VALUES = {"secrets.SIGNALOID_API_KEY": API_KEY, "secrets.SIGNALOID_API_KEY_READONLY": API_KEY,
           "secrets.RECONCILER_PG_DSN": "", "github.token": "gh-test-token",
           "github.event.pull_request.number": "7", "github.ref": "refs/heads/main"}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def ci_tools(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    """(the built wheel, the job's python bin/, the stubs' folder), made once for all recipes."""
-    base = tmp_path_factory.mktemp("ci")
-    return built_wheel(ROOT, base / "dist"), runner_python(base / "venv"), stub_tools(base / "stubs")
 
 
 @pytest.fixture
@@ -66,68 +65,10 @@ def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         yield f"{base}/hook/T0KEN-abcdef123456", reports
 
 
-def load(path: Path) -> dict[str, Any]:
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert isinstance(doc, dict), path
-    return doc
-
-
-def github_steps(doc: dict[str, Any], job: str) -> list[tuple[str, dict[str, Any]]]:
-    return [(s["run"], s.get("env") or {}) for s in doc["jobs"][job]["steps"] if "run" in s]
-
-
-def gitlab_steps(doc: dict[str, Any], job: str) -> list[tuple[str, dict[str, Any]]]:
-    lines = [*doc.get("default", {}).get("before_script", []), *doc[job]["script"]]
-    return [(line, {}) for line in lines]
-
-
-class Job:
-    """Runs a job's steps in order in ``work``; the first failing step fails the job."""
-
-    def __init__(self, work: Path, env: dict[str, str], tools: tuple[Path, Path, Path]) -> None:
-        wheel, python_bin, stubs = tools
-        self.work, self.log = work, work.parent / "stub.log"
-        self.env = {**env, "RECONCILER_INSTALL": str(wheel), "PIP_NO_DEPS": "1", "PIP_NO_INDEX": "1",
-                    "PIP_DISABLE_PIP_VERSION_CHECK": "1", "STUB_LOG": str(self.log),
-                    "REVIEWED_PLAN": str(work.parent / "reviewed-plan.json"),
-                    "PATH": f"{stubs}{os.pathsep}{python_bin}{os.pathsep}/usr/bin:/bin"}  # fmt: skip
-
-    def run(self, steps: list[tuple[str, dict[str, Any]]]) -> subprocess.CompletedProcess[str]:
-        result: subprocess.CompletedProcess[str] | None = None
-        for script, step_env in steps:
-            env = {**self.env, **{k: _value(v) for k, v in step_env.items()}}
-            result = subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=self.work, env=env,
-                                    capture_output=True, text=True, timeout=180)  # fmt: skip
-            if result.returncode != 0:
-                return result
-        assert result is not None
-        return result
-
-    def stub_calls(self) -> str:
-        return self.log.read_text() if self.log.exists() else ""
-
-
-def _value(value: Any) -> str:
-    return EXPRESSION.sub(lambda m: VALUES[m.group(1)], str(value))
-
-
 def environment(declared: dict[str, Any], sandbox: Sandbox, hook_url: str) -> dict[str, str]:
-    """The recipe's variables as a CI runner would set them, with test values for the secrets."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNALOID_", "RECONCILER_", "PIP_"))}
-    env.pop("VIRTUAL_ENV", None)
-    for name, value in declared.items():
-        env[name] = _value(value) if "DRIFT_WEBHOOK_URL" not in str(value) else hook_url
-    env.update(SIGNALOID_API_URL=sandbox.signaloid_url, SIGNALOID_API_KEY=API_KEY, DRIFT_WEBHOOK_URL=hook_url)
-    env["RECONCILER_STATE_BACKEND"] = "local"
-    return env
-
-
-def workspace(tmp_path: Path, stack_dir: str) -> Path:
-    """A checkout: the recipe's stack folder at the same relative path."""
-    work = tmp_path / "checkout"
-    assert stack_dir.startswith("examples/"), stack_dir
-    pristine_example(stack_dir.removeprefix("examples/"), work)
-    return work
+    return job_environment(
+        declared, VALUES, signaloid_url=sandbox.signaloid_url, api_key=API_KEY, hook_url=hook_url
+    )
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(RECIPES)))
@@ -150,8 +91,11 @@ def test_recipes_install_this_project_pinned_never_the_pypi_namesake(path: Path)
     doc = load(path)
     variables = doc.get("env") or doc.get("variables") or {}
     assert TAGGED_INSTALL.fullmatch(variables["RECONCILER_INSTALL"]), variables["RECONCILER_INSTALL"]
-    installs = re.findall(r"pip install (.+)", path.read_text(encoding="utf-8"))
+    installs = install_lines(path.read_text(encoding="utf-8"))
     assert installs and set(installs) == {'"$RECONCILER_INSTALL"'}, installs
+    image = str(doc.get("default", {}).get("image", ""))
+    if image.endswith("-slim"):  # a git+https install needs git, which slim images lack
+        assert re.search(r"apt-get install .*\bgit\b", path.read_text(encoding="utf-8")), image
 
 
 def test_github_workflow_triggers() -> None:
@@ -163,9 +107,6 @@ def test_github_workflow_triggers() -> None:
         s for s in plan_apply["jobs"]["plan"]["steps"] if s.get("uses", "").startswith("actions/upload")
     ]
     assert artifact[0]["with"]["path"] == "plan.json"
-
-
-Steps = list[tuple[str, dict[str, Any]]]
 
 
 def _check_flow(
@@ -204,29 +145,30 @@ def _check_flow(
 
 def test_github_recipes_run_against_the_sandbox(
     sandbox_server: Sandbox, receiver: tuple[str, list[dict[str, Any]]], tmp_path: Path,
-    ci_tools: tuple[Path, Path, Path],
+    ci_tools: CiTools,
 ) -> None:  # fmt: skip
     hook_url, reports = receiver
     plan_apply, drift = load(GITHUB / "reconciler.yml"), load(GITHUB / "reconciler-drift.yml")
     work = workspace(tmp_path, plan_apply["env"]["STACK_DIR"])
-    job = Job(work, environment({**plan_apply["env"], **drift["env"]}, sandbox_server, hook_url), ci_tools)
+    env = environment({**plan_apply["env"], **drift["env"]}, sandbox_server, hook_url)
+    job = Job(work, env, ci_tools, VALUES)
     _check_flow(github_steps(plan_apply, "plan"), github_steps(plan_apply, "apply"),
                 github_steps(drift, "drift"), job, sandbox_server, reports)  # fmt: skip
 
 
 def test_gitlab_recipe_runs_against_the_sandbox(
     sandbox_server: Sandbox, receiver: tuple[str, list[dict[str, Any]]], tmp_path: Path,
-    ci_tools: tuple[Path, Path, Path],
+    ci_tools: CiTools,
 ) -> None:  # fmt: skip
     hook_url, reports = receiver
     doc = load(GITLAB)
     work = workspace(tmp_path, doc["variables"]["STACK_DIR"])
-    job = Job(work, environment(doc["variables"], sandbox_server, hook_url), ci_tools)
+    job = Job(work, environment(doc["variables"], sandbox_server, hook_url), ci_tools, VALUES)
     _check_flow(gitlab_steps(doc, "plan"), gitlab_steps(doc, "apply"), gitlab_steps(doc, "drift"),
                 job, sandbox_server, reports)  # fmt: skip
 
 
-def test_a_typo_in_the_plan_line_fails_the_job(tmp_path: Path, ci_tools: tuple[Path, Path, Path]) -> None:
+def test_a_typo_in_the_plan_line_fails_the_job(tmp_path: Path, ci_tools: CiTools) -> None:
     """The recipes' own pattern: `… --detailed-exitcode > plan.md || [ $? -eq 2 ]` must not pass a typo."""
     work = workspace(tmp_path, "examples/quickstart")
     job = Job(work, {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}, ci_tools)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 
 from tests.integration.conftest import RunCli, Sandbox, StartSandbox
@@ -30,6 +31,7 @@ class Counting:
         self.now = self.peak = 0
         self.clients: set[Any] = set()
         self.methods: Counter[str] = Counter()
+        self.default_core_lists = 0
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -38,6 +40,9 @@ class Counting:
         self.peak = max(self.peak, self.now)
         self.clients.add(tuple(scope["client"]))
         self.methods[scope["method"]] += 1
+        self.default_core_lists += (
+            scope["path"].endswith("/cores") and b"default=true" in scope["query_string"]
+        )
         try:
             await self.app(scope, receive, send)
         finally:
@@ -98,6 +103,39 @@ def test_one_process_reports_every_stack_and_errors_do_not_hide_drift(
     assert "  - `precision` (drift): `32` → `128`" in markdown.stdout
 
 
+def test_a_yaml_edit_and_an_out_of_band_edit_on_one_core_report_each_field_with_its_cause(
+    tmp_path: Path, run_cli: RunCli, sandbox_server: Sandbox
+) -> None:
+    """Issue 13's per-field causes reach the fleet report: the YAML changed precision while someone
+    changed memory_size on the API: the stack is drifted, each field names its own cause."""
+    root = tmp_path / "fleet"
+    (folder,) = applied_fleet(root, run_cli, 1)
+    stack_yaml = folder / "stack.yaml"
+    stack_yaml.write_text(stack_yaml.read_text().replace("precision: 128", "precision: 256"))
+    with httpx2.Client(base_url=sandbox_server.signaloid_url, headers={"Authorization": "key-0"}) as api:
+        core = next(c for c in api.get("/cores").json()["Cores"] if c["Name"] == "s0-a")
+        assert api.patch(f"/cores/{core['CoreID']}", json={"MemorySize": 512000}).status_code == 200
+
+    result = run_cli("drift", "--stacks", root, "--format", "json")
+
+    assert result.exit_code == 2, result
+    (stack,) = result.json()["stacks"]
+    (changed,) = stack["changes"]
+    assert (stack["status"], changed["address"], changed["causes"]) == (
+        "drifted",
+        "cores.s0-a",
+        ["config", "drift"],
+    )
+    causes = {f["path"]: (f["cause"], f["before"], f["after"]) for f in changed["fields"]}
+    assert causes == {"precision": ("config", 128, 256), "memory_size": ("drift", 512000, 256000)}
+    prom = run_cli("drift", "--stacks", root, "--format", "prometheus").stdout
+    for cause in ("config", "drift"):
+        assert (
+            f'reconciler_drift_resources{{cause="{cause}",kind="cores",stack="{folder.as_posix()}"}} 1.0'
+            in prom
+        )
+
+
 def test_all_stacks_on_one_endpoint_share_its_connections_and_limit(
     tmp_path: Path, run_cli: RunCli, counted: tuple[Sandbox, Counting]
 ) -> None:
@@ -112,6 +150,25 @@ def test_all_stacks_on_one_endpoint_share_its_connections_and_limit(
     server.reset()
     assert run_cli("drift", "--stacks", tmp_path / "fleet", "--per-endpoint", "16").exit_code == 0
     assert server.peak > 2  # the same fleet without the limit does go wider: the check above can fail
+
+
+def test_stacks_of_one_account_list_the_default_cores_once_per_run_other_accounts_their_own(
+    tmp_path: Path, run_cli: RunCli, counted: tuple[Sandbox, Counting]
+) -> None:
+    _, server = counted
+    root = tmp_path / "fleet"
+    for i in range(3):  # one account (the same key on the same endpoint), three projects
+        folder = write_stack(root / "shared" / f"p{i}", {f"p{i}-core": 128}, api_key="team-key")
+        assert run_cli("apply", "-f", folder, "--auto-approve").exit_code == 0
+    applied_fleet(root / "own", run_cli, 2)  # two more accounts: key-0, key-1
+    server.reset()
+
+    result = run_cli("drift", "--stacks", root, "--format", "json")
+
+    assert result.exit_code == 0, result
+    assert result.json()["summary"]["in_sync"] == 5
+    assert server.default_core_lists == 1 + 2, server.default_core_lists
+    assert server.methods["GET"] == 5 * 3 + 3  # cores, repositories, webhooks per stack
 
 
 def test_shards_partition_the_fleet_and_merge_back_into_the_whole_report(

@@ -18,7 +18,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-__all__ = ["built_wheel", "runner_python", "stub_tools"]
+__all__ = ["built_wheel", "lend_test_dependencies", "runner_python", "stub_tools"]
 
 _STUB = r"""#!/usr/bin/env bash
 tool=$(basename "$0")
@@ -49,12 +49,17 @@ def built_wheel(root: Path, out: Path) -> Path:
 def runner_python(where: Path) -> Path:
     """A new virtualenv (with pip) whose bin/ is what the jobs find first on PATH."""
     subprocess.run([sys.executable, "-m", "venv", str(where)], check=True, capture_output=True, timeout=300)
+    lend_test_dependencies(where)
+    return where / "bin"
+
+
+def lend_test_dependencies(venv: Path) -> None:
+    """Let ``venv`` import the test environment's packages (a ``.pth`` line; no network)."""
     purelib = subprocess.run(
-        [str(where / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True, capture_output=True, text=True,
     ).stdout.strip()  # fmt: skip
     (Path(purelib) / "test-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    return where / "bin"
 
 
 def stub_tools(where: Path) -> Path:

@@ -9,6 +9,9 @@ from typing import Any
 import httpx2
 import yaml
 
+from reconciler.engine.changes import Action, Cause, Change
+from reconciler.engine.diff import FieldDiff
+
 __all__ = ["applied_fleet", "change", "drift_outside", "plan_doc", "write_stack"]
 
 
@@ -38,31 +41,24 @@ def write_stack(
 def change(
     address: str, action: str = "update", cause: str | None = "drift", **fields: Any
 ) -> dict[str, Any]:
-    """One change of a plan JSON; ``fields``: path -> (before, after) or (before, after, cause)."""
-    kind = address.split(".", 1)[0]
-    diffs = []
-    for path, values in fields.items():
-        diff = {
-            "path": path,
-            "before": values[0],
-            "after": values[1],
-            "sensitive": False,
-            "after_unknown": False,
-            "forces_replacement": False,
-        }
-        if len(values) > 2:
-            diff["cause"] = values[2]
-        diffs.append(diff)
-    return {
-        "address": address,
-        "kind": kind,
-        "action": action,
-        "cause": cause,
-        "adopt": False,
-        "reason": "changed outside reconciler",
-        "remote_id": "cor_1",
-        "fields": diffs,
-    }
+    """One change of a plan JSON, made by the engine's own ``Change.to_json`` (so the fleet reads the
+    real shape: a cause per field, ``causes`` per change). ``fields``: path -> (before, after), the
+    field's cause being the change's, or (before, after, cause)."""
+    kind, name = address.split(".", 1)
+    diffs = tuple(
+        FieldDiff(path, values[0], values[1], cause=values[2] if len(values) > 2 else cause)
+        for path, values in fields.items()
+    )
+    return Change(
+        address=address,
+        kind=kind,
+        name=name,
+        action=Action(action),
+        cause=Cause(cause) if cause else None,
+        reason="changed outside reconciler",
+        remote_id="cor_1",
+        fields=diffs,
+    ).to_json()
 
 
 def plan_doc(*changes: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,9 @@ def test_an_example_is_copied_as_shipped(tmp_path: Path) -> None:
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("not a git checkout: the examples are copied as they are")
     folder = pristine_example("quickstart", tmp_path)
-    assert (folder / "stack.yaml").read_text(encoding="utf-8") == shipped == example_file(
-        "examples/quickstart/stack.yaml"
+    assert (
+        (folder / "stack.yaml").read_text(encoding="utf-8")
+        == shipped
+        == example_file("examples/quickstart/stack.yaml")
     )
     assert not (folder / ".reconciler").exists(), "sandbox data of the user's runs is not copied"

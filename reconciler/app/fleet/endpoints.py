@@ -5,12 +5,15 @@ its own key. Each stack still gets its own ``httpx2.AsyncClient`` (its own base 
 ``Authorization`` header), but every client for one origin (``scheme://host:port``) sends through
 the same transport: one pool of connections, and at most ``limit`` requests in flight to that
 origin, whichever stack sends them. Hand an ``EndpointPool`` to ``open_session(endpoints=…)``.
+``read_once`` shares a read-only answer that is the same for every stack of one account (Signaloid's
+default cores) within the run.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx2
@@ -18,6 +21,7 @@ import httpx2
 __all__ = ["DEFAULT_LIMIT", "EndpointPool", "origin"]
 
 DEFAULT_LIMIT = 32
+T = TypeVar("T")
 
 
 def origin(url: str) -> str:
@@ -33,19 +37,37 @@ class EndpointPool:
     def __init__(
         self,
         limit: int = DEFAULT_LIMIT,
-        make_transport: Callable[[httpx2.Limits], httpx2.AsyncBaseTransport] | None = None,
+        make_transport: Callable[[str, httpx2.Limits], httpx2.AsyncBaseTransport] | None = None,
     ) -> None:
         self.limit = limit
-        self._make = make_transport or (lambda limits: httpx2.AsyncHTTPTransport(limits=limits))
+        self._make = make_transport or _http_transport
         self._transports: dict[str, _Limited] = {}
+        self._reads: dict[Hashable, asyncio.Future[Any]] = {}
 
     def transport(self, url: str) -> httpx2.AsyncBaseTransport:
         key = origin(url)
         if key not in self._transports:
             # The pool is larger than the limit: a request that got a slot never waits for a connection.
             limits = httpx2.Limits(max_connections=self.limit, max_keepalive_connections=self.limit)
-            self._transports[key] = _Limited(self._make(limits), self.limit)
+            self._transports[key] = _Limited(self._make(url, limits), self.limit)
         return self._transports[key]
+
+    async def read_once(self, key: Hashable, fetch: Callable[[], Awaitable[T]]) -> T:
+        """``fetch()`` once per run for every stack asking with this ``key``, which must name the
+        endpoint and the credentials (one account's read is never handed to another). A waiter whose
+        shared read failed (its owner's check failed, say) reads for itself."""
+        task = self._reads.get(key)
+        if task is None:
+            task = self._reads[key] = asyncio.ensure_future(fetch())
+            try:
+                return await asyncio.shield(task)
+            except BaseException:
+                self._reads.pop(key, None)
+                raise
+        try:
+            return await asyncio.shield(task)
+        except Exception:
+            return await fetch()
 
     def origins(self) -> list[str]:
         return sorted(self._transports)
@@ -59,6 +81,28 @@ class EndpointPool:
         for transport in self._transports.values():
             await transport.inner.aclose()
         self._transports.clear()
+
+
+def _http_transport(url: str, limits: httpx2.Limits) -> httpx2.AsyncBaseTransport:
+    """httpx's transport with the TLS context the clients use (``tls_for``: an http:// endpoint
+    does not load the trust store, which httpx's default would, 50-120 ms), over a connection
+    pool whose idle-connection checks are cheap (``streams.PollingBackend``). httpx takes no
+    network backend, so its pool is replaced by the same pool built with one."""
+    import httpcore2
+
+    from reconciler.app.fleet.streams import PollingBackend
+    from reconciler.providers.connect import tls_for
+
+    tls = tls_for(url)
+    transport = httpx2.AsyncHTTPTransport(limits=limits, verify=tls)
+    transport._pool = httpcore2.AsyncConnectionPool(
+        ssl_context=tls,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=PollingBackend(),
+    )
+    return transport
 
 
 class _Limited(httpx2.AsyncBaseTransport):

@@ -106,7 +106,7 @@ def _stack_details(stack: Mapping[str, Any], anchor: str) -> str:
         for change in stack["changes"]:
             fields = change["fields"] or [None]
             for field in fields:
-                cause = field["cause"] if field else change["cause"]
+                cause = field["cause"] if field else ", ".join(change["causes"])
                 row_status = "drifted" if cause == "drift" else "pending"
                 out.append(
                     f'<tr class="change {row_status}"><td><code>{escape(change["address"])}</code></td>'

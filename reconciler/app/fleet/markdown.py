@@ -77,7 +77,8 @@ def _stack_block(stack: Mapping[str, Any]) -> list[str]:
         return [*lines, "```", stack["error"], "```", ""]
     for change in stack["changes"]:
         lines.append(
-            f"- `{change['address']}` {change['action']} ({change['cause']}): {_cell(change['reason'])}"
+            f"- `{change['address']}` {change['action']} ({', '.join(change['causes'])}): "
+            f"{_cell(change['reason'])}"
         )
         for field in change["fields"]:
             before, after = _value(field["before"]), _value(field["after"])

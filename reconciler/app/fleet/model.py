@@ -38,19 +38,15 @@ def stamp(when: datetime | None = None) -> str:
 
 
 def _pending(change: Mapping[str, Any]) -> bool:
-    return change["action"] != "noop" or bool(change.get("adopt")) or bool(change.get("moved_from"))
-
-
-def _field_cause(field: Mapping[str, Any], change: Mapping[str, Any]) -> str | None:
-    """A field's own cause where the plan JSON has one, else its change's."""
-    return field.get("cause") or change.get("cause")
+    """What ``Change.is_change`` says, read from the plan JSON: ``drift -f`` would exit 2 for it."""
+    return change["action"] != "noop" or any(change.get(k) for k in ("adopt", "moved_from", "sync_state"))
 
 
 def _resource_status(change: Mapping[str, Any]) -> str:
+    """``drifted`` when any field (or the change itself) has cause ``drift``, even beside a config edit."""
     if not _pending(change):
         return "in_sync"
-    causes = {change.get("cause")} | {_field_cause(f, change) for f in change.get("fields", ())}
-    return "drifted" if "drift" in causes else "pending"
+    return "drifted" if "drift" in change["causes"] else "pending"
 
 
 def _change_entry(change: Mapping[str, Any]) -> dict[str, Any]:
@@ -59,19 +55,20 @@ def _change_entry(change: Mapping[str, Any]) -> dict[str, Any]:
         "kind": change["kind"],
         "status": _resource_status(change),
         "action": change["action"],
-        "cause": change.get("cause"),
+        "cause": change["cause"],
+        "causes": list(change["causes"]),
         "reason": change.get("reason", ""),
         "remote_id": change.get("remote_id"),
         "fields": [
             {
                 "path": f["path"],
-                "cause": _field_cause(f, change),
+                "cause": f["cause"],
                 "before": f.get("before"),
                 "after": f.get("after"),
                 "sensitive": bool(f.get("sensitive")),
                 "forces_replacement": bool(f.get("forces_replacement")),
             }
-            for f in change.get("fields", ())
+            for f in change["fields"]
         ],
     }
 

@@ -3,8 +3,9 @@
 
 Gauges (the file is a snapshot of one check, so none is a counter):
 
-- ``reconciler_drift_resources{stack,kind,cause}``: resources with a pending change, by the
-  change's cause (``drift``, ``config``, ``new``, ``removed``);
+- ``reconciler_drift_resources{stack,kind,cause}``: resources with a pending change, per cause
+  the change holds (``drift``, ``config``, ``new``, ``removed``): a resource whose YAML was edited
+  while another of its fields drifted counts under both ``config`` and ``drift``;
 - ``reconciler_drift_stack_status{stack,status}``: 1 for the stack's status, 0 for the others;
 - ``reconciler_drift_last_check_timestamp_seconds{stack}`` and ``…_check_duration_seconds{stack}``;
 - ``reconciler_drift_api_requests{stack,api}``, ``…_api_retries{stack,api}``,
@@ -39,7 +40,9 @@ def render_prometheus(report: Mapping[str, Any]) -> str:
     def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
         return Gauge(f"{PREFIX}_{name}", doc, labels, registry=registry)
 
-    resources = gauge("resources", "Resources with a pending change, by cause", ("stack", "kind", "cause"))
+    resources = gauge(
+        "resources", "Resources with a pending change, per cause it holds", ("stack", "kind", "cause")
+    )
     status = gauge(
         "stack_status", "1 for the stack's status (errored, drifted, pending, in_sync)", ("stack", "status")
     )
@@ -56,7 +59,7 @@ def render_prometheus(report: Mapping[str, Any]) -> str:
             status.labels(name, state).set(1 if stack["status"] == state else 0)
         checked.labels(name).set(_epoch(stack["checked_at"]))
         duration.labels(name).set(stack["duration_s"])
-        causes = Counter((c["kind"], c["cause"] or "none") for c in stack["changes"])
+        causes = Counter((c["kind"], cause) for c in stack["changes"] for cause in c["causes"])
         for (kind, cause), count in sorted(causes.items()):
             resources.labels(name, kind, cause).set(count)
         for api, figures in stack.get("http", {}).items():

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.providers.connect import Endpoint, api_client, api_key
+from reconciler.providers.connect import Endpoint, api_client, api_key, shared_reads
 from reconciler.providers.signaloid.provider import SignaloidProvider
 
 DEFAULT_URL = "https://api.signaloid.io"
@@ -21,7 +22,11 @@ def build(stack: Any, environ: Mapping[str, str], sandbox: Any) -> SignaloidProv
         key = api_key("signaloid", settings.api_key, environ, "SIGNALOID_API_KEY")
         endpoint = Endpoint(url=url.rstrip("/"))
     http = api_client("signaloid", endpoint, settings.http, headers={"Authorization": key}, secrets=[key])
-    return SignaloidProvider(http)
+    shared = shared_reads(endpoint)
+    if shared is None:
+        return SignaloidProvider(http)
+    account = (endpoint.url, hashlib.sha256(key.encode()).hexdigest())  # never the key itself
+    return SignaloidProvider(http, shared=shared, account=account)
 
 
 __all__ = ["SignaloidProvider", "build"]

@@ -34,8 +34,13 @@ class SignaloidProvider:
     name = "signaloid"
     kinds = ("cores", "repositories", "webhooks")
 
-    def __init__(self, http: ApiClient) -> None:
+    def __init__(
+        self, http: ApiClient, *, shared: Any = None, account: tuple[str, str] | None = None
+    ) -> None:
+        """``shared`` (a fleet run's ``read_once``) and ``account`` (endpoint, key digest): stacks of
+        one account share the default cores' list, which is the same for all of them, in a run."""
         self.http = http
+        self._shared, self._account = shared, account
 
     async def aclose(self) -> None:
         await self.http.client.aclose()
@@ -89,6 +94,12 @@ class SignaloidProvider:
         return objects
 
     async def _default_core_ids(self) -> set[str]:
+        if self._shared is None:
+            return await self._list_default_core_ids()
+        key = ("signaloid default cores", *(self._account or ()))
+        return set(await self._shared.read_once(key, self._list_default_core_ids))
+
+    async def _list_default_core_ids(self) -> set[str]:
         ids: set[str] = set()
 
         async def on_page(items: list[Any]) -> None:

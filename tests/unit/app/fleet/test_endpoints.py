@@ -4,6 +4,7 @@ held until the body is read, and given back when a request fails."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import httpx2
 import pytest
@@ -43,7 +44,7 @@ def test_two_stacks_on_one_endpoint_share_its_limit_and_keep_their_own_keys() ->
 
 async def _two_stacks() -> None:
     made: list[Gated] = []
-    pool = EndpointPool(limit=2, make_transport=lambda _limits: made.append(Gated()) or made[-1])
+    pool = EndpointPool(limit=2, make_transport=lambda _url, _limits: made.append(Gated()) or made[-1])
     clients = [
         httpx2.AsyncClient(
             base_url=f"http://api.test/{n}",
@@ -74,7 +75,7 @@ def test_a_failed_request_gives_its_slot_back() -> None:
 async def _failed_request() -> None:
     inner = Gated()
     inner.gate.set()
-    pool = EndpointPool(limit=1, make_transport=lambda _limits: inner)
+    pool = EndpointPool(limit=1, make_transport=lambda _url, _limits: inner)
     async with httpx2.AsyncClient(
         base_url="http://api.test", transport=pool.transport("http://api.test")
     ) as c:
@@ -83,3 +84,39 @@ async def _failed_request() -> None:
                 await c.get("/fail", headers={"Authorization": "k"})
         assert (await c.get("/ok", headers={"Authorization": "k"})).status_code == 200
     await pool.aclose()
+
+
+def test_read_once_is_one_read_per_key_and_a_failed_shared_read_is_read_again() -> None:
+    asyncio.run(_read_once())
+
+
+async def _read_once() -> None:
+    pool = EndpointPool()
+    gate, reads = asyncio.Event(), []
+
+    def reader(name: str, fail: bool = False) -> Callable[[], Awaitable[str]]:
+        async def fetch() -> str:
+            reads.append(name)
+            await gate.wait()
+            if fail:
+                raise httpx2.ConnectError("refused")
+            return f"answer of {name}"
+
+        return fetch
+
+    account_a, account_b = ("http://api.test", "digest-a"), ("http://api.test", "digest-b")
+    same = [asyncio.create_task(pool.read_once(account_a, reader(f"a{i}"))) for i in range(3)]
+    other = asyncio.create_task(pool.read_once(account_b, reader("b")))
+    gate.set()
+    assert await asyncio.gather(*same) == ["answer of a0"] * 3  # one read for the three stacks
+    assert await other == "answer of b" and sorted(reads) == ["a0", "b"]  # never another account's
+
+    gate.clear()
+    reads.clear()
+    owner = asyncio.create_task(pool.read_once(("k",), reader("owner", fail=True)))
+    waiter = asyncio.create_task(pool.read_once(("k",), reader("waiter")))
+    gate.set()
+    with pytest.raises(httpx2.ConnectError):
+        await owner
+    assert await waiter == "answer of waiter"  # the owner's failure is not handed on
+    assert await pool.read_once(("k",), reader("later")) == "answer of later"  # nor remembered

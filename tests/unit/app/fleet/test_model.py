@@ -39,6 +39,12 @@ def test_a_field_that_drifted_makes_a_config_change_drifted_and_keeps_its_own_ca
         ("precision", "config"),
         ("memory_size", "drift"),
     ]
+    assert result["changes"][0]["causes"] == ["config", "drift"]  # the plan's own list, kept as is
+
+
+def test_a_state_only_change_is_pending_as_drift_dash_f_would_exit_2() -> None:
+    state_only = {**noop("cores.x"), "sync_state": True}
+    assert stack("a", state_only)["status"] == "pending"
 
 
 def test_an_adoption_is_pending_not_in_sync() -> None:

@@ -100,3 +100,29 @@ def test_prometheus_exposition_parses_and_counts_drift_per_stack_kind_and_cause(
     assert samples[("reconciler_drift_api_retries", (("api", "signaloid"), ("stack", "fleet/d0")))] == 1
     assert samples[("reconciler_drift_last_check_timestamp_seconds", (("stack", "fleet/d0"),))] == 1767323045
     assert samples[("reconciler_drift_check_duration_seconds", (("stack", "fleet/d0"),))] == 0.2
+
+
+def test_a_change_with_both_causes_is_counted_and_shown_under_each() -> None:
+    both = change("cores.x", cause="config", precision=(64, 128, "config"), memory_size=(1, 2, "drift"))
+    one = fleet_report(
+        [stack_result("fleet/b", plan_doc(both), checked_at=AT, duration_s=0.1, http={})],
+        generated_at=AT,
+        duration_s=0.1,
+    )
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(render(one, "prometheus"))
+        for s in f.samples
+        if s.name == "reconciler_drift_resources"
+    }
+    assert samples == {
+        ("reconciler_drift_resources", (("cause", c), ("kind", "cores"), ("stack", "fleet/b"))): 1
+        for c in ("config", "drift")
+    }
+    text = render_markdown(one)
+    assert "- `cores.x` update (config, drift): changed outside reconciler" in text
+    assert "  - `memory_size` (drift): `1` → `2`" in text
+    page = render(one, "html")
+    assert (
+        '<tr class="change drifted"><td><code>cores.x</code></td><td>update</td><td><code>memory_size' in page
+    )
