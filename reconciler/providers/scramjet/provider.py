@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +188,7 @@ class ScramjetProvider:
         return _created_id(result, hub, "POST /sequence")
 
     async def _start_all(
-        self, desired: Desired, hub: str, sequence_id: str, specs: list[Mapping[str, Any]]
+        self, desired: Desired, hub: str, sequence_id: str, specs: Sequence[Mapping[str, Any]]
     ) -> LiveObject:
         """Start ``specs`` one by one, then watch them all at once; a crash fails with what was logged."""
         started = [await self._start(hub, sequence_id, spec) for spec in specs]
