@@ -4,22 +4,36 @@
 
     ReconcilerError
      ├── ConfigError          the stack files are wrong (each issue has file, line and field)
+     │    └── DeriveError     a kind's derived field cannot be computed (kinds/*: ``Kind.derive``)
+     ├── PackageError         a sequence package cannot be packed or used (packages/pack.py)
+     │    └── ArchiveProblem  what is wrong inside a .tar.gz (packages/archive.py)
      ├── StateError           the state store cannot be read, written or locked
      │    ├── LockHeld        another run holds the lock
      │    └── LockLost        this run's lock is gone (stop before the next write)
      ├── PlanError            a plan cannot be made (ambiguous adoption, bad reference, ...)
+     │    └── StalePlan       a saved plan no longer matches live state or the stack (engine/saved.py)
+     ├── NotifyError          a drift report could not be delivered (--notify)
+     ├── MergeError           fleet shard reports cannot be merged (app/fleet/merge.py)
+     ├── RunTimedOut          the run passed its --deadline (cli/deadline.py)
      └── ProviderError        talking to an API failed
           ├── CreatedUnusable the object was created but cannot work (e.g. its init failed)
+          ├── ResponseTooLarge an answer past the API's body limit (providers/limits.py)
           ├── TransportError  no usable HTTP response (connect/read timeout, reset)   retryable
+          │    └── UncertainOutcome  a create/update may or may not have landed (providers/http.py)
           └── ApiError        the API answered with an error status
                ├── BadRequest   400/422          ├── NotFound      404
                ├── Unauthorized 401/403          ├── Conflict      409
-               ├── RateLimited  429  retryable   └── ServerError   5xx    retryable
+               ├── RateLimited  429  retryable   └── ServerError   5xx    retryable: 500/502/503/504
+
+``retryable`` is the one retry decision: the HTTP policy retries exactly the errors that say so
+(a 501 Not Implemented is a ``ServerError`` that will never succeed, so it is not retryable).
 
 Foreign errors (httpx2, yaml, pydantic) are translated into these at one seam each
 (``providers/http.py``, ``config/loader.py``, ``config/stack.py``) with ``raise … from``;
 the CLI maps them to messages and exit codes and nowhere else. No message ever carries a
-credential: provider errors are built from redacted request descriptions.
+credential: provider errors are built from redacted request descriptions. Outside the tree on
+purpose: the emulators' own errors (``reconciler/sandbox``), which become HTTP answers and never
+reach a user, and ``paths.PathProblem``, an ``OSError`` that callers report as a file problem.
 """
 
 from __future__ import annotations
@@ -34,9 +48,11 @@ __all__ = [
     "ConfigIssue",
     "Conflict",
     "CreatedUnusable",
+    "DeriveError",
     "LockHeld",
     "LockLost",
     "NotFound",
+    "PackageError",
     "PlanError",
     "ProviderError",
     "RateLimited",
@@ -94,6 +110,20 @@ class ConfigError(ReconcilerError):
         if len(self.issues) > MAX_ISSUES_SHOWN:
             lines.append(f"… and {len(self.issues) - MAX_ISSUES_SHOWN:,} more ({len(self.issues):,} in all)")
         return lines
+
+
+class DeriveError(ConfigError):
+    """A problem found by ``Kind.derive``: ``message`` says it, ``field`` is the user's field it is
+    about, if one. The loader places it at that field's file and line."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        self.message = message
+        self.field = field
+        super().__init__(ConfigIssue(message, field=field))
+
+
+class PackageError(ReconcilerError):
+    """A sequence package cannot be packed or used; the message says what to fix."""
 
 
 class StateError(ReconcilerError):
@@ -167,8 +197,14 @@ class RateLimited(ApiError):
         self.retry_after = retry_after
 
 
+# 5xx answers that may succeed if asked again; the others (501 Not Implemented, 505, 507, …) will not.
+RETRYABLE_SERVER_STATUSES = frozenset({500, 502, 503, 504})
+
+
 class ServerError(ApiError):
-    retryable = True
+    def __init__(self, status: int, message: str, call: str) -> None:
+        super().__init__(status, message, call)
+        self.retryable = status in RETRYABLE_SERVER_STATUSES
 
 
 def api_error_for_status(status: int, message: str, call: str, retry_after: float | None = None) -> ApiError:

@@ -98,7 +98,7 @@ def _derive(
         where = body.value_marks.get(exc.field) if exc.field and isinstance(body, MarkedDict) else None
         where = where or mark
         return ConfigIssue(
-            str(exc),
+            exc.message,
             file=where.file if where else None,
             line=where.line if where else None,
             column=where.column if where and where is not mark else None,

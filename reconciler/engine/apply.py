@@ -234,15 +234,13 @@ class _Applier:
             raise _NotRecorded(str(exc)) from exc
 
     def _resolve(self, desired: Desired, attrs: Mapping[str, Any]) -> dict[str, Any]:
-        kind = KINDS_BY_NAME[desired.kind]
-        out = dict(attrs)
-        for field_name, rule in kind.references.items():
-            value = out.get(field_name)
-            if isinstance(value, Ref):
-                out[field_name] = value.name if rule.resolves_to == "name" else self.ids.get(value.address)
-                if out[field_name] is None:
-                    raise ReconcilerError(f"{desired.address}: {value.address} has no remote id yet")
-        return out
+        def remote_id(ref: Ref) -> str:
+            found = self.ids.get(ref.address)
+            if found is None:
+                raise ReconcilerError(f"{desired.address}: {ref.address} has no remote id yet")
+            return found
+
+        return KINDS_BY_NAME[desired.kind].resolve_refs(attrs, remote_id)
 
     async def _record(
         self, desired: Desired, obj: LiveObject, deposed: tuple[str, ...] = (), settled: tuple[str, ...] = ()
@@ -335,7 +333,7 @@ class _Applier:
             await self._record(desired, obj)
             return obj.remote_id
         assert live is not None and change.action is Action.UPDATE
-        changed = {f.path.split(".", 1)[0].split("[", 1)[0] for f in change.fields}
+        changed = {f.field for f in change.fields}
         updated = await provider.update(desired, live, self._resolve(desired, desired.attrs), changed)
         slot.release()
         await self._record(desired, updated or live)

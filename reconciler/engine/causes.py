@@ -38,7 +38,7 @@ def attribute(
     unchanged_yaml = entry.digest == digest(attrs)
     out = []
     for f in fields:
-        top = f.path.split(".", 1)[0].split("[", 1)[0]
+        top = f.field
         if unchanged_yaml or top not in attrs:  # not declared (a name the API holds): only live moves it
             moved = True
         elif isinstance(applied, Mapping) and top in attrs and top in applied:

@@ -1,7 +1,8 @@
-"""The plan's values: what happens (:class:`Action`), why (:class:`Cause`), one :class:`Change`
-per resource, and the :class:`Plan` with its versioned JSON (``Plan.to_json()``), which every
-renderer and the saved-plan file read. Apply-only data (the desired resource, the live object)
-rides along on each change but is never serialised. ``engine/plan.py`` makes these values.
+"""The plan's values: what happens (:class:`Action`), what changed (:class:`Cause`) and why this
+action (:class:`Reason`), one :class:`Change` per resource, and the :class:`Plan` with its
+versioned JSON (``Plan.to_json()``), which every renderer and the saved-plan file read.
+Apply-only data (the desired resource, the live object) rides along on each change but is never
+serialised. ``engine/plan.py`` makes these values.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, NamedTuple
 from reconciler.engine.diff import FieldDiff
 from reconciler.values import Desired, LiveObject, Ref, Unknown
 
-__all__ = ["FORMAT_VERSION", "SENSITIVE_CHANGED", "Action", "Cause", "Change", "Plan"]
+__all__ = ["FORMAT_VERSION", "SENSITIVE_CHANGED", "Action", "Cause", "Change", "Plan", "Reason"]
 
 FORMAT_VERSION = "1"
 SENSITIVE_CHANGED = "(sensitive, changed)"
@@ -35,11 +36,30 @@ class Cause(enum.StrEnum):
     REMOVED = "removed"  # no longer declared
 
 
+class Reason(enum.StrEnum):
+    """Why a change has its action, as a closed set (OpenTofu's ``ActionReason``): ``Change.reason``
+    says the same in words, for people. ``adopt``, ``moved_from`` and ``refused`` stay flags on
+    the change: an adopted or renamed resource can still be updated, a refused one still planned."""
+
+    NOT_FOUND = "not_found"  # create: declared, not found live
+    DELETED_OUTSIDE = "deleted_outside"  # create: state knew it, it is gone: created again
+    CHANGED = "changed"  # update: managed fields differ (``cause``: config or drift)
+    CANNOT_UPDATE = "cannot_update"  # replace: a changed field cannot be updated in place
+    TAINTED = "tainted"  # replace: the live object cannot work as it is (``Kind.tainted``)
+    NOT_DECLARED = "not_declared"  # delete: in state, no longer in the configuration
+    DEPOSED = "deposed"  # delete: left over by a create_before_destroy replace
+    DESTROY = "destroy"  # delete: ``destroy`` deletes everything the stack manages
+    UP_TO_DATE = "up_to_date"  # noop
+    ADOPTED = "adopted"  # noop: found by natural key, apply records it in state
+    MOVED = "moved"  # noop: renamed in the configuration, apply moves its state entry
+    STATE_ONLY = "state_only"  # noop: only what state records changes (lifecycle.prevent_destroy)
+
+
 class Change(NamedTuple):
     """One resource's part of the plan. A named tuple, immutable like the rest of the plan's
     values, rather than a frozen dataclass: building a frozen 17-field dataclass (one
     ``object.__setattr__`` per field) was a quarter of the CPU of a plan. ``_replace`` makes a
-    changed copy."""
+    changed copy. Build it by keyword: the fields are many, and their order is no contract."""
 
     address: str
     kind: str
@@ -47,6 +67,7 @@ class Change(NamedTuple):
     action: Action
     cause: Cause | None
     reason: str
+    reason_code: Reason
     remote_id: str | None = None
     adopt: bool = False
     fields: tuple[FieldDiff, ...] = ()
@@ -78,6 +99,7 @@ class Change(NamedTuple):
             "causes": _causes(self),
             "adopt": self.adopt,
             "reason": self.reason,
+            "reason_code": self.reason_code.value,
             "remote_id": self.remote_id,
             "depends_on": list(self.depends_on),
             "fields": [_field_json(f) for f in self.fields],
@@ -100,6 +122,7 @@ def _field_json(f: FieldDiff) -> dict[str, Any]:
         before = after = SENSITIVE_CHANGED
     return {
         "path": f.path,
+        "op": f.op,
         "before": before,
         "after": after,
         "sensitive": f.sensitive,

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from reconciler.kinds.base import Kind
 from reconciler.values import Unknown
 
-__all__ = ["FieldDiff", "diff_attrs"]
+__all__ = ["FieldDiff", "Op", "diff_attrs"]
+
+# What a field diff does (kopf's diff ops): ``add`` a field or key that was not there, ``remove``
+# one, ``change`` its value. A key set to null is a ``change`` to null, not a ``remove``: the two
+# differ on the wire. A top-level field set to null is a ``remove`` (DESIGN.md: null clears it).
+Op = Literal["add", "remove", "change"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +31,13 @@ class FieldDiff:
     sensitive: bool = False
     forces_replacement: str | None = None  # why, when it does
     cause: str | None = None  # "config" or "drift" (engine/causes.py); a create's: the change's cause
+    op: Op = "change"
+
+    @property
+    def field(self) -> str:
+        """The top-level field the diff is in: ``config`` for ``config.threshold``,
+        ``trace_variables`` for ``trace_variables[0]``. The one place a path is taken apart."""
+        return self.path.split(".", 1)[0].split("[", 1)[0]
 
 
 def diff_attrs(
@@ -47,7 +59,8 @@ def diff_attrs(
         if isinstance(want_n, Mapping) and isinstance(have_n, Mapping) and not masked:
             diffs.extend(_nested(name, have_n, want_n, replace))
         else:
-            diffs.append(FieldDiff(name, have, want, masked, replace))
+            op: Op = "add" if have is None else "remove" if want is None else "change"
+            diffs.append(FieldDiff(name, have, want, masked, replace, op=op))
     return diffs
 
 
@@ -70,8 +83,9 @@ def _nested(
         for level in tree[change_type]:
             path = level.path(output_format="list")
             dotted = ".".join([name, *(str(p) for p in path)])
-            old = None if "added" in change_type else level.t1
-            new = None if "removed" in change_type else level.t2
-            out.append(FieldDiff(dotted, old, new, False, replace))
+            op: Op = "add" if "added" in change_type else "remove" if "removed" in change_type else "change"
+            old = None if op == "add" else level.t1
+            new = None if op == "remove" else level.t2
+            out.append(FieldDiff(dotted, old, new, False, replace, op=op))
     out.sort(key=lambda d: d.path)
     return out or [FieldDiff(name, dict(before), dict(after), False, replace)]

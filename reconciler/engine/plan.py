@@ -3,8 +3,8 @@
 It matches each declared resource to its live object (by state, else by natural key:
 adoption, or a rename in the YAML: a move), diffs the managed fields, chooses the action and
 its cause, orders the changes by their references, and applies the rules for deletes and
-replaces (``engine/deletes.py``). The values it returns are in ``engine/changes.py``.
-``PlanAsListed`` works out the same plan while the refresh is still listing.
+replaces (``engine/deletes.py``, a pure ``changes -> changes`` function). The values it returns
+are in ``engine/changes.py``. ``PlanAsListed`` works out the same plan while the refresh is still listing.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import replace
 from typing import Any
 
 from reconciler.engine.causes import attribute
-from reconciler.engine.changes import Action, Cause, Change, Plan
-from reconciler.engine.deletes import DeleteRules
+from reconciler.engine.changes import Action, Cause, Change, Plan, Reason
+from reconciler.engine.deletes import DeleteContext, apply_delete_rules
 from reconciler.engine.diff import FieldDiff, diff_attrs
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS, KINDS_BY_NAME, Kind
@@ -107,7 +107,7 @@ class PlanAsListed:
         return self._planner.finish()
 
 
-class _Planner(DeleteRules):
+class _Planner:
     def __init__(self, desired: list[Desired], live: LiveState, state: StateSnapshot) -> None:
         self.desired = desired
         self.live = live
@@ -212,18 +212,23 @@ class _Planner(DeleteRules):
             if obj is None:
                 forget.append(address)
                 continue
-            kind, name = address.split(".", 1)
+            kind_name, name = address.split(".", 1)
             self.changes[address] = Change(
-                address,
-                kind,
-                name,
-                Action.DELETE,
-                Cause.REMOVED,
-                "no longer in the configuration",
-                entry.remote_id,
+                address=address,
+                kind=kind_name,
+                name=name,
+                action=Action.DELETE,
+                cause=Cause.REMOVED,
+                reason="no longer in the configuration",
+                reason_code=Reason.NOT_DECLARED,
+                remote_id=entry.remote_id,
                 live=obj,
             )
-        self.apply_delete_rules()
+        context = DeleteContext(
+            self.desired, self.live, self.state, self.by_id, self.owned_ids, self.allow_delete_unmanaged
+        )
+        self.changes, warnings = apply_delete_rules(self.changes, context)
+        self.warnings.extend(warnings)
         claimed = {(c.kind, c.remote_id) for c in self.changes.values() if c.remote_id}
         unmanaged = tuple(
             o
@@ -311,19 +316,9 @@ class _Planner(DeleteRules):
         kind = KINDS_BY_NAME[res.kind]
         if not kind.references:
             return attrs
-        out = dict(attrs)
         for field_name, ref_rule in kind.references.items():
-            value = out.get(field_name)
-            if isinstance(value, Ref):
-                if ref_rule.resolves_to == "name":
-                    out[field_name] = value.name
-                    continue
-                target = self.changes.get(value.address)
-                if target is None or target.action in (Action.CREATE, Action.REPLACE):
-                    out[field_name] = UNKNOWN
-                else:
-                    out[field_name] = target.remote_id
-            elif isinstance(value, str) and ref_rule.resolves_to == "remote_id":
+            value = attrs.get(field_name)
+            if isinstance(value, str) and ref_rule.resolves_to == "remote_id":
                 known = value in self.by_id.get(ref_rule.kind, {}) or value in self.live.external_ids.get(
                     ref_rule.kind, set()
                 )
@@ -332,7 +327,14 @@ class _Planner(DeleteRules):
                         f"{res.address}: {field_name} {value!r} does not exist "
                         f"(no such {ref_rule.kind} on {kind.provider})"
                     )
-        return out
+        return kind.resolve_refs(attrs, self._planned_id)
+
+    def _planned_id(self, ref: Ref) -> Any:
+        """The remote id a reference will have when apply gets to it: unknown if created by this plan."""
+        target = self.changes.get(ref.address)
+        if target is None or target.action in (Action.CREATE, Action.REPLACE):
+            return UNKNOWN
+        return target.remote_id
 
     def _change_for(self, res: Desired) -> Change:
         moved_from = self.moved.get(res.address)
@@ -346,11 +348,13 @@ class _Planner(DeleteRules):
                     sync_state=True,
                     cause=Cause.CONFIG,
                     reason=f"lifecycle.prevent_destroy turned {'on' if wanted else 'off'}: recorded in state",
+                    reason_code=Reason.STATE_ONLY,
                 )
         if moved_from is None:
             return change
         reason = f"renamed from {moved_from} in the configuration (the same object); {change.reason}"
-        return change._replace(moved_from=moved_from, reason=reason)
+        code = Reason.MOVED if change.reason_code is Reason.UP_TO_DATE else change.reason_code
+        return change._replace(moved_from=moved_from, reason=reason, reason_code=code)
 
     def _change_for_resource(self, res: Desired, entry: StateEntry | None) -> Change:
         """``entry``: the state entry the resource is known by (its old address, if renamed)."""
@@ -370,17 +374,14 @@ class _Planner(DeleteRules):
                 if entry is not None
                 else "declared, not found live"
             )
-            return Change(
-                res.address,
-                res.kind,
-                res.name,
-                Action.CREATE,
-                cause,
-                reason,
-                None,
+            return _declared(
+                res,
+                action=Action.CREATE,
+                cause=cause,
+                reason=reason,
+                reason_code=Reason.DELETED_OUTSIDE if entry is not None else Reason.NOT_FOUND,
                 fields=_creation_fields(kind, self._resolve(res, res.create_attrs), cause, res.sensitive),
                 depends_on=deps,
-                desired=res,
             )
         have = _with_state_fields(kind, obj, entry)
         wanted = res.attrs
@@ -402,32 +403,28 @@ class _Planner(DeleteRules):
         tainted = kind.tainted(obj) if kind.tainted else None
         if tainted:
             fields, cause = attribute(fields, res.attrs, entry, adopted) if fields else ((), Cause.DRIFT)
-            return Change(
-                res.address,
-                res.kind,
-                res.name,
-                Action.REPLACE,
-                cause,
-                f"{tainted}; it must be created again",
-                obj.remote_id,
+            return _declared(
+                res,
+                action=Action.REPLACE,
+                cause=cause,
+                reason=f"{tainted}; it must be created again",
+                reason_code=Reason.TAINTED,
+                remote_id=obj.remote_id,
                 adopt=adopted,
                 fields=fields,
                 depends_on=deps,
-                desired=res,
                 live=obj,
             )
         if not fields:
             reason = f"adopting the existing object found by {kind.key_doc}" if adopted else "up to date"
-            return Change(
-                res.address,
-                res.kind,
-                res.name,
-                Action.NOOP,
-                None,
-                reason,
-                obj.remote_id,
+            return _declared(
+                res,
+                action=Action.NOOP,
+                cause=None,
+                reason=reason,
+                reason_code=Reason.ADOPTED if adopted else Reason.UP_TO_DATE,
+                remote_id=obj.remote_id,
                 adopt=adopted,
-                desired=res,
                 live=obj,
             )
         fields, cause = attribute(fields, res.attrs, entry, adopted)
@@ -435,32 +432,35 @@ class _Planner(DeleteRules):
         if forcing:
             first = forcing[0]
             reason = f"{first.path} cannot be updated in place: {first.forces_replacement}"
-            action = Action.REPLACE
+            action, code = Action.REPLACE, Reason.CANNOT_UPDATE
         else:
-            action = Action.UPDATE
+            action, code = Action.UPDATE, Reason.CHANGED
             reason = "changed outside reconciler" if cause is Cause.DRIFT else "configuration changed"
             outside = [f.path for f in fields if f.cause == Cause.DRIFT.value]
             if cause is Cause.CONFIG and outside:
                 reason += f"; also changed outside reconciler: {', '.join(outside)}"
         if adopted:
             reason = f"adopting the existing object found by {kind.key_doc}; {reason}"
-        return Change(
-            res.address,
-            res.kind,
-            res.name,
-            action,
-            cause,
-            reason,
-            obj.remote_id,
+        return _declared(
+            res,
+            action=action,
+            cause=cause,
+            reason=reason,
+            reason_code=code,
+            remote_id=obj.remote_id,
             adopt=adopted,
             fields=fields,
             depends_on=deps,
             create_before_destroy=bool(
                 action is Action.REPLACE and res.lifecycle and res.lifecycle.create_before_destroy
             ),
-            desired=res,
             live=obj,
         )
+
+
+def _declared(res: Desired, **fields: Any) -> Change:
+    """A change of a declared resource: its address, kind, name and desired value filled in."""
+    return Change(address=res.address, kind=res.kind, name=res.name, desired=res, **fields)
 
 
 def _creation_fields(
@@ -468,7 +468,9 @@ def _creation_fields(
 ) -> tuple[FieldDiff, ...]:
     hidden = _machine_local(kind)
     return tuple(
-        FieldDiff(name, None, value, name in kind.sensitive_fields or name in sensitive, cause=cause.value)
+        FieldDiff(
+            name, None, value, name in kind.sensitive_fields or name in sensitive, cause=cause.value, op="add"
+        )
         for name, value in attrs.items()
         if value is not None and name not in hidden
     )
@@ -496,5 +498,5 @@ def _with_state_fields(kind: Kind, obj: LiveObject, entry: StateEntry | None) ->
 
 def _live_replace(obj: LiveObject, diff: FieldDiff) -> FieldDiff:
     """A field the live object cannot change in place (``LiveObject.replace_fields``) forces a replace."""
-    why = obj.replace_fields.get(diff.path.split(".", 1)[0].split("[", 1)[0])
+    why = obj.replace_fields.get(diff.field)
     return diff if diff.forces_replacement or why is None else replace(diff, forces_replacement=why)

@@ -40,6 +40,14 @@ def _shown(field: Mapping[str, Any], side: str) -> str:
     return _value(field[side])
 
 
+def _op(field: Mapping[str, Any]) -> str:
+    """``add``, ``remove`` or ``change``; a plan saved before ``op`` existed: guessed from nulls."""
+    op = field.get("op")
+    if op:
+        return str(op)
+    return "add" if field["before"] is None else "remove" if field["after"] is None else "change"
+
+
 def _listed(change: Mapping[str, Any]) -> bool:
     return change["action"] != "noop" or any(change.get(k) for k in ("adopt", "moved_from", "sync_state"))
 
@@ -122,9 +130,9 @@ def _text_change(change: Mapping[str, Any], style: Style) -> list[str]:
         suffix = style("  # forces replacement", "magenta") if f["forces_replacement"] else ""
         if f["sensitive"]:
             lines.append(style(f"      ~ {name} = (sensitive, changed)", "yellow") + suffix)
-        elif f["before"] is None:
+        elif _op(f) == "add":
             lines.append(style(f"      + {name} = {_shown(f, 'after')}", "green") + suffix)
-        elif f["after"] is None:
+        elif _op(f) == "remove":
             lines.append(style(f"      - {name} = {_shown(f, 'before')}", "red") + suffix)
         else:
             lines.append(
@@ -215,8 +223,9 @@ def _markdown_change(change: Mapping[str, Any]) -> str:
         lines += ["| field | before | after |", "|---|---|---|"]
         for f in change["fields"]:
             mark = " ⚠ forces replacement" if f["forces_replacement"] else ""
-            before = "" if action == "create" or f["before"] is None else _md_cell(_shown(f, "before"))
-            after = "" if f["after"] is None and not f.get("after_unknown") else _md_cell(_shown(f, "after"))
+            op = "add" if action == "create" else _op(f)
+            before = "" if op == "add" else _md_cell(_shown(f, "before"))
+            after = "" if op == "remove" else _md_cell(_shown(f, "after"))
             lines.append(f"| `{f['path']}`{mark} | {before} | {after} |")
     lines += ["", "</details>"]
     return "\n".join(lines)

@@ -17,7 +17,7 @@ TITLE = "Changed outside reconciler since it last applied (drift)"
 
 
 def _drifted(doc: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], list[Mapping[str, Any]]]]:
-    found = []
+    found: list[tuple[Mapping[str, Any], list[Mapping[str, Any]]]] = []
     for change in doc["changes"]:
         if change["action"] == "create":
             if change.get("cause") == "drift":

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -36,6 +34,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from reconciler.common.paths import write_atomic
 from reconciler.engine.changes import Change, Plan
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS_BY_NAME
@@ -91,15 +90,9 @@ def dump(
 
 def write(doc: Mapping[str, Any], path: Path) -> None:
     """Write atomically (a half-written plan file must never be applied)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=2, ensure_ascii=False)
-            fh.write("\n")
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise PlanError(f"cannot write the plan file {path}: {exc}") from exc
 
 

@@ -13,13 +13,17 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from reconciler.values import LiveObject, LiveState
+from reconciler.errors import DeriveError
+from reconciler.values import LiveObject, LiveState, Ref
 
 __all__ = ["DeriveError", "Kind", "LoadContext", "Reference", "SpecModel"]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 class SpecModel(BaseModel):
@@ -86,22 +90,15 @@ class LoadContext:
     providers: Any  # the stack's validated ``providers:`` settings
 
 
-class DeriveError(ValueError):
-    """A problem found by ``Kind.derive``; ``field`` is the user's field it is about, if one."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
 @dataclass(frozen=True)
 class Kind:
     name: str  # the section in the stack, e.g. "cores"
     provider: str  # "signaloid" | "scramjet" | "steamship"
     spec: type[SpecModel]
     summary: str
-    # Natural key: computed from (logical name, attrs) for desired resources; providers compute the
-    # same tuple for live objects. Documented per kind.
+    # Natural key: computed from (name, attrs), the logical name and fields for a desired resource,
+    # the name on the API and parsed fields for a live one (``Kind.live``). The one place a key is
+    # computed; documented per kind.
     natural_key: Callable[[str, Mapping[str, Any]], tuple[str, ...]]
     key_doc: str
     replace_fields: Mapping[str, str] = field(default_factory=dict)  # field -> why it forces replacement
@@ -141,6 +138,40 @@ class Kind:
     # A stricter rule for logical names, when the name is the API's own (a Steamship handle), so
     # ``validate`` refuses what the API would: (regex, what it allows, in words).
     name_rule: tuple[str, str] | None = None
+
+    def live(
+        self,
+        remote_id: str,
+        attrs: Mapping[str, Any],
+        name: str | None = None,
+        fingerprint_source: str | Callable[[], str] = "",
+        extra: Mapping[str, Any] | None = None,
+        replace_fields: Mapping[str, str] | None = None,
+    ) -> LiveObject:
+        """A listed object of this kind, its natural key computed by ``natural_key``, as for the
+        desired resource it may match. ``name`` is the object's name on the API; None for a kind
+        without one (webhooks, repositories): its key, joined by ``@``, stands for it."""
+        key = tuple(self.natural_key(name or "", attrs))
+        return LiveObject(
+            self.name,
+            remote_id,
+            key,
+            attrs,
+            "@".join(key) if name is None else name,
+            fingerprint_source,
+            _EMPTY if extra is None else extra,
+            _EMPTY if replace_fields is None else replace_fields,
+        )
+
+    def resolve_refs(self, attrs: Mapping[str, Any], remote_id: Callable[[Ref], Any]) -> dict[str, Any]:
+        """``attrs`` with each :class:`Ref` replaced by what the API takes: the target's name, or
+        ``remote_id(ref)`` (the planner's: known or UNKNOWN; apply's: the id just created)."""
+        out = dict(attrs)
+        for field_name, rule in self.references.items():
+            value = out.get(field_name)
+            if isinstance(value, Ref):
+                out[field_name] = value.name if rule.resolves_to == "name" else remote_id(value)
+        return out
 
     def normalise(self, field_name: str, value: Any) -> Any:
         fn = self.normalisers.get(field_name)

@@ -49,7 +49,7 @@ class RepositorySpec(SpecModel):
 
 
 def _key(name: str, attrs: Any) -> tuple[str, ...]:
-    return (str(attrs.get("remote_url", "")).rstrip("/"), str(attrs.get("branch", "")))
+    return (str(attrs.get("remote_url") or "").rstrip("/"), str(attrs.get("branch") or ""))
 
 
 KIND = Kind(

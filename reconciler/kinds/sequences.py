@@ -97,7 +97,7 @@ def _derive(name: str, attrs: Mapping[str, Any], ctx: LoadContext) -> dict[str, 
 
 
 def _key(name: str, attrs: Mapping[str, Any]) -> tuple[str, ...]:
-    return (str(attrs.get("hub", "")), name)
+    return (str(attrs.get("hub") or ""), name)
 
 
 KIND = Kind(

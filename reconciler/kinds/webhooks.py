@@ -23,7 +23,7 @@ class WebhookSpec(SpecModel):
 
 
 def _key(name: str, attrs: Any) -> tuple[str, ...]:
-    return (str(attrs.get("url", "")),)
+    return (str(attrs.get("url") or ""),)
 
 
 KIND = Kind(

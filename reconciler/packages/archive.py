@@ -1,6 +1,6 @@
 """Checking a sequence package archive (.tar.gz) while streaming it, before it is trusted or uploaded.
 
-A ready-made archive gets the rules a packed directory gets (``packaging.py``), checked entry by
+A ready-made archive gets the rules a packed directory gets (``pack.py``), checked entry by
 entry in tarfile's streaming mode, so a hostile archive is refused after reading no more than it
 takes to see what is wrong, and the member list is never held in memory:
 
@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import IO
 
+from reconciler.errors import PackageError
+
 __all__ = [
     "MAX_ARCHIVE_BYTES",
     "MAX_ENTRIES",
@@ -42,7 +44,7 @@ RATIO_FLOOR_BYTES = 16 * 1024 * 1024
 MAX_MANIFEST_BYTES = 1024 * 1024
 
 
-class ArchiveProblem(ValueError):
+class ArchiveProblem(PackageError):
     """What is wrong with the archive (without the file's name: the caller adds it)."""
 
 
@@ -86,7 +88,7 @@ def check_archive(raw: IO[bytes]) -> Checked:
     links: set[str] = set()
     entries = 0
     try:
-        gz = gzip.GzipFile(fileobj=counting, mode="rb")  # type: ignore[arg-type]
+        gz = gzip.GzipFile(fileobj=counting, mode="rb")  # type: ignore[call-overload]
         with tarfile.open(fileobj=gz, mode="r|") as tar:
             for member in tar:
                 entries += 1

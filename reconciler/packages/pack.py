@@ -7,10 +7,10 @@ for executables), no gzip timestamp or file name. So the digest (sha256 of those
 content, and a changed package is a changed digest.
 
 Left out of a packed directory: ``.git/``, ``node_modules/.cache/``, ``.reconciler/``, and what the
-root ``.npmignore`` excludes, or, without one, the root ``.gitignore`` (as npm does). Patterns are
-gitignore-style: ``#`` comments, ``!`` negation, ``/`` anchoring, a trailing ``/`` for folders, ``*``,
-``**`` and ``?``. Symlinks are followed when they stay inside the package; one that leads out of it,
-or a loop, is an error.
+root ``.npmignore`` excludes, or, without one, the root ``.gitignore`` (as npm does), read with
+``pathspec``'s gitignore rules (comments, ``!`` negation, anchoring, folders, ``**``, escapes, the
+last matching pattern wins). Symlinks are followed when they stay inside the package; one that
+leads out of it, or a loop, is an error.
 """
 
 from __future__ import annotations
@@ -20,25 +20,24 @@ import hashlib
 import io
 import json
 import os
-import re
 import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from reconciler.common.paths import SYMLINK_LOOP, PathProblem, resolve
+from reconciler.errors import PackageError
 from reconciler.packages.archive import ArchiveProblem, check_archive
+
+if TYPE_CHECKING:
+    from pathspec import PathSpec
 
 __all__ = ["Package", "PackageError", "load_package", "pack_directory"]
 
 MAX_PACKAGE_BYTES = 256 * 1024 * 1024
 MAX_FILES = 50_000
 ALWAYS_EXCLUDED = (".git/", "node_modules/.cache/", ".reconciler/", ".npmignore", ".gitignore")
-
-
-class PackageError(ValueError):
-    """The package cannot be used; the message says what to fix."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ class Package:
 
 
 def load_package(path: Path) -> Package:
-    """Pack a directory, or read a ``.tar.gz``; validate it either way (``package_archive.py``)."""
+    """Pack a directory, or read a ``.tar.gz``; validate it either way (``archive.py``)."""
     if path.is_dir():
         data = pack_directory(path)
         manifest = path / "package.json"
@@ -125,66 +124,21 @@ def _validate(text: str, files: set[str], where: str, data: bytes, name_line: in
 # --- packing ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Rule:
-    regex: re.Pattern[str]
-    negate: bool
-    dir_only: bool
+def _rules(root: Path) -> PathSpec:
+    import pathspec  # only when packing: not on every command's start-up path
 
-
-def _compile(pattern: str) -> _Rule | None:
-    pattern = pattern.rstrip("\n").rstrip()
-    if not pattern or pattern.startswith("#"):
-        return None
-    negate = pattern.startswith("!")
-    pattern = pattern[1:] if negate else pattern
-    dir_only = pattern.endswith("/")
-    pattern = pattern.rstrip("/")
-    anchored = "/" in pattern
-    pattern = pattern.lstrip("/")
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif pattern[i] == "[" and "]" in pattern[i + 1 :]:
-            end = pattern.index("]", i + 1)
-            out.append("[" + pattern[i + 1 : end].replace("!", "^", 1) + "]")
-            i = end + 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    body = "".join(out)
-    return _Rule(re.compile(("" if anchored else "(?:.*/)?") + body), negate, dir_only)
-
-
-def _rules(root: Path) -> list[_Rule]:
     patterns = list(ALWAYS_EXCLUDED)
     for name in (".npmignore", ".gitignore"):
         ignore = root / name
         if ignore.is_file():
             patterns.extend(ignore.read_text(encoding="utf-8", errors="replace").splitlines())
             break
-    return [rule for rule in map(_compile, patterns) if rule is not None]
+    return pathspec.GitIgnoreSpec.from_lines(patterns)
 
 
-def _excluded(rel: str, is_dir: bool, rules: list[_Rule]) -> bool:
-    verdict = False
-    for rule in rules:
-        if rule.dir_only and not is_dir:
-            continue
-        if rule.regex.fullmatch(rel):
-            verdict = not rule.negate
-    return verdict
+def _excluded(rel: str, is_dir: bool, rules: PathSpec) -> bool:
+    """Whether ``rel`` (a path inside the package) is ignored; a folder is asked with its ``/``."""
+    return rules.match_file(f"{rel}/" if is_dir else rel)
 
 
 def _walk(root: Path) -> list[tuple[str, Path, bool]]:

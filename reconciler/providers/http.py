@@ -59,7 +59,6 @@ __all__ = [
 
 log = logging.getLogger("reconciler.http")
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 BASE_DELAY_S = 0.25
 MAX_DELAY_S = 20.0
 _TAGS = re.compile(r"<[^>]+>")
@@ -222,7 +221,7 @@ class ApiClient:
                 error = api_error_for_status(status, self.scrub(error_message(response)), call, retry_after)
                 if status == 429:
                     self.stats.rate_limited += 1
-                if status not in RETRY_STATUSES:
+                if not error.retryable:
                     raise error
                 if not idempotent and status != 429:
                     message = f"{call}: HTTP {status} ({error.message}); it may or may not have taken effect"

@@ -31,8 +31,6 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 import time
 import uuid
 from collections.abc import Collection
@@ -45,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from reconciler.common.paths import write_atomic
 from reconciler.sandbox.scramjet_guard import Handler, guard
 from reconciler.sandbox.scramjet_package import PackageError, read_package
 from reconciler.sandbox.scramjet_profiles import DOCUMENTED, PROFILES, Profile, load_check
@@ -123,11 +122,7 @@ class _Hub:
     def _write_package(self, seq_id: str, body: bytes) -> None:
         if self.package_dir is None:
             return
-        self.package_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.package_dir, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(body)
-        os.replace(tmp, self.package_dir / f"{seq_id}.tar.gz")
+        write_atomic(self.package_dir / f"{seq_id}.tar.gz", body)
 
     def _store_sequence(self, seq_id: str, body: bytes, package: Any) -> None:
         sequence_dir = str(self.package_dir / seq_id) if self.package_dir else f"/sandbox/sequences/{seq_id}"
@@ -264,7 +259,7 @@ class _Hub:
             return _error(400, 'Expected {"appConfig": {...}, "args": [...]}')
         fields = {"appConfig": body.get("appConfig", {}), "sequenceArgs": body.get("args", [])}
         response = self._start(seq_id, fields)
-        return JSONResponse({**json.loads(response.body), "message": f"Sequence {seq_id} starting"})
+        return JSONResponse({**json.loads(bytes(response.body)), "message": f"Sequence {seq_id} starting"})
 
     def _start(self, seq_id: str, fields: dict[str, Any]) -> JSONResponse:
         """Start an instance with these ``appConfig``/``sequenceArgs`` (0.18.7 takes any, even absent)."""

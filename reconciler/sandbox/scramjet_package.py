@@ -18,14 +18,12 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.errors import PackageError  # the upload is not a usable package: the hub answers 422
+
 __all__ = ["PackageError", "SequencePackage", "read_package"]
 
 # package.json fields copied into the sequence's `config`, as a real hub does.
 _CONFIG_FIELDS = ("description", "author", "keywords", "args", "repository", "license")
-
-
-class PackageError(ValueError):
-    """The upload is not a usable sequence package (the hub answers 422)."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +87,7 @@ def read_package(data: bytes) -> SequencePackage:
     files = {name for name, member in members.items() if member.isfile()}
     if not any(candidate in files for candidate in _entry_candidates(pkg["main"])):
         raise PackageError(f'package.json: main file "{pkg["main"]}" is not in the archive')
-    engines = pkg.get("engines") if isinstance(pkg.get("engines"), dict) else {}
+    engines: dict[str, Any] = pkg["engines"] if isinstance(pkg.get("engines"), dict) else {}
     sandbox = (pkg.get("scramjet") or {}).get("sandbox") if isinstance(pkg.get("scramjet"), dict) else None
     return SequencePackage(
         name=pkg["name"],

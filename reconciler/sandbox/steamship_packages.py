@@ -173,6 +173,7 @@ def _coerce(name: str, kind: str, value: Any) -> tuple[Any, str | None]:
         if isinstance(value, int | float):
             return value, None if math.isfinite(value) else wrong
         if isinstance(value, str):
+            number: int | float
             try:
                 number = int(value)
             except ValueError:

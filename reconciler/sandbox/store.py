@@ -23,11 +23,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import json
-import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
+
+from reconciler.common.paths import write_atomic
 
 __all__ = ["JsonStore", "write_behind"]
 
@@ -63,15 +63,7 @@ def flush(path: Path | None = None) -> None:
 
 
 def _write_file(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text)
 
 
 def _run_writer() -> None:
@@ -124,7 +116,7 @@ class JsonStore:
         if not _WRITE_BEHIND:
             _write_file(self.path, json.dumps(data, sort_keys=True))
             return
-        self._data = data
+        self._data: dict[str, Any] | None = data
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not inside a server's loop: encode now

@@ -13,12 +13,12 @@ import contextlib
 import json
 import os
 import socket
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from reconciler.common.paths import write_atomic
 from reconciler.errors import LockHeld, StateError
 from reconciler.state.base import StateEntry, StateSnapshot, entries_from_json
 from reconciler.state.local_lock import DirectoryLock, held_message
@@ -100,16 +100,9 @@ class LocalStateStore:
         return f'{{\n "format_version": {FORMAT_VERSION},\n "resources": {resources}\n}}'
 
     def _write_text(self, text: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state.", suffix=".tmp")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
+            write_atomic(self.path, text, durable=True)
         except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
             raise StateError(f"cannot write state file {self.path}: {exc}") from exc
 
     @contextlib.contextmanager

@@ -23,13 +23,13 @@ import fcntl
 import json
 import os
 import socket
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from reconciler.common.paths import write_atomic
 from reconciler.errors import LockLost, StateError, os_error_message
 
 __all__ = ["DirectoryLock", "held_message", "is_stale", "read_holder"]
@@ -133,14 +133,7 @@ class DirectoryLock:
 
     def _write_holder(self) -> None:
         """Write the holder's record whole to a temp file and rename it into place."""
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".lock.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(self.holder, fh)
-            os.replace(tmp, self.lock_path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        write_atomic(self.lock_path, json.dumps(self.holder))
 
 
 def read_holder(lock_path: Path) -> dict[str, Any] | None:

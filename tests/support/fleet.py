@@ -9,8 +9,9 @@ from typing import Any
 import httpx2
 import yaml
 
-from reconciler.engine.changes import Action, Cause, Change
+from reconciler.engine.changes import Action, Cause
 from reconciler.engine.diff import FieldDiff
+from tests.support.changes import make_change
 
 __all__ = ["applied_fleet", "change", "drift_outside", "plan_doc", "write_stack"]
 
@@ -44,18 +45,15 @@ def change(
     """One change of a plan JSON, made by the engine's own ``Change.to_json`` (so the fleet reads the
     real shape: a cause per field, ``causes`` per change). ``fields``: path -> (before, after), the
     field's cause being the change's, or (before, after, cause)."""
-    kind, name = address.split(".", 1)
     diffs = tuple(
         FieldDiff(path, values[0], values[1], cause=values[2] if len(values) > 2 else cause)
         for path, values in fields.items()
     )
-    return Change(
-        address=address,
-        kind=kind,
-        name=name,
-        action=Action(action),
+    return make_change(
+        address,
+        Action(action),
+        "changed outside reconciler",
         cause=Cause(cause) if cause else None,
-        reason="changed outside reconciler",
         remote_id="cor_1",
         fields=diffs,
     ).to_json()

@@ -22,6 +22,7 @@ CASE_KEYS = {"description", "xfail", "desired", "files", "live", "external_ids",
 EXPECT_KEYS = {"changes", "unmanaged", "forget", "order", "summary", "has_changes", "error"}
 CHANGE_KEYS = {
     "action",
+    "reason_code",
     "cause",
     "adopt",
     "remote_id",

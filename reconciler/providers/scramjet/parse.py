@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.errors import ProviderError
+from reconciler.kinds.sequences import KIND as SEQUENCES
 from reconciler.kinds.sequences import canonical_instances, instance_key
 from reconciler.providers.base import fingerprint
 from reconciler.values import LiveObject
@@ -86,7 +87,7 @@ def parse_sequence(
 ) -> LiveObject:
     if not isinstance(payload, Mapping) or not isinstance(payload.get("id"), str):
         raise ProviderError(f"scramjet hub {hub} listed a sequence without an id: {str(payload)[:200]!r}")
-    config = payload.get("config") if isinstance(payload.get("config"), Mapping) else {}
+    config: Mapping[str, Any] = payload["config"] if isinstance(payload.get("config"), Mapping) else {}
     name = str(config.get("name", ""))
     version = config.get("version")
     running = sorted((i for i in instances if i.sequence == payload["id"]), key=lambda i: i.id)
@@ -96,14 +97,8 @@ def parse_sequence(
         "instances": canonical_instances([i.spec for i in running]),
     }
     stable = {"id": payload["id"], "config": config, "instances": [[i.id, i.spec] for i in running]}
-    return LiveObject(
-        "sequences",
-        remote_id(hub, payload["id"]),
-        (hub, name),
-        attrs,
-        name,
-        fingerprint(stable),
-        replace_fields=dict(replace_fields),
+    return SEQUENCES.live(
+        remote_id(hub, payload["id"]), attrs, name, fingerprint(stable), replace_fields=dict(replace_fields)
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.errors import ProviderError
+from reconciler.kinds import cores, repositories, webhooks
 from reconciler.providers.base import fingerprint
 from reconciler.values import LiveObject
 
@@ -81,7 +82,7 @@ def parse_core(payload: Any) -> LiveObject:
     core_id = _require(payload, "CoreID", "core")
     name = str(payload.get("Name", ""))
     attrs = {ours: payload.get(theirs) for ours, theirs in CORE_FIELDS.items()}
-    return LiveObject("cores", core_id, (name,), attrs, name, fingerprint(payload, ("UpdatedAt",)))
+    return cores.KIND.live(core_id, attrs, name, fingerprint(payload, ("UpdatedAt",)))
 
 
 def _rename(items: Any, mapping: Mapping[str, str]) -> Any:
@@ -102,8 +103,7 @@ def parse_repository(payload: Any) -> LiveObject:
     attrs = {ours: payload.get(theirs) for ours, theirs in REPOSITORY_FIELDS.items()}
     attrs["data_sources"] = _rename(attrs["data_sources"], DATA_SOURCE_FIELDS)
     attrs["trace_variables"] = _rename(attrs["trace_variables"], TRACE_FIELDS)
-    key = (str(attrs["remote_url"] or "").rstrip("/"), str(attrs["branch"] or ""))
-    return LiveObject("repositories", repo_id, key, attrs, f"{key[0]}@{key[1]}", fingerprint(payload))
+    return repositories.KIND.live(repo_id, attrs, None, fingerprint(payload))
 
 
 def parse_webhook(payload: Any) -> LiveObject:
@@ -115,8 +115,7 @@ def parse_webhook(payload: Any) -> LiveObject:
         "description": _get(payload, "Description", "description"),
         "status": _get(payload, "Status", "status"),
     }
-    url = str(attrs["url"] or "")
-    return LiveObject("webhooks", hook_id, (url,), attrs, url, fingerprint(payload, WEBHOOK_VOLATILE))
+    return webhooks.KIND.live(hook_id, attrs, None, fingerprint(payload, WEBHOOK_VOLATILE))
 
 
 def core_body(name: str, attrs: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.errors import ProviderError
+from reconciler.kinds import package_instances, workspaces
 from reconciler.providers.base import fingerprint
 from reconciler.values import LiveObject
 
@@ -59,7 +60,7 @@ def _object(payload: Any, what: str) -> Mapping[str, Any]:
 def parse_workspace(payload: Any) -> LiveObject:
     ws = _object(payload, "workspace")
     handle = str(ws.get("handle") or "")
-    return LiveObject("workspaces", ws["id"], (handle,), {}, handle, fingerprint(ws))
+    return workspaces.KIND.live(ws["id"], {}, handle, fingerprint(ws))
 
 
 def parse_instance(payload: Any, workspace_handles: Mapping[str, str] | None = None) -> LiveObject:
@@ -81,14 +82,8 @@ def parse_instance(payload: Any, workspace_handles: Mapping[str, str] | None = N
         "init_message": inst.get("initStatusMessage"),
         "invocation_url": inst.get("invocationURL") or inst.get("invocationUrl"),
     }
-    return LiveObject(
-        "package_instances",
-        inst["id"],
-        (str(workspace), handle),
-        attrs,
-        handle,
-        fingerprint(inst, INIT_VOLATILE),
-        {k: v for k, v in extra.items() if v},
+    return package_instances.KIND.live(
+        inst["id"], attrs, handle, fingerprint(inst, INIT_VOLATILE), {k: v for k, v in extra.items() if v}
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.common.paths import SYMLINK_LOOP, PathProblem, resolve
+from reconciler.common.paths import SYMLINK_LOOP, PathProblem, resolve, write_atomic
 
 
 @pytest.fixture
@@ -44,3 +44,20 @@ def test_missing_is_fine_unless_strict(tree: Path) -> None:
     with pytest.raises(PathProblem) as caught:
         resolve(tree / "dangling", strict=True)
     assert str(caught.value) == f"{tree / 'dangling'}: {os.strerror(2)}"
+
+
+def test_write_atomic_writes_whole_files_and_makes_the_folder(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "state.json"
+    write_atomic(target, "héllo")
+    write_atomic(target, b"\x00bytes", durable=True)
+    assert target.read_bytes() == b"\x00bytes"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["state.json"]  # no temp file left
+
+
+def test_write_atomic_failing_midway_leaves_the_old_file_and_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "plan.json"
+    target.write_text("reviewed", encoding="utf-8")
+    with pytest.raises(UnicodeEncodeError):
+        write_atomic(target, "half \ud800 written")  # a lone surrogate cannot be encoded
+    assert target.read_text(encoding="utf-8") == "reviewed"
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]

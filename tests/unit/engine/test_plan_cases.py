@@ -13,7 +13,7 @@ Each case holds:
   digest of the declared attrs, i.e. "the YAML has not changed since the last apply"; ``extra`` is
   what apply remembered (``prevent_destroy``, ``deposed`` ids); ``applied: {field: value}`` records
   the attrs as last applied (the declared ones, with these fields as they were then), digests per field;
-- ``expect``: ``changes`` per address (``action, cause, adopt, remote_id, reason`` fragment,
+- ``expect``: ``changes`` per address (``action, reason_code, cause, adopt, remote_id, reason`` fragment,
   ``fields`` as a list of paths or ``{path: [before, after]}`` as the plan JSON shows them,
   ``forces_replacement``, ``depends_on``, ``causes``, ``field_causes`` ``{path: cause}``,
   ``moved_from``, ``create_before_destroy``, ``refused``: a
@@ -50,7 +50,8 @@ from tests.support.plan_cases import (
 
 
 def check_change(address: str, got: dict[str, Any], want: dict[str, Any]) -> None:
-    for key in ("action", "cause", "adopt", "remote_id", "moved_from", "create_before_destroy"):
+    keys = ("action", "reason_code", "cause", "adopt", "remote_id", "moved_from", "create_before_destroy")
+    for key in keys:
         if key in want:
             assert got[key] == want[key], f"{address}.{key}: {got[key]!r} != {want[key]!r}"
     if "refused" in want:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from reconciler.config import load_stack
+from reconciler.engine.changes import Reason
 from reconciler.engine.plan import Action, Cause, Plan, plan
 from reconciler.errors import PlanError
 from reconciler.kinds.package_instances import NO_UPDATE
@@ -96,6 +97,7 @@ def test_a_config_change_is_a_replace_naming_the_field(tmp_path: Path) -> None:
     assert change.to_json()["fields"] == [
         {
             "path": "config.max_words",
+            "op": "change",
             "before": 100,
             "after": 300,
             "sensitive": False,
@@ -115,6 +117,7 @@ def test_an_instance_whose_init_failed_is_replaced_even_when_its_fields_match(tm
     change = by_address(p)["package_instances.s"]
     assert (change.action, change.cause, change.fields) == (Action.REPLACE, Cause.DRIFT, ())
     assert change.reason.startswith("its initialisation failed")
+    assert change.reason_code is Reason.TAINTED
 
 
 def test_deleting_a_workspace_with_unmanaged_instances_is_refused_naming_them(tmp_path: Path) -> None:

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from reconciler.engine.diff import FieldDiff
-from reconciler.engine.plan import Action, Cause, Change, Plan, plan
+from reconciler.engine.plan import Action, Plan, plan
 from reconciler.engine.render import render_json, render_markdown, render_text, summary_line
 from reconciler.state.base import StateSnapshot
 from reconciler.values import LiveState
+from tests.support.changes import make_change
 from tests.support.plan_cases import CASES_DIR, desired_from, load_case, make_plan
 
 GOLDEN = Path(__file__).parents[2] / "golden"
@@ -124,22 +125,11 @@ def test_markdown_cells_are_bounded_and_escaped(tmp_path: Path) -> None:
 def sensitive_plan() -> Plan:
     secret = FieldDiff("secret", "old-secret-value", "new-secret-value", sensitive=True)
     plain = FieldDiff("description", "before", "after")
-    change = Change(
-        "webhooks.hook",
-        "webhooks",
-        "hook",
-        Action.UPDATE,
-        Cause.CONFIG,
-        "configuration changed",
-        "wh_1",
-        fields=(plain, secret),
-    )
-    create = Change(
+    change = make_change("webhooks.hook", Action.UPDATE, "configuration changed", remote_id="wh_1",
+                         fields=(plain, secret))  # fmt: skip
+    create = make_change(
         "webhooks.new",
-        "webhooks",
-        "new",
         Action.CREATE,
-        Cause.NEW,
         "declared, not found live",
         fields=(FieldDiff("secret", None, "new-secret-value", sensitive=True),),
     )
@@ -159,6 +149,7 @@ def test_sensitive_fields_in_the_json() -> None:
     fields = sensitive_plan().to_json()["changes"][0]["fields"]
     assert fields[1] == {
         "path": "secret",
+        "op": "change",
         "before": "(sensitive, changed)",
         "after": "(sensitive, changed)",
         "sensitive": True,

@@ -6,12 +6,12 @@ import pytest
 
 from reconciler.engine.plan import Action, Cause, Change, Plan
 from reconciler.engine.safety import mass_delete_problem
+from tests.support.changes import make_change
 
 
 def plan_of(deletes: int, *others: Change) -> Plan:
     changes = [
-        Change(f"cores.c{i}", "cores", f"c{i}", Action.DELETE, Cause.REMOVED, "gone", f"cor_{i}")
-        for i in range(deletes)
+        make_change(f"cores.c{i}", Action.DELETE, "gone", remote_id=f"cor_{i}") for i in range(deletes)
     ]
     return Plan((*changes, *others))
 
@@ -42,16 +42,15 @@ def test_the_message_counts_names_and_says_how_to_proceed() -> None:
 
 
 def test_refused_and_deposed_deletes_do_not_count() -> None:
-    refused = Change("cores.p", "cores", "p", Action.DELETE, Cause.REMOVED, "gone", "cor_p", refused="no")
-    deposed = Change("cores.k#deposed-x", "cores", "k", Action.DELETE, Cause.REMOVED, "old", "x",
-                     deposed_of="cores.k")  # fmt: skip
+    refused = make_change("cores.p", Action.DELETE, "gone", remote_id="cor_p", refused="no")
+    deposed = make_change("cores.k#deposed-x", Action.DELETE, "old", remote_id="x", deposed_of="cores.k")
     assert mass_delete_problem(plan_of(4, refused, deposed), 6) is None
     assert mass_delete_problem(plan_of(5, refused, deposed), 6) is not None
 
 
 def test_updates_and_creates_do_not_count() -> None:
     others = [
-        Change(f"webhooks.w{i}", "webhooks", f"w{i}", action, Cause.CONFIG, "x", f"wh_{i}")
+        make_change(f"webhooks.w{i}", action, "x", cause=Cause.CONFIG, remote_id=f"wh_{i}")
         for i, action in enumerate([Action.UPDATE, Action.UPDATE, Action.CREATE])
     ]
     assert mass_delete_problem(plan_of(3, *others), 5) is None
@@ -59,10 +58,7 @@ def test_updates_and_creates_do_not_count() -> None:
 
 def test_replaces_count_they_delete_the_old_object_and_its_data() -> None:
     """Issue 18: an anchor edit replaced 10 of 10 package instances (which hold data) unguarded."""
-    replaces = [
-        Change(f"package_instances.p{i}", "package_instances", f"p{i}", Action.REPLACE, Cause.CONFIG, "x", "")
-        for i in range(10)
-    ]
+    replaces = [make_change(f"package_instances.p{i}", Action.REPLACE, "x", remote_id="") for i in range(10)]
     problem = mass_delete_problem(Plan(tuple(replaces)), 10)
     assert problem is not None
     assert "would delete 10 of the 10 managed resources (100%, 10 of them by a replace" in problem

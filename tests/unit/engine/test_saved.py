@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from reconciler.engine.diff import FieldDiff
-from reconciler.engine.plan import Action, Cause, Change, Plan
+from reconciler.engine.plan import Action, Change, Plan
 from reconciler.engine.saved import check, dump, load, restrict, write
 from reconciler.errors import PlanError
 from reconciler.state.base import digest
 from reconciler.values import Desired, LiveObject, LiveState
+from tests.support.changes import make_change
 
 CORE = {"class": "C0", "microarchitecture": "Athens", "precision": 128}
 
@@ -27,13 +28,14 @@ def live(name: str, remote_id: str, fingerprint: str, precision: int = 128) -> L
 
 
 def update(name: str, obj: LiveObject, res: Desired, *fields: FieldDiff) -> Change:
-    return Change(f"cores.{name}", "cores", name, Action.UPDATE, Cause.CONFIG, "configuration changed",
-                  obj.remote_id, fields=fields, desired=res, live=obj)  # fmt: skip
+    return make_change(f"cores.{name}", Action.UPDATE, "configuration changed", remote_id=obj.remote_id,
+                       fields=fields, desired=res, live=obj)  # fmt: skip
 
 
 def noop(name: str, obj: LiveObject, res: Desired) -> Change:
-    return Change(f"cores.{name}", "cores", name, Action.NOOP, None, "up to date", obj.remote_id,
-                  desired=res, live=obj)  # fmt: skip
+    return make_change(
+        f"cores.{name}", Action.NOOP, "up to date", remote_id=obj.remote_id, desired=res, live=obj
+    )
 
 
 def saved_for(tmp_path: Path, the_plan: Plan, stack: Path) -> Path:
@@ -54,7 +56,7 @@ def test_the_file_binds_each_change_to_its_live_object_and_desired_digest(
 ) -> None:
     res_a, res_b = desired("a", precision=256), desired("b")
     obj_a, obj_b = live("a", "cor_a", "fp-a"), live("b", "cor_b", "fp-b")
-    create = Change("cores.c", "cores", "c", Action.CREATE, Cause.NEW, "declared", desired=desired("c"))
+    create = make_change("cores.c", Action.CREATE, "declared", desired=desired("c"))
     the_plan = Plan(
         (update("a", obj_a, res_a, FieldDiff("precision", 128, 256)), noop("b", obj_b, res_b), create)
     )

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from reconciler.engine.plan import Action, Cause, Change, Plan
 from reconciler.engine.select import select
+from tests.support.changes import make_change
 
 PARTIAL = "this plan is partial (--target/--exclude): other changes may be pending"
 
 
 def change(address: str, action: Action = Action.UPDATE, *deps: str, deposed_of: str | None = None) -> Change:
-    kind, name = address.split(".", 1)
-    return Change(address, kind, name.split("#", 1)[0], action, Cause.CONFIG, "test", "id",
-                  depends_on=tuple(deps), deposed_of=deposed_of)  # fmt: skip
+    return make_change(address, action, cause=Cause.CONFIG, remote_id="id", depends_on=tuple(deps),
+                       deposed_of=deposed_of)  # fmt: skip
 
 
 def addresses(plan: Plan) -> list[str]:

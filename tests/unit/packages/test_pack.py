@@ -101,6 +101,15 @@ def test_gitignore_is_used_without_an_npmignore_but_package_json_always_goes(tmp
     assert names(pack_directory(root)) == ["index.js", "package.json"]
 
 
+def test_gitignore_escapes_are_honoured(tmp_path: Path) -> None:
+    """A hand-written glob translation (before pathspec) read ``\\#x`` as a comment and ``\\!x`` as a
+    negation, and dropped escaped trailing spaces: those files were packed."""
+    ignore = "\\#notes.txt\n\\!bang.txt\nspace\\ \n[!a]*.tmp\n"
+    files = {".npmignore": ignore, "#notes.txt": "", "!bang.txt": "", "space ": "", "b.tmp": "", "a.tmp": ""}
+    packed = names(pack_directory(package_dir(tmp_path / "p", **files)))
+    assert packed == ["a.tmp", "index.js", "package.json"]
+
+
 @pytest.mark.parametrize(
     ("manifest", "files", "message"),
     [

@@ -123,8 +123,11 @@ def test_transport_errors_are_retried_when_idempotent(error: Exception) -> None:
     assert len(script.requests) == 2
 
 
-@pytest.mark.parametrize(("status", "error"), [(400, BadRequest), (404, NotFound), (409, ApiError)])
-def test_client_errors_are_not_retried(status: int, error: type[ApiError]) -> None:
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(400, BadRequest), (404, NotFound), (409, ApiError), (501, ServerError), (505, ServerError)],
+)
+def test_errors_that_are_not_retryable_are_not_retried(status: int, error: type[ApiError]) -> None:
     api, script, time = client([(status, {"message": "nope"}), 200])
     with pytest.raises(error) as caught:
         req(api, "GET")
