@@ -223,7 +223,7 @@ def write_stack(directory: Path, doc: Mapping[str, Any]) -> Path:
 # --- running the tool in-process ----------------------------------------------------------------------
 async def apply_stack(stack_dir: Path, environ: Mapping[str, str], parallelism: int = 32) -> dict[str, Any]:
     """Plan and apply ``stack_dir`` in this process; raise if anything failed."""
-    from reconciler.workflow import open_session
+    from reconciler.app.session import open_session
 
     async with open_session([stack_dir], sandbox=False, environ=environ) as session:
         the_plan, _ = await session.plan()

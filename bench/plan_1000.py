@@ -26,8 +26,8 @@ import _harness as h
 async def measured_plan(stack_dir: Path, environ: Mapping[str, str]) -> dict[str, Any]:
     """One refresh + plan in a fresh session, as ``reconciler plan`` does it (``Session.plan``:
     each kind planned while the others' pages are on the way); times each stage."""
+    from reconciler.app.session import open_session
     from reconciler.engine.plan import plan
-    from reconciler.workflow import open_session
 
     t0 = time.perf_counter()
     session = open_session([stack_dir], sandbox=False, environ=environ)
@@ -43,7 +43,7 @@ async def measured_plan(stack_dir: Path, environ: Mapping[str, str]) -> dict[str
         # For the record: the plan alone, as it would cost after the refresh instead of during it.
         plan(session.loaded.resources, live, snapshot)
         t4 = time.perf_counter()
-        requests = sum(p.http.stats.requests for p in session.providers.values())
+        requests = sum(p.stats().requests for p in session.providers.values())
     return {
         "load_s": t_load,
         "setup_s": t2 - t1,
@@ -58,7 +58,7 @@ async def measured_plan(stack_dir: Path, environ: Mapping[str, str]) -> dict[str
 
 async def naive_refresh(stack_dir: Path, environ: Mapping[str, str], concurrency: int = 10) -> dict[str, Any]:
     """The Terraform way: one GET per managed resource (by its id from state), ``concurrency`` at a time."""
-    from reconciler.workflow import open_session
+    from reconciler.app.session import open_session
 
     session = open_session([stack_dir], sandbox=False, environ=environ)
     async with session:
@@ -81,14 +81,15 @@ async def naive_refresh(stack_dir: Path, environ: Mapping[str, str], concurrency
         started = time.perf_counter()
         await asyncio.gather(*(get(e.kind, e.remote_id, e.extra) for e in snapshot.entries.values()))
         elapsed = time.perf_counter() - started
-        requests = sum(p.http.stats.requests for p in providers.values())
+        requests = sum(p.stats().requests for p in providers.values())
     return {"refresh_s": elapsed, "requests": requests}
 
 
 def startup_s() -> float:
     """Interpreter start-up plus the imports a plan needs, in a fresh process (best of 3)."""
     code = (
-        "import reconciler.cli, reconciler.workflow, reconciler.providers.signaloid, reconciler.engine.render"
+        "import reconciler.cli, reconciler.app.session, reconciler.providers.signaloid, "
+        "reconciler.engine.render"
     )
     best = float("inf")
     for _ in range(3):

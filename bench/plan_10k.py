@@ -50,8 +50,8 @@ def main() -> None:
 
     collect_garbage_less()  # as the reconciler command does
     t = time.perf_counter()
+    from reconciler.cli.console import styler
     from reconciler.config import load_stack
-    from reconciler.console import styler
     from reconciler.engine.plan import plan
     from reconciler.engine.render import render_json, render_text
 

@@ -33,7 +33,7 @@ FIXED = {"http": {"adaptive_concurrency": False}}
 
 
 async def measured_apply(stack_dir: Path, environ: Mapping[str, str], parallelism: int) -> dict[str, Any]:
-    from reconciler.workflow import open_session
+    from reconciler.app.session import open_session
 
     async with open_session([stack_dir], sandbox=False, environ=environ) as session:
         the_plan, _ = await session.plan()

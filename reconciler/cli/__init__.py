@@ -1,7 +1,9 @@
-"""The command line. Thin: parse flags, call the stages, pick a renderer, choose the exit code.
+"""The command line. Thin: parse flags, call the application layer (``reconciler.app``), pick a
+renderer, choose the exit code.
 
 Commands live in ``plan_apply`` (plan, drift, apply, destroy), ``manage`` (import, export,
-state) and ``misc`` (validate, schema, sandbox); what they share is in ``common``. Each
+state) and ``misc`` (validate, schema, sandbox); what they share is in ``common``; terminal
+output in ``console``, ``drift --notify`` in ``notify``. Each
 command imports the heavy parts of the tool only when it runs, so ``--help`` stays fast.
 The contracts scripts rely on (usage errors exit 1, ``--debug`` anywhere) are in ``contract``.
 """

@@ -12,11 +12,14 @@ import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from reconciler.errors import ConfigError, ReconcilerError, os_error_message
+
+if TYPE_CHECKING:
+    from reconciler.app.session import PlanOptions
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -79,7 +82,7 @@ def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], None
 
 
 def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--target / --exclude / --allow-mass-delete, handed to the session by ``configure``."""
+    """--target / --exclude / --allow-mass-delete, handed to the session by ``plan_options``."""
     for option in reversed(
         [
             click.option(
@@ -111,13 +114,17 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def configure(session: Any) -> None:
-    """Hand the command's plan options to the session."""
+def plan_options() -> PlanOptions:
+    """The command's plan options (--target, --exclude, --allow-*), as one frozen value."""
+    from reconciler.app.session import PlanOptions
+
     chosen = click.get_current_context().meta.get(_SELECT_KEY, {})
-    session.allow_delete_unmanaged = _allowed_deletes()
-    session.targets = frozenset(chosen.get("targets", ()))
-    session.excludes = frozenset(chosen.get("excludes", ()))
-    session.allow_mass_delete = bool(chosen.get("allow_mass_delete", False))
+    return PlanOptions(
+        allow_delete_unmanaged=_allowed_deletes(),
+        targets=frozenset(chosen.get("targets", ())),
+        excludes=frozenset(chosen.get("excludes", ())),
+        allow_mass_delete=bool(chosen.get("allow_mass_delete", False)),
+    )
 
 
 lock_timeout_option = click.option(
@@ -183,7 +190,7 @@ def confirm(auto_approve: bool, question: str) -> bool:
 
 def render(doc: dict[str, Any], fmt: str, report: str = "plan") -> str:
     """``report``: "plan", or "drift" for the drift report's own title."""
-    from reconciler.console import styler
+    from reconciler.cli.console import styler
     from reconciler.engine.render import render_json, render_markdown, render_text
 
     if fmt == "json":

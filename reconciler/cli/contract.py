@@ -54,7 +54,7 @@ def _enable(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if not value or root.meta.get(_DEBUG_KEY):
         return
     root.meta[_DEBUG_KEY] = True
-    from reconciler.redact import enable_debug_logging
+    from reconciler.common.redact import enable_debug_logging
 
     enable_debug_logging()  # every logger, every record redacted (reconciler/redact.py)
 

@@ -163,8 +163,8 @@ def _progress(stack: dict[str, Any]) -> None:
 async def _notify(url: str, report: dict[str, Any]) -> None:
     """One summary per fleet run (or per merge of its shards), never one per stack."""
     from reconciler.app.fleet.model import notification
-    from reconciler.notify import notify as send
-    from reconciler.notify import shown_url
+    from reconciler.cli.notify import notify as send
+    from reconciler.cli.notify import shown_url
 
     await send(url, notification(report))
     click.echo(f"Fleet summary sent to {shown_url(url)}", err=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,6 +20,9 @@ from reconciler.cli.common import (
     sandbox_option,
 )
 
+if TYPE_CHECKING:
+    from reconciler.state import StateStore
+
 
 @click.command(name="import")
 @files_option
@@ -29,8 +32,8 @@ from reconciler.cli.common import (
 def import_cmd(paths: tuple[Path, ...], sandbox: bool, address: str, remote_id: str) -> None:
     """Record an existing object (REMOTE_ID) in state as ADDRESS, declared in the stack, after
     checking its natural key matches. Nothing changes on the API."""
-    from reconciler.gitops import import_resource
-    from reconciler.workflow import open_session
+    from reconciler.app.imports import import_resource
+    from reconciler.app.session import open_session
 
     async def body() -> int:
         async with open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session:
@@ -54,7 +57,8 @@ def import_cmd(paths: tuple[Path, ...], sandbox: bool, address: str, remote_id: 
 @click.option("--kind", "kinds", multiple=True, help="Export only this kind (repeatable). Default: all.")
 def export(paths: tuple[Path, ...], sandbox: bool, kinds: tuple[str, ...]) -> None:
     """Print stack YAML for the live objects (of every kind the providers reach, or --kind)."""
-    from reconciler.gitops import export_live, open_export_session
+    from reconciler.app.export import export_live
+    from reconciler.app.session import open_export_session
 
     async def body() -> int:
         async with open_export_session(list(paths), sandbox=sandbox, environ=os.environ) as session:
@@ -73,12 +77,12 @@ def state() -> None:
     """Inspect or edit the record of managed resources."""
 
 
-def _store(paths: tuple[Path, ...], sandbox: bool) -> Any:
-    from reconciler.workflow import open_session
+def _store(paths: tuple[Path, ...], sandbox: bool) -> StateStore:
+    """The session's state store, closed when the command ends (a PostgreSQL connection)."""
+    from reconciler.app.session import open_session
 
     store = open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ).store
-    if hasattr(store, "close"):  # the postgres store's connection, closed when the command ends
-        click.get_current_context().call_on_close(store.close)
+    click.get_current_context().call_on_close(store.close)
     return store
 
 

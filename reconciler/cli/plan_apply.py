@@ -13,12 +13,12 @@ from reconciler.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
     allow_delete_option,
-    configure,
     confirm,
     files_option,
     format_option,
     lock_timeout_option,
     paths_or_cwd,
+    plan_options,
     render,
     run,
     sandbox_option,
@@ -41,14 +41,15 @@ from reconciler.cli.common import (
 @allow_delete_option
 def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bool, out: Path | None) -> None:
     """Show what apply would do."""
-    from reconciler.workflow import open_session
+    from reconciler.app.session import open_session
 
     async def body() -> int:
-        async with open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session:
-            configure(session)
+        async with open_session(
+            paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
+        ) as session:
             the_plan, _ = await session.plan()
             if out is not None:
-                from reconciler.gitops import save
+                from reconciler.app.saved_plans import save
 
                 save(session, the_plan, out)
         click.echo(render(the_plan.to_json(), fmt), nl=False)
@@ -80,17 +81,18 @@ def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) 
     With --stacks DIR: every stack under DIR (1 wins over 2: any stack errored)."""
     if fleet.requested(fmt):
         return fleet.run_fleet(paths, sandbox, fmt, notify)
-    from reconciler.workflow import open_session
+    from reconciler.app.session import open_session
 
     async def body() -> int:
-        async with open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session:
-            configure(session)
+        async with open_session(
+            paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
+        ) as session:
             the_plan, _ = await session.plan()
         doc = the_plan.to_json()
         click.echo(render(doc, fmt, report="drift"), nl=False)
         if notify:
-            from reconciler.notify import drift_report, shown_url
-            from reconciler.notify import notify as send
+            from reconciler.cli.notify import drift_report, shown_url
+            from reconciler.cli.notify import notify as send
 
             await send(notify, drift_report(doc, drifted=the_plan.has_changes()))
             click.echo(f"Drift report sent to {shown_url(notify)}", err=True)
@@ -108,52 +110,47 @@ def _apply_command(
     lock_timeout: float = 0.0,
     planfile: Path | None = None,
 ) -> None:
-    from reconciler.console import apply_summary, http_summary, progress_printer
-    from reconciler.workflow import open_session
+    from reconciler.app.apply_run import apply_stack
+    from reconciler.app.session import open_session
+    from reconciler.cli.console import apply_summary, http_summary, progress_printer
+
+    verb = "destroy these resources" if destroy else "perform these actions"
+
+    def ask(_plan: object) -> bool:
+        if confirm(auto_approve, f"\nDo you want to {verb}?"):
+            return True
+        click.echo("Apply cancelled.")
+        return False
 
     async def body() -> int:
-        async with open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session:
-            configure(session)
-            with session.store.lock("destroy" if destroy else "apply", timeout=lock_timeout):
-                interrupted = session.report_interrupted(lambda line: click.echo(line, err=True))
-                if planfile is not None:  # a reviewed plan: exactly its actions, or nothing (stale)
-                    from reconciler.engine.saved import load
-                    from reconciler.gitops import plan_from_saved
-
-                    the_plan, unreviewed = await plan_from_saved(session, load(planfile))
-                    for address in unreviewed:
-                        click.echo(f"Note: {address} has changes not in {planfile}; not applied.", err=True)
-                else:
-                    the_plan, _ = await session.plan(destroy=destroy)
-                click.echo(render(the_plan.to_json(), "text"), nl=False)
-                if not the_plan.has_changes():
-                    if interrupted:
-                        session.settle_journal()
-                    return EXIT_OK
-                verb = "destroy these resources" if destroy else "perform these actions"
-                if planfile is None and not confirm(auto_approve, f"\nDo you want to {verb}?"):
-                    click.echo("Apply cancelled.")
-                    return EXIT_ERROR
-                click.echo("")
-                result = await session.apply(
-                    the_plan,
-                    parallelism=parallelism,
-                    on_event=progress_printer(click.echo),
-                    on_notice=lambda line: click.echo(line, err=True),
-                    destroy=destroy,
-                )
-                problems = await session.verify(the_plan, result, destroy=destroy)
-                calls = http_summary(session.http_stats())
+        async with open_session(
+            paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
+        ) as session:
+            done = await apply_stack(
+                session,
+                destroy=destroy,
+                parallelism=parallelism,
+                confirm=ask,
+                show_plan=lambda the_plan: click.echo(render(the_plan.to_json(), "text"), nl=False),
+                on_notice=lambda line: click.echo(line, err=True),
+                on_event=progress_printer(click.echo),
+                on_start=lambda: click.echo(""),
+                lock_timeout=lock_timeout,
+                planfile=planfile,
+            )
+        if done.result is None:  # nothing to do, or not confirmed
+            return EXIT_OK if not done.plan.has_changes() else EXIT_ERROR
         click.echo("")
-        for line in apply_summary(result, "destroy" if destroy else "apply"):
+        for line in apply_summary(done.result, "destroy" if destroy else "apply"):
             click.echo(line)
+        calls = http_summary(done.calls or {})
         if calls:
             click.echo("API calls (including the plan and the check after apply):")
             for line in calls:
                 click.echo(line)
-        for problem in problems:
+        for problem in done.problems:
             click.echo(f"Error: {problem}", err=True)
-        return EXIT_OK if result.ok and not problems else EXIT_ERROR
+        return EXIT_OK if done.ok else EXIT_ERROR
 
     run(body)
 

@@ -17,6 +17,8 @@ big whatever the aliases multiply to.
 
 from __future__ import annotations
 
+from typing import cast
+
 import yaml
 
 from reconciler.errors import ConfigError, ConfigIssue
@@ -63,14 +65,15 @@ class ExpansionCounter:
 
     def feed(self, event: yaml.Event) -> None:
         kind = type(event)
+        node = cast(yaml.NodeEvent, event)  # what the branches that read ``anchor`` are
         if kind is yaml.ScalarEvent:
             self.written += 1
-            if event.anchor is not None:
-                self._anchors[event.anchor] = 1
+            if node.anchor is not None:
+                self._anchors[node.anchor] = 1
             self._add(1)
         elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
             self.written += 1
-            self._open.append([1, event.anchor])
+            self._open.append([1, node.anchor])
         elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
             size, anchor = self._open.pop()
             assert isinstance(size, int)
@@ -81,10 +84,11 @@ class ExpansionCounter:
             self.written += 1
             # An unknown anchor (undefined, or one still open: a recursive alias) counts as one
             # value; the loader refuses both anyway.
-            size = self._anchors.get(event.anchor, 1)
+            alias = str(node.anchor)  # an alias always names its anchor
+            size = self._anchors.get(alias, 1)
             if size > self._biggest.size:
-                self._biggest.size, self._biggest.name = size, event.anchor
-                self._biggest.line = event.start_mark.line + 1
+                self._biggest.size, self._biggest.name = size, alias
+                self._biggest.line = event.start_mark.line + 1 if event.start_mark else 0
             self._add(size)
         elif kind is yaml.DocumentEndEvent:
             self._check()

@@ -173,7 +173,7 @@ def _unprintable(text: str, file: str, exc: yaml.reader.ReaderError) -> ConfigEr
 try:
     from yaml._yaml import CParser
 except ImportError:  # PyYAML built without libyaml
-    CParser = None
+    CParser = None  # type: ignore[misc, assignment]
 
 if CParser is not None:
 
@@ -293,10 +293,10 @@ def _construct_int(loader: _Building, node: yaml.ScalarNode) -> int:
 
 
 for _cls in (_Loader, _FastLoader) if CParser is not None else (_Loader,):
-    _cls.add_constructor("tag:yaml.org,2002:int", _construct_int)
+    _cls.add_constructor("tag:yaml.org,2002:int", _construct_int)  # type: ignore[type-var]
     _cls.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
     _cls.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
-    _cls.add_constructor("tag:yaml.org,2002:str", _construct_str)
+    _cls.add_constructor("tag:yaml.org,2002:str", _construct_str)  # type: ignore[type-var]
 
 
 def _nesting_within(text: str, limit: int, file: str) -> bool:
@@ -312,6 +312,7 @@ def _nesting_within(text: str, limit: int, file: str) -> bool:
                 depth += 1
                 if depth > limit:
                     mark = event.start_mark
+                    assert mark is not None  # the parser marks every event
                     raise ConfigError(
                         ConfigIssue(
                             f"values nested more than {limit} levels deep",

@@ -10,12 +10,13 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from reconciler.common.redact import safe_url
 from reconciler.config.lifecycle import with_lifecycle
 from reconciler.config.loader import LoadedFile, Mark, MarkedDict, MarkedList
-from reconciler.config.settings import Providers, StateSettings
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.kinds import KINDS, KINDS_BY_NAME
-from reconciler.redact import safe_url
+from reconciler.providers.settings import Providers
+from reconciler.state.settings import StateSettings
 
 __all__ = ["Stack", "validate_stack"]
 
@@ -42,7 +43,7 @@ class _StackBase(BaseModel):
 def _kind_field(kind: Any) -> Any:
     pattern = kind.name_rule[0] if kind.name_rule else _NAME_PATTERN
     names = typing.Annotated[str, pydantic.StringConstraints(pattern=pattern)]
-    return (dict[names, with_lifecycle(kind)], Field(default_factory=dict, description=kind.summary))  # type: ignore[valid-type]
+    return (dict[names, with_lifecycle(kind)], Field(default_factory=dict, description=kind.summary))  # type: ignore[valid-type, misc]
 
 
 Stack: type[_StackBase] = create_model(  # type: ignore[call-overload]

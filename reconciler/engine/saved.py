@@ -34,10 +34,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from reconciler.common.paths import write_atomic
 from reconciler.engine.changes import Change, Plan
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS_BY_NAME
-from reconciler.paths import write_atomic
 from reconciler.state.base import StateSnapshot, digest
 from reconciler.values import Desired, LiveState
 

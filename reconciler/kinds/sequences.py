@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import Field
 
+from reconciler.common.paths import PathProblem, resolve
 from reconciler.kinds.base import DeriveError, Kind, LoadContext, SpecModel
 from reconciler.kinds.fields import NonEmptyStr
-from reconciler.packaging import PackageError, load_package
-from reconciler.paths import PathProblem, resolve
+from reconciler.packages.pack import PackageError, load_package
 
 __all__ = ["KIND", "InstanceSpec", "SequenceSpec", "canonical_instances", "instance_key"]
 

@@ -1,4 +1,5 @@
-"""One provider package per API. ``open_providers`` builds the ones a run needs."""
+"""One provider package per API. ``build_providers`` builds the ones a run needs; the engine sees
+them only through the ``Provider`` protocol (``base.py``), which names nothing of HTTP."""
 
 from __future__ import annotations
 

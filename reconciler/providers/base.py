@@ -1,4 +1,5 @@
-"""What the engine asks of a provider. Providers know HTTP, nothing of plans."""
+"""What the engine asks of a provider. Providers know HTTP, nothing of plans; this protocol names
+nothing of HTTP, so what uses it loads no HTTP library."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from reconciler.providers.http import ApiClient
+from reconciler.providers.stats import CallStats
 from reconciler.values import Desired, LiveObject, LiveState
 
 __all__ = ["Provider", "fingerprint"]
@@ -16,7 +17,9 @@ __all__ = ["Provider", "fingerprint"]
 class Provider(Protocol):
     name: str
     kinds: tuple[str, ...]
-    http: ApiClient
+
+    def stats(self) -> CallStats:
+        """Requests, retries and 429s so far, over every client the provider holds."""
 
     async def refresh(self, kinds: set[str], live: LiveState) -> None:
         """List every object of ``kinds`` (all pages) into ``live``: each page with

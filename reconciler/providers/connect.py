@@ -13,11 +13,19 @@ from urllib.parse import urlsplit
 
 import httpx2
 
-from reconciler.config.settings import HttpSettings
 from reconciler.errors import ProviderError
 from reconciler.providers.http import ApiClient, check_endpoint
+from reconciler.providers.settings import HttpSettings
 
-__all__ = ["Endpoint", "api_client", "api_key", "shared_reads", "shared_transports", "tls_for"]
+__all__ = [
+    "Endpoint",
+    "api_client",
+    "api_key",
+    "endpoint_and_key",
+    "shared_reads",
+    "shared_transports",
+    "tls_for",
+]
 
 USER_AGENT = "reconciler/0.1"
 
@@ -37,6 +45,19 @@ def api_key(api: str, configured: Any, environ: Mapping[str, str], variable: str
 class Endpoint:
     url: str
     transport: httpx2.AsyncBaseTransport | None = None  # set for the in-process sandbox
+
+
+SANDBOX_KEY = "sandbox-key"
+
+
+def endpoint_and_key(
+    api: str, sandbox: Any, url: str, configured: Any, environ: Mapping[str, str], variable: str
+) -> tuple[Endpoint, str]:
+    """Where ``api`` is and the key it takes: the in-process emulator under --sandbox (no account,
+    a fixed key), else ``url`` and the key from the stack or ``variable``."""
+    if sandbox is not None:
+        return sandbox.endpoint(api), SANDBOX_KEY
+    return Endpoint(url=url), api_key(api, configured, environ, variable)
 
 
 @functools.cache

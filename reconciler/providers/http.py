@@ -31,18 +31,18 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
 import orjson
 
-from reconciler.config.settings import HttpSettings
+from reconciler.common.redact import remember, safe_url, scrub
 from reconciler.errors import ApiError, ProviderError, RateLimited, TransportError, api_error_for_status
 from reconciler.providers.concurrency import EndpointLimiter, Signal, limiter_for
 from reconciler.providers.limits import Limits, limits_for, redirect_error, send_within
-from reconciler.redact import remember, safe_url
+from reconciler.providers.settings import HttpSettings
+from reconciler.providers.stats import CallStats
 
 __all__ = [
     "MAX_PAGES",
@@ -68,25 +68,6 @@ MAX_PAGES = 10_000
 
 class UncertainOutcome(TransportError):
     """A non-idempotent request failed in a way that does not say whether it took effect."""
-
-
-@dataclass
-class CallStats:
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0  # 429 answers
-    by_status: dict[int, int] = field(default_factory=dict)
-
-    def __add__(self, other: CallStats) -> CallStats:
-        statuses = dict(self.by_status)
-        for status, count in other.by_status.items():
-            statuses[status] = statuses.get(status, 0) + count
-        return CallStats(
-            self.requests + other.requests,
-            self.retries + other.retries,
-            self.rate_limited + other.rate_limited,
-            statuses,
-        )
 
 
 class TokenBucket:
@@ -182,9 +163,7 @@ class ApiClient:
         self._limiter: EndpointLimiter | None = None
 
     def scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+        return scrub(text, self.secrets)
 
     async def request(
         self,

@@ -43,7 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from reconciler.paths import write_atomic
+from reconciler.common.paths import write_atomic
 from reconciler.sandbox.scramjet_guard import Handler, guard
 from reconciler.sandbox.scramjet_package import PackageError, read_package
 from reconciler.sandbox.scramjet_profiles import DOCUMENTED, PROFILES, Profile, load_check

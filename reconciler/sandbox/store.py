@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from reconciler.paths import write_atomic
+from reconciler.common.paths import write_atomic
 
 __all__ = ["JsonStore", "write_behind"]
 

@@ -115,6 +115,10 @@ class StateStore(Protocol):
         and each write, so a run that lost its lock stops instead of racing another)."""
         ...
 
+    def close(self) -> None:
+        """Release what the store holds open (a database connection); the session calls it once."""
+        ...
+
 
 def _canonical(value: Any) -> Any:
     if isinstance(value, Ref):

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from reconciler.common.paths import write_atomic
 from reconciler.errors import LockHeld, StateError
-from reconciler.paths import write_atomic
 from reconciler.state.base import StateEntry, StateSnapshot, entries_from_json
 from reconciler.state.local_lock import DirectoryLock, held_message
 from reconciler.state.waiting import LockWait
@@ -130,6 +130,9 @@ class LocalStateStore:
     async def fence(self) -> None:
         """Raise LockLost if this store holds the lock and no longer guards the state path."""
         self._fence()
+
+    def close(self) -> None:
+        """Nothing to release: each read and write opens and closes the file."""
 
     def _fence(self) -> None:
         if self._held is not None:

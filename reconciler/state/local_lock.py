@@ -29,8 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from reconciler.common.paths import write_atomic
 from reconciler.errors import LockLost, StateError, os_error_message
-from reconciler.paths import write_atomic
 
 __all__ = ["DirectoryLock", "held_message", "is_stale", "read_holder"]
 

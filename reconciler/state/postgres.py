@@ -40,8 +40,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
+from reconciler.common.redact import remember
 from reconciler.errors import LockHeld, LockLost, StateError
-from reconciler.redact import remember
 from reconciler.state.base import StateEntry, StateSnapshot, entries_from_json
 from reconciler.state.waiting import LockWait
 

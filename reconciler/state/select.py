@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from reconciler.config.settings import StateSettings
 from reconciler.errors import StateError
 from reconciler.state.base import StateStore
 from reconciler.state.local import LocalStateStore
+from reconciler.state.settings import StateSettings
 
 __all__ = ["open_store"]
 

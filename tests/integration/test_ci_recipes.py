@@ -28,7 +28,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.integration.conftest import API_KEY, Sandbox
 from tests.support.ci_jobs import (
     TAGGED_INSTALL,
     CiTools,
@@ -41,7 +40,9 @@ from tests.support.ci_jobs import (
     workspace,
 )
 from tests.support.ci_jobs import environment as job_environment
+from tests.support.sandbox import Sandbox
 from tests.support.servers import serve_app
+from tests.support.signaloid import API_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "examples" / "ci"

@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import API_KEY, RECONCILER_BIN, Sandbox
 from tests.support.ci_jobs import (
     TAGGED_INSTALL,
     CiTools,
@@ -33,6 +32,9 @@ from tests.support.ci_jobs import (
     workspace,
 )
 from tests.support.ci_runner import lend_test_dependencies
+from tests.support.cli import RECONCILER_BIN
+from tests.support.sandbox import Sandbox
+from tests.support.signaloid import API_KEY
 from tests.support.webhooks import receive_webhooks
 
 FLEET = Path(__file__).resolve().parents[2] / "examples" / "ci" / "fleet"

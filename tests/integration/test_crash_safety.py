@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.sandbox.faults import FaultConfig, FaultInjector
-from tests.integration.conftest import RECONCILER_BIN
+from tests.support.cli import RECONCILER_BIN
 from tests.support.kills import apply_and_kill
 from tests.support.reliability import Inventory, combined_app, environ, stack_doc, state_ids, write_stack
 from tests.support.servers import serve_app

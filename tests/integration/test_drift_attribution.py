@@ -7,7 +7,8 @@ behind reconciler's back. ``drift --format json`` holds one update whose fields 
 
 from __future__ import annotations
 
-from tests.integration.conftest import CORE, RunCli, SignaloidApi, StackDir
+from tests.support.cli import RunCli
+from tests.support.signaloid import CORE, SignaloidApi, StackDir
 
 
 def test_a_yaml_edit_and_an_out_of_band_edit_in_one_change(

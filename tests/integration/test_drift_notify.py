@@ -13,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.integration.conftest import CORE, RunCli, SignaloidApi, StackDir
+from tests.support.cli import RunCli
 from tests.support.servers import serve_app
+from tests.support.signaloid import CORE, SignaloidApi, StackDir
 
 TOKEN = "T0123/B4567/xoxb-not-a-real-token-89abcdef"
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.conftest import API_KEY, CORE, WEBHOOK, RunCli, StartSandbox, repository
+from tests.support.cli import RunCli
+from tests.support.sandbox import StartSandbox
+from tests.support.signaloid import API_KEY, CORE, WEBHOOK, repository
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = ROOT / "examples" / "scramjet" / "sequences" / "hello-counter"

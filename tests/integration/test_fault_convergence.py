@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from reconciler.sandbox.faults import FAULT_KINDS, FaultConfig, FaultInjector
-from tests.integration.conftest import RECONCILER_BIN
+from tests.support.cli import RECONCILER_BIN
 from tests.support.reliability import (
     Inventory,
     combined_app,

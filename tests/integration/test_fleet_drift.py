@@ -14,8 +14,9 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.integration.conftest import RunCli, Sandbox, StartSandbox
+from tests.support.cli import RunCli
 from tests.support.fleet import applied_fleet, drift_outside, write_stack
+from tests.support.sandbox import Sandbox, StartSandbox
 from tests.support.servers import closed_port
 from tests.support.webhooks import receive_webhooks
 

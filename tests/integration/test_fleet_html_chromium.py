@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.app.fleet.html import COLOURS
-from tests.integration.conftest import RunCli, StartSandbox
 from tests.support.chromium import dump_dom, screenshot
+from tests.support.cli import RunCli
 from tests.support.fleet import applied_fleet, drift_outside
 from tests.support.png import colours
+from tests.support.sandbox import StartSandbox
 
 
 class Elements(HTMLParser):

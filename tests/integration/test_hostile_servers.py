@@ -14,13 +14,15 @@ from typing import Any
 import httpx2
 import pytest
 
-from reconciler.config.settings import HttpSettings
 from reconciler.errors import ApiError, ProviderError
 from reconciler.providers.http import ApiClient
 from reconciler.providers.limits import MIB, Limits, ResponseTooLarge
-from tests.integration.conftest import API_KEY, CORE, RunCli, StackDir, StartSandbox
+from reconciler.providers.settings import HttpSettings
+from tests.support.cli import RunCli
 from tests.support.hostile import Hostile
+from tests.support.sandbox import StartSandbox
 from tests.support.servers import serve_app
+from tests.support.signaloid import API_KEY, CORE, StackDir
 
 SETTINGS = HttpSettings(timeout_s=5.0, max_retries=1, retry_budget_s=1.0)
 

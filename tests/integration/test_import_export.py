@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.conftest import CORE, RunCli, SignaloidApi, StackDir
+from tests.support.cli import RunCli
+from tests.support.signaloid import CORE, SignaloidApi, StackDir
 
 URL = "https://github.com/acme/sensor-model"
 HOOK_URL = "https://hooks.example.com/signaloid"

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from tests.integration.conftest import CORE, StartSandbox
 from tests.support.gate import Gate, finish, poll, spawn
+from tests.support.sandbox import StartSandbox
+from tests.support.signaloid import CORE
 
 NAMES = [f"c{i}" for i in range(6)]
 

@@ -19,8 +19,9 @@ import pytest
 import yaml
 
 from reconciler.providers import http
-from tests.integration.conftest import CORE, RunCli
+from tests.support.cli import RunCli
 from tests.support.servers import serve_app
+from tests.support.signaloid import CORE
 
 HTML = b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></html>"
 COUNTER = Path(__file__).resolve().parents[1] / "support" / "sequences" / "counter"

@@ -28,9 +28,11 @@ import yaml
 from reconciler.errors import LockHeld, LockLost, StateError
 from reconciler.state.base import StateEntry
 from reconciler.state.postgres import PostgresStateStore
-from tests.integration.conftest import CORE, RunCli, StartSandbox
+from tests.support.cli import RunCli
 from tests.support.gate import Gate, finish, poll, spawn
 from tests.support.postgres import postgres_dsn
+from tests.support.sandbox import StartSandbox
+from tests.support.signaloid import CORE
 
 HOST = socket.gethostname()
 

@@ -16,16 +16,9 @@ from typing import Any
 import pytest
 
 from reconciler.sandbox.faults import FaultConfig, FaultInjector
-from tests.integration.conftest import (
-    CORE,
-    RECONCILER_BIN,
-    WEBHOOK,
-    RunCli,
-    SignaloidApi,
-    StackDir,
-    StartSandbox,
-    repository,
-)
+from tests.support.cli import RECONCILER_BIN, RunCli
+from tests.support.sandbox import StartSandbox
+from tests.support.signaloid import CORE, WEBHOOK, SignaloidApi, StackDir, repository
 
 
 def hook(n: int | str, **extra: Any) -> dict[str, Any]:

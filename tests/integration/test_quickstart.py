@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import CliResult, RunCli
+from tests.support.cli import CliResult, RunCli
 from tests.support.examples import pristine_example
 
 ROOT = Path(__file__).resolve().parents[2]

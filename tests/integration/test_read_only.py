@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.conftest import API_KEY, CORE, RunCli, StartSandbox
+from tests.support.cli import RunCli
 from tests.support.recording import Recorder, recording_proxy
+from tests.support.sandbox import StartSandbox
 from tests.support.scramjet_hub import RealHub, require_hub
+from tests.support.signaloid import API_KEY, CORE
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNTER = ROOT / "tests" / "support" / "sequences" / "counter"

@@ -14,7 +14,7 @@ import httpx2
 import pytest
 
 from reconciler.sandbox.server import announcement, build_app
-from tests.integration.conftest import RunCli
+from tests.support.cli import RunCli
 from tests.support.examples import pristine_example
 from tests.support.servers import serve_app
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import API_KEY, CORE, WEBHOOK, RunCli, SignaloidApi, StackDir
+from tests.support.cli import RunCli
+from tests.support.signaloid import API_KEY, CORE, WEBHOOK, SignaloidApi, StackDir
 
 HOOK_URL = "https://hooks.example.com/signaloid"
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from reconciler.sandbox.scramjet import create_app
-from tests.integration.conftest import RunCli
+from tests.support.cli import RunCli
 from tests.support.servers import serve_app
 
 COUNTER = Path(__file__).resolve().parents[1] / "support" / "sequences" / "counter"

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from reconciler.sandbox.scramjet import create_app
-from tests.integration.conftest import RunCli
+from tests.support.cli import RunCli
 from tests.support.polling import wait_until
 from tests.support.scramjet_hub import RealHub, group_alive, require_hub
 from tests.support.servers import serve_app

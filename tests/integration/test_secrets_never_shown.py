@@ -16,7 +16,7 @@ from typing import Any
 import httpx2
 import yaml
 
-from tests.integration.conftest import RECONCILER_BIN
+from tests.support.cli import RECONCILER_BIN
 from tests.support.reliability import combined_app, stack_doc, write_stack
 from tests.support.servers import closed_port, serve_app
 

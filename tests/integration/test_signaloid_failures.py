@@ -21,17 +21,10 @@ import pytest
 
 from reconciler.sandbox import signaloid
 from reconciler.sandbox.faults import FaultConfig, FaultInjector
-from tests.integration.conftest import (
-    CORE,
-    RECONCILER_BIN,
-    WEBHOOK,
-    CliResult,
-    RunCli,
-    StackDir,
-    StartSandbox,
-    repository,
-)
+from tests.support.cli import RECONCILER_BIN, CliResult, RunCli
+from tests.support.sandbox import StartSandbox
 from tests.support.servers import closed_port, serve_app
+from tests.support.signaloid import CORE, WEBHOOK, StackDir, repository
 
 Scope = dict[str, Any]
 FAST_RETRIES = {"max_retries": 2, "retry_budget_s": 5, "timeout_s": 5}

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import CORE, WEBHOOK, RunCli, SignaloidApi, StackDir, repository
+from tests.support.cli import RunCli
+from tests.support.signaloid import CORE, WEBHOOK, SignaloidApi, StackDir, repository
 
 URL_A = "https://github.com/acme/sensor-model"
 URL_B = "https://github.com/acme/sensor-model-v2"

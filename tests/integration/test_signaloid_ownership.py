@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import CORE, WEBHOOK, CliResult, RunCli, SignaloidApi, StackDir, repository
+from tests.support.cli import CliResult, RunCli
+from tests.support.signaloid import CORE, WEBHOOK, SignaloidApi, StackDir, repository
 
 URL_A = "https://github.com/acme/sensor-model"
 HOOK_URL = "https://hooks.example.com/signaloid"

@@ -15,8 +15,9 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.integration.conftest import CORE, RECONCILER_BIN, StackDir
+from tests.support.cli import RECONCILER_BIN
 from tests.support.servers import closed_port
+from tests.support.signaloid import CORE, StackDir
 
 CORES = 40
 CALLS = re.compile(r"^  signaloid: (?P<requests>\d+) requests, (?P<retries>\d+) retries, "

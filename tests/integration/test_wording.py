@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import CORE, WEBHOOK, RunCli, SignaloidApi, StackDir
+from tests.support.cli import RunCli
 from tests.support.examples import pristine_example
+from tests.support.signaloid import CORE, WEBHOOK, SignaloidApi, StackDir
 
 HOOK = {"url": "https://hooks.example.com/kept", **WEBHOOK}
 

@@ -12,10 +12,10 @@ import pytest
 
 import reconciler
 from reconciler import errors
+from reconciler.common.paths import PathProblem
 from reconciler.errors import PackageError, ReconcilerError, ServerError, api_error_for_status
-from reconciler.package_archive import ArchiveProblem
-from reconciler.packaging import PackageError as PackagingPackageError
-from reconciler.paths import PathProblem
+from reconciler.packages.archive import ArchiveProblem
+from reconciler.packages.pack import PackageError as PackagingPackageError
 
 # Outside the tree on purpose (errors.py says why): the emulators' errors become HTTP answers.
 OUTSIDE = {PathProblem}

@@ -69,7 +69,7 @@ async def check_fleet(
 async def _check(
     ref: StackRef, *, environ: Mapping[str, str], sandbox: bool, pool: EndpointPool
 ) -> dict[str, Any]:
-    from reconciler.workflow import open_session
+    from reconciler.app.session import open_session
 
     started, checked_at = time.monotonic(), stamp()
     http: dict[str, dict[str, int]] = {}

@@ -29,7 +29,7 @@ from typing import Any
 import httpx2
 
 from reconciler.errors import CreatedUnusable, ProviderError
-from reconciler.packaging import PackageError, load_package
+from reconciler.packages.pack import PackageError, load_package
 from reconciler.providers.http import ApiClient, decode_json, parsing
 from reconciler.providers.scramjet.parse import (
     LiveInstance,
@@ -42,6 +42,7 @@ from reconciler.providers.scramjet.parse import (
     start_body,
     stop_body,
 )
+from reconciler.providers.stats import CallStats
 from reconciler.values import Desired, LiveObject, LiveState
 
 __all__ = ["ScramjetProvider"]
@@ -75,9 +76,9 @@ class ScramjetProvider:
         self.sleep, self.clock = sleep, clock
         self.can_put: dict[str, bool] = {}  # per hub, once learned from /version or from a PUT
 
-    @property
-    def http(self) -> ApiClient | None:
-        return next(iter(self.clients.values()), None)
+    def stats(self) -> CallStats:
+        """Summed over the hubs' clients."""
+        return sum((client.stats for client in self.clients.values()), CallStats())
 
     async def aclose(self) -> None:
         for client in self.clients.values():

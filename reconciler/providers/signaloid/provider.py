@@ -18,6 +18,7 @@ from reconciler.providers.signaloid.parse import (
     repository_body,
     webhook_body,
 )
+from reconciler.providers.stats import CallStats
 from reconciler.values import Desired, LiveObject, LiveState
 
 __all__ = ["SignaloidProvider"]
@@ -41,6 +42,9 @@ class SignaloidProvider:
         one account share the default cores' list, which is the same for all of them, in a run."""
         self.http = http
         self._shared, self._account = shared, account
+
+    def stats(self) -> CallStats:
+        return self.http.stats
 
     async def aclose(self) -> None:
         await self.http.client.aclose()

@@ -17,6 +17,7 @@ from typing import Any
 
 from reconciler.errors import CreatedUnusable, NotFound, ProviderError
 from reconciler.providers.http import ApiClient, decode_json, in_turns, next_page, paged, parsing
+from reconciler.providers.stats import CallStats
 from reconciler.providers.steamship.parse import (
     instance_body,
     is_task,
@@ -41,6 +42,9 @@ class SteamshipProvider:
     def __init__(self, http: ApiClient, wait_timeout_s: float = 180.0) -> None:
         self.http = http
         self.wait_timeout_s = wait_timeout_s
+
+    def stats(self) -> CallStats:
+        return self.http.stats
 
     async def aclose(self) -> None:
         await self.http.client.aclose()

@@ -9,8 +9,8 @@ import pytest
 from reconciler.config import load_stack
 from reconciler.config import loader as loader_module
 from reconciler.config.loader import MarkedDict, MarkedList, load_file, stack_files
-from reconciler.config.settings import StateSettings
 from reconciler.errors import ConfigError
+from reconciler.state.settings import StateSettings
 from reconciler.values import Ref
 
 CORE = (

@@ -24,6 +24,7 @@ from reconciler.engine.plan import Action, Plan, plan
 from reconciler.errors import ApiError
 from reconciler.kinds import KINDS, KINDS_BY_NAME
 from reconciler.kinds.base import Kind, SpecModel
+from reconciler.providers.stats import CallStats
 from reconciler.state import LocalStateStore
 from reconciler.values import Desired, LiveObject, LiveState
 
@@ -50,7 +51,9 @@ class Widgetry:
 
     name = "widgetry"
     kinds = ("widgets",)
-    http: Any = None
+
+    def stats(self) -> CallStats:
+        return CallStats()
 
     def __init__(self, store: LocalStateStore) -> None:
         self.objects: dict[str, dict[str, Any]] = {}
@@ -271,7 +274,7 @@ def test_removing_the_owner_waits_for_its_leftover_so_a_failed_delete_forgets_no
 def test_a_failed_state_write_reports_what_was_created_and_stops(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reconciler.console import apply_summary
+    from reconciler.cli.console import apply_summary
     from reconciler.errors import StateError
 
     writes = {"n": 0}

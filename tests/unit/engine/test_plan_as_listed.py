@@ -19,7 +19,7 @@ from reconciler.errors import PlanError
 from reconciler.kinds import KINDS
 from reconciler.state.base import StateEntry, StateSnapshot, digest
 from reconciler.values import Desired, LiveObject, LiveState
-from tests.unit.engine.test_plan_cases import CASE_FILES, desired_from, live_from, load_case, state_from
+from tests.support.plan_cases import CASE_FILES, desired_from, live_from, load_case, state_from
 
 ORDERS_PER_CASE = 12
 
@@ -68,7 +68,7 @@ def outcome(make: Any) -> Any:
 @pytest.mark.parametrize("path", CASE_FILES, ids=[p.stem for p in CASE_FILES])
 def test_the_plan_is_the_same_whatever_order_the_pages_come_in(path: Path, tmp_path: Path) -> None:
     case = load_case(path)
-    desired = desired_from(case.get("desired") or {}, tmp_path)
+    desired = desired_from(case.get("desired") or {}, tmp_path, case.get("files"))
     live, state = live_from(case), state_from(case, desired)
     expected = outcome(lambda: plan(desired, live, state))
     for seed in range(ORDERS_PER_CASE):

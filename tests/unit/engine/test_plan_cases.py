@@ -2,9 +2,12 @@
 
 Each case holds:
 
-- ``desired``: a stack snippet (cores / repositories / webhooks), loaded through the real config
-  loader, so references and managed-vs-default fields are exactly what a user's YAML gives;
-- ``live``: per kind, objects ``{remote_id, name?, attrs}`` in the kind's attr names;
+- ``desired``: a stack snippet (any kind, with ``providers`` settings if it needs them, e.g. Scramjet
+  hubs), loaded through the real config loader, so references and managed-vs-default fields are
+  exactly what a user's YAML gives; ``files``: files written beside it first (path -> text, or a
+  mapping written as JSON), e.g. a sequence's package folder;
+- ``live``: per kind, objects ``{remote_id, name?, attrs, extra?}`` in the kind's attr names
+  (``extra``: what the provider reads besides, e.g. a Steamship instance's ``init_status``);
   ``external_ids``: per kind, ids that exist but are not resources (Signaloid's default cores);
 - ``state``: per address ``{remote_id, digest, key?, extra?}``; ``digest: match-desired`` stands for the
   digest of the declared attrs, i.e. "the YAML has not changed since the last apply"; ``extra`` is
@@ -31,90 +34,19 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.config import load_stack
-from reconciler.engine.causes import APPLIED_FIELDS, field_digests
-from reconciler.engine.plan import Plan, plan
+from reconciler.engine.plan import plan
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS_BY_NAME
-from reconciler.state.base import StateEntry, StateSnapshot, digest
-from reconciler.values import Desired, LiveObject, LiveState
-
-CASES_DIR = Path(__file__).parents[2] / "plan_cases"
-CASE_FILES = sorted(CASES_DIR.glob("*.yaml"))
-CASE_KEYS = {"description", "xfail", "desired", "live", "external_ids", "state", "expect"}
-EXPECT_KEYS = {"changes", "unmanaged", "forget", "order", "summary", "has_changes", "error"}
-CHANGE_KEYS = {
-    "action",
-    "reason_code",
-    "cause",
-    "adopt",
-    "remote_id",
-    "reason",
-    "fields",
-    "forces_replacement",
-    "depends_on",
-    "moved_from",
-    "create_before_destroy",
-    "refused",
-    "causes",
-    "field_causes",
-}
-
-
-def load_case(path: Path) -> dict[str, Any]:
-    case = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert set(case) <= CASE_KEYS, f"{path.name}: unknown keys {set(case) - CASE_KEYS}"
-    assert set(case["expect"]) <= EXPECT_KEYS, f"{path.name}: unknown expect keys"
-    for address, change in case["expect"].get("changes", {}).items():
-        assert set(change) <= CHANGE_KEYS, f"{path.name}: {address}: unknown keys {set(change) - CHANGE_KEYS}"
-    return case
-
-
-def desired_from(snippet: dict[str, Any], tmp_path: Path) -> list[Desired]:
-    stack = tmp_path / "stack.yaml"
-    stack.write_text(yaml.safe_dump({"version": 1, **(snippet or {})}, sort_keys=False), encoding="utf-8")
-    return load_stack([stack], {}).resources
-
-
-def live_from(case: dict[str, Any]) -> LiveState:
-    live = LiveState()
-    for kind_name, objects in (case.get("live") or {}).items():
-        kind = KINDS_BY_NAME[kind_name]
-        for obj in objects:
-            name = obj.get("name", "")
-            attrs = obj["attrs"]
-            live.add(LiveObject(kind_name, obj["remote_id"], kind.natural_key(name, attrs), attrs, name))
-    for kind_name, ids in (case.get("external_ids") or {}).items():
-        live.external_ids[kind_name] = set(ids)
-    return live
-
-
-def state_from(case: dict[str, Any], desired: list[Desired]) -> StateSnapshot:
-    by_address = {r.address: r for r in desired}
-    entries = {}
-    for address, entry in (case.get("state") or {}).items():
-        kind_name = address.split(".", 1)[0]
-        res = by_address.get(address)
-        value = entry.get("digest", "")
-        extra = dict(entry.get("extra") or {})
-        if value == "match-desired":
-            assert res is not None, f"{address}: match-desired needs the address to be declared"
-            value = digest(res.attrs)
-        if "applied" in entry:  # the declared attrs as last applied (these fields differed then)
-            assert res is not None, f"{address}: applied needs the address to be declared"
-            applied = {**res.attrs, **entry["applied"]}
-            value = digest(applied)
-            extra[APPLIED_FIELDS] = field_digests(applied, KINDS_BY_NAME[kind_name].sensitive_fields)
-        key = tuple(entry["key"]) if "key" in entry else ()
-        if not key and res is not None:
-            key = KINDS_BY_NAME[kind_name].natural_key(res.name, res.create_attrs)
-        entries[address] = StateEntry(kind_name, entry["remote_id"], key, value, extra)
-    return StateSnapshot(entries)
-
-
-def make_plan(case: dict[str, Any], tmp_path: Path) -> Plan:
-    desired = desired_from(case.get("desired") or {}, tmp_path)
-    return plan(desired, live_from(case), state_from(case, desired))
+from reconciler.values import LiveState
+from tests.support.plan_cases import (
+    CASE_FILES,
+    CASES_DIR,
+    desired_from,
+    live_from,
+    load_case,
+    make_plan,
+    state_from,
+)
 
 
 def check_change(address: str, got: dict[str, Any], want: dict[str, Any]) -> None:
@@ -189,6 +121,16 @@ def test_plan_case(path: Path, tmp_path: Path) -> None:
 
 def test_there_are_enough_cases() -> None:
     assert len(CASE_FILES) >= 20
+
+
+def test_the_cases_cover_every_kind() -> None:
+    covered = {
+        kind
+        for path in CASE_FILES
+        for kind in (load_case(path).get("desired") or {})
+        if kind in KINDS_BY_NAME
+    }
+    assert covered == set(KINDS_BY_NAME)
 
 
 PLANNING_CASES = [p for p in CASE_FILES if "error" not in load_case(p)["expect"]]

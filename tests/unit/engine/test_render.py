@@ -20,7 +20,7 @@ from reconciler.engine.render import render_json, render_markdown, render_text, 
 from reconciler.state.base import StateSnapshot
 from reconciler.values import LiveState
 from tests.support.changes import make_change
-from tests.unit.engine.test_plan_cases import CASES_DIR, desired_from, load_case, make_plan
+from tests.support.plan_cases import CASES_DIR, desired_from, load_case, make_plan
 
 GOLDEN = Path(__file__).parents[2] / "golden"
 PLANS = {

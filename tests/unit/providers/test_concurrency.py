@@ -10,9 +10,9 @@ from typing import Any
 import httpx2
 import pytest
 
-from reconciler.config.settings import HttpSettings
 from reconciler.providers.concurrency import EndpointLimiter, Permit, Signal, limiter_for
 from reconciler.providers.http import ApiClient
+from reconciler.providers.settings import HttpSettings
 
 
 class VirtualTime:

@@ -12,7 +12,6 @@ from typing import Any
 import httpx2
 import pytest
 
-from reconciler.config.settings import HttpSettings
 from reconciler.errors import (
     ApiError,
     BadRequest,
@@ -23,6 +22,7 @@ from reconciler.errors import (
     TransportError,
 )
 from reconciler.providers.http import ApiClient, UncertainOutcome, check_endpoint, parse_retry_after
+from reconciler.providers.settings import HttpSettings
 
 API_KEY = "sk-live-4b1d-very-secret"
 Step = int | tuple[int, Any] | tuple[int, Any, dict[str, str]] | Exception

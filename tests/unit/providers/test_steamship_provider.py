@@ -197,11 +197,17 @@ def test_an_unknown_package_is_the_engines_error_with_its_code(harness: Harness)
 
 
 def test_deleting_what_is_already_gone_is_not_an_error(harness: Harness) -> None:
-    async def body(p: SteamshipProvider) -> None:
+    async def body(p: SteamshipProvider) -> LiveState:
         ws = await p.create(workspace("w"), {})
         inst = await p.create(instance("i", "w"), instance("i", "w").attrs)
         await p.delete("workspaces", ws)  # takes the instance with it
         await p.delete("package_instances", inst)
         await p.delete("workspaces", ws)
+        live = LiveState()
+        await p.refresh({"workspaces", "package_instances"}, live)
+        return live
 
-    harness.run(body)
+    live = harness.run(body)  # no error raised for the two deletes of what was gone
+    assert harness.calls.count("workspace/delete") == 2, "the second delete was sent, and answered"
+    assert "package/instance/delete" in harness.calls
+    assert not live.objects.get("workspaces") and not live.objects.get("package_instances")

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config.settings import StateSettings
+from reconciler.app.session import open_session
 from reconciler.errors import StateError
 from reconciler.state import LocalStateStore
 from reconciler.state.postgres import PostgresStateStore, scrub_dsn
 from reconciler.state.select import open_store
-from reconciler.workflow import open_session
+from reconciler.state.settings import StateSettings
 
 DSN = "postgresql://ci:hunter2-secret@db.internal:5433/infra"
 ENV = {"RECONCILER_STATE_BACKEND": "postgres", "RECONCILER_PG_DSN": DSN, "RECONCILER_STATE_STACK": "prod"}

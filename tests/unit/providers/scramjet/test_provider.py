@@ -13,13 +13,13 @@ from typing import Any
 import httpx2
 import pytest
 
-from reconciler.config.settings import Providers
 from reconciler.engine.plan import plan
 from reconciler.errors import PlanError, ProviderError
-from reconciler.packaging import load_package
+from reconciler.packages.pack import load_package
 from reconciler.providers.http import ApiClient
 from reconciler.providers.scramjet import build
 from reconciler.providers.scramjet.provider import ScramjetProvider
+from reconciler.providers.settings import Providers
 from reconciler.state.base import StateSnapshot
 from reconciler.values import Desired, LiveState
 

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import TextIO
 from urllib.parse import urlsplit
 
-__all__ = ["RedactingFilter", "enable_debug_logging", "redact", "remember", "safe_url"]
+__all__ = ["RedactingFilter", "enable_debug_logging", "redact", "remember", "safe_url", "scrub"]
 
 MIN_SECRET_LEN = 6  # shorter strings would scrub ordinary words
 QUIET = ("httpx2", "httpcore2", "httpx", "httpcore", "hpack", "h11", "h2", "psycopg")
@@ -65,11 +65,17 @@ def safe_url(url: str) -> str:
     return f"{parts.scheme}://{host}{parts.path}" + ("?…" if parts.query else "")
 
 
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each of ``secrets`` (longest first, so no tail of one is left) replaced by ``***``."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret and secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
 def redact(text: str) -> str:
     """``text`` with every known secret and every credential-named value replaced by ``***``."""
-    for secret in _ordered:
-        if secret in text:
-            text = text.replace(secret, "***")
+    text = scrub(text, _ordered)
     text = _TUPLE.sub(r"\1***\3", text)
     return _PAIR.sub(r"\1***", text)
 

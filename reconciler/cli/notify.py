@@ -2,8 +2,9 @@
 
 The report is the plan JSON plus ``drifted`` (bool), ``generated_at`` (UTC, ISO 8601) and a
 one-line ``text`` (which chat webhooks such as Slack's display). It goes through the shared HTTP
-policy (``providers/http.py``): timeouts, retries with backoff on 429/5xx/timeouts (a report
-delivered twice is harmless, so the POST counts as idempotent), TLS unless the host is loopback.
+policy (a client built by ``providers/connect.py``, as every provider's): timeouts, retries with
+backoff on 429/5xx/timeouts (a report delivered twice is harmless, so the POST counts as
+idempotent), TLS unless the host is loopback.
 
 Webhook URLs often carry a token in their path or query (Slack, Teams, Discord), so the URL is
 never printed whole: messages show its scheme and host only (:func:`shown_url`).
@@ -19,11 +20,12 @@ from urllib.parse import urlsplit
 
 import httpx2
 
-from reconciler.config.settings import HttpSettings
+from reconciler.common.redact import scrub
 from reconciler.engine.saved import is_pending
 from reconciler.errors import ApiError, ProviderError, ReconcilerError
-from reconciler.providers.connect import USER_AGENT
-from reconciler.providers.http import ApiClient, check_endpoint
+from reconciler.providers.connect import Endpoint, api_client
+from reconciler.providers.http import check_endpoint
+from reconciler.providers.settings import HttpSettings
 
 __all__ = ["NotifyError", "drift_report", "notify", "shown_url"]
 
@@ -87,27 +89,21 @@ async def notify(
     try:
         check_endpoint("notify", base, settings.allow_insecure_http)
     except ProviderError as exc:
-        raise NotifyError(f"not sending the drift report to {shown}: {_scrub(str(exc), secrets)}") from None
-    client = httpx2.AsyncClient(
-        base_url=base,
-        transport=transport,
-        timeout=httpx2.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s)),
-        headers={"User-Agent": USER_AGENT},
-    )
-    api = ApiClient("notify", client, settings, secrets=secrets, sleep=sleep)
+        raise NotifyError(f"not sending the drift report to {shown}: {scrub(str(exc), secrets)}") from None
+    api = api_client("notify", Endpoint(base, transport), settings, secrets=secrets, sleep=sleep)
     try:
         await api.request("POST", target, idempotent=True, json=dict(report))
     except ApiError as exc:
-        message = _scrub(exc.message, secrets)
+        message = scrub(exc.message, secrets)
         raise NotifyError(
             f"could not send the drift report to {shown}: HTTP {exc.status} ({message})"
         ) from None
     except ProviderError as exc:
         raise NotifyError(
-            f"could not send the drift report to {shown}: {_scrub(str(exc), secrets)}"
+            f"could not send the drift report to {shown}: {scrub(str(exc), secrets)}"
         ) from None
     finally:
-        await client.aclose()
+        await api.client.aclose()
 
 
 def _secrets_of(url: str) -> list[str]:
@@ -125,9 +121,3 @@ def _secrets_of(url: str) -> list[str]:
         key=len,
         reverse=True,
     )
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import httpx2
 import pytest
 
-from reconciler.notify import NotifyError, drift_report, notify, shown_url
+from reconciler.cli.notify import NotifyError, drift_report, notify, shown_url
 
 URL = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX?sig=abcdef123456"
 

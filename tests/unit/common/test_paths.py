@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.paths import SYMLINK_LOOP, PathProblem, resolve, write_atomic
+from reconciler.common.paths import SYMLINK_LOOP, PathProblem, resolve, write_atomic
 
 
 @pytest.fixture

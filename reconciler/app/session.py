@@ -1,15 +1,16 @@
-"""The stages composed: load → refresh → plan → apply → verify. The CLI calls these."""
+"""A run's session: the loaded stack, its state store and providers, and the stages composed over
+them (refresh → plan → apply → verify). ``open_session`` is the one place a session is built."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from reconciler.config import LoadedStack, load_stack
+from reconciler.config.stack import Stack
 from reconciler.engine.apply import ApplyResult, EventHook, Outcome, apply
 from reconciler.engine.deletes import for_destroy
 from reconciler.engine.journal import Journal
@@ -20,11 +21,27 @@ from reconciler.engine.select import select
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS, KINDS_BY_NAME
 from reconciler.providers import Provider, build_providers
-from reconciler.providers.http import CallStats
+from reconciler.providers.stats import CallStats
 from reconciler.state import LocalStateStore, StateEntry, StateSnapshot, StateStore
 from reconciler.values import Desired, LiveState
 
-__all__ = ["Session", "open_session"]
+if TYPE_CHECKING:
+    from reconciler.app.fleet.endpoints import EndpointPool
+    from reconciler.sandbox.inprocess import InProcessSandbox
+
+__all__ = ["PlanOptions", "Session", "open_export_session", "open_session"]
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """What the command line chose about which changes a run plans and may apply."""
+
+    # Addresses whose delete may take unmanaged objects with it (``plan(allow_delete_unmanaged=)``).
+    allow_delete_unmanaged: frozenset[str] = frozenset()
+    # --target / --exclude (engine/select.py) and the mass-delete guard (engine/safety.py).
+    targets: frozenset[str] = frozenset()
+    excludes: frozenset[str] = frozenset()
+    allow_mass_delete: bool = False
 
 
 @dataclass
@@ -32,19 +49,13 @@ class Session:
     loaded: LoadedStack
     store: StateStore
     environ: Mapping[str, str]
-    sandbox: Any = None
+    sandbox: InProcessSandbox | None = None
     providers: dict[str, Provider] = field(default_factory=dict)
-    _exit: AsyncExitStack = field(default_factory=AsyncExitStack)
-    # Addresses whose delete may take unmanaged objects with it (``plan(allow_delete_unmanaged=)``).
-    allow_delete_unmanaged: frozenset[str] = frozenset()
-    # --target / --exclude (engine/select.py) and the mass-delete guard (engine/safety.py).
-    targets: frozenset[str] = frozenset()
-    excludes: frozenset[str] = frozenset()
-    allow_mass_delete: bool = False
+    options: PlanOptions = PlanOptions()
     journal_path: Path | None = None
     _journal_read: bool = False
     # One transport per API endpoint shared with other sessions of the run (fleet drift), or None.
-    endpoints: Any = None
+    endpoints: EndpointPool | None = None
     # Objects of creates an interrupted apply left unresolved, found by natural key: recorded in
     # state before this run's journal replaces the old one (engine/pending.py).
     pending_adopted: Mapping[str, StateEntry] = field(default_factory=dict)
@@ -55,9 +66,7 @@ class Session:
     async def __aexit__(self, *exc: object) -> None:
         for provider in self.providers.values():
             await provider.aclose()
-        close = getattr(self.store, "close", None)  # the postgres store's connection
-        if close is not None:
-            close()
+        self.store.close()
 
     def provider_for(self, kinds: set[str]) -> dict[str, Provider]:
         needed = {KINDS_BY_NAME[k].provider for k in kinds}
@@ -75,14 +84,8 @@ class Session:
         return {name: self.providers[name] for name in needed}
 
     def http_stats(self) -> dict[str, CallStats]:
-        """Requests, retries and 429s per API so far (a provider may hold one client per endpoint)."""
-        stats: dict[str, CallStats] = {}
-        for name, provider in sorted(self.providers.items()):
-            clients = getattr(provider, "clients", None)
-            for client in clients.values() if isinstance(clients, Mapping) else [provider.http]:
-                if client is not None:
-                    stats[name] = stats.get(name, CallStats()) + client.stats
-        return stats
+        """Requests, retries and 429s per API so far."""
+        return {name: provider.stats() for name, provider in sorted(self.providers.items())}
 
     def kinds_in_play(self, snapshot: StateSnapshot, desired: list[Desired] | None = None) -> set[str]:
         """Every kind of every provider the stack or its state uses: the unmanaged inventory
@@ -115,7 +118,7 @@ class Session:
         kinds |= {p.kind for p in pending}
         live = LiveState()
         planning = PlanAsListed(
-            desired, live, snapshot, pending=kinds, allow_delete_unmanaged=self.allow_delete_unmanaged
+            desired, live, snapshot, pending=kinds, allow_delete_unmanaged=self.options.allow_delete_unmanaged
         )
         live.on_added, live.on_listed = planning.added, planning.listed
         await self.refresh(kinds, live)
@@ -124,13 +127,14 @@ class Session:
             resolved = self.resolve_pending(pending, live, snapshot, desired)
             if resolved.entries:  # planned again, with what the interrupted creates made recorded
                 overlaid = StateSnapshot({**snapshot.entries, **resolved.entries})
-                the_plan = plan(desired, live, overlaid, allow_delete_unmanaged=self.allow_delete_unmanaged)
+                allowed = self.options.allow_delete_unmanaged
+                the_plan = plan(desired, live, overlaid, allow_delete_unmanaged=allowed)
             the_plan = explain(the_plan, resolved)
         if destroy:
             the_plan = for_destroy(the_plan)
-        the_plan = select(the_plan, self.targets, self.excludes)
+        the_plan = select(the_plan, self.options.targets, self.options.excludes)
         problem = None if destroy else mass_delete_problem(self._guarded(the_plan), len(snapshot.entries))
-        if problem and not self.allow_mass_delete:
+        if problem and not self.options.allow_mass_delete:
             the_plan = replace(the_plan, warnings=(*the_plan.warnings, f"apply will refuse: {problem}"))
         return the_plan, live
 
@@ -144,7 +148,7 @@ class Session:
         destroy: bool = False,
     ) -> ApplyResult:
         """Apply, journalled; refuses a mass delete unless allowed (``destroy`` is exempt)."""
-        if not destroy and not self.allow_mass_delete:
+        if not destroy and not self.options.allow_mass_delete:
             problem = mass_delete_problem(self._guarded(the_plan), len(self.store.read().entries))
             if problem:
                 raise PlanError(problem)
@@ -240,20 +244,60 @@ class Session:
 
 
 def open_session(
-    paths: list[Path], *, sandbox: bool, environ: Mapping[str, str], endpoints: Any = None
+    paths: list[Path],
+    *,
+    sandbox: bool,
+    environ: Mapping[str, str],
+    options: PlanOptions = PlanOptions(),
+    endpoints: EndpointPool | None = None,
 ) -> Session:
+    """A session over the stack at ``paths``, with its state store (or the sandbox's) and journal.
+
+    ``endpoints`` (an ``app.fleet.endpoints.EndpointPool``) shares one transport per API endpoint."""
     loaded = load_stack(paths, environ)
-    sandbox_env = None
     if sandbox:
-        from reconciler.sandbox.inprocess import InProcessSandbox
-        from reconciler.sandbox.limits import from_environ
+        return _sandboxed(loaded, environ, options, endpoints, journal=True)
+    from reconciler.state.select import open_store
 
-        sandbox_env = InProcessSandbox(loaded.root / ".reconciler" / "sandbox", limits=from_environ(environ))
-        store: StateStore = LocalStateStore(sandbox_env.state_path)  # never the real run's state
-        journal = sandbox_env.data_dir / "journal.jsonl"
-    else:
-        from reconciler.state.select import open_store
+    store = open_store(loaded.stack.state, loaded.root, environ)
+    journal = loaded.root / ".reconciler" / "journal.jsonl"
+    return Session(loaded, store, environ, journal_path=journal, endpoints=endpoints, options=options)
 
-        store = open_store(loaded.stack.state, loaded.root, environ)
-        journal = loaded.root / ".reconciler" / "journal.jsonl"
-    return Session(loaded, store, environ, sandbox_env, journal_path=journal, endpoints=endpoints)
+
+def open_export_session(paths: list[Path], *, sandbox: bool, environ: Mapping[str, str]) -> Session:
+    """A session for export: the stack's provider settings when there is a stack; none needed.
+
+    Without one, the providers come from the environment, and the state store is the default local
+    file (export only reads it); no journal, as nothing is applied."""
+    if paths or any(p.suffix in (".yaml", ".yml") for p in Path(".").iterdir()):
+        return open_session(paths or [Path(".")], sandbox=sandbox, environ=environ)
+    root = Path(".")
+    loaded = LoadedStack(Stack.model_validate({"version": 1}), [], [], root)
+    if sandbox:
+        return _sandboxed(loaded, environ, PlanOptions(), None, journal=False)
+    return Session(loaded, LocalStateStore(root / ".reconciler" / "state.json"), environ)
+
+
+def _sandboxed(
+    loaded: LoadedStack,
+    environ: Mapping[str, str],
+    options: PlanOptions,
+    endpoints: EndpointPool | None,
+    *,
+    journal: bool,
+) -> Session:
+    """A session on the in-process emulators; its state and journal live with the sandbox data, so
+    a sandbox run never shares state with a real one."""
+    from reconciler.sandbox.inprocess import InProcessSandbox
+    from reconciler.sandbox.limits import from_environ
+
+    sandbox_env = InProcessSandbox(loaded.root / ".reconciler" / "sandbox", limits=from_environ(environ))
+    return Session(
+        loaded,
+        LocalStateStore(sandbox_env.state_path),
+        environ,
+        sandbox_env,
+        journal_path=sandbox_env.data_dir / "journal.jsonl" if journal else None,
+        endpoints=endpoints,
+        options=options,
+    )

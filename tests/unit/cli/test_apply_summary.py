@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.console import apply_summary
+from reconciler.cli.console import apply_summary
 from reconciler.engine.apply import ActionResult, ApplyResult, Outcome
 from reconciler.engine.changes import Action
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
+from reconciler.common.paths import SYMLINK_LOOP, PathProblem, resolve
 from reconciler.errors import PackageError
-from reconciler.package_archive import ArchiveProblem, check_archive
-from reconciler.paths import SYMLINK_LOOP, PathProblem, resolve
+from reconciler.packages.archive import ArchiveProblem, check_archive
 
 if TYPE_CHECKING:
     from pathspec import PathSpec
@@ -51,7 +51,7 @@ class Package:
 
 
 def load_package(path: Path) -> Package:
-    """Pack a directory, or read a ``.tar.gz``; validate it either way (``package_archive.py``)."""
+    """Pack a directory, or read a ``.tar.gz``; validate it either way (``archive.py``)."""
     if path.is_dir():
         data = pack_directory(path)
         manifest = path / "package.json"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.console import http_summary
+from reconciler.cli.console import http_summary
 from reconciler.providers.http import CallStats
 
 

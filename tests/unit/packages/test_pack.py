@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.packaging import PackageError, load_package, pack_directory
+from reconciler.packages.pack import PackageError, load_package, pack_directory
 
 MANIFEST = {"name": "demo", "version": "1.2.3", "main": "index.js"}
 

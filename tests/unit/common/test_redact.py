@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.common.redact import QUIET, enable_debug_logging, redact, remember, safe_url
 from reconciler.config import load_stack
 from reconciler.errors import ConfigError, ProviderError
 from reconciler.providers.http import check_endpoint
-from reconciler.redact import QUIET, enable_debug_logging, redact, remember, safe_url
 
 KEY = "sk-REFLECTED-0badc0ffee"
 
@@ -100,3 +100,14 @@ def test_a_stack_url_error_does_not_echo_url_credentials(tmp_path: Path) -> None
 )
 def test_safe_url(url: str, shown: str) -> None:
     assert safe_url(url) == shown
+
+
+def test_scrub_replaces_the_longest_secret_first() -> None:
+    """A secret that contains a shorter one is replaced whole, not left with its tail showing."""
+    from reconciler.common.redact import scrub
+    from reconciler.providers.http import ApiClient
+
+    secrets = ["T0/B1", "T0/B1/xyzSECRET"]
+    assert scrub("POST /T0/B1/xyzSECRET failed", secrets) == "POST /*** failed"
+    client = ApiClient("notify", None, secrets=secrets)  # type: ignore[arg-type]  # scrub needs no client
+    assert client.scrub("POST /T0/B1/xyzSECRET failed") == "POST /*** failed"

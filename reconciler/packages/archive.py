@@ -1,6 +1,6 @@
 """Checking a sequence package archive (.tar.gz) while streaming it, before it is trusted or uploaded.
 
-A ready-made archive gets the rules a packed directory gets (``packaging.py``), checked entry by
+A ready-made archive gets the rules a packed directory gets (``pack.py``), checked entry by
 entry in tarfile's streaming mode, so a hostile archive is refused after reading no more than it
 takes to see what is wrong, and the member list is never held in memory:
 

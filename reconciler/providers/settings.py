@@ -1,4 +1,4 @@
-"""Provider and state settings in the stack's ``providers:`` and ``state:`` sections.
+"""Provider settings: the stack's ``providers:`` section, and the HTTP policy's knobs.
 
 Credentials and endpoints may also come from the environment (DESIGN.md, command line);
 a value written in the stack wins. Secrets are ``SecretStr`` so they never print.
@@ -6,7 +6,7 @@ a value written in the stack wins. Secrets are ``SecretStr`` so they never print
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
@@ -85,24 +85,3 @@ class Providers(_Settings):
     signaloid: SignaloidSettings = SignaloidSettings()
     steamship: SteamshipSettings = SteamshipSettings()
     scramjet: ScramjetSettings = ScramjetSettings()
-
-
-class StateSettings(_Settings):
-    """Where state lives. Left out of the stack, the backend comes from $RECONCILER_STATE_BACKEND."""
-
-    backend: Literal["local", "postgres"] = Field(
-        default="local", description="default: $RECONCILER_STATE_BACKEND, else local"
-    )
-    path: str | None = Field(
-        default=None, description="local: state file; default .reconciler/state.json beside the stack"
-    )
-    dsn: SecretStr | None = Field(
-        default=None, description='postgres: connection string, e.g. "${env:RECONCILER_PG_DSN}" (the default)'
-    )
-    stack: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=200,
-        description="postgres: the name this stack's rows and lock go by; default $RECONCILER_STATE_STACK "
-        "or 'default'",
-    )

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from reconciler import package_archive
 from reconciler.cli import main
-from reconciler.package_archive import ArchiveProblem, check_archive
-from reconciler.packaging import PackageError, load_package
+from reconciler.packages import archive as package_archive
+from reconciler.packages.archive import ArchiveProblem, check_archive
+from reconciler.packages.pack import PackageError, load_package
 
 MANIFEST = json.dumps({"name": "demo", "main": "index.js", "version": "1.0.0"}).encode()
 Entry = Callable[[tarfile.TarFile], None]

@@ -1,0 +1,78 @@
+"""The apply sequence, for ``apply`` and ``destroy``: lock → journal → plan → confirm → apply → verify.
+
+The command line supplies what is its own: how the plan is shown, how confirmation is asked, how
+progress and notices are printed. Everything between is here, in the order that keeps a run safe:
+the journal of an interrupted run is read under the lock before planning; a reviewed plan file is
+re-checked against live state and applied exactly, or refused as stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.app.session import Session
+from reconciler.engine.apply import ApplyResult, EventHook
+from reconciler.engine.plan import Plan
+from reconciler.providers.stats import CallStats
+
+__all__ = ["ApplyRun", "apply_stack"]
+
+
+@dataclass(frozen=True)
+class ApplyRun:
+    """What an apply did. ``result`` is None when nothing was applied (no changes, or not confirmed)."""
+
+    plan: Plan
+    result: ApplyResult | None = None
+    problems: tuple[str, ...] = ()  # what the check after apply found still differing
+    calls: dict[str, CallStats] | None = None  # API calls per provider, the plan's included
+
+    @property
+    def ok(self) -> bool:
+        return self.result is None or (self.result.ok and not self.problems)
+
+
+async def apply_stack(
+    session: Session,
+    *,
+    destroy: bool,
+    parallelism: int,
+    confirm: Callable[[Plan], bool],
+    show_plan: Callable[[Plan], None],
+    on_notice: Callable[[str], None],
+    on_event: EventHook | None = None,
+    on_start: Callable[[], None] | None = None,
+    lock_timeout: float = 0.0,
+    planfile: Path | None = None,
+) -> ApplyRun:
+    """Apply the stack (or destroy it; or, with ``planfile``, exactly that reviewed plan, unasked).
+
+    ``confirm`` is asked only when there are changes and no plan file; False applies nothing.
+    ``on_start`` is called once the changes are going ahead, before the first action."""
+    with session.store.lock("destroy" if destroy else "apply", timeout=lock_timeout):
+        interrupted = session.report_interrupted(on_notice)
+        if planfile is not None:  # a reviewed plan: exactly its actions, or nothing (stale)
+            from reconciler.app.saved_plans import plan_from_saved
+            from reconciler.engine.saved import load
+
+            the_plan, unreviewed = await plan_from_saved(session, load(planfile))
+            for address in unreviewed:
+                on_notice(f"Note: {address} has changes not in {planfile}; not applied.")
+        else:
+            the_plan, _ = await session.plan(destroy=destroy)
+        show_plan(the_plan)
+        if not the_plan.has_changes():
+            if interrupted:
+                session.settle_journal()
+            return ApplyRun(the_plan)
+        if planfile is None and not confirm(the_plan):
+            return ApplyRun(the_plan)
+        if on_start is not None:
+            on_start()
+        result = await session.apply(
+            the_plan, parallelism=parallelism, on_event=on_event, on_notice=on_notice, destroy=destroy
+        )
+        problems = await session.verify(the_plan, result, destroy=destroy)
+        return ApplyRun(the_plan, result, tuple(problems), session.http_stats())
