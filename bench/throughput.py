@@ -42,10 +42,13 @@ async def measured_apply(stack_dir: Path, environ: Mapping[str, str], parallelis
         result = await session.apply(the_plan, parallelism=parallelism)
         elapsed = time.perf_counter() - started
         after = session.http_stats()
+        # The peak adaptive limit per API: read off the concrete providers that hold one client
+        # (the Provider protocol shows only stats(); a benchmark may look further).
+        clients = {name: getattr(p, "http", None) for name, p in session.providers.items()}
         limits = {
-            name: round(p.http.limiter.peak_limit, 1)
-            for name, p in session.providers.items()
-            if p.http is not None and p.http.limiter is not None
+            name: round(http.limiter.peak_limit, 1)
+            for name, http in clients.items()
+            if http is not None and http.limiter is not None
         }
     requests = sum(s.requests for s in after.values()) - sum(s.requests for s in before.values())
     throttled = sum(s.rate_limited for s in after.values()) - sum(s.rate_limited for s in before.values())
