@@ -497,8 +497,9 @@ class _Engine:
             "_initFailure": version.init_failure,
         }
         self.state["instances"][inst["id"]] = inst
+        answer = {"packageInstance": self._instance_wire(inst)}  # as at creation, however long the save
         self._save()
-        return {"packageInstance": self._instance_wire(inst)}
+        return answer
 
     def _find_instance(self, ws: Body, body: Body) -> Body:
         inst_id, handle = _str(body, "id"), _str(body, "handle")
