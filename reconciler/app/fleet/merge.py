@@ -29,6 +29,8 @@ def read_report(path: Path) -> dict[str, Any]:
         raise MergeError(f"cannot read {path}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise MergeError(f"{path} is not a fleet report (not JSON: {exc})") from None
+    except RecursionError:
+        raise MergeError(f"{path} is not a fleet report (values nested too deeply)") from None
     if not isinstance(doc, dict) or doc.get("report") != REPORT or not isinstance(doc.get("stacks"), list):
         raise MergeError(
             f"{path} is not a fleet report (made by `reconciler drift --stacks DIR --format json`)"

@@ -67,3 +67,10 @@ def test_reading_a_file_that_is_not_a_fleet_report_says_so(tmp_path: Path) -> No
         read_report(future)
     with pytest.raises(MergeError, match="cannot read"):
         read_report(tmp_path / "absent.json")
+
+
+def test_a_report_nested_too_deeply_is_one_clear_error(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(MergeError, match="nested too deeply"):
+        read_report(deep)
