@@ -58,10 +58,11 @@ class Journal:
         self.path = path
         self.run = ""
         self._fh: Any = None
+        self._in_flight: set[str] = set()  # intents of this run without a result yet
 
     def previous(self) -> Interrupted | None:
         """What the last run left unfinished: it did not end, or ended with calls in flight."""
-        if not self.path.exists():
+        if not self.path.exists() or self._ended_cleanly():
             return None
         intents: dict[str, dict[str, Any]] = {}
         header: dict[str, Any] = {}
@@ -89,6 +90,23 @@ class Journal:
         return Interrupted(
             header.get("run", "?"), header.get("pid"), header.get("at", 0.0), list(intents.values()), finished
         )
+
+    def _ended_cleanly(self) -> bool:
+        """The last line is an ``end`` with nothing in flight: the usual case, told from the
+        file's tail alone, so a plan does not read a 20,000-line journal to learn nothing."""
+        try:
+            with self.path.open("rb") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, size - _TAIL_BYTES))
+                tail = fh.read()
+        except OSError:
+            return False  # the full read says what is wrong
+        lines = tail.rstrip(b"\n").rsplit(b"\n", 1)
+        try:
+            rec = json.loads(lines[-1])
+        except (ValueError, RecursionError):
+            return False
+        return isinstance(rec, dict) and rec.get("event") == "end" and rec.get("in_flight") == 0
 
     def _parse(self, number: int, line: bytes) -> dict[str, Any] | None:
         """One record, checked; None for a line torn by a kill; StateError for anything else wrong."""
@@ -149,6 +167,7 @@ class Journal:
         never recorded, the next run finds the object by that key even when the YAML no longer
         declares it (engine/pending.py)."""
         call_id = uuid.uuid4().hex[:12]
+        self._in_flight.add(call_id)
         await self._append(
             {
                 "event": "intent",
@@ -167,6 +186,7 @@ class Journal:
     ) -> None:
         """Record how a call ended. Not waited on to be durable: state (written before) is the
         record of what was done; a result lost in a crash only makes the next run look again."""
+        self._in_flight.discard(call_id)
         await self._append(
             {
                 "event": "result",
@@ -180,7 +200,9 @@ class Journal:
         )
 
     def end(self) -> None:
-        self._write({"event": "end", "at": time.time()})
+        """The last line: ``in_flight`` counts calls cancelled before their result (Ctrl-C); a
+        later run reads only this line when it is 0."""
+        self._write({"event": "end", "at": time.time(), "in_flight": len(self._in_flight)})
         self._fh.close()
         self._fh = None
 
@@ -198,6 +220,8 @@ class Journal:
         self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
         self._fh.flush()
 
+
+_TAIL_BYTES = 4096  # more than one ``end`` line
 
 _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "run": {"run": (str,), "pid": (int, type(None)), "at": (int, float)},

@@ -82,6 +82,9 @@ async def send_within(
     try:
         async with asyncio.timeout(deadline_s):
             response = await client.send(request, stream=True)
+            if _declared_within(response, limits.max_body_bytes):
+                await response.aread()  # h11 reads exactly Content-Length bytes, never more
+                return response
             try:
                 body = await _read_capped(response, limits.max_body_bytes, call)
             finally:
@@ -93,6 +96,20 @@ async def send_within(
     headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _BODY_HEADERS]
     return httpx2.Response(
         response.status_code, headers=headers, content=body, request=request, extensions=response.extensions
+    )
+
+
+def _declared_within(response: httpx2.Response, limit: int) -> bool:
+    """The common case, read without streaming: an unencoded body whose ``Content-Length`` is
+    within the limit (what arrives is then exactly that long). A compressed or chunked body, or
+    one declared too large, takes the streaming path, which counts decoded bytes as they come."""
+    headers = response.headers
+    declared = headers.get("content-length", "")
+    return (
+        declared.isdigit()
+        and int(declared) <= limit
+        and headers.get("content-encoding", "identity").lower() == "identity"
+        and "transfer-encoding" not in headers
     )
 
 

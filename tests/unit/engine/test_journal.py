@@ -49,6 +49,7 @@ def test_a_run_writes_header_intents_results_and_end(tmp_path: Path) -> None:
     assert recs[0]["pid"] == os.getpid()
     assert recs[1]["id"] == recs[2]["id"] and recs[1]["address"] == "cores.a"
     assert (recs[2]["outcome"], recs[2]["error"]) == ("failed", "boom")
+    assert recs[3]["in_flight"] == 0  # what lets the next run read only this line
     assert Journal(path).previous() is None  # it ended
 
 
@@ -108,9 +109,23 @@ def test_a_run_that_ended_with_calls_in_flight_is_reported(tmp_path: Path) -> No
         journal.end()
 
     asyncio.run(run())
+    assert lines(path)[-1]["in_flight"] == 1
     found = Journal(path).previous()
     assert found is not None
     assert [r["address"] for r in found.unfinished] == ["cores.a"]
+
+
+def test_a_journal_ending_in_an_older_end_line_is_read_whole(tmp_path: Path) -> None:
+    """An ``end`` without ``in_flight`` (written before it was counted) says nothing about the
+    calls: the whole journal is read, and a call left in flight is still reported."""
+    path = tmp_path / "journal.jsonl"
+    path.write_bytes(
+        HEADER
+        + b'{"event":"intent","id":"i","address":"cores.a","action":"create","remote_id":null,"at":2}\n'
+        + b'{"event":"end","at":3}\n'
+    )
+    found = Journal(path).previous()
+    assert found is not None and [r["address"] for r in found.unfinished] == ["cores.a"]
 
 
 def test_concurrent_lines_are_all_written_whole(tmp_path: Path) -> None:
