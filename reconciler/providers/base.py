@@ -19,7 +19,8 @@ class Provider(Protocol):
     kinds: tuple[str, ...]
 
     def stats(self) -> CallStats:
-        """Requests, retries and 429s so far, over every client the provider holds."""
+        """Requests, retries and 429s so far, over every client the provider holds: a snapshot,
+        so that two readings can be subtracted."""
 
     async def refresh(self, kinds: set[str], live: LiveState) -> None:
         """List every object of ``kinds`` (all pages) into ``live``: each page with

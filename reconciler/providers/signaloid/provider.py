@@ -44,7 +44,7 @@ class SignaloidProvider:
         self._shared, self._account = shared, account
 
     def stats(self) -> CallStats:
-        return self.http.stats
+        return CallStats() + self.http.stats  # a copy: the client's own counters go on counting
 
     async def aclose(self) -> None:
         await self.http.client.aclose()

@@ -44,7 +44,7 @@ class SteamshipProvider:
         self.wait_timeout_s = wait_timeout_s
 
     def stats(self) -> CallStats:
-        return self.http.stats
+        return CallStats() + self.http.stats  # a copy: the client's own counters go on counting
 
     async def aclose(self) -> None:
         await self.http.client.aclose()

@@ -211,3 +211,15 @@ def test_deleting_what_is_already_gone_is_not_an_error(harness: Harness) -> None
     assert harness.calls.count("workspace/delete") == 2, "the second delete was sent, and answered"
     assert "package/instance/delete" in harness.calls
     assert not live.objects.get("workspaces") and not live.objects.get("package_instances")
+
+
+def test_stats_are_a_snapshot_that_later_calls_do_not_change(harness: Harness) -> None:
+    """What a benchmark or a summary subtracts: two readings around a call differ by its requests."""
+
+    async def body(p: SteamshipProvider) -> tuple[int, int]:
+        before = p.stats()
+        await p.create(workspace("w"), {})
+        return before.requests, p.stats().requests
+
+    before, after = harness.run(body)
+    assert before == 0 and after == len(harness.calls) > 0
