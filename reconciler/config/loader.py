@@ -23,7 +23,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
-from reconciler.config.expansion import ExpansionCounter
+from reconciler.config.expansion import check_events
 from reconciler.errors import ConfigError, ConfigIssue
 
 __all__ = ["LoadedFile", "MarkedDict", "MarkedList", "load_file", "stack_files"]
@@ -129,7 +129,7 @@ class _Building:
                 )
             if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
                 return _construct_str(self, node)  # most values: skip the generic machinery
-            # An alias is built again each time (no shared mutable values): ExpansionCounter bounds that.
+            # An alias is built again each time (no shared mutable values): check_events bounds that.
             self.constructed_objects.pop(node, None)
             return super().construct_object(node, deep=True)  # type: ignore[misc]
         finally:
@@ -145,14 +145,6 @@ class _Loader(_Building, yaml.SafeLoader):
         except yaml.reader.ReaderError as exc:
             raise _unprintable(text, file, exc) from exc
         self._setup(file, environ)
-        self._expansion = ExpansionCounter(file, MAX_VALUES)
-
-    def get_event(self) -> yaml.Event:
-        """The composer takes each event from here once: an alias bomb is refused as the document
-        ends, before any value is built."""
-        event = super().get_event()
-        self._expansion.feed(event)
-        return event
 
 
 def _unprintable(text: str, file: str, exc: yaml.reader.ReaderError) -> ConfigError:
@@ -302,27 +294,10 @@ for _cls in (_Loader, _FastLoader) if CParser is not None else (_Loader,):
 def _nesting_within(text: str, limit: int, file: str) -> bool:
     """Whether collections nest at most ``limit`` deep (libyaml's event parser: no recursion);
     deeper is a ConfigError at the line where it goes past the limit. The same pass refuses an
-    alias bomb (:class:`ExpansionCounter`) before anything is composed."""
-    depth = 0
-    expansion = ExpansionCounter(file, MAX_VALUES)
+    alias bomb (:func:`check_events`) before anything is composed."""
+    assert CParser is not None
     try:
-        for event in yaml.parse(text, Loader=yaml.CSafeLoader):
-            expansion.feed(event)
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > limit:
-                    mark = event.start_mark
-                    assert mark is not None  # the parser marks every event
-                    raise ConfigError(
-                        ConfigIssue(
-                            f"values nested more than {limit} levels deep",
-                            file=file,
-                            line=mark.line + 1,
-                            column=mark.column + 1,
-                        )
-                    )
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
+        check_events(iter(CParser(text).get_event, None), file, MAX_VALUES, limit)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         if "nesting depth" not in str(exc.problem) or mark is None:
@@ -376,6 +351,9 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
             )
     loader = _Loader(text, file, environ)
     try:
+        # Without libyaml, or where it failed: Python's parser, once to refuse a bomb or a deep
+        # document before composing, once to compose (the fast path's pass is libyaml's).
+        check_events(yaml.parse(text, Loader=yaml.SafeLoader), file, MAX_VALUES, MAX_DEPTH)
         data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
