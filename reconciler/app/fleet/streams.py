@@ -5,7 +5,7 @@ server) each time it assigns a request, and again when a response is closed. Any
 answers by building a dict of all its socket attributes, every time. One stack's pool holds a
 few connections; the pool a fleet shares per endpoint holds ``--per-endpoint`` (32), so that check
 ran ~60 times per request and took a tenth of a fleet's CPU. Here the raw socket is looked up once
-per connection and polled directly (the same test httpcore makes).
+per connection and polled directly (the same test httpcore makes), by a poller made once.
 """
 
 from __future__ import annotations
@@ -21,20 +21,14 @@ import httpcore2
 __all__ = ["PollingBackend"]
 
 
-def _readable(sock: socket.socket | None) -> bool:
-    """Whether a read would return at once (data, or the end of a closed connection)."""
-    fd = -1 if sock is None else sock.fileno()
-    if fd < 0:
-        return True  # gone: as httpcore, treat as readable (the next read ends it)
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))
-
-
 class _Stream(httpcore2.AsyncNetworkStream):
     def __init__(self, inner: httpcore2.AsyncNetworkStream) -> None:
         self.inner = inner
         self.sock: socket.socket | None = inner.get_extra_info("socket")
+        # One poller per connection, its socket registered once: a check is then one poll(2).
+        self._poller = select.poll()
+        if self.sock is not None and self.sock.fileno() >= 0:
+            self._poller.register(self.sock.fileno(), select.POLLIN)
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return await self.inner.read(max_bytes, timeout)
@@ -52,8 +46,14 @@ class _Stream(httpcore2.AsyncNetworkStream):
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":
-            return _readable(self.sock)
+            return self._readable()
         return self.inner.get_extra_info(info)
+
+    def _readable(self) -> bool:
+        """Whether a read would return at once (data, or the end of a closed connection)."""
+        if self.sock is None or self.sock.fileno() < 0:
+            return True  # gone (its number may be another socket's by now): as httpcore, readable
+        return bool(self._poller.poll(0))
 
 
 class PollingBackend(httpcore2.AsyncNetworkBackend):

@@ -27,3 +27,4 @@ async def _check(listener: socket.socket) -> None:
     assert stream.get_extra_info("is_readable") is True  # closed by the server: not reused
     assert await stream.read(10, timeout=5) == b""
     await stream.aclose()
+    assert stream.get_extra_info("is_readable") is True  # closed here: never polled again
