@@ -13,7 +13,7 @@ from __future__ import annotations
 import click
 
 from reconciler.cli import fleet, manage, misc, plan_apply
-from reconciler.cli.common import collect_garbage_less
+from reconciler.cli.common import collect_garbage_less, skip_pydantic_plugins
 from reconciler.cli.contract import CliGroup, add_debug_everywhere, debug_option
 
 __all__ = ["main"]
@@ -25,6 +25,7 @@ __all__ = ["main"]
 def main() -> None:
     """Declarative infrastructure for Signaloid, Scramjet and Steamship: plan, then apply."""
     collect_garbage_less()
+    skip_pydantic_plugins()
 
 
 for command in (
