@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.config import LoadedStack, load_stack
-from reconciler.config.stack import Stack
+from reconciler.config.stack import stack_model
 from reconciler.engine.apply import ApplyResult, EventHook, Outcome, apply
 from reconciler.engine.deletes import for_destroy
 from reconciler.engine.journal import Journal
@@ -272,7 +272,7 @@ def open_export_session(paths: list[Path], *, sandbox: bool, environ: Mapping[st
     if paths or any(p.suffix in (".yaml", ".yml") for p in Path(".").iterdir()):
         return open_session(paths or [Path(".")], sandbox=sandbox, environ=environ)
     root = Path(".")
-    loaded = LoadedStack(Stack.model_validate({"version": 1}), [], [], root)
+    loaded = LoadedStack(stack_model(frozenset()).model_validate({"version": 1}), [], [], root)
     if sandbox:
         return _sandboxed(loaded, environ, PlanOptions(), None, journal=False)
     return Session(loaded, LocalStateStore(root / ".reconciler" / "state.json"), environ)

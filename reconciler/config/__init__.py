@@ -9,12 +9,12 @@ from typing import Any
 
 from reconciler.config.loader import LoadedFile, MarkedDict, load_file, stack_files
 from reconciler.config.refs import desired_resources
-from reconciler.config.stack import Stack, validate_stack
+from reconciler.config.stack import stack_model, validate_stack
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.kinds import KINDS_BY_NAME
 from reconciler.values import Desired
 
-__all__ = ["LoadedStack", "Stack", "load_stack"]
+__all__ = ["LoadedStack", "load_stack", "stack_model"]
 
 _MERGED_SECTIONS = {"providers", *KINDS_BY_NAME}
 

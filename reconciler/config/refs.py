@@ -19,12 +19,12 @@ def desired_resources(
     stack: Any, data: MarkedDict, secret_marks: frozenset[tuple[str, int, int]] = frozenset()
 ) -> list[Desired]:
     """``secret_marks``: (file, line, column) of values from ${env:…}, never echoed in errors."""
-    names = {kind.name: set(getattr(stack, kind.name)) for kind in KINDS}
+    names = {kind.name: set(getattr(stack, kind.name, {})) for kind in KINDS}  # only named kinds are fields
     issues: list[ConfigIssue] = []
     result: list[Desired] = []
     for kind in KINDS:
         section = data.get(kind.name) if isinstance(data.get(kind.name), MarkedDict) else None
-        for name, spec in getattr(stack, kind.name).items():
+        for name, spec in getattr(stack, kind.name, {}).items():
             attrs = spec.model_dump(by_alias=True, exclude_unset=True, mode="json", exclude={"lifecycle"})
             create_attrs = spec.model_dump(by_alias=True, mode="json", exclude={"lifecycle"})
             body = section.get(name) if section is not None else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import types
 import typing
 from typing import Any
@@ -18,8 +19,9 @@ from reconciler.kinds import KINDS, KINDS_BY_NAME
 from reconciler.providers.settings import Providers
 from reconciler.state.settings import StateSettings
 
-__all__ = ["Stack", "validate_stack"]
+__all__ = ["stack_model", "validate_stack"]
 
+ALL_KINDS = frozenset(KINDS_BY_NAME)
 SCHEMA_ID = "https://reconciler.dev/schemas/stack.schema.json"
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
@@ -46,15 +48,20 @@ def _kind_field(kind: Any) -> Any:
     return (dict[names, with_lifecycle(kind)], Field(default_factory=dict, description=kind.summary))  # type: ignore[valid-type, misc]
 
 
-Stack: type[_StackBase] = create_model(  # type: ignore[call-overload]
-    "Stack", __base__=_StackBase, **{kind.name: _kind_field(kind) for kind in KINDS}
-)
+@functools.cache
+def stack_model(kinds: frozenset[str] = ALL_KINDS) -> type[_StackBase]:
+    """The Stack model with the fields of ``kinds`` (every kind by default: the schema, the
+    hints). A stack validates against the model of the kinds it names, so a stack of cores never
+    builds the other kinds' validators (start-up); each model is built once per process."""
+    fields = {kind.name: _kind_field(kind) for kind in KINDS if kind.name in kinds}
+    return create_model("Stack", __base__=_StackBase, **fields)  # type: ignore[call-overload, no-any-return]
 
 
 def validate_stack(data: MarkedDict, files: list[LoadedFile]) -> _StackBase:
     """Validate the merged stack, or raise ConfigError listing every issue with its location."""
+    named = frozenset(key for key in data if key in KINDS_BY_NAME)
     try:
-        return Stack.model_validate(data)
+        return stack_model(named).model_validate(data)
     except ValidationError as exc:
         secrets = {(f.path.as_posix(), line, col) for f in files for (line, col) in f.secret_positions}
         issues = [_issue(err, data, secrets) for err in _one_per_mistake(exc.errors(include_url=False))]
@@ -127,7 +134,7 @@ def _value_mark(data: Any, loc: tuple[Any, ...]) -> Mark | None:
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The pydantic model that owns the mapping at ``loc`` (for "did you mean" hints)."""
-    annotation: Any = Stack
+    annotation: Any = stack_model()
     for part in loc:
         annotation = _unwrap(annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):

@@ -27,9 +27,10 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 class SpecModel(BaseModel):
-    """Base of every user-facing spec: frozen, unknown fields are errors."""
+    """Base of every user-facing spec: frozen, unknown fields are errors. Validators are built
+    on first use (``defer_build``): a command builds those of the kinds its stack uses only."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     @field_validator("*", mode="after")
     @classmethod
