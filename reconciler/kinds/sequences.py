@@ -19,7 +19,6 @@ from pydantic import Field
 from reconciler.common.paths import PathProblem, resolve
 from reconciler.kinds.base import DeriveError, Kind, LoadContext, SpecModel
 from reconciler.kinds.fields import NonEmptyStr
-from reconciler.packages.pack import PackageError, load_package
 
 __all__ = ["KIND", "InstanceSpec", "SequenceSpec", "canonical_instances", "instance_key"]
 
@@ -79,6 +78,8 @@ def _derive(name: str, attrs: Mapping[str, Any], ctx: LoadContext) -> dict[str, 
             "keep packages beside the stack",
             "package",
         )
+    from reconciler.packages.pack import PackageError, load_package  # tarfile, pathspec: only for sequences
+
     try:
         package = load_package(path)
     except PackageError as exc:
