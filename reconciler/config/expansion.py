@@ -25,7 +25,7 @@ import yaml
 
 from reconciler.errors import ConfigError, ConfigIssue
 
-__all__ = ["EXPANSION_FLOOR", "EXPANSION_RATIO", "check_events", "expansion_limit"]
+__all__ = ["EXPANSION_FLOOR", "EXPANSION_RATIO", "check_events"]
 
 EXPANSION_RATIO = 10
 EXPANSION_FLOOR = 200_000
@@ -108,13 +108,13 @@ def check_events(events: Iterable[yaml.Event], file: str, ceiling: int, depth_li
             biggest = _Alias()
 
 
-def expansion_limit(written: int, ceiling: int) -> int:
+def _limit(written: int, ceiling: int) -> int:
     """What aliases may expand a document to; a document without aliases is always within."""
     return max(written, min(ceiling, max(EXPANSION_FLOOR, EXPANSION_RATIO * written)))
 
 
 def _check(written: int, expanded: int, alias: _Alias, file: str, ceiling: int) -> None:
-    if expanded <= expansion_limit(written, ceiling):
+    if expanded <= _limit(written, ceiling):
         return
     raise ConfigError(
         ConfigIssue(

@@ -82,13 +82,13 @@ async def send_within(
     try:
         async with asyncio.timeout(deadline_s):
             response = await client.send(request, stream=True)
-            if _declared_within(response, limits.max_body_bytes):
-                await response.aread()  # h11 reads exactly Content-Length bytes, never more
-                return response
             try:
+                if _declared_within(response, limits.max_body_bytes):
+                    await response.aread()  # h11 reads exactly Content-Length bytes, never more
+                    return response
                 body = await _read_capped(response, limits.max_body_bytes, call)
             finally:
-                await response.aclose()
+                await response.aclose()  # also when the deadline cuts a read short
     except TimeoutError:
         raise httpx2.ReadTimeout(
             f"no complete answer within {deadline_s:g}s, the deadline of one attempt", request=request
