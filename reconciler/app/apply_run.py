@@ -46,11 +46,13 @@ async def apply_stack(
     on_start: Callable[[], None] | None = None,
     lock_timeout: float = 0.0,
     planfile: Path | None = None,
+    narrow: Callable[[Plan], Plan] | None = None,
 ) -> ApplyRun:
     """Apply the stack (or destroy it; or, with ``planfile``, exactly that reviewed plan, unasked).
 
     ``confirm`` is asked only when there are changes and no plan file; False applies nothing.
-    ``on_start`` is called once the changes are going ahead, before the first action."""
+    ``on_start`` is called once the changes are going ahead, before the first action. ``narrow``
+    cuts the plan made under the lock down to what may be applied (``reconciler watch``)."""
     with session.store.lock("destroy" if destroy else "apply", timeout=lock_timeout):
         interrupted = session.report_interrupted(on_notice)
         if planfile is not None:  # a reviewed plan: exactly its actions, or nothing (stale)
@@ -62,6 +64,8 @@ async def apply_stack(
                 on_notice(f"Note: {address} has changes not in {planfile}; not applied.")
         else:
             the_plan, _ = await session.plan(destroy=destroy)
+        if narrow is not None:
+            the_plan = narrow(the_plan)
         show_plan(the_plan)
         if not the_plan.has_changes():
             if interrupted:

@@ -150,17 +150,17 @@ def fail(message: str) -> NoReturn:
     sys.exit(EXIT_ERROR)
 
 
-def run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
-    """Run a command body within the run's deadline (``cli/deadline.py``); map our errors to a
-    message and exit 1 (traceback only with --debug)."""
+def run(coro_fn: Callable[[], Coroutine[Any, Any, int]], *, deadline: bool = True) -> NoReturn:
+    """Run a command body within the run's deadline (``cli/deadline.py``; none for ``watch``,
+    which runs until stopped); map our errors to a message and exit 1 (traceback only with --debug)."""
     from reconciler.cli.contract import debug_enabled
 
     debug = debug_enabled()
     try:
         from reconciler.cli.deadline import run_deadline, within
 
-        deadline = run_deadline(os.environ)
-        code = asyncio.run(within(coro_fn(), deadline))
+        seconds = run_deadline(os.environ) if deadline else None
+        code = asyncio.run(within(coro_fn(), seconds))
     except ConfigError as exc:
         lines = [str(i) for i in exc.issues]
         header = "Error: the stack is not valid:" if len(lines) > 1 else "Error:"

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from reconciler.common.redact import safe_url
 from reconciler.config.lifecycle import with_lifecycle
 from reconciler.config.loader import LoadedFile, Mark, MarkedDict, MarkedList
+from reconciler.config.watch import WatchSettings
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.kinds import KINDS, KINDS_BY_NAME
 from reconciler.providers.settings import Providers
@@ -32,6 +33,7 @@ class _StackBase(BaseModel):
     version: typing.Literal[1] = Field(description="stack format version; always 1")
     providers: Providers = Providers()
     state: StateSettings = StateSettings()
+    watch: WatchSettings = WatchSettings()
 
     @pydantic.field_validator("version", mode="before")
     @classmethod

@@ -9,7 +9,7 @@ Stable hooks for checks and scripts: ``#summary [data-status][data-count]``,
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from html import escape
 from typing import Any
 
@@ -31,15 +31,27 @@ summary{cursor:pointer}pre{white-space:pre-wrap;margin:4px 0}
 """
 
 
-def render_html(report: Mapping[str, Any]) -> str:
+def render_html(
+    report: Mapping[str, Any],
+    *,
+    title: str = "reconciler fleet drift",
+    refresh_s: int | None = None,
+    intro: str = "",
+    stack_extra: Callable[[Mapping[str, Any]], str] | None = None,
+    extra_style: str = "",
+) -> str:
+    """The page. ``reconciler watch`` serves it live: ``refresh_s`` (the page reloads itself),
+    ``intro`` and ``stack_extra`` (each stack's history): HTML its caller has escaped."""
     summary = report["summary"]
-    title = f"reconciler fleet drift — {report['generated_at']}"
+    title = f"{title} — {report['generated_at']}"
+    refresh = f'<meta http-equiv="refresh" content="{int(refresh_s)}">' if refresh_s else ""
     parts = [
         "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
+        f'<html lang="en"><head><meta charset="utf-8">{refresh}',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(title)}</title><style>{_STYLE}{_colours()}</style></head><body>",
+        f"<title>{escape(title)}</title><style>{_STYLE}{_colours()}{extra_style}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
+        intro,
         f"<p>{summary['stacks']} stacks checked in {report['duration_s']:.1f}s{escape(shard_label(report))}; "
         f"exit code {report['exit_code']}.</p>",
     ]
@@ -75,12 +87,14 @@ def render_html(report: Mapping[str, Any]) -> str:
         )
     parts.append("</table><h2>Stacks</h2>")
     for number, stack in enumerate(report["stacks"]):
-        parts.append(_stack_details(stack, f"stack-{number}"))
+        parts.append(_stack_details(stack, f"stack-{number}", stack_extra))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
 
-def _stack_details(stack: Mapping[str, Any], anchor: str) -> str:
+def _stack_details(
+    stack: Mapping[str, Any], anchor: str, extra: Callable[[Mapping[str, Any]], str] | None = None
+) -> str:
     status = stack["status"]
     opened = " open" if status in ("errored", "drifted") else ""
     out = [
@@ -121,6 +135,8 @@ def _stack_details(stack: Mapping[str, Any], anchor: str) -> str:
                     + "</tr>"
                 )
         out.append("</table>")
+    if extra is not None:
+        out.append(extra(stack))
     out.append("</details>")
     return "\n".join(out)
 

@@ -18,7 +18,7 @@ from reconciler.app.fleet.endpoints import DEFAULT_LIMIT, EndpointPool
 from reconciler.app.fleet.model import errored_stack, fleet_report, stack_result, stamp
 from reconciler.errors import ConfigError, ReconcilerError
 
-__all__ = ["DEFAULT_MAX_STACKS", "check_fleet", "describe_error"]
+__all__ = ["DEFAULT_MAX_STACKS", "check_fleet", "describe_error", "http_figures"]
 
 DEFAULT_MAX_STACKS = 16
 
@@ -79,7 +79,7 @@ async def _check(
             try:
                 the_plan, _ = await session.plan()
             finally:
-                http = _http_figures(session.http_stats())
+                http = http_figures(session.http_stats())
         return stack_result(
             ref.name,
             the_plan.to_json(),
@@ -97,7 +97,8 @@ async def _check(
         )
 
 
-def _http_figures(stats: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+def http_figures(stats: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """Requests, retries and 429s per API that was called (a report's ``http`` part)."""
     return {
         api: {"requests": s.requests, "retries": s.retries, "rate_limited": s.rate_limited}
         for api, s in stats.items()
