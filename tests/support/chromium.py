@@ -43,20 +43,22 @@ def chromium() -> str:
     pytest.skip(reason)
 
 
-def _run(page: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+def _run(page: Path | str, *flags: str) -> subprocess.CompletedProcess[str]:
+    """``page``: a file, or an ``http://`` URL (a live page, such as ``reconciler watch``'s)."""
+    target = page if isinstance(page, str) else page.resolve().as_uri()
     with tempfile.TemporaryDirectory(prefix="reconciler-chromium-") as profile:
-        command = [chromium(), *FLAGS, f"--user-data-dir={profile}", *flags, page.resolve().as_uri()]
+        command = [chromium(), *FLAGS, f"--user-data-dir={profile}", *flags, target]
         result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert result.returncode == 0, f"chromium exited {result.returncode}: {result.stderr[-2000:]}"
     return result
 
 
-def dump_dom(page: Path) -> str:
+def dump_dom(page: Path | str) -> str:
     """The page's DOM as the browser built it, serialised."""
     return _run(page, "--dump-dom").stdout
 
 
-def screenshot(page: Path, out: Path, size: tuple[int, int] = (1000, 700)) -> Path:
+def screenshot(page: Path | str, out: Path, size: tuple[int, int] = (1000, 700)) -> Path:
     _run(page, f"--screenshot={out}", f"--window-size={size[0]},{size[1]}", "--hide-scrollbars")
     assert out.is_file() and out.stat().st_size > 1000, f"no screenshot written to {out}"
     return out

@@ -82,11 +82,10 @@ class WatchProcess:
 
 @contextmanager
 def running_watch(
-    *args: str | os.PathLike[str], env: Mapping[str, str] | None = None, listen: bool = True
+    *args: str | os.PathLike[str], env: Mapping[str, str] | None = None, listen: str = "127.0.0.1:0"
 ) -> Iterator[WatchProcess]:
-    """``reconciler watch ARGS --log-format json`` (and ``--listen 127.0.0.1:0``), stopped after."""
-    command = [str(RECONCILER_BIN), "watch", *map(str, args), "--log-format", "json"]
-    command += ["--listen", "127.0.0.1:0"] if listen else ["--listen", "off"]
+    """``reconciler watch ARGS --log-format json --listen LISTEN``, killed after if still running."""
+    command = [str(RECONCILER_BIN), "watch", *map(str, args), "--log-format", "json", "--listen", listen]
     environ = {**os.environ, **(env or {}), "NO_COLOR": "1"}
     proc = subprocess.Popen(
         command,
@@ -98,7 +97,7 @@ def running_watch(
     )
     watch = WatchProcess(proc)
     try:
-        if listen:
+        if listen != "off":
             watch.wait_for(lambda: watch.url, "the watch to listen", timeout=30)
         yield watch
     finally:
