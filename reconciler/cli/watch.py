@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +235,8 @@ def watch(
         )  # fmt: skip
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        # State writes and the schedule's queries run in threads: one per check in flight, plus room.
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=2 * max_stacks + 8))
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         mode = "suspended" if suspend else ", ".join(n for n, on in (("sync", sync), ("heal", heal)) if on)

@@ -35,7 +35,7 @@ class WatchProcess:
     def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            if line.strip():
+            if line.endswith("\n") and line.strip():  # a line cut short by kill -9 is not one
                 self.lines.append(json.loads(line))
 
     def _read_stderr(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,9 +75,21 @@ def state_stack_name(ref: StackRef) -> str:
     return ref.relative if ref.relative != "." else ref.path.name
 
 
-async def check_stacks(refs: Sequence[StackRef], ctx: CheckContext) -> list[StackCheck]:
-    """Check ``refs`` concurrently; one stack's failure is its own entry, never the others'."""
-    return list(await asyncio.gather(*(check_stack(ref, ctx) for ref in refs)))
+async def check_stacks(
+    refs: Sequence[StackRef],
+    ctx: CheckContext,
+    on_done: Callable[[StackRef, StackCheck], Awaitable[None]] | None = None,
+) -> list[StackCheck]:
+    """Check ``refs`` concurrently; one stack's failure is its own entry, never the others'.
+    ``on_done`` is awaited as each check ends (not when the slowest does)."""
+
+    async def one(ref: StackRef) -> StackCheck:
+        check = await check_stack(ref, ctx)
+        if on_done is not None:
+            await on_done(ref, check)
+        return check
+
+    return list(await asyncio.gather(*(one(ref) for ref in refs)))
 
 
 async def check_stack(ref: StackRef, ctx: CheckContext) -> StackCheck:

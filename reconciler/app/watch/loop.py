@@ -102,28 +102,31 @@ class Watcher:
         task.add_done_callback(self._tasks.discard)
 
     async def _check(self, batch: Sequence[StackRef]) -> None:
-        try:
-            checks = await check_stacks(batch, self.ctx)
-            for ref, check in zip(batch, checks, strict=True):
+        pending = {ref.name for ref in batch}
+
+        async def done(ref: StackRef, check: StackCheck) -> None:
+            pending.discard(ref.name)
+            self.busy -= 1
+            try:
                 await self.schedule.finish(
                     ref.name, interval_s=check.interval_s, failed=check.failed, result=check.result
                 )
-                self.on_checked(check)
-                self.log({"event": "checked", **_check_line(check)})
-                for event in check.events:
-                    self._announce(ref.name, event)
-        except asyncio.CancelledError:
-            for ref in batch:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(self.schedule.release(ref.name))
-            raise
-        except Exception as exc:  # the schedule's store failed: the stacks come due again
-            self.log({"event": "schedule_failed", "message": describe_error(exc)})
-            for ref in batch:
+            except Exception as exc:  # the schedule's store failed: the stack comes due again
+                self.log({"event": "schedule_failed", "stack": ref.name, "message": describe_error(exc)})
                 with contextlib.suppress(Exception):
                     await self.schedule.release(ref.name)
+            self.on_checked(check)
+            self.log({"event": "checked", **_check_line(check)})
+            for event in check.events:
+                self._announce(ref.name, event)
+
+        try:
+            await check_stacks(batch, self.ctx, done)
         finally:
-            self.busy -= len(batch)
+            self.busy -= len(pending)
+            for name in sorted(pending):  # cancelled (shutdown): due again at once, for another replica
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.schedule.release(name))
 
     def _announce(self, stack: str, event: Event) -> None:
         self.log({"event": "transition", "stack": stack, **event.to_json(), "transition": event.event})
@@ -179,6 +182,7 @@ def _check_line(check: StackCheck) -> Mapping[str, Any]:
         "healed": list(check.healed),
         "synced": list(check.synced),
         "failed": check.failed,
+        "error": result["error"] or result.get("watch", {}).get("apply_error"),
         "started_unix": check.started,
         "at_unix": time.time(),
     }
