@@ -138,6 +138,13 @@ def _duration(minimum: float = 1.0) -> Any:
     "--replica-name", default=None, help="This process's name in history and claims (default HOST:PID)."
 )
 @click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep each stack's apply journal (and local history) here, not in its folder (a read-only "
+    "git-sync checkout, say).",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
@@ -163,6 +170,7 @@ def watch(
     grace: float,
     coordination: str,
     replica_name: str | None,
+    work_dir: Path | None,
     log_format: str,
     sandbox: bool,
 ) -> None:
@@ -227,6 +235,7 @@ def watch(
             contested_window_s=contested_window,
             sandbox=sandbox,
             replica=replica,
+            work_dir=work_dir,
             on_notice=lambda stack, line: log({"event": "notice", "stack": stack, "message": line}),
         )
         watcher = Watcher(

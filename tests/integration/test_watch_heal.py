@@ -32,7 +32,8 @@ def test_heal_reverts_an_out_of_band_patch_within_two_intervals(
     [healed, watched] = applied_fleet(root, run_cli, 2)
     other = watched.relative_to(tmp_path).as_posix()
     set_watch(healed, heal=True)  # the other stack is detect-only (no flag, no watch: section)
-    with running_watch("--stacks", root, "--interval", f"{INTERVAL:g}s") as watch:
+    work = tmp_path / "work"  # journals and history here: the stack folders may be read-only checkouts
+    with running_watch("--stacks", root, "--interval", f"{INTERVAL:g}s", "--work-dir", work) as watch:
         watch.wait_for(lambda: len(watch.events("checked")) >= 2, "a first check of both stacks")
         drifted_at = time.time()
         drift_outside(sandbox.signaloid_url, "key-0", "s0-a", 32)
@@ -54,6 +55,9 @@ def test_heal_reverts_an_out_of_band_patch_within_two_intervals(
         assert watch.events("checked", other)[-1]["status"] == "drifted"
         assert watch.events("healed", other) == []
         assert watch.stop() == 0
+    scratch = work / healed.relative_to(root) / ".reconciler"
+    assert (scratch / "journal.jsonl").is_file() and (scratch / "watch-history.json").is_file()
+    assert not (healed / ".reconciler" / "watch-history.json").exists()
 
 
 def test_a_stack_file_emptied_by_mistake_deletes_nothing(

@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from reconciler.app.fleet.discover import StackRef
@@ -33,7 +34,14 @@ from reconciler.engine.apply import Outcome as ActionOutcome
 from reconciler.engine.plan import Plan
 from reconciler.errors import LockHeld, PlanError, ReconcilerError
 
-__all__ = ["CheckContext", "StackCheck", "check_stack", "check_stacks", "state_stack_name"]
+__all__ = [
+    "CheckContext",
+    "StackCheck",
+    "check_stack",
+    "check_stacks",
+    "scratch_folder",
+    "state_stack_name",
+]
 
 HISTORY_SHOWN = 10
 
@@ -51,6 +59,9 @@ class CheckContext:
     contested_window_s: float = 3600.0
     sandbox: bool = False
     replica: str = ""
+    # Where journals (and the local history) go instead of each stack's folder, which a git-sync
+    # checkout may hold read-only: WORK_DIR/<stack's state name>/.reconciler/.
+    work_dir: Path | None = None
     on_notice: Callable[[str, str], None] = lambda _stack, _line: None
 
 
@@ -67,6 +78,11 @@ class StackCheck:
     healed: tuple[str, ...] = ()
     synced: tuple[str, ...] = ()
     http: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+
+def scratch_folder(ref: StackRef, ctx: CheckContext) -> Path:
+    """The folder whose ``.reconciler/`` holds the stack's journal and local watch history."""
+    return ctx.work_dir / state_stack_name(ref) if ctx.work_dir is not None else ref.path
 
 
 def state_stack_name(ref: StackRef) -> str:
@@ -97,7 +113,7 @@ async def check_stack(ref: StackRef, ctx: CheckContext) -> StackCheck:
     allowed = ctx.defaults
     http: dict[str, dict[str, int]] = {}
     try:
-        events = await ctx.history.recent(ref.name, ref.path)
+        events = await ctx.history.recent(ref.name, scratch_folder(ref, ctx))
     except (OSError, ReconcilerError) as exc:
         return _errored(
             ref, ctx, f"cannot read the stack's watch history: {describe_error(exc)}", started, now, []
@@ -112,6 +128,8 @@ async def check_stack(ref: StackRef, ctx: CheckContext) -> StackCheck:
         from reconciler.app.session import open_session
 
         session = open_session([ref.path], sandbox=ctx.sandbox, environ=environ, endpoints=ctx.pool)
+        if ctx.work_dir is not None and not ctx.sandbox:
+            session.journal_path = scratch_folder(ref, ctx) / ".reconciler" / "journal.jsonl"
         async with session:
             try:
                 allowed = permissions(session.loaded.stack.watch, ctx.defaults, suspend_all=ctx.suspend_all())
@@ -213,7 +231,7 @@ async def _apply(
 async def _record(ctx: CheckContext, ref: StackRef, events: Sequence[Event]) -> None:
     if events:
         try:
-            await ctx.history.append(ref.name, ref.path, events)
+            await ctx.history.append(ref.name, scratch_folder(ref, ctx), events)
         except (OSError, ReconcilerError) as exc:
             ctx.on_notice(ref.name, f"could not record the watch history: {describe_error(exc)}")
 
