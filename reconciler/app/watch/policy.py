@@ -57,6 +57,9 @@ def permissions(written: WatchSettings, defaults: Permissions, *, suspend_all: b
     )
 
 
+_BOOKKEEPING = frozenset({Action.ADOPT, Action.MOVE, Action.STATE_ONLY})
+
+
 def causes(change: Change) -> set[str]:
     """Every cause a change holds (its fields', else its own), as in the plan JSON."""
     found = {f.cause for f in change.fields if f.cause}
@@ -69,7 +72,7 @@ def is_drift(change: Change) -> bool:
 
 def is_config(change: Change) -> bool:
     """A change the YAML asks for: a config cause, or state-only bookkeeping (adopt, move)."""
-    return bool(causes(change) - {"drift"}) or (change.action is Action.NOOP and change.is_change)
+    return bool(causes(change) - {"drift"}) or change.action in _BOOKKEEPING
 
 
 @dataclass(frozen=True)
@@ -123,5 +126,5 @@ def decide(plan: Plan, allowed: Permissions, contested: Collection[str] = ()) ->
 
 def narrow(plan: Plan, decision: Decision) -> Plan:
     """The plan with only the decided changes (no-ops stay: the apply's ordering reads them)."""
-    kept = tuple(c for c in plan.changes if not c.is_change or c.address in decision.apply)
+    kept = tuple(c for c in plan.changes if not c.pending or c.address in decision.apply)
     return replace(plan, changes=kept, forget=plan.forget if decision.apply else ())

@@ -26,8 +26,9 @@ GONE = make_change("cores.gone", Action.DELETE)
 REPLACED = make_change("cores.replaced", Action.REPLACE)
 PROTECTED = make_change("cores.kept", Action.DELETE, refused="lifecycle.prevent_destroy")
 DEPENDENT = make_change("repositories.r", Action.CREATE, depends_on=("cores.gone",))
-UNCHANGED = make_change("cores.same", Action.NOOP)
-PLAN = Plan((DRIFT, CONFIG, BOTH, NEW, GONE, REPLACED, PROTECTED, DEPENDENT, UNCHANGED))
+ADOPTED = make_change("cores.found", Action.ADOPT)  # state-only bookkeeping: the YAML asks for it
+UNCHANGED = make_change("cores.same", Action.NO_OP)
+PLAN = Plan((DRIFT, CONFIG, BOTH, NEW, GONE, REPLACED, PROTECTED, DEPENDENT, ADOPTED, UNCHANGED))
 
 
 def applied(allowed: Permissions, contested: tuple[str, ...] = ()) -> set[str]:
@@ -45,13 +46,9 @@ def test_detect_only_writes_nothing_and_says_why() -> None:
 
 def test_heal_reverts_drift_only_and_sync_applies_config_only() -> None:
     assert applied(Permissions(heal=True)) == {"cores.drifted"}
-    assert applied(Permissions(sync=True)) == {"cores.edited", "cores.new"}
-    assert applied(Permissions(sync=True, heal=True)) == {
-        "cores.drifted",
-        "cores.edited",
-        "cores.both",
-        "cores.new",
-    }
+    assert applied(Permissions(sync=True)) == {"cores.edited", "cores.new", "cores.found"}
+    both = {"cores.drifted", "cores.edited", "cores.both", "cores.new", "cores.found"}
+    assert applied(Permissions(sync=True, heal=True)) == both
 
 
 def test_deletes_and_replaces_need_allow_delete_and_prevent_destroy_always_holds() -> None:
