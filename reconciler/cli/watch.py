@@ -92,8 +92,9 @@ def _duration(minimum: float = 1.0) -> Any:
     "--notify",
     metavar="URL",
     default=None,
+    envvar="RECONCILER_WATCH_NOTIFY",
     help="POST each transition (drifted, healed, failed, contested, errored, recovered) as JSON. "
-    "Shown as scheme://host only.",
+    "Shown as scheme://host only. Or $RECONCILER_WATCH_NOTIFY (kept out of the process's arguments).",
 )
 @click.option(
     "--max-stacks",
