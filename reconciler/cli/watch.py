@@ -213,6 +213,7 @@ def watch(
             max_stacks=max_stacks,
             grace_s=grace,
             tick_s=min(1.0, max(0.1, interval / 4)),
+            rediscover_s=min(10.0, max(1.0, interval / 2)),
             suspend=suspend,
             suspend_file=suspend_file,
         )

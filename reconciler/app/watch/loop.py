@@ -1,7 +1,8 @@
 """The long-running process: find the stacks, claim the due ones, check them, record, repeat.
 
-Every tick the stack folders are read again (a git-sync sidecar or a ``git pull`` keeps them
-current): new stacks are due at once, stacks gone from disk are no longer checked (and nothing of
+The stack folders are walked again every ``rediscover_s`` (10 s, or half the interval if shorter)
+and each stack's files are read afresh at each of its checks (a git-sync sidecar or a ``git pull``
+keeps them current): new stacks are due at once, stacks gone from disk are no longer checked (and nothing of
 theirs is touched). At most ``max_stacks`` stacks are checked at once. A folder that cannot be
 read keeps the stacks last found (they are not dropped, and never taken as empty) and makes the
 process not ready. ``stop`` (SIGTERM) ends claiming; checks in flight get ``grace_s`` to finish,
@@ -37,6 +38,7 @@ class WatchOptions:
     max_stacks: int = 16
     grace_s: float = 30.0
     tick_s: float = 1.0
+    rediscover_s: float = 10.0  # how often the folders are walked for new and removed stacks
     suspend: bool = False  # the global switch, from the command line
     suspend_file: Path | None = None  # the global switch at run time: writes stop while it exists
 
@@ -55,7 +57,10 @@ class Watcher:
     on_checked: Callable[[StackCheck], None] = lambda _check: None
     refs: dict[str, StackRef] = field(default_factory=dict)
     discovery_error: str | None = None
+    schedule_error: str | None = None
     last_tick: float = field(default_factory=time.monotonic)
+    _discovered_at: float = -1e9
+    _registered: frozenset[str] | None = None
     busy: int = 0
     started: bool = False
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -79,21 +84,35 @@ class Watcher:
         try:
             while not stop.is_set():
                 self.last_tick = time.monotonic()
-                self.discover()
-                await self.schedule.register(sorted(self.refs))
-                self.started = True
-                free = self.options.max_stacks - self.busy
-                if free > 0:
-                    claims = await self.schedule.claim(free)
-                    batch = [self.refs[c.stack] for c in claims if c.stack in self.refs]
-                    for stray in (c.stack for c in claims if c.stack not in self.refs):
-                        await self.schedule.release(stray)
-                    if batch:
-                        self._start(batch)
+                try:
+                    await self._tick()
+                    self.schedule_error = None
+                except Exception as exc:  # the schedule's store is down: log it, be not ready, go on
+                    message = describe_error(exc)
+                    if message != self.schedule_error:
+                        self.log({"event": "schedule_failed", "message": message})
+                    self.schedule_error = message
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.options.tick_s)
         finally:
             await self._drain()
+
+    async def _tick(self) -> None:
+        if self.last_tick - self._discovered_at >= self.options.rediscover_s:
+            self._discovered_at = self.last_tick
+            self.discover()
+        if self._registered != frozenset(self.refs):  # (again after a failure)
+            await self.schedule.register(sorted(self.refs))
+            self._registered = frozenset(self.refs)
+        self.started = True
+        free = self.options.max_stacks - self.busy
+        if free > 0:
+            claims = await self.schedule.claim(free)
+            batch = [self.refs[c.stack] for c in claims if c.stack in self.refs]
+            for stray in (c.stack for c in claims if c.stack not in self.refs):
+                await self.schedule.release(stray)
+            if batch:
+                self._start(batch)
 
     def _start(self, batch: Sequence[StackRef]) -> None:
         self.busy += len(batch)

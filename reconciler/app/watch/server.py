@@ -100,6 +100,8 @@ def build_app(
             problems.append("reading the stack folders failed")
         if not watcher.started:
             problems.append("starting")
+        if watcher.schedule_error:
+            problems.append("the schedule's store failed")
         try:
             store = await watcher.schedule.ready()
         except Exception:  # what the store says may name hosts: only that it failed
