@@ -9,11 +9,11 @@ shown is escaped; no script, font or stylesheet is fetched.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from html import escape
 from typing import Any
 
 from reconciler.app.fleet.html import render_html
 from reconciler.app.fleet.model import fleet_report, stamp
+from reconciler.common.escape import clip, html_attr, html_text
 
 __all__ = ["WATCH_FORMAT_VERSION", "render_page", "stacks_document"]
 
@@ -37,18 +37,18 @@ def stacks_document(
 
 
 def render_page(document: Mapping[str, Any], *, refresh_s: int) -> str:
-    suspended, replica = document["suspended"], escape(document["replica"])
+    suspended, replica = document["suspended"], document["replica"]
     intro = [
-        f'<p id="watch" data-replica="{replica}" data-suspended="{str(suspended).lower()}">'
+        f'<p id="watch" data-replica="{html_attr(replica)}" data-suspended="{str(suspended).lower()}">'
         f"Watching {document['summary']['stacks']} stacks; this page reloads every {refresh_s}s "
-        f"(replica <code>{replica}</code>).</p>"
+        f"(replica <code>{html_text(replica)}</code>).</p>"
     ]
     if suspended:
         intro.append('<p class="suspended" id="suspended">All writes are suspended (global switch).</p>')
     if document.get("discovery_error"):
         intro.append(
             f'<p class="errored" id="discovery">Reading the stack folders failed (the stacks last found '
-            f"are still checked): {escape(document['discovery_error'])}</p>"
+            f"are still checked): {html_text(document['discovery_error'])}</p>"
         )
     return render_html(
         document,
@@ -71,24 +71,25 @@ def _watch_part(stack: Mapping[str, Any]) -> str:
         else ", ".join(k for k in ("sync", "heal", "allow_delete") if settings[k]) or "detect only"
     )
     every = f"every {settings['interval_s']:g}s"
-    out = [f'<p class="mode" data-mode="{escape(mode)}">Watch: {escape(mode)}; {every}.</p>']
+    out = [f'<p class="mode" data-mode="{html_attr(mode)}">Watch: {html_text(mode)}; {every}.</p>']
     if watch["contested"]:
-        names = ", ".join(f"<code>{escape(a)}</code>" for a in watch["contested"])
+        names = ", ".join(f"<code>{html_text(a)}</code>" for a in watch["contested"])
         out.append(f'<p class="contested errored">Contested (no longer healed): {names}</p>')
     if watch["held"]:
         out.append('<table class="held"><tr><th>not written</th><th>why</th></tr>')
         out += [
-            f"<tr><td><code>{escape(h['address'])}</code></td><td>{escape(h['why'])}</td></tr>"
+            f"<tr><td><code>{html_text(h['address'])}</code></td><td>{html_text(h['why'])}</td></tr>"
             for h in watch["held"]
         ]
         out.append("</table>")
     if watch["history"]:
         out.append('<table class="history"><tr><th>when (UTC)</th><th>event</th><th>detail</th></tr>')
         for event in reversed(watch["history"]):
-            detail = event["message"] or ", ".join(event["addresses"])
+            detail = clip(event["message"] or ", ".join(event["addresses"]), 300)
+            kind, when = event["event"], event["at"]
             out.append(
-                f'<tr class="event" data-event="{escape(event["event"])}"><td>{escape(event["at"])}</td>'
-                f"<td>{escape(event['event'].replace('_', ' '))}</td><td>{escape(detail[:300])}</td></tr>"
+                f'<tr class="event" data-event="{html_attr(kind)}"><td>{html_text(when)}</td>'
+                f"<td>{html_text(kind.replace('_', ' '))}</td><td>{html_text(detail)}</td></tr>"
             )
         out.append("</table>")
     return "\n".join(out)
