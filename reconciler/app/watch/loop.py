@@ -101,6 +101,7 @@ class Watcher:
         if self.last_tick - self._discovered_at >= self.options.rediscover_s:
             self._discovered_at = self.last_tick
             self.discover()
+            self.ctx.pool.forget_reads()  # reads shared by stacks of one account: fresh each round
         if self._registered != frozenset(self.refs):  # (again after a failure)
             await self.schedule.register(sorted(self.refs))
             self._registered = frozenset(self.refs)
