@@ -115,3 +115,25 @@ def test_a_resource_changed_again_and_again_is_given_up_with_an_alert(
     alerts = [m["event"] for m in received]
     assert alerts.count("contested") == 1 and alerts.count("healed") == 3, alerts  # transitions only
     assert all(m["report"] == "reconciler-watch-event" and m["text"] for m in received)
+
+
+def test_the_global_switch_stops_every_write_until_it_is_lifted(
+    tmp_path: Path, run_cli: RunCli, start_sandbox: StartSandbox
+) -> None:
+    sandbox = start_sandbox()
+    root = tmp_path / "fleet"
+    applied_fleet(root, run_cli, 1)
+    switch = tmp_path / "SUSPEND"
+    switch.touch()
+    with running_watch("--stacks", root, "--interval", "1s", "--heal", "--suspend-file", switch) as watch:
+        drift_outside(sandbox.signaloid_url, "key-0", "s0-a", 32)
+        watch.wait_for(lambda: watch.events("drifted"), "the drift seen")
+        seen = len(watch.events("checked"))
+        watch.wait_for(lambda: len(watch.events("checked")) >= seen + 2, "two more checks")
+        assert watch.events("healed") == [] and live_cores(sandbox.signaloid_url, "key-0")["s0-a"] == 32
+        assert watch.url is not None
+        assert httpx2.get(f"{watch.url}/api/v1/stacks").json()["suspended"] is True
+        switch.unlink()
+        watch.wait_for(lambda: watch.events("healed"), "the heal once the switch is lifted")
+        assert live_cores(sandbox.signaloid_url, "key-0")["s0-a"] == 128
+        assert watch.stop() == 0
