@@ -64,6 +64,7 @@ def checks_by_stack(replicas: list[WatchProcess]) -> dict[str, list[dict[str, An
     return {stack: sorted(lines, key=lambda c: c["started_unix"]) for stack, lines in found.items()}
 
 
+@pytest.mark.slow
 def test_three_replicas_share_fifty_stacks_and_survive_a_kill(
     tmp_path: Path, start_sandbox: StartSandbox, schema_dsn: str
 ) -> None:
