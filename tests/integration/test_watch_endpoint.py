@@ -10,26 +10,16 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.app.fleet.html import COLOURS
-from tests.integration.test_fleet_html_chromium import Elements, rgb
-from tests.support.chromium import dump_dom, screenshot
+from tests.support.chromium import Elements, dump_dom, rgb, screenshot
 from tests.support.cli import RunCli
 from tests.support.fleet import applied_fleet, drift_outside
 from tests.support.png import colours
 from tests.support.sandbox import StartSandbox
-from tests.support.watch import running_watch
+from tests.support.watch import metric, running_watch
 
 HOSTILE = "<b>broken&amp;"
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    raise AssertionError(f"no sample {name} {labels}")
 
 
 def test_probes_api_metrics_and_the_live_page(

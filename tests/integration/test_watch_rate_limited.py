@@ -9,11 +9,10 @@ from pathlib import Path
 import httpx2
 
 from reconciler.sandbox.limits import LimitConfig
-from tests.integration.test_watch_endpoint import metric
 from tests.support.cli import RunCli
 from tests.support.fleet import applied_fleet
 from tests.support.sandbox import StartSandbox
-from tests.support.watch import running_watch
+from tests.support.watch import metric, running_watch
 
 
 def test_429s_pause_and_are_counted_and_no_stack_errors(

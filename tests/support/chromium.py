@@ -12,11 +12,12 @@ import os
 import shutil
 import subprocess
 import tempfile
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-__all__ = ["chromium", "dump_dom", "screenshot"]
+__all__ = ["Elements", "chromium", "dump_dom", "rgb", "screenshot"]
 
 FLAGS = [
     "--headless",
@@ -62,3 +63,21 @@ def screenshot(page: Path | str, out: Path, size: tuple[int, int] = (1000, 700))
     _run(page, f"--screenshot={out}", f"--window-size={size[0]},{size[1]}", "--hide-scrollbars")
     assert out.is_file() and out.stat().st_size > 1000, f"no screenshot written to {out}"
     return out
+
+
+class Elements(HTMLParser):
+    """Every element's tag and attributes, in document order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.append((tag, {k: v or "" for k, v in attrs}))
+
+    def having(self, tag: str, css_class: str) -> list[dict[str, str]]:
+        return [a for t, a in self.found if t == tag and css_class in a.get("class", "").split()]
+
+
+def rgb(colour: str) -> tuple[int, int, int]:
+    return (int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16))

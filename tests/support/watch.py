@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.cli import RECONCILER_BIN
 
-__all__ = ["WatchProcess", "running_watch", "set_watch"]
+__all__ = ["WatchProcess", "metric", "running_watch", "set_watch"]
 
 
 class WatchProcess:
@@ -112,3 +113,12 @@ def set_watch(folder: Path, **settings: Any) -> None:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     doc["watch"] = settings
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample of a Prometheus text page (AssertionError if absent)."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    raise AssertionError(f"no sample {name} {labels}")
