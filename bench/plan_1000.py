@@ -28,7 +28,7 @@ async def measured_plan(stack_dir: Path, environ: Mapping[str, str]) -> dict[str
     each kind planned while the others' pages are on the way); times each stage."""
     from reconciler.app.planning import plan_run
     from reconciler.app.session import open_session
-    from reconciler.engine.plan import plan
+    from reconciler.engine.deciding.plan import plan
 
     t0 = time.perf_counter()
     session = open_session([stack_dir], sandbox=False, environ=environ)
@@ -91,7 +91,7 @@ def startup_s() -> float:
     """Interpreter start-up plus the imports a plan needs, in a fresh process (best of 3)."""
     code = (
         "import reconciler.cli, reconciler.app.session, reconciler.providers.signaloid, "
-        "reconciler.engine.render"
+        "reconciler.engine.presenting.render"
     )
     best = float("inf")
     for _ in range(3):

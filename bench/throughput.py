@@ -25,7 +25,7 @@ from typing import Any
 
 import _harness as h
 
-from reconciler.engine.apply import DEFAULT_PARALLELISM
+from reconciler.engine.executing.apply import DEFAULT_PARALLELISM
 
 SIGNALOID_KINDS = ("cores", "repositories", "webhooks")
 ONE_CALL_KINDS = ("cores", "repositories", "webhooks", "workspaces")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from reconciler.app.planning import PlanOptions, Scope, plan_run, verify
 from reconciler.app.session import Session
-from reconciler.engine.apply import ApplyResult, EventHook
-from reconciler.engine.plan import Plan
+from reconciler.engine.deciding.plan import Plan
+from reconciler.engine.executing.apply import ApplyResult, EventHook
 from reconciler.providers.stats import CallStats
 
 __all__ = ["ApplyRun", "apply_stack"]
@@ -57,7 +57,7 @@ async def apply_stack(
         interrupted = session.report_interrupted(on_notice)
         if planfile is not None:  # a reviewed plan: exactly its actions, or nothing (stale)
             from reconciler.app.saved_plans import plan_from_saved
-            from reconciler.engine.saved import load
+            from reconciler.engine.deciding.saved import load
 
             run, unreviewed = await plan_from_saved(session, load(planfile), options)
             for address in unreviewed:

@@ -6,7 +6,7 @@ after apply, and the fleet. The steps (see ARCHITECTURE.md, "The flow of one pla
 
 1. read state and the journal of an interrupted apply (its creates of unknown outcome);
 2. refresh the kinds in play from every API at once, planning each kind as soon as its lists
-   are in (``engine.plan.PlanAsListed``);
+   are in (``engine.deciding.plan.PlanAsListed``);
 3. find the interrupted creates' objects by natural key, and plan again with them recorded;
 4. word a destroy, cut to ``--target`` / ``--exclude``, and judge the mass-delete guard.
 
@@ -19,12 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from reconciler.app.session import Session
-from reconciler.engine.apply import ApplyResult, Outcome
-from reconciler.engine.deletes import for_destroy
-from reconciler.engine.pending import PendingCreate, explain, resolve
-from reconciler.engine.plan import Plan, PlanAsListed, plan
-from reconciler.engine.safety import mass_delete_problem
-from reconciler.engine.select import select
+from reconciler.engine.deciding.deletes import for_destroy
+from reconciler.engine.deciding.plan import Plan, PlanAsListed, plan
+from reconciler.engine.deciding.safety import mass_delete_problem
+from reconciler.engine.deciding.select import select
+from reconciler.engine.executing.apply import ApplyResult, Outcome
+from reconciler.engine.executing.pending import PendingCreate, explain, resolve
 from reconciler.state import StateEntry, StateSnapshot
 from reconciler.values import LiveState
 
@@ -37,7 +37,7 @@ class PlanOptions:
 
     # Addresses whose delete may take unmanaged objects with it (``plan(allow_delete_unmanaged=)``).
     allow_delete_unmanaged: frozenset[str] = frozenset()
-    # --target / --exclude (engine/select.py) and the mass-delete guard (engine/safety.py).
+    # --target / --exclude (engine/deciding/select.py) and the mass-delete guard (engine/deciding/safety.py).
     targets: frozenset[str] = frozenset()
     excludes: frozenset[str] = frozenset()
     allow_mass_delete: bool = False

@@ -1,6 +1,6 @@
 """Saved plans (``plan --out``, ``apply FILE``) over a :class:`~reconciler.app.session.Session`.
 
-The decisions are pure and live in ``engine/saved.py``; the re-plan is the one pipeline
+The decisions are pure and live in ``engine/deciding/saved.py``; the re-plan is the one pipeline
 (``app/planning.py``), scoped to the kinds the saved plan touches; this module writes the file.
 """
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 from reconciler.app.planning import PlannedRun, PlanOptions, Scope, plan_run
 from reconciler.app.session import Session
-from reconciler.engine import saved as saved_plans
-from reconciler.engine.plan import Plan
+from reconciler.engine.deciding import saved as saved_plans
+from reconciler.engine.deciding.plan import Plan
 from reconciler.errors import PlanError
 from reconciler.values import LiveState
 

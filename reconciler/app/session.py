@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 from reconciler.config import LoadedStack, load_stack
 from reconciler.config.stack import stack_model
-from reconciler.engine.apply import ApplyResult, EventHook, apply
-from reconciler.engine.journal import Journal
-from reconciler.engine.pending import PendingCreate, pending_creates
+from reconciler.engine.executing.apply import ApplyResult, EventHook, apply
+from reconciler.engine.executing.journal import Journal
+from reconciler.engine.executing.pending import PendingCreate, pending_creates
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS, KINDS_BY_NAME
 from reconciler.providers import Provider, build_providers

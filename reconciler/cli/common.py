@@ -200,7 +200,7 @@ def confirm(auto_approve: bool, question: str) -> bool:
 def render(doc: dict[str, Any], fmt: str, report: str = "plan") -> str:
     """``report``: "plan", or "drift" for the drift report's own title."""
     from reconciler.cli.console import styler
-    from reconciler.engine.render import render_json, render_markdown, render_text
+    from reconciler.engine.presenting.render import render_json, render_markdown, render_text
 
     if fmt == "json":
         return render_json(doc)

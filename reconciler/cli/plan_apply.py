@@ -152,7 +152,7 @@ def _apply_command(
     run(body)
 
 
-# engine.apply.DEFAULT_PARALLELISM, written out so that `--help` imports no engine.
+# engine.executing.apply.DEFAULT_PARALLELISM, written out so that `--help` imports no engine.
 parallelism_option = click.option(
     "--parallelism",
     type=click.IntRange(1, 256),

@@ -3,8 +3,9 @@
 It matches each declared resource to its live object (by state, else by natural key:
 adoption, or a rename in the YAML: a move), diffs the managed fields, chooses the action and
 its cause, orders the changes by their references, and applies the rules for deletes and
-replaces (``engine/deletes.py``, a pure ``changes -> changes`` function). The values it returns
-are in ``engine/changes.py``. ``PlanAsListed`` works out the same plan while the refresh is still listing.
+replaces (``engine/deciding/deletes.py``, a pure ``changes -> changes`` function). The values it returns
+are in ``engine/deciding/changes.py``. ``PlanAsListed`` works out the same plan while the refresh
+is still listing.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from reconciler.engine.causes import attribute
-from reconciler.engine.changes import Action, Cause, Change, Plan, Reason, ReplaceOrder
-from reconciler.engine.deletes import DeleteContext, apply_delete_rules
-from reconciler.engine.diff import FieldDiff, diff_attrs
+from reconciler.engine.deciding.causes import attribute
+from reconciler.engine.deciding.changes import Action, Cause, Change, Plan, Reason, ReplaceOrder
+from reconciler.engine.deciding.deletes import DeleteContext, apply_delete_rules
+from reconciler.engine.deciding.diff import FieldDiff, diff_attrs
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS, KINDS_BY_NAME, Kind
 from reconciler.state.base import StateEntry, StateSnapshot

@@ -12,7 +12,7 @@ import pytest
 from reconciler.app.apply_run import ApplyRun, apply_stack
 from reconciler.app.planning import PlanOptions, plan_run
 from reconciler.app.session import open_session
-from reconciler.engine.plan import Plan
+from reconciler.engine.deciding.plan import Plan
 from tests.support.examples import pristine_example
 
 STARTS: list[int] = []  # one entry per on_start call of the last _apply

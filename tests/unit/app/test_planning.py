@@ -15,7 +15,7 @@ from reconciler.app.apply_run import ApplyRun, apply_stack
 from reconciler.app.planning import PlannedRun, PlanOptions, Scope, plan_run
 from reconciler.app.saved_plans import save
 from reconciler.app.session import Session, open_session
-from reconciler.engine.changes import Action
+from reconciler.engine.deciding.changes import Action
 from reconciler.errors import PlanError
 from tests.support.signaloid import CORE
 
