@@ -6,7 +6,7 @@ after apply, and the fleet. The steps (see ARCHITECTURE.md, "The flow of one pla
 
 1. read state and the journal of an interrupted apply (its creates of unknown outcome);
 2. refresh the kinds in play from every API at once, planning each kind as soon as its lists
-   are in (``engine.deciding.plan.PlanAsListed``);
+   are in (``engine.deciding.plan_as_listed``);
 3. find the interrupted creates' objects by natural key, and plan again with them recorded;
 4. word a destroy, cut to ``--target`` / ``--exclude``, and judge the mass-delete guard.
 
@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, replace
 
 from reconciler.app.session import Session
 from reconciler.engine.deciding.deletes import for_destroy
-from reconciler.engine.deciding.plan import Plan, PlanAsListed, plan
+from reconciler.engine.deciding.plan import Plan, plan
+from reconciler.engine.deciding.plan_as_listed import PlanAsListed
 from reconciler.engine.deciding.safety import mass_delete_problem
 from reconciler.engine.deciding.select import select
 from reconciler.engine.executing.apply import ApplyResult, Outcome
