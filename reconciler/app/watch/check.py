@@ -30,8 +30,8 @@ from reconciler.app.watch.history import (
 )
 from reconciler.app.watch.pipeline import apply_allowed, plan_stack
 from reconciler.app.watch.policy import Decision, Permissions, decide, is_drift, narrow, permissions
-from reconciler.engine.apply import Outcome as ActionOutcome
-from reconciler.engine.plan import Plan
+from reconciler.engine.deciding.plan import Plan
+from reconciler.engine.executing.apply import Outcome as ActionOutcome
 from reconciler.errors import LockHeld, PlanError, ReconcilerError
 
 __all__ = [

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from reconciler.app.apply_run import ApplyRun, apply_stack
+from reconciler.app.planning import plan_run
 from reconciler.app.session import Session
-from reconciler.engine.plan import Plan
+from reconciler.engine.deciding.plan import Plan
 
 __all__ = ["WATCH_PARALLELISM", "apply_allowed", "plan_stack"]
 
@@ -17,9 +18,8 @@ WATCH_PARALLELISM = 16  # actions at once per stack; the calls per API adapt bel
 
 
 async def plan_stack(session: Session) -> Plan:
-    """Refresh and plan, read-only and without the lock (as ``drift``)."""
-    the_plan, _ = await session.plan()
-    return the_plan
+    """Refresh and plan through the one pipeline, read-only and without the lock (as ``drift``)."""
+    return (await plan_run(session)).plan
 
 
 async def apply_allowed(

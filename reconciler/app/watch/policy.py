@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 
 from reconciler.config.watch import WatchSettings
-from reconciler.engine.changes import Action, Change, Plan
+from reconciler.engine.deciding.changes import Action, Change, Plan
 
 __all__ = ["Decision", "Permissions", "decide", "narrow", "permissions"]
 

@@ -8,8 +8,8 @@ import pytest
 
 from reconciler.app.watch.policy import Permissions, decide, narrow, permissions
 from reconciler.config.watch import WatchSettings, parse_duration
-from reconciler.engine.changes import Action, Cause, Plan
-from reconciler.engine.diff import FieldDiff
+from reconciler.engine.deciding.changes import Action, Cause, Plan
+from reconciler.engine.deciding.diff import FieldDiff
 from tests.support.changes import make_change
 
 DRIFT = make_change(
