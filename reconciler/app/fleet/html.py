@@ -44,7 +44,8 @@ def render_html(
     extra_style: str = "",
 ) -> str:
     """The page. ``reconciler watch`` serves it live: ``refresh_s`` (the page reloads itself),
-    ``intro`` and ``stack_extra`` (each stack's history): HTML its caller has escaped."""
+    ``intro`` (in place of the run's line: duration, exit code) and ``stack_extra`` (each stack's
+    history): HTML its caller has escaped."""
     summary = report["summary"]
     title = f"{title} — {report['generated_at']}"
     refresh = f'<meta http-equiv="refresh" content="{int(refresh_s)}">' if refresh_s else ""
@@ -54,10 +55,9 @@ def render_html(
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{html_text(title)}</title><style>{_STYLE}{_colours()}{extra_style}</style></head><body>",
         f"<h1>{html_text(title)}</h1>",
-        intro,
-        f"<p>{summary['stacks']} stacks checked in {report['duration_s']:.1f}s"
-        f"{html_text(shard_label(report))}; "
-        f"exit code {report['exit_code']}.</p>",
+        intro
+        or f"<p>{summary['stacks']} stacks checked in {report['duration_s']:.1f}s"
+        f"{html_text(shard_label(report))}; exit code {report['exit_code']}.</p>",
     ]
     if report.get("missing_shards"):
         missing = ", ".join(str(i) for i in report["missing_shards"])
