@@ -293,7 +293,10 @@ def _logger(fmt: str) -> Any:
             return  # text: transitions and problems only, never a line per check
         where = f"{record['stack']}: " if record.get("stack") else ""
         what = record.get("transition") or record["event"]
-        message = record.get("message") or ", ".join(record.get("addresses", ()))
+        names = ", ".join(record.get("addresses", ())[:10])
+        message = record.get("message") or names
+        if names and names not in message:
+            message += f" ({names})"
         click.echo(f"{where}{what.replace('_', ' ')}" + (f": {message}" if message else ""), err=True)
 
     return log
