@@ -163,7 +163,7 @@ async def check_stack(ref: StackRef, ctx: CheckContext) -> StackCheck:
         await _record(ctx, ref, check.events)
         return check
     drifted_now = {c.address for c in the_plan.pending() if is_drift(c)}
-    newly = tuple(sorted(contested - marked))
+    newly = tuple(sorted(a for a in contested - marked if a in drifted_now))  # changed yet again
     back = tuple(sorted(a for a in marked if a not in drifted_now))
     outcome = Outcome(
         status=result["status"],
@@ -176,7 +176,7 @@ async def check_stack(ref: StackRef, ctx: CheckContext) -> StackCheck:
     )
     added = transitions(previous, outcome, at=time.time(), replica=ctx.replica)
     await _record(ctx, ref, added)
-    still_contested = sorted((contested | set(newly)) - set(back))
+    still_contested = sorted((marked | set(newly)) - set(back))
     result["watch"] = _watch_part(
         allowed, decide(the_plan, allowed, still_contested), still_contested, [*events, *added], did
     )
