@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.app.fleet.discover import Shard, StackRef
-from reconciler.app.fleet.endpoints import DEFAULT_LIMIT, EndpointPool
 from reconciler.app.fleet.model import errored_stack, fleet_report, stack_result, stamp
 from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.providers.endpoints import DEFAULT_LIMIT, EndpointPool
 
 __all__ = ["DEFAULT_MAX_STACKS", "check_fleet", "describe_error"]
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import httpx2
 import pytest
 
-from reconciler.app.fleet.endpoints import EndpointPool, origin
+from reconciler.providers.endpoints import EndpointPool, origin
 
 
 class Gated(httpx2.AsyncBaseTransport):
