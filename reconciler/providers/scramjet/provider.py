@@ -59,7 +59,6 @@ NO_PUT = "hub {hub} has no PUT /sequence/:id (e.g. Transform Hub 0.18.7): a new 
 
 class ScramjetProvider:
     name = "scramjet"
-    kinds = ("sequences",)
 
     def __init__(
         self,
