@@ -1,5 +1,5 @@
-"""The seams DESIGN.md draws: the engine and the application layer load no HTTP library, and no
-layer below the command line imports it (imports flow one way: cli → app → engine)."""
+"""The seams ARCHITECTURE.md draws ("The layers"): the engine and the application layer load no HTTP
+library, and no layer below the command line imports it (imports flow one way: cli → app → engine)."""
 
 from __future__ import annotations
 
