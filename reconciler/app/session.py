@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.app.planned import PlannedRun
 from reconciler.config import LoadedStack, load_stack
 from reconciler.config.stack import stack_model
 from reconciler.engine.executing.apply import ApplyResult, EventHook, apply
@@ -23,7 +24,6 @@ from reconciler.state import LocalStateStore, StateSnapshot, StateStore
 from reconciler.values import Desired, LiveState
 
 if TYPE_CHECKING:
-    from reconciler.app.planning import PlannedRun
     from reconciler.providers.endpoints import EndpointPool
     from reconciler.sandbox.inprocess import InProcessSandbox
 
