@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.engine.render_outside import outside_markdown, outside_text
+from reconciler.engine.render_policy import policy_markdown, policy_text
 
 __all__ = ["render_json", "render_markdown", "render_text", "summary_line"]
 
@@ -95,6 +96,7 @@ def render_text(
         out.append(style(f"Warning: {warning}", "yellow"))
     for error in doc.get("errors", []):
         out.append(style(f"Error: {error}", "red"))
+    out.extend(policy_text(doc, style))
     return "\n".join(out) + "\n"
 
 
@@ -175,6 +177,7 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000, report: str
     changes = [c for c in doc["changes"] if _listed(c)]
     if not changes:
         head.append("**No changes.** Live state matches the configuration.")
+    head.extend(policy_markdown(doc, _md_escape))
     head.extend(outside_markdown(doc, _md_cell, _shown))
     sections: list[str] = []
     for change in changes:
