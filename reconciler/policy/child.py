@@ -4,8 +4,9 @@ only, so it starts in tens of milliseconds and shares nothing with the parent).
 rego-cpp can take its process down (SIGSEGV, SIGABRT: docs/policy.md), so it never runs in the
 command's process. This process limits itself: CPU time (``RLIMIT_CPU``) before it loads the
 engine, its data segment (``RLIMIT_DATA``) once the engine is loaded (``limit_memory``). It
-reads requests, one JSON object a line, on stdin and answers each with one JSON line on the file descriptor that was its stdout; the
-engine's own prints (it prints parse errors) go to stderr, which the parent reads bounded.
+reads requests, one JSON object a line, on stdin and answers each with one JSON line on the
+file descriptor that was its stdout; the engine's own prints (it prints parse errors) go to
+stderr, which the parent reads bounded.
 
 Requests (``op``):
 
