@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.config import LoadedStack
-from reconciler.policy.evaluate import PolicyReport, PolicyRun, declared_values, input_document
+from reconciler.policy.evaluate import (
+    PolicyReport,
+    PolicyRun,
+    declared_values,
+    input_document,
+    provider_settings,
+)
 from reconciler.policy.isolate import Limits
 from reconciler.policy.sources import PolicySet, load_policy_set
 
@@ -70,10 +76,13 @@ class PolicyGate:
     def __init__(self, runs: Sequence[PolicyRun], loaded: LoadedStack, stack: str) -> None:
         self._runs = list(runs)
         self._declared = declared_values(loaded.resources)
+        self._providers = provider_settings(loaded.stack.providers, loaded.secret_values)
         self._stack = stack
 
     async def judge(self, plan_doc: Mapping[str, Any], command: str) -> Verdict:
-        doc = input_document(plan_doc, stack=self._stack, command=command, declared=self._declared)
+        doc = input_document(
+            plan_doc, stack=self._stack, command=command, declared=self._declared, providers=self._providers
+        )
         return Verdict(tuple([await run.evaluate(doc) for run in self._runs]))
 
     async def close(self) -> None:

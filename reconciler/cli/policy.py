@@ -102,3 +102,85 @@ def verdict_note(verdict: Verdict | None, what: str) -> None:
         click.echo(
             f"Error: denied by policy ({verdict.denial_count()} denial(s), listed above); {what}", err=True
         )
+
+
+@click.group(name="policy")
+def policy_group() -> None:
+    """Test policies, or judge a saved plan with them, offline (no API is called)."""
+
+
+@policy_group.command(name="test")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--policy-namespace", "namespace", default="main", show_default=True, metavar="NS")
+def policy_test(path: Path, namespace: str) -> None:
+    """Run the tests of the policies in PATH: the cases in PATH/tests/*.yaml and the test_* rules.
+    Exit 1 on any failure (or when there is no test)."""
+    from reconciler.cli.common import EXIT_ERROR, EXIT_OK, run
+    from reconciler.policy.isolate import Limits
+    from reconciler.policy.testing import TestOutcome, run_policy_tests
+
+    def show(outcome: TestOutcome) -> None:
+        if outcome.passed:
+            click.echo(f"PASS {outcome.name}")
+        else:
+            click.echo(f"FAIL {outcome.name}: {outcome.reason}")
+
+    async def body() -> int:
+        outcomes = await run_policy_tests(
+            path, namespace=namespace, limits=Limits.from_environ(os.environ), on_result=show
+        )
+        failed = sum(not o.passed for o in outcomes)
+        click.echo(f"\n{len(outcomes) - failed} passed, {failed} failed")
+        return EXIT_ERROR if failed else EXIT_OK
+
+    run(body)
+
+
+@policy_group.command(name="eval")
+@click.argument("planfile", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--policy",
+    "paths",
+    metavar="PATH",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Rego policy file or folder (repeatable).",
+)
+@click.option("--policy-namespace", "namespace", default="main", show_default=True, metavar="NS")
+@click.option("--stack", "stack", default="", help="The stack name the rules see (input.reconciler.stack).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
+)
+def policy_eval(planfile: Path, paths: tuple[Path, ...], namespace: str, stack: str, fmt: str) -> None:
+    """Judge a plan file (`plan --out`, or `plan --format json` saved) with the policies, offline.
+    Exit 1 when a policy denies it."""
+    from reconciler.cli.common import EXIT_ERROR, EXIT_OK, run
+
+    async def body() -> int:
+        from reconciler.app.policy_gate import Verdict
+        from reconciler.policy.evaluate import PolicyRun, input_document
+        from reconciler.policy.isolate import Limits
+        from reconciler.policy.sources import load_policy_set
+        from reconciler.policy.testing import read_plan_file
+
+        plan_doc = read_plan_file(planfile)
+        policy = load_policy_set(paths, namespace=namespace)
+        doc = input_document(plan_doc, stack=stack, command="eval", declared={}, providers={})
+        async with PolicyRun(policy, Limits.from_environ(os.environ)) as policy_run:
+            verdict = Verdict((await policy_run.evaluate(doc),))
+        shown = {"policy": verdict.to_json()}
+        if fmt == "json":
+            from reconciler.engine.render import render_json
+
+            click.echo(render_json(shown), nl=False)
+        elif fmt == "markdown":
+            from reconciler.engine.render import render_policy_markdown
+
+            click.echo(render_policy_markdown(shown), nl=False)
+        else:
+            show_verdict(verdict)
+        verdict_note(verdict, "this plan must not be applied")
+        return EXIT_ERROR if verdict.denied else EXIT_OK
+
+    run(body)

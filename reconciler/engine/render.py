@@ -10,7 +10,7 @@ from typing import Any
 from reconciler.engine.render_outside import outside_markdown, outside_text
 from reconciler.engine.render_policy import policy_markdown, policy_text
 
-__all__ = ["render_json", "render_markdown", "render_text", "summary_line"]
+__all__ = ["render_json", "render_markdown", "render_policy_markdown", "render_text", "summary_line"]
 
 SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "noop": " "}
 VERB = {
@@ -201,6 +201,11 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000, report: str
         )
     out.extend(tail)
     return "\n".join(out) + "\n"
+
+
+def render_policy_markdown(doc: Mapping[str, Any]) -> str:
+    """Only the policy results of ``doc`` (``policy eval``), as in a plan's Markdown."""
+    return "\n".join(policy_markdown(doc, _md_escape)).strip() + "\n"
 
 
 def _markdown_change(change: Mapping[str, Any]) -> str:

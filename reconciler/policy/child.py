@@ -80,9 +80,9 @@ class Engine:
             if not output.ok():
                 errors[query] = _errors(output)
                 continue
-            text = str(output)
-            if text != "undefined":
-                results[query] = json.loads(text)["expressions"][0]
+            value = _first_expression(output)
+            if value is not _UNDEFINED:
+                results[query] = value
         return {"results": results, "errors": errors}
 
     def set_input(self, value: Any) -> None:
@@ -159,6 +159,67 @@ def _c_library() -> Any:
             return None
         function.argtypes, function.restype = args, result
     return lib
+
+
+_UNDEFINED = object()
+
+
+def _first_expression(output: Any) -> Any:
+    """The value of a query's first expression, read node by node.
+
+    Not ``json.loads(str(output))``: rego-cpp's JSON output is not always JSON (``sprintf("%s",
+    [lower(x)])`` yields a string holding unescaped quotes, printed as they are)."""
+    from regopy.rego_shared import rego_node_get, rego_node_size, rego_output_node
+
+    results = rego_output_node(output._impl)
+    if rego_node_size(results) == 0:
+        return _UNDEFINED
+    result = rego_node_get(results, 0)
+    terms = rego_node_get(result, 0)
+    if rego_node_size(terms) == 0:
+        return _UNDEFINED
+    return _value(rego_node_get(terms, 0))
+
+
+def _value(node: Any) -> Any:
+    from regopy.rego_shared import rego_node_get, rego_node_size, rego_node_type, rego_node_value
+
+    kind = rego_node_type(node)
+    children = [rego_node_get(node, i) for i in range(rego_node_size(node))]
+    if kind in (1002, 1003):  # Term, Scalar: a wrapper
+        return _value(children[0])
+    if kind in (1004, 1005):  # Array, Set
+        return [_value(child) for child in children]
+    if kind == 1006:  # Object: ObjectItem (key, value) children
+        return {_key(_value(rego_node_get(i, 0))): _value(rego_node_get(i, 1)) for i in children}
+    if kind == 1010:
+        return _string(rego_node_value(node))
+    if kind == 1008:
+        return int(rego_node_value(node))
+    if kind == 1009:
+        return float(rego_node_value(node))
+    if kind in (1011, 1012, 1111):
+        return rego_node_value(node) == "true"
+    if kind == 1013:
+        return None
+    raise ValueError(f"a value of node kind {kind} in a result")
+
+
+def _key(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _string(raw: str) -> str:
+    """A string node's text: JSON-escaped content, sometimes with its quotes (rego-cpp keeps
+    tokens as written); when it is neither, the text as it is."""
+    for candidate in (raw, f'"{raw}"'):
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, str):
+            return value
+    return raw
 
 
 def _errors(output: Any) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,15 @@ from reconciler.errors import PolicyError
 from reconciler.policy.isolate import EngineFailed, EngineProcess, Limits
 from reconciler.policy.sources import PolicySet
 
-__all__ = ["Finding", "PolicyReport", "PolicyRun", "input_document", "located_parse_error"]
+__all__ = [
+    "Finding",
+    "PolicyReport",
+    "PolicyRun",
+    "declared_values",
+    "input_document",
+    "located_parse_error",
+    "provider_settings",
+]
 
 SENSITIVE = "(sensitive)"
 _OMITTED_KEYS = ("policy", "saved_plan")  # ours, or provenance: not part of what is judged
@@ -65,12 +73,17 @@ class PolicyReport:
 
 
 def input_document(
-    plan_doc: Mapping[str, Any], *, stack: str, command: str, declared: Mapping[str, Any]
+    plan_doc: Mapping[str, Any],
+    *,
+    stack: str,
+    command: str,
+    declared: Mapping[str, Any],
+    providers: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The plan JSON, with ``reconciler``: {stack, command, declared} (docs/policy.md)."""
+    """The plan JSON, with ``reconciler``: {stack, command, declared, providers} (docs/policy.md)."""
     doc = {k: v for k, v in plan_doc.items() if k not in _OMITTED_KEYS}
     doc["changes"] = _with_actions(doc.get("changes", []))
-    doc["reconciler"] = {"stack": stack, "command": command, "declared": declared}
+    doc["reconciler"] = {"stack": stack, "command": command, "declared": declared, "providers": providers}
     return doc
 
 
@@ -110,6 +123,33 @@ def declared_values(resources: Sequence[Any]) -> dict[str, dict[str, Any]]:
         values = {k: SENSITIVE if k in r.sensitive else _plain(v) for k, v in r.attrs.items()}
         out.setdefault(r.kind, {})[r.name] = values
     return out
+
+
+def provider_settings(providers: Any, secret_values: Iterable[str]) -> dict[str, Any]:
+    """The stack's ``providers:`` settings without a secret: credentials are ``"(sensitive)"``,
+    URLs lose their user, password and query (``safe_url``), and any value from ``${env:…}`` is
+    masked wherever it appears (``scrub``)."""
+    from reconciler.common.redact import safe_url, scrub
+
+    secrets = [s for s in secret_values if s]
+
+    def clean(key: str, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(k, v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(key, v) for v in value]
+        if key in _CREDENTIALS:
+            return None if value is None else SENSITIVE
+        if isinstance(value, str):
+            shown = safe_url(value) if "://" in value else value
+            return scrub(shown, secrets).replace("***", SENSITIVE)
+        return value
+
+    dumped = providers.model_dump(mode="json") if hasattr(providers, "model_dump") else dict(providers)
+    return {k: clean(k, v) for k, v in dumped.items()}
+
+
+_CREDENTIALS = frozenset({"api_key", "token", "password", "secret"})
 
 
 def _plain(value: Any) -> Any:
