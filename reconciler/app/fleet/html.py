@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from reconciler.app.fleet.model import shard_label, stack_totals
+from reconciler.app.fleet.model import policy_findings, shard_label, stack_totals
 
 __all__ = ["COLOURS", "render_html"]
 
@@ -90,6 +90,17 @@ def _stack_details(stack: Mapping[str, Any], anchor: str) -> str:
     ]
     if stack["error"]:
         out.append(f"<pre>{escape(stack['error'])}</pre>")
+    findings = policy_findings(stack)
+    if findings:
+        out.append('<table class="policy"><tr><th>policy</th><th>rule</th><th>message</th></tr>')
+        for kind, finding in findings:
+            label = "denies" if kind == "deny" else "warns"
+            css = "errored" if kind == "deny" else "drifted"
+            out.append(
+                f'<tr class="policy {css}" data-policy="{kind}"><td>{label}</td>'
+                f"<td><code>{escape(str(finding['rule']))}</code></td><td>{_value(finding['msg'])}</td></tr>"
+            )
+        out.append("</table>")
     if stack["kinds"]:
         out.append("<table><tr><th>kind</th><th>drifted</th><th>pending</th><th>in sync</th></tr>")
         for kind, counts in stack["kinds"].items():

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.app.fleet.model import shard_label, stack_totals
+from reconciler.app.fleet.model import policy_denied, policy_findings, shard_label, stack_totals
 
 __all__ = ["DEFAULT_LIMIT", "render_markdown"]
 
@@ -37,7 +37,9 @@ def render_markdown(report: Mapping[str, Any], limit: int = DEFAULT_LIMIT) -> st
     if report.get("missing_shards"):
         missing = ", ".join(str(i) for i in report["missing_shards"])
         head += [f"**Incomplete: no report from shard(s) {missing}.**", ""]
-    attention = [s for s in report["stacks"] if s["status"] != "in_sync"]
+    if summary.get("policy_denied"):
+        head += [f"**Denied by policy: {summary['policy_denied']} stack(s).**", ""]
+    attention = [s for s in report["stacks"] if s["status"] != "in_sync" or policy_findings(s)]
     if not attention:
         return "\n".join([*head, "Every stack is in sync."]) + "\n"
     lines = [*head, "| stack | status | drifted | pending | |", "|---|---|---:|---:|---|"]
@@ -45,6 +47,8 @@ def render_markdown(report: Mapping[str, Any], limit: int = DEFAULT_LIMIT) -> st
     for listed, stack in enumerate(attention):  # the table takes at most half the cap
         counts = stack_totals(stack)
         note = _cell((stack["error"] or "").split("\n")[0] or ", ".join(stack["kinds"]), 120)
+        if policy_denied(stack):
+            note = f"⛔ denied by policy; {note}"
         status = _ICON[stack["status"]]
         row = f"| `{stack['name']}` | {status} | {counts['drifted']} | {counts['pending']} | {note} |"
         if size + len(row) > limit // 2:
@@ -75,6 +79,9 @@ def _stack_block(stack: Mapping[str, Any]) -> list[str]:
     lines = [f"### `{stack['name']}` — {_ICON[stack['status']]}", ""]
     if stack["error"]:
         return [*lines, "```", stack["error"], "```", ""]
+    for kind, finding in policy_findings(stack):
+        mark = "⛔ policy denies" if kind == "deny" else "⚠ policy warns"
+        lines.append(f"- {mark} (`{_code(finding['rule'])}`): {_escaped(finding['msg'])}")
     for change in stack["changes"]:
         lines.append(
             f"- `{change['address']}` {change['action']} ({', '.join(change['causes'])}): "
@@ -89,6 +96,19 @@ def _stack_block(stack: Mapping[str, Any]) -> list[str]:
 def _value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return "`" + _cell(text, _VALUE_MAX).replace("`", "'") + "`"
+
+
+def _code(text: str) -> str:
+    return _cell(text, 100).replace("`", "'")
+
+
+def _escaped(text: str) -> str:
+    """A message from a policy file (a user's words): no Markdown or HTML of its own."""
+    flat = " ".join(str(text).split())
+    flat = flat if len(flat) <= 500 else flat[:499] + "…"
+    for char in "\\`*_[]#!|":
+        flat = flat.replace(char, "\\" + char)
+    return flat.replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _cell(text: str, limit: int = 200) -> str:

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from reconciler.app.fleet.discover import Shard, StackRef
 from reconciler.app.fleet.endpoints import DEFAULT_LIMIT, EndpointPool
 from reconciler.app.fleet.model import errored_stack, fleet_report, stack_result, stamp
 from reconciler.errors import ConfigError, ReconcilerError
+
+if TYPE_CHECKING:
+    from reconciler.app.policy_gate import PolicyChoice
 
 __all__ = ["DEFAULT_MAX_STACKS", "check_fleet", "describe_error"]
 
@@ -43,15 +47,17 @@ async def check_fleet(
     max_stacks: int = DEFAULT_MAX_STACKS,
     per_endpoint: int = DEFAULT_LIMIT,
     on_checked: Callable[[dict[str, Any]], None] | None = None,
+    policy: PolicyChoice | None = None,
 ) -> dict[str, Any]:
-    """The fleet report (``model.fleet_report``) for ``stacks``."""
+    """The fleet report (``model.fleet_report``) for ``stacks``. ``policy``: the command line's
+    policies, judged on every stack's plan (each stack's own ``policy:`` block as well)."""
     started, generated_at = time.monotonic(), stamp()
     pool = EndpointPool(per_endpoint)
     slots = asyncio.Semaphore(max_stacks)
 
     async def one(ref: StackRef) -> dict[str, Any]:
         async with slots:
-            result = await _check(ref, environ=environ, sandbox=sandbox, pool=pool)
+            result = await _check(ref, environ=environ, sandbox=sandbox, pool=pool, policy=policy)
         if on_checked is not None:
             on_checked(result)
         return result
@@ -67,25 +73,35 @@ async def check_fleet(
 
 
 async def _check(
-    ref: StackRef, *, environ: Mapping[str, str], sandbox: bool, pool: EndpointPool
+    ref: StackRef,
+    *,
+    environ: Mapping[str, str],
+    sandbox: bool,
+    pool: EndpointPool,
+    policy: PolicyChoice | None,
 ) -> dict[str, Any]:
     from reconciler.app.session import open_session
 
     started, checked_at = time.monotonic(), stamp()
     http: dict[str, dict[str, int]] = {}
+    verdict = None
     try:
         session = open_session([ref.path], sandbox=sandbox, environ=environ, endpoints=pool)
-        async with session:
+        async with session, _gate(policy, session.loaded, environ, ref.name) as gate:
             try:
                 the_plan, _ = await session.plan()
             finally:
                 http = _http_figures(session.http_stats())
+            doc = the_plan.to_json()
+            if gate is not None:
+                verdict = (await gate.judge(doc, "drift")).to_json()
         return stack_result(
             ref.name,
-            the_plan.to_json(),
+            doc,
             checked_at=checked_at,
             duration_s=time.monotonic() - started,
             http=http,
+            policy=verdict,
         )
     except Exception as exc:  # one stack's failure is its entry, never the fleet's
         return errored_stack(
@@ -95,6 +111,25 @@ async def _check(
             duration_s=time.monotonic() - started,
             http=http,
         )
+
+
+@asynccontextmanager
+async def _gate(
+    policy: PolicyChoice | None, loaded: Any, environ: Mapping[str, str], name: str
+) -> AsyncIterator[Any]:
+    """The stack's policy gate (the command line's policies and its own block), or None: then
+    nothing of the policy engine is imported."""
+    if policy is None and getattr(loaded.stack, "policy", None) is None:
+        yield None
+        return
+    from reconciler.app.policy_gate import PolicyChoice, open_gate
+
+    gate = open_gate(policy or PolicyChoice(), loaded, environ, stack=name)
+    if gate is None:
+        yield None
+        return
+    async with gate:
+        yield gate
 
 
 def _http_figures(stats: Mapping[str, Any]) -> dict[str, dict[str, int]]:
