@@ -140,7 +140,7 @@ def policy_test(path: Path, namespace: str) -> None:
 @click.argument("planfile", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--policy",
-    "paths",
+    "policy_paths",
     metavar="PATH",
     multiple=True,
     required=True,
@@ -152,7 +152,7 @@ def policy_test(path: Path, namespace: str) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
 )
-def policy_eval(planfile: Path, paths: tuple[Path, ...], namespace: str, stack: str, fmt: str) -> None:
+def policy_eval(planfile: Path, policy_paths: tuple[Path, ...], namespace: str, stack: str, fmt: str) -> None:
     """Judge a plan file (`plan --out`, or `plan --format json` saved) with the policies, offline.
     Exit 1 when a policy denies it."""
     from reconciler.cli.common import EXIT_ERROR, EXIT_OK, run
@@ -165,7 +165,7 @@ def policy_eval(planfile: Path, paths: tuple[Path, ...], namespace: str, stack: 
         from reconciler.policy.testing import read_plan_file
 
         plan_doc = read_plan_file(planfile)
-        policy = load_policy_set(paths, namespace=namespace)
+        policy = load_policy_set(policy_paths, namespace=namespace)
         doc = input_document(plan_doc, stack=stack, command="eval", declared={}, providers={})
         async with PolicyRun(policy, Limits.from_environ(os.environ)) as policy_run:
             verdict = Verdict((await policy_run.evaluate(doc),))
