@@ -3,11 +3,6 @@ package main
 
 import rego.v1
 
-destructive := [change.address |
-	some change in input.changes
-	change.action in {"delete", "replace"}
-]
-
 deny_too_many_deletes contains msg if {
 	count(destructive) > max_deletes
 	msg := sprintf("this plan deletes or replaces %d resources; at most %d in one plan", [count(destructive), max_deletes])

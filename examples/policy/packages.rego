@@ -4,8 +4,7 @@ package main
 import rego.v1
 
 deny_unpinned_package contains msg if {
-	some change in input.changes
-	change.kind == "package_instances"
+	some change in writes.package_instances
 	change.action in {"create", "replace"}
 	not pinned(change)
 	msg := sprintf("%s: pin the package version (version: \"1.2.0\")", [change.address])

@@ -3,11 +3,8 @@ package main
 
 import rego.v1
 
-resource_name(change) := substring(change.address, count(change.kind) + 1, -1)
-
 deny_protected contains msg if {
-	some change in input.changes
-	change.action in {"delete", "replace"}
+	some change in destructive
 	some pattern in protected_names
 	glob.match(pattern, [], resource_name(change))
 	msg := sprintf("%s is protected: no delete or replace", [change.address])

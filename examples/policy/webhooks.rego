@@ -3,34 +3,32 @@ package main
 
 import rego.v1
 
-webhook_urls contains [change.address, field] if {
-	some change in input.changes
-	change.kind == "webhooks"
-	change.action in {"create", "update", "replace"}
+deny_webhook_url contains msg if {
+	some change in writes.webhooks
 	some field in change.fields
 	field.path == "url"
-}
-
-deny_webhook_url contains msg if {
-	some [address, field] in webhook_urls
 	not field.sensitive
 	not startswith(field.after, "https://")
-	msg := sprintf("%s: the webhook URL must use https", [address])
+	msg := sprintf("%s: the webhook URL must use https", [change.address])
 }
 
 deny_webhook_url contains msg if {
-	some [address, field] in webhook_urls
+	some change in writes.webhooks
+	some field in change.fields
+	field.path == "url"
 	not field.sensitive
 	host := webhook_host(field.after)
 	not host in allowed_webhook_hosts
-	msg := concat("", [address, ": webhook host ", host, " is not allowed"])
+	msg := concat("", [change.address, ": webhook host ", host, " is not allowed"])
 }
 
 # A URL from a secret (${env:…}) is masked in the plan: it cannot be checked, so say so.
 warn_webhook_url contains msg if {
-	some [address, field] in webhook_urls
+	some change in writes.webhooks
+	some field in change.fields
+	field.path == "url"
 	field.sensitive
-	msg := sprintf("%s: the webhook URL is a secret and was not checked", [address])
+	msg := sprintf("%s: the webhook URL is a secret and was not checked", [change.address])
 }
 
 webhook_host(url) := host if {

@@ -13,8 +13,11 @@ Requests (``op``):
 - ``load``: ``modules`` ([name, text] pairs) replace the loaded ones; the first query compiles
   them, so ``load`` runs a trivial one. Answer: ``{}`` or ``{"error": …}``.
 - ``query``: ``input`` (the input document, optional) and ``queries`` (Rego references such as
-  ``data.main.deny``). Answer: ``{"results": {query: value}}``; an undefined value is left out;
-  ``{"errors": {query: [message, …]}}`` for those that failed at run time.
+  ``data.main.deny``), or with ``bindings``: true, queries binding variables (``a := …; b := …``),
+  whose value is then {variable: value}. Answer: ``{"results": {query: value}}``; an undefined
+  value is left out;
+  ``{"errors": {query: [message, …]}}`` for those that failed at run time; ``cpu``: the CPU
+  seconds the input document and the queries took (for bench/policy.py).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import json
 import os
 import resource
 import sys
+import time
 from typing import Any
 
 
@@ -70,8 +74,10 @@ class Engine:
         return {}
 
     def query(self, request: dict[str, Any]) -> dict[str, Any]:
+        started = time.process_time()
         if "input" in request:
             self.set_input(request["input"])
+        input_done = time.process_time()
         queries: list[str] = request["queries"]
         results: dict[str, Any] = {}
         errors: dict[str, list[str]] = {}
@@ -80,10 +86,11 @@ class Engine:
             if not output.ok():
                 errors[query] = _errors(output)
                 continue
-            value = _first_expression(output)
+            value = _bindings(output) if request.get("bindings") else _first_expression(output)
             if value is not _UNDEFINED:
                 results[query] = value
-        return {"results": results, "errors": errors}
+        cpu = {"input_s": input_done - started, "queries_s": time.process_time() - input_done}
+        return {"results": results, "errors": errors, "cpu": cpu}
 
     def set_input(self, value: Any) -> None:
         """The input document, built through the C API directly: regopy's own ``set_input`` does
@@ -179,6 +186,21 @@ def _first_expression(output: Any) -> Any:
     if rego_node_size(terms) == 0:
         return _UNDEFINED
     return _value(rego_node_get(terms, 0))
+
+
+def _bindings(output: Any) -> Any:
+    """The variables a query bound (``x := …; y := …``), as {name: value}."""
+    from regopy.rego_shared import rego_node_get, rego_node_size, rego_node_value, rego_output_node
+
+    results = rego_output_node(output._impl)
+    if rego_node_size(results) == 0:
+        return _UNDEFINED
+    bindings = rego_node_get(rego_node_get(results, 0), 1)
+    found = {}
+    for i in range(rego_node_size(bindings)):
+        binding = rego_node_get(bindings, i)
+        found[rego_node_value(rego_node_get(binding, 0))] = _value(rego_node_get(binding, 1))
+    return found
 
 
 def _value(node: Any) -> Any:

@@ -207,32 +207,48 @@ class PolicyRun:
         assert self._ready is not None
         engine = await self._ready
         rules = self.policy.decision_rules()
-        queries = {f"data.{self.policy.namespace}.{rule}": rule for rule in rules}
-        answer = await self._engine_call(
-            engine.request({"op": "query", "input": input_doc, "queries": list(queries)}, "evaluating")
+        # One query for every rule, so that the helpers they share are evaluated once (a query per
+        # rule evaluated them again for each: bench/README.md). A rule's value is read through a
+        # comprehension, [] when it is undefined, so that one undefined rule leaves the others.
+        query = "; ".join(
+            f"r{i} := [v | v := data.{self.policy.namespace}.{rule}]" for i, rule in enumerate(rules)
         )
-        failed = answer.get("errors") or {}
-        if failed:
-            raise PolicyError(
-                "; ".join(
-                    f"{' and '.join(self.policy.where(queries[q]))}: rule {queries[q]} failed: "
-                    + "; ".join(str(m)[:500] for m in messages)
-                    for q, messages in failed.items()
-                    if q in queries
-                )
+        answer = await self._engine_call(
+            engine.request(
+                {"op": "query", "input": input_doc, "queries": [query], "bindings": True}, "evaluating"
             )
+        )
+        if answer.get("errors"):
+            raise PolicyError(await self._failures(engine, rules))
+        bound = (answer.get("results") or {}).get(query, {})
+        values = {rule: bound[f"r{i}"][0] for i, rule in enumerate(rules) if bound.get(f"r{i}")}
         denials: list[Finding] = []
         warnings: list[Finding] = []
-        results = answer.get("results") or {}
-        for query, rule in queries.items():
-            if query not in results:
+        for rule in rules:
+            if rule not in values:
                 continue  # undefined: the rule's conditions held for nothing
-            found = self._findings(rule, results[query])
+            found = self._findings(rule, values[rule])
             (warnings if rule.startswith("warn") else denials).extend(found)
         if self.policy.enforcement == "advisory":
             denials, warnings = [], [*denials, *warnings]
         return PolicyReport(
             self.policy.given, self.policy.namespace, self.policy.enforcement, tuple(denials), tuple(warnings)
+        )
+
+    async def _failures(self, engine: EngineProcess, rules: list[str]) -> str:
+        """Which rules failed, and where they are: each queried alone (the input is still set)."""
+        queries = {f"data.{self.policy.namespace}.{rule}": rule for rule in rules}
+        answer = await self._engine_call(
+            engine.request({"op": "query", "queries": list(queries)}, "evaluating")
+        )
+        failed = answer.get("errors") or {}
+        if not failed:
+            return f"policy {self.policy.name}: a rule of package {self.policy.namespace} failed at run time"
+        return "; ".join(
+            f"{' and '.join(self.policy.where(queries[q]))}: rule {queries[q]} failed: "
+            + "; ".join(str(m)[:500] for m in messages)
+            for q, messages in failed.items()
+            if q in queries
         )
 
     def _findings(self, rule: str, value: Any) -> list[Finding]:
