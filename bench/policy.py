@@ -51,7 +51,7 @@ async def stages(stack_dir: Path) -> dict[str, Any]:
 
     loaded = load_stack([stack_dir], os.environ)
     doc = plan(loaded.resources, LiveState(), StateSnapshot({})).to_json()
-    pending = sum(c["action"] != "noop" for c in doc["changes"])
+    pending = sum(c["pending"] for c in doc["changes"])
     t0, c0 = time.perf_counter(), time.process_time()
     policy = load_policy_set(PolicyChoice((LIBRARY,)).paths)
     run = PolicyRun(policy, Limits()).start()

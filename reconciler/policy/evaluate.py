@@ -82,36 +82,8 @@ def input_document(
 ) -> dict[str, Any]:
     """The plan JSON, with ``reconciler``: {stack, command, declared, providers} (docs/policy.md)."""
     doc = {k: v for k, v in plan_doc.items() if k not in _OMITTED_KEYS}
-    doc["changes"] = _with_actions(doc.get("changes", []))
     doc["reconciler"] = {"stack": stack, "command": command, "declared": declared, "providers": providers}
     return doc
-
-
-def _with_actions(changes: Sequence[Any]) -> list[Any]:
-    """Issue 27's action names (no-op, adopt, move, state-only) and ``pending``, for plans made
-    before they are in the plan JSON. Delete once main's plan JSON carries them."""
-    if not changes or not isinstance(changes[0], dict) or "pending" in changes[0]:
-        return list(changes)
-    out = []
-    for change in changes:
-        action = change.get("action")
-        pending = action != "noop"
-        if action == "noop":
-            if change.get("adopt"):
-                action, pending = "adopt", True
-            elif change.get("moved_from"):
-                action, pending = "move", True
-            elif change.get("sync_state"):
-                action, pending = "state-only", True
-            else:
-                action = "no-op"
-        extra: dict[str, Any] = {"action": action, "pending": pending}
-        if action == "replace":
-            extra["replace_order"] = (
-                "create-then-delete" if change.get("create_before_destroy") else "delete-then-create"
-            )
-        out.append({**change, **extra})
-    return out
 
 
 def declared_values(resources: Sequence[Any]) -> dict[str, dict[str, Any]]:
