@@ -38,10 +38,18 @@ def test_text_shows_rule_and_message() -> None:
 def test_markdown_escapes_what_a_message_holds() -> None:
     markdown = render_markdown(DOC)
     row = next(line for line in markdown.splitlines() if line.startswith("| ✗ deny"))
-    assert row == "| ✗ deny | `deny_x` | a \\| b &lt;img src=x&gt; \\`code\\` \\*\\*bold\\*\\* next |"
+    # common/escape.py's md_text: a newline is shown as \n, so one message stays one table row.
+    assert row == "| ✗ deny | `deny_x` | a \\| b &lt;img src=x&gt; \\`code\\` \\*\\*bold\\*\\*\\\\nnext |"
     assert "| ⚠ warn | `warn` | careful |" in markdown
 
 
 def test_no_policy_section_without_policies() -> None:
     plain = {k: v for k, v in DOC.items() if k != "policy"}
     assert "Policy" not in render_text(plain) and "Policy" not in render_markdown(plain)
+
+
+def test_text_neutralises_terminal_escapes_in_a_message() -> None:
+    doc = {**DOC, "policy": {"denied": False, "results": [{**DOC["policy"]["results"][0], "denials": [],
+           "warnings": [{"rule": "warn", "msg": "\x1b]0;owned\x07 look", "metadata": {}}]}]}}  # fmt: skip
+    text = render_text(doc)
+    assert "\x1b" not in text and "\\x1b]0;owned\\x07 look" in text
