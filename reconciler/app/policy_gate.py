@@ -25,7 +25,7 @@ from reconciler.policy.evaluate import (
 from reconciler.policy.isolate import Limits
 from reconciler.policy.sources import PolicySet, load_policy_set
 
-__all__ = ["PolicyChoice", "PolicyGate", "Verdict", "open_gate", "stack_name"]
+__all__ = ["PolicyChoice", "PolicyGate", "Verdict", "open_gate", "stack_name", "start_shared"]
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,10 @@ def stack_name(loaded: LoadedStack) -> str:
 class PolicyGate:
     """The engines of a run's policy sets; ``judge`` gives the verdict on a plan."""
 
-    def __init__(self, runs: Sequence[PolicyRun], loaded: LoadedStack, stack: str) -> None:
+    def __init__(
+        self, runs: Sequence[PolicyRun], loaded: LoadedStack, stack: str, shared: Sequence[PolicyRun] = ()
+    ) -> None:
+        self._shared = list(shared)  # judged here, stopped by their owner (a fleet run)
         self._runs = list(runs)
         self._declared = declared_values(loaded.resources)
         self._providers = provider_settings(loaded.stack.providers, loaded.secret_values)
@@ -83,7 +86,7 @@ class PolicyGate:
         doc = input_document(
             plan_doc, stack=self._stack, command=command, declared=self._declared, providers=self._providers
         )
-        return Verdict(tuple([await run.evaluate(doc) for run in self._runs]))
+        return Verdict(tuple([await run.evaluate(doc) for run in [*self._shared, *self._runs]]))
 
     async def close(self) -> None:
         for run in self._runs:
@@ -97,11 +100,25 @@ class PolicyGate:
 
 
 def open_gate(
-    choice: PolicyChoice, loaded: LoadedStack, environ: Mapping[str, str], stack: str | None = None
+    choice: PolicyChoice,
+    loaded: LoadedStack,
+    environ: Mapping[str, str],
+    stack: str | None = None,
+    shared: Sequence[PolicyRun] = (),
 ) -> PolicyGate | None:
-    """A gate with every policy set's engine starting, or None when the run has no policies."""
+    """A gate with every policy set's engine starting, or None when the run has no policies.
+    ``shared``: engines already running for the command line's policies (a fleet run starts one
+    for all its stacks); then ``choice`` adds nothing and only the stack's own block is started."""
     sets = policy_sets(choice, loaded)
-    if not sets:
+    if not sets and not shared:
         return None
     limits = Limits.from_environ(environ)
-    return PolicyGate([PolicyRun(s, limits).start() for s in sets], loaded, stack or stack_name(loaded))
+    runs = [PolicyRun(s, limits).start() for s in sets]
+    return PolicyGate(runs, loaded, stack or stack_name(loaded), shared)
+
+
+def start_shared(choice: PolicyChoice, environ: Mapping[str, str]) -> PolicyRun:
+    """One engine for the command line's policies, for every stack of a fleet run (compiled once;
+    its requests are taken one at a time). The caller closes it."""
+    policy = load_policy_set(choice.paths, namespace=choice.namespace)
+    return PolicyRun(policy, Limits.from_environ(environ)).start()

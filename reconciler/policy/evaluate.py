@@ -146,6 +146,7 @@ class PolicyRun:
         self.policy = policy
         self.limits = limits
         self._ready: asyncio.Task[EngineProcess] | None = None
+        self._one_at_a_time = asyncio.Lock()  # the engine answers requests in order, one by one
 
     def start(self) -> PolicyRun:
         self._ready = asyncio.ensure_future(self._load())
@@ -174,6 +175,10 @@ class PolicyRun:
             raise EngineFailed(f"policy {self.policy.name}: {exc.reason}; the plan was not judged") from None
 
     async def evaluate(self, input_doc: Mapping[str, Any]) -> PolicyReport:
+        async with self._one_at_a_time:
+            return await self._evaluate(input_doc)
+
+    async def _evaluate(self, input_doc: Mapping[str, Any]) -> PolicyReport:
         if self._ready is None:
             self.start()
         assert self._ready is not None

@@ -93,10 +93,10 @@ BROKEN = [
 
 @pytest.mark.parametrize(("text", "expected"), BROKEN, ids=[b[1].split(": ", 1)[-1][:30] for b in BROKEN])
 def test_a_broken_policy_is_an_error_naming_file_and_line(
-    run_cli: RunCli, stack: Path, tmp_path: Path, text: str, expected: str
+    run_cli: RunCli, stack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, expected: str
 ) -> None:
     folder = _policy(tmp_path, text)
-    os.chdir(tmp_path)  # messages name the policy as given: relative here
+    monkeypatch.chdir(tmp_path)  # messages name the policy as given: relative here
     result = run_cli("plan", "--sandbox", "-f", stack, "--policy", "policy")
     assert result.exit_code == 1, result
     assert expected in result.stderr, result

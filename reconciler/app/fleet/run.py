@@ -21,6 +21,7 @@ from reconciler.errors import ConfigError, ReconcilerError
 
 if TYPE_CHECKING:
     from reconciler.app.policy_gate import PolicyChoice
+    from reconciler.policy.evaluate import PolicyRun
 
 __all__ = ["DEFAULT_MAX_STACKS", "check_fleet", "describe_error"]
 
@@ -57,15 +58,22 @@ async def check_fleet(
 
     async def one(ref: StackRef) -> dict[str, Any]:
         async with slots:
-            result = await _check(ref, environ=environ, sandbox=sandbox, pool=pool, policy=policy)
+            result = await _check(ref, environ=environ, sandbox=sandbox, pool=pool, shared=shared)
         if on_checked is not None:
             on_checked(result)
         return result
 
+    shared = []
+    if policy is not None:  # the command line's policies: one engine for every stack
+        from reconciler.app.policy_gate import start_shared
+
+        shared = [start_shared(policy, environ)]
     try:
         results = await asyncio.gather(*(one(ref) for ref in stacks))
     finally:
         await pool.aclose()
+        for run in shared:
+            await run.close()
     shards = [{"index": shard.index, "count": shard.count}] if shard else []
     return fleet_report(
         results, generated_at=generated_at, duration_s=time.monotonic() - started, shards=shards
@@ -78,7 +86,7 @@ async def _check(
     environ: Mapping[str, str],
     sandbox: bool,
     pool: EndpointPool,
-    policy: PolicyChoice | None,
+    shared: list[PolicyRun],
 ) -> dict[str, Any]:
     from reconciler.app.session import open_session
 
@@ -87,7 +95,7 @@ async def _check(
     verdict = None
     try:
         session = open_session([ref.path], sandbox=sandbox, environ=environ, endpoints=pool)
-        async with session, _gate(policy, session.loaded, environ, ref.name) as gate:
+        async with session, _gate(shared, session.loaded, environ, ref.name) as gate:
             try:
                 the_plan, _ = await session.plan()
             finally:
@@ -115,16 +123,16 @@ async def _check(
 
 @asynccontextmanager
 async def _gate(
-    policy: PolicyChoice | None, loaded: Any, environ: Mapping[str, str], name: str
+    shared: list[PolicyRun], loaded: Any, environ: Mapping[str, str], name: str
 ) -> AsyncIterator[Any]:
-    """The stack's policy gate (the command line's policies and its own block), or None: then
-    nothing of the policy engine is imported."""
-    if policy is None and getattr(loaded.stack, "policy", None) is None:
+    """The stack's policy gate (the command line's policies, ``shared`` by every stack, and the
+    stack's own block), or None: then nothing of the policy engine is imported."""
+    if not shared and getattr(loaded.stack, "policy", None) is None:
         yield None
         return
     from reconciler.app.policy_gate import PolicyChoice, open_gate
 
-    gate = open_gate(policy or PolicyChoice(), loaded, environ, stack=name)
+    gate = open_gate(PolicyChoice(), loaded, environ, stack=name, shared=shared)
     if gate is None:
         yield None
         return
