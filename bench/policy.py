@@ -42,7 +42,7 @@ def _engine_cpu_s(pid: int) -> float:
 async def stages(stack_dir: Path) -> dict[str, Any]:
     from reconciler.app.policy_gate import PolicyChoice, PolicyGate
     from reconciler.config import load_stack
-    from reconciler.engine.plan import plan
+    from reconciler.engine.deciding.plan import plan
     from reconciler.policy.evaluate import PolicyRun, input_document
     from reconciler.policy.isolate import Limits
     from reconciler.policy.sources import load_policy_set

@@ -11,10 +11,10 @@
      │    ├── LockHeld        another run holds the lock
      │    └── LockLost        this run's lock is gone (stop before the next write)
      ├── PlanError            a plan cannot be made (ambiguous adoption, bad reference, ...)
-     │    └── StalePlan       a saved plan no longer matches live state or the stack (engine/saved.py)
+     │    └── StalePlan       a saved plan no longer matches live state or the stack (deciding/saved.py)
      ├── PolicyError          a policy cannot be loaded or run: it never passes a plan (policy/)
- │    └── EngineFailed    the engine's process crashed or hit a limit (policy/isolate.py)
- ├── NotifyError          a drift report could not be delivered (--notify)
+     │    └── EngineFailed    the engine's process crashed or hit a limit (policy/isolate.py)
+     ├── NotifyError          a drift report could not be delivered (--notify)
      ├── MergeError           fleet shard reports cannot be merged (app/fleet/merge.py)
      ├── RunTimedOut          the run passed its --deadline (cli/deadline.py)
      └── ProviderError        talking to an API failed

@@ -28,7 +28,7 @@ from reconciler.cli.common import (
 
 if TYPE_CHECKING:
     from reconciler.app.policy_gate import Verdict
-    from reconciler.engine.plan import Plan
+    from reconciler.engine.deciding.plan import Plan
 
 
 @click.command()
@@ -47,16 +47,15 @@ if TYPE_CHECKING:
 @policy.policy_options
 def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bool, out: Path | None) -> None:
     """Show what apply would do."""
+    from reconciler.app.planning import Scope, plan_run
     from reconciler.app.session import open_session
 
     async def body() -> int:
         async with (
-            open_session(
-                paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
-            ) as session,
+            open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session,
             policy.gate(session) as gate,
         ):
-            the_plan, _ = await session.plan()
+            the_plan = (await plan_run(session, Scope(plan_options()))).plan
             if out is not None:
                 from reconciler.app.saved_plans import save
 
@@ -98,16 +97,15 @@ def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) 
     With --stacks DIR: every stack under DIR (1 wins over 2: any stack errored)."""
     if fleet.requested(fmt):
         return fleet.run_fleet(paths, sandbox, fmt, notify)
+    from reconciler.app.planning import Scope, plan_run
     from reconciler.app.session import open_session
 
     async def body() -> int:
         async with (
-            open_session(
-                paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
-            ) as session,
+            open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session,
             policy.gate(session) as gate,
         ):
-            the_plan, _ = await session.plan()
+            the_plan = (await plan_run(session, Scope(plan_options()))).plan
             doc = the_plan.to_json()
             verdict = await gate.judge(doc, "drift") if gate is not None else None
         if verdict is not None:
@@ -150,9 +148,7 @@ def _apply_command(
 
     async def body() -> int:
         async with (
-            open_session(
-                paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
-            ) as session,
+            open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session,
             policy.gate(session) as gate,
         ):
             judge = None
@@ -174,6 +170,7 @@ def _apply_command(
                 on_start=lambda: click.echo(""),
                 lock_timeout=lock_timeout,
                 planfile=planfile,
+                options=plan_options(),
                 judge=judge,
             )
         if done.denied:
@@ -196,7 +193,7 @@ def _apply_command(
     run(body)
 
 
-# engine.apply.DEFAULT_PARALLELISM, written out so that `--help` imports no engine.
+# engine.executing.apply.DEFAULT_PARALLELISM, written out so that `--help` imports no engine.
 parallelism_option = click.option(
     "--parallelism",
     type=click.IntRange(1, 256),

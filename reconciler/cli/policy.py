@@ -91,7 +91,7 @@ async def gate(session: Session, stack: str | None = None) -> AsyncIterator[Poli
 def show_verdict(verdict: Verdict) -> None:
     """The policy section of the text rendering, alone (apply shows the plan first, then this)."""
     from reconciler.cli.console import styler
-    from reconciler.engine.render_policy import policy_text
+    from reconciler.engine.presenting.render_policy import policy_text
 
     click.echo("\n".join(policy_text({"policy": verdict.to_json()}, styler())))
 
@@ -171,11 +171,11 @@ def policy_eval(planfile: Path, policy_paths: tuple[Path, ...], namespace: str, 
             verdict = Verdict((await policy_run.evaluate(doc),))
         shown = {"policy": verdict.to_json()}
         if fmt == "json":
-            from reconciler.engine.render import render_json
+            from reconciler.engine.presenting.render import render_json
 
             click.echo(render_json(shown), nl=False)
         elif fmt == "markdown":
-            from reconciler.engine.render import render_policy_markdown
+            from reconciler.engine.presenting.render import render_policy_markdown
 
             click.echo(render_policy_markdown(shown), nl=False)
         else:

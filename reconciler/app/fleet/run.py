@@ -88,6 +88,7 @@ async def _check(
     pool: EndpointPool,
     shared: list[PolicyRun],
 ) -> dict[str, Any]:
+    from reconciler.app.planning import plan_run
     from reconciler.app.session import open_session
 
     started, checked_at = time.monotonic(), stamp()
@@ -97,7 +98,7 @@ async def _check(
         session = open_session([ref.path], sandbox=sandbox, environ=environ, endpoints=pool)
         async with session, _gate(shared, session.loaded, environ, ref.name) as gate:
             try:
-                the_plan, _ = await session.plan()
+                the_plan = (await plan_run(session)).plan
             finally:
                 http = _http_figures(session.http_stats())
             doc = the_plan.to_json()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.engine.render import render_markdown, render_text
+from reconciler.engine.presenting.render import render_markdown, render_text
 
 DOC = {
     "format_version": "1",
