@@ -148,17 +148,30 @@ def summarise(stacks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _policy(stack: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The stack's policy verdict, or {} (none, or not the shape a report holds: a merged report
+    is a file from elsewhere, read as it comes)."""
+    policy = stack.get("policy")
+    return policy if isinstance(policy, dict) else {}
+
+
 def policy_denied(stack: Mapping[str, Any]) -> bool:
     """A policy denied the stack's pending changes (applying them would be refused)."""
-    return bool((stack.get("policy") or {}).get("denied"))
+    return _policy(stack).get("denied") is True
 
 
 def policy_findings(stack: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    """The stack's policy denials and warnings, as ("deny" | "warn", finding)."""
+    """The stack's policy denials and warnings, as ("deny" | "warn", {"rule": str, "msg": str})."""
     found: list[tuple[str, Mapping[str, Any]]] = []
-    for result in (stack.get("policy") or {}).get("results", []):
-        found += [("deny", f) for f in result.get("denials", [])]
-        found += [("warn", f) for f in result.get("warnings", [])]
+    results = _policy(stack).get("results")
+    for result in results if isinstance(results, list) else []:
+        if not isinstance(result, dict):
+            continue
+        for kind, key in (("deny", "denials"), ("warn", "warnings")):
+            items = result.get(key)
+            for item in items if isinstance(items, list) else []:
+                if isinstance(item, dict):
+                    found.append((kind, {"rule": str(item.get("rule", "")), "msg": str(item.get("msg", ""))}))
     return found
 
 

@@ -67,7 +67,7 @@ def render_prometheus(report: Mapping[str, Any]) -> str:
         causes = Counter((c["kind"], cause) for c in stack["changes"] for cause in c["causes"])
         for (kind, cause), count in sorted(causes.items()):
             resources.labels(name, kind, cause).set(count)
-        if stack.get("policy") is not None:
+        if isinstance(stack.get("policy"), dict):
             kinds = Counter(kind for kind, _ in policy_findings(stack))
             denials.labels(name).set(kinds["deny"])
             policy_warnings.labels(name).set(kinds["warn"])
