@@ -22,7 +22,8 @@ from typing import Any
 
 import yaml
 
-from reconciler.errors import PolicyError
+from reconciler.config.expansion import check_events
+from reconciler.errors import ConfigError, PolicyError
 from reconciler.policy.evaluate import PolicyRun, located_parse_error
 from reconciler.policy.isolate import EngineFailed, EngineProcess, Limits
 from reconciler.policy.sources import PolicySet, load_policy_set, read_capped
@@ -116,7 +117,13 @@ def _read_case(case: Path) -> tuple[dict[str, Any], list[str], list[str]]:
     shown = case.as_posix()
     raw = read_capped(case, MAX_CASE_BYTES, what="test case")
     try:
-        doc = yaml.safe_load(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        # An alias bomb or a document nested past 64 is refused before anything is built (the
+        # stack loader's guard): the case's input would be expanded in full on its way to the engine.
+        check_events(yaml.parse(text, Loader=yaml.SafeLoader), shown, MAX_CASE_BYTES // 2, 64)
+        doc = yaml.safe_load(text)
+    except ConfigError as exc:
+        raise PolicyError(f"{shown}: {exc.issues[0].message}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{shown}:{mark.line + 1}" if mark is not None else shown

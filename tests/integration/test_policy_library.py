@@ -54,3 +54,13 @@ def test_no_tests_is_an_error(run_cli: RunCli, tmp_path: Path) -> None:
     (tmp_path / "p.rego").write_text('package main\n\ndeny contains "x" if false\n', encoding="utf-8")
     result = run_cli("policy", "test", tmp_path)
     assert result.exit_code == 1 and "no tests" in result.stderr, result
+
+
+def test_a_case_that_is_an_alias_bomb_is_a_failed_test_not_a_hang(run_cli: RunCli, tmp_path: Path) -> None:
+    library = tmp_path / "library"
+    shutil.copytree(LIBRARY, library)
+    bomb = Path(__file__).resolve().parents[1] / "bad_inputs" / "billion_laughs.yaml"
+    shutil.copy(bomb, library / "tests" / "bomb.yaml")
+    result = run_cli("policy", "test", library)
+    assert result.exit_code == 1, result
+    assert "FAIL tests/bomb.yaml: " in result.stdout and "billion laughs" in result.stdout
