@@ -31,6 +31,7 @@ from reconciler.policy.sources import PolicySet, load_policy_set, read_capped
 __all__ = ["TestOutcome", "read_plan_file", "run_policy_tests"]
 
 MAX_CASE_BYTES = 16 * 1024 * 1024
+MAX_PLAN_BYTES = 64 * 1024 * 1024  # a saved plan of 10,000 creates is ~10 MB
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def _read_case(case: Path) -> tuple[dict[str, Any], list[str], list[str]]:
 def read_plan_file(path: Path) -> dict[str, Any]:
     """A plan document from a file (``plan --out``, or ``plan --format json`` saved), capped."""
     try:
-        doc = json.loads(read_capped(path, MAX_CASE_BYTES, what="plan file").decode("utf-8"))
+        doc = json.loads(read_capped(path, MAX_PLAN_BYTES, what="plan file").decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         raise PolicyError(f"{path}: not a plan file (not JSON: {str(exc)[:200]})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("changes"), list):
