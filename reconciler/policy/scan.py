@@ -4,8 +4,9 @@ The engine is only ever run in a child process (``isolate.py``), and its parse e
 rule names; this scan tells the parent which rules exist (to query ``deny``/``warn``/
 ``violation`` and their ``_suffix`` forms, to find ``test_*`` rules) and where each starts, to
 name a file and line in a message. It is a lexer, not a parser: it skips strings, raw strings
-and comments and counts brackets, so a statement is a line that starts at bracket depth 0 with a
-name. The engine still parses every file; a file this scan misreads is still loaded whole.
+and comments and counts brackets, so a statement is a line that starts (after any indentation)
+at bracket depth 0 with a name: an indented rule is still found, so never left unqueried. The
+engine still parses every file; a file this scan misreads is still loaded whole.
 """
 
 from __future__ import annotations
@@ -49,14 +50,15 @@ def scan(text: str) -> Scanned:
     in_raw = False  # inside a `raw string`, which may span lines
     for number, line in enumerate(lines, start=1):
         if depth == 0 and not in_raw:
-            word = _NAME.match(line)
+            start = line.lstrip()  # Rego does not care for indentation: an indented rule is a rule
+            word = _NAME.match(start)
             if word and word.group() not in _CONTINUATIONS:
                 name = word.group()
                 if name == "default":
-                    ruled = _DEFAULT.match(line)
+                    ruled = _DEFAULT.match(start)
                     name = ruled.group(1) if ruled else name
                 if name == "package" and package is None:
-                    found = _PACKAGE.match(line)
+                    found = _PACKAGE.match(start)
                     package, package_line = (found.group(1) if found else None), number
                 starts.append((name, number))
         depth, in_raw = _brackets_after(line, depth, in_raw)

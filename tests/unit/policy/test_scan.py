@@ -41,3 +41,9 @@ def test_statements_start_at_depth_zero_outside_strings_and_comments() -> None:
 
 def test_a_file_without_package() -> None:
     assert scan('deny contains "x" if true\n').package is None
+
+
+def test_an_indented_rule_is_found() -> None:
+    """Rego ignores indentation: a deny rule written indented must still be queried (fail closed)."""
+    scanned = scan('package main\n\n  deny_b contains "x" if {\n    true\n  }\n')
+    assert [(r.name, r.line, r.end_line) for r in scanned.rules()] == [("deny_b", 3, 6)]
