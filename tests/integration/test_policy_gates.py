@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -24,7 +25,12 @@ DENIAL = "cores.prod-athens is protected: no delete or replace"
 def _applied_then_removed(start_sandbox: StartSandbox, run_cli: RunCli, stack_dir: StackDir) -> Recorder:
     """prod-athens applied, then taken out of the YAML (the plan deletes it); the recorder reset."""
     recorder = Recorder()
-    start_sandbox(wrap=lambda app: setattr(recorder, "app", app) or recorder)
+
+    def record(app: Any) -> Recorder:
+        recorder.app = app
+        return recorder
+
+    start_sandbox(wrap=record)
     stack_dir.write(cores={"prod-athens": dict(CORE), "scratch": dict(CORE)})
     assert run_cli("apply", "--auto-approve", "-f", stack_dir.path).exit_code == 0
     stack_dir.write(cores={"scratch": dict(CORE)})

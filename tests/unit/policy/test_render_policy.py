@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from reconciler.engine.presenting.render import render_markdown, render_text
 
-DOC = {
+DOC: dict[str, Any] = {
     "format_version": "1",
     "changes": [],
     "summary": {"create": 0, "update": 0, "replace": 0, "delete": 0, "adopt": 0, "move": 0},
