@@ -200,13 +200,13 @@ def watch(
     log = _logger(log_format)
 
     async def body() -> int:
-        from reconciler.app.fleet.endpoints import EndpointPool
         from reconciler.app.watch.check import CheckContext
         from reconciler.app.watch.history import HistoryStore, LocalHistory
         from reconciler.app.watch.loop import Watcher, WatchOptions
         from reconciler.app.watch.metrics import WatchMetrics
         from reconciler.app.watch.policy import Permissions
         from reconciler.app.watch.schedule import LocalSchedule, Schedule
+        from reconciler.providers.endpoints import EndpointPool
 
         options = WatchOptions(
             roots=roots,

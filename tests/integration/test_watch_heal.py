@@ -5,6 +5,7 @@ and a resource someone keeps changing is given up (contested) with an alert."""
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 
 import httpx2
@@ -12,10 +13,14 @@ import httpx2
 from tests.support.cli import RunCli
 from tests.support.fleet import applied_fleet, drift_outside
 from tests.support.sandbox import StartSandbox
-from tests.support.watch import running_watch, set_watch
+from tests.support.watch import WatchProcess, running_watch, set_watch
 from tests.support.webhooks import receive_webhooks
 
 INTERVAL = 2.0
+
+
+def healed_at_least(watch: WatchProcess, count: int) -> bool:
+    return len(watch.events("healed")) >= count
 
 
 def live_cores(signaloid_url: str, key: str) -> dict[str, int]:
@@ -99,7 +104,7 @@ def test_a_resource_changed_again_and_again_is_given_up_with_an_alert(
     ):  # fmt: skip
         for heals in range(1, 4):  # someone puts their value back after every heal
             drift_outside(sandbox.signaloid_url, "key-0", "s0-a", 16)
-            watch.wait_for(lambda n=heals: len(watch.events("healed")) >= n, f"heal {heals}")
+            watch.wait_for(partial(healed_at_least, watch, heals), f"heal {heals}")
         drift_outside(sandbox.signaloid_url, "key-0", "s0-a", 16)
         contested = watch.wait_for(lambda: watch.events("contested"), "the resource given up")[0]
         assert contested["addresses"] == ["cores.s0-a"]

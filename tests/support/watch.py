@@ -27,7 +27,7 @@ class WatchProcess:
         self.proc = proc
         self.lines: list[dict[str, Any]] = []
         self.stderr: list[str] = []
-        self.url: str | None = None
+        self.url = ""  # http://HOST:PORT once it listens
         self._out = threading.Thread(target=self._read_stdout, daemon=True)
         self._err = threading.Thread(target=self._read_stderr, daemon=True)
         self._out.start()

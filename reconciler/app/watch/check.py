@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.app.fleet.discover import StackRef
-from reconciler.app.fleet.endpoints import EndpointPool
 from reconciler.app.fleet.model import errored_stack, stack_result, stamp
 from reconciler.app.fleet.run import describe_error, http_figures
 from reconciler.app.watch.history import (
@@ -33,6 +32,7 @@ from reconciler.app.watch.policy import Decision, Permissions, decide, is_drift,
 from reconciler.engine.deciding.plan import Plan
 from reconciler.engine.executing.apply import Outcome as ActionOutcome
 from reconciler.errors import LockHeld, PlanError, ReconcilerError
+from reconciler.providers.endpoints import EndpointPool
 
 __all__ = [
     "CheckContext",
@@ -145,7 +145,7 @@ async def check_stack(ref: StackRef, ctx: CheckContext) -> StackCheck:
                 did = _Applied()
                 if decision.apply:
                     did = await _apply(
-                        session, allowed, contested, lambda line: ctx.on_notice(ref.name, line)
+                        session, allowed, contested, lambda line: ctx.on_notice(ref.name, line), ref.name
                     )
                     if did.applied:
                         the_plan = await plan_stack(session)  # report what is there now
@@ -201,18 +201,20 @@ class _Applied:
 
 
 async def _apply(
-    session: Any, allowed: Permissions, contested: set[str], on_notice: Callable[[str], None]
+    session: Any, allowed: Permissions, contested: set[str], on_notice: Callable[[str], None], stack: str
 ) -> _Applied:
     def allowed_part(fresh: Plan) -> Plan:
         return narrow(fresh, decide(fresh, allowed, contested))
 
     try:
-        run = await apply_allowed(session, allowed_part, on_notice)
+        run = await apply_allowed(session, allowed_part, on_notice, stack=stack)
     except LockHeld as exc:  # a person's apply holds the stack: not a failure; the next check retries
         on_notice(f"not applied this time: {exc}")
         return _Applied()
     except (PlanError, ReconcilerError) as exc:  # the mass-delete guard, a lost lock, an API down
         return _Applied(error=describe_error(exc))
+    if run.denied and run.verdict is not None:
+        return _Applied(error=f"denied by policy ({run.verdict.denial_count()} denial(s)): nothing written")
     if run.result is None:
         return _Applied()
     changes = {c.address: c for c in run.plan.changes}

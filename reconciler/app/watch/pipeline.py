@@ -5,6 +5,7 @@ changes, this file is the one place watch follows it."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from reconciler.app.apply_run import ApplyRun, apply_stack
@@ -23,16 +24,30 @@ async def plan_stack(session: Session) -> Plan:
 
 
 async def apply_allowed(
-    session: Session, allowed: Callable[[Plan], Plan], on_notice: Callable[[str], None]
+    session: Session, allowed: Callable[[Plan], Plan], on_notice: Callable[[str], None], *, stack: str
 ) -> ApplyRun:
     """Apply what ``allowed`` keeps of a plan made afresh under the stack's lock (no wait for it:
-    a person's ``apply`` holding it wins, and the next check tries again)."""
-    return await apply_stack(
-        session,
-        destroy=False,
-        parallelism=WATCH_PARALLELISM,
-        confirm=lambda _plan: True,
-        show_plan=lambda _plan: None,
-        on_notice=on_notice,
-        narrow=allowed,
-    )
+    a person's ``apply`` holding it wins, and the next check tries again). The stack's own
+    policies (its ``policy:`` block) judge that plan as they judge ``apply``'s; a denial writes
+    nothing (``ApplyRun.denied``)."""
+    from reconciler.app.policy_gate import PolicyChoice, Verdict, open_gate
+
+    gate = open_gate(PolicyChoice(), session.loaded, session.environ, stack=stack)
+    async with contextlib.AsyncExitStack() as scope:
+        judge = None
+        if gate is not None:
+            await scope.enter_async_context(gate)
+
+            async def judge(the_plan: Plan) -> Verdict:
+                return await gate.judge(the_plan.to_json(), "apply")
+
+        return await apply_stack(
+            session,
+            destroy=False,
+            parallelism=WATCH_PARALLELISM,
+            confirm=lambda _plan: True,
+            show_plan=lambda _plan: None,
+            on_notice=on_notice,
+            narrow=allowed,
+            judge=judge,
+        )
