@@ -90,7 +90,9 @@ class Desired:
         ignored = frozenset(self.lifecycle.ignore_changes) if self.lifecycle else frozenset()
         object.__setattr__(self, "ignored", ignored)
         refs = tuple(
-            dict.fromkeys([*(v.address for v in self.create_attrs.values() if isinstance(v, Ref)), *self.after])
+            dict.fromkeys(
+                [*(v.address for v in self.create_attrs.values() if isinstance(v, Ref)), *self.after]
+            )
         )
         object.__setattr__(self, "refs", refs)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import graphlib
 import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,9 @@ def desired_resources(
             location = Location(mark.file, mark.line) if mark else None
             context = LoadContext(_base_dir(mark), stack.providers, shared)
             if kind.derive is not None:
-                issue = _hook(kind, name, body, mark, lambda: _merge(kind, name, attrs, create_attrs, context))
+                issue = _hook(
+                    kind, name, body, mark, partial(_merge, kind, name, attrs, create_attrs, context)
+                )
                 if issue is not None:
                     issues.append(issue)
                     continue
@@ -71,7 +74,9 @@ def desired_resources(
             issues.extend(after_issues)
             if kind.expand is not None:
                 expanded: list[tuple[str, dict[str, Any]]] = []
-                issue = _hook(kind, name, body, mark, lambda: expanded.extend(kind.expand(name, create_attrs, context)))  # type: ignore[misc]
+                issue = _hook(
+                    kind, name, body, mark, partial(_expand, kind, name, create_attrs, context, expanded)
+                )
                 if issue is not None:
                     issues.append(issue)
                     continue
@@ -121,6 +126,14 @@ def _merge(
     derived = kind.derive(name, create_attrs, context)  # type: ignore[misc]
     attrs.update(derived)
     create_attrs.update(derived)
+
+
+def _expand(
+    kind: Kind, name: str, attrs: dict[str, Any], context: LoadContext, into: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """``Kind.expand``: the members a resource stands for (the files of a folder)."""
+    assert kind.expand is not None
+    into.extend(kind.expand(name, attrs, context))
 
 
 def _hook(kind: Kind, name: str, body: Any, mark: Mark | None, call: Callable[[], Any]) -> ConfigIssue | None:

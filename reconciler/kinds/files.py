@@ -30,7 +30,15 @@ from reconciler.kinds.fields import NonEmptyStr
 from reconciler.packages.tree import Caps, TreeProblem, inside, read_chunks, walk
 from reconciler.values import Desired, LiveObject
 
-__all__ = ["KIND", "MAX_FILES", "MAX_FILE_BYTES", "MAX_STACK_BYTES", "FilesSpec", "etag_of", "storage_path_problem"]
+__all__ = [
+    "KIND",
+    "MAX_FILES",
+    "MAX_FILE_BYTES",
+    "MAX_STACK_BYTES",
+    "FilesSpec",
+    "etag_of",
+    "storage_path_problem",
+]
 
 MAX_FILES = 10_000
 MAX_FILE_BYTES = 512 * 2**20
@@ -87,7 +95,8 @@ def _expand(name: str, attrs: Mapping[str, Any], ctx: LoadContext) -> list[tuple
         is_folder = root.is_dir()
         if is_folder and not target.endswith("/"):
             raise DeriveError(
-                f"source {written!r} is a folder, so path must be a folder too: write {target + '/'!r}", "path"
+                f"source {written!r} is a folder, so path must be a folder too: write {target + '/'!r}",
+                "path",
             )
         entries = walk(root, Caps(MAX_FILES, MAX_FILE_BYTES, MAX_STACK_BYTES, "files source"))
         members: list[tuple[str, dict[str, Any]]] = []
@@ -98,7 +107,7 @@ def _expand(name: str, attrs: Mapping[str, Any], ctx: LoadContext) -> list[tuple
             total += entry.size
             if total > MAX_STACK_BYTES:
                 raise DeriveError(
-                    f"the stack's files add up to more than {MAX_STACK_BYTES // 2**30} GiB (the cap per stack)",
+                    f"the stack's files add up to more than {MAX_STACK_BYTES // 2**30} GiB (the stack's cap)",
                     "source",
                 )
             storage = target + entry.rel if target.endswith("/") else target

@@ -28,7 +28,9 @@ class DataSource(SpecModel):
     @model_validator(mode="after")
     def _files_are_cloud_storage(self) -> DataSource:
         if self.files is not None and self.resource_type != "SignaloidCloudStorage":
-            raise ValueError("files: names cloud-storage files, so resource_type must be SignaloidCloudStorage")
+            raise ValueError(
+                "files: names cloud-storage files, so resource_type must be SignaloidCloudStorage"
+            )
         return self
 
 
