@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.engine.render_outside import outside_markdown, outside_text
+from reconciler.engine.render_summary import Summary, summarised
 
 __all__ = ["render_json", "render_markdown", "render_text", "summary_line"]
 
@@ -85,9 +86,13 @@ def render_text(
     else:
         out.extend(outside_text(doc, style, _shown))
         out.append(title)
-        for change in changes:
+        for item in summarised(changes):
             out.append("")
-            out.extend(_text_change(change, style))
+            if isinstance(item, Summary):
+                out.append(style(f"  # {item.line()}", "bold"))
+                out.append(style(f"{SYMBOL[item.action]:>3} {item.first()}", COLOUR[item.action]))
+                continue
+            out.extend(_text_change(item, style))
         out.append("")
         out.append(style(summary_line(doc), "bold"))
     out.extend(_unmanaged_text(doc))
@@ -177,8 +182,13 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000, report: str
         head.append("**No changes.** Live state matches the configuration.")
     head.extend(outside_markdown(doc, _md_cell, _shown))
     sections: list[str] = []
-    for change in changes:
-        sections.append(_markdown_change(change))
+    for item in summarised(changes):
+        if isinstance(item, Summary):
+            sections.append(
+                f"- `{SYMBOL[item.action]}` **{_md_escape(item.line())}**: {_md_escape(item.first())}"
+            )
+            continue
+        sections.append(_markdown_change(item))
     tail = []
     if doc.get("unmanaged"):
         tail.append(f"\n_{len(doc['unmanaged'])} unmanaged live object(s) are not touched._")
@@ -211,7 +221,7 @@ def _markdown_change(change: Mapping[str, Any]) -> str:
     cause = f", {' + '.join(causes)}" if causes else ""
     lines = [
         "<details>",
-        f"<summary><code>{SYMBOL[action].strip() or '='}</code> <b>{change['address']}</b> "
+        f"<summary><code>{SYMBOL[action].strip() or '='}</code> <b>{_md_escape(change['address'])}</b> "
         f"— {label}{cause}</summary>",
         "",
         f"{_md_escape(change['reason'])}",
