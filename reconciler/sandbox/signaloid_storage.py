@@ -185,7 +185,8 @@ class Storage:
         expires = int(time.time()) + UPLOAD_TTL_S
         self.data["uploads"][token] = {"uid": uid, "path": path, "size": size, "expires": expires}
         self.save()
-        base = str(request.base_url).rstrip("/")
+        # Where this app is mounted (``/signaloid`` under ``sandbox serve``) is in root_path.
+        base = f"{request.url.scheme}://{request.url.netloc}{request.scope.get('root_path', '')}".rstrip("/")
         signature = self._signature(token, expires)
         url = f"{base}/_storage/upload/{token}?X-Expires={expires}&X-Signature={signature}"
         return JSONResponse({"message": "Upload URL created", "upload_url": url})
