@@ -1,7 +1,8 @@
 """``--target`` / ``--exclude``: narrow a plan to some addresses, keeping it applicable.
 
 An ADDR is ``kind.name`` or a whole ``kind``; a resource that stands for many objects (a ``files``
-folder: ``files.inputs/a.csv``) is selected whole by its own address (``files.inputs``). A target brings in the changes it depends on
+folder: ``files.inputs/a.csv``) is selected whole by its own address (``files.inputs``).
+A target brings in the changes it depends on
 (they must happen first), and an exclusion takes out the changes that depend on it (they
 cannot happen without it); both are said in the plan's warnings, so nothing is dropped
 silently (hashicorp/terraform#2253 asked for -exclude; this is it, with its consequences shown).
@@ -45,7 +46,7 @@ def select(plan: Plan, targets: Iterable[str] = (), excludes: Iterable[str] = ()
             pulled.add(dep)
             stack.extend(by_address[dep].depends_on)
         for dep in sorted(pulled):
-            if by_address[dep].is_change:
+            if by_address[dep].pending:
                 warnings.append(f"{dep} is included because a target depends on it")
         keep = chosen | pulled
     if excludes:
@@ -58,7 +59,7 @@ def select(plan: Plan, targets: Iterable[str] = (), excludes: Iterable[str] = ()
                 if blockers:
                     dropped.add(address)
                     changed = True
-                    if by_address[address].is_change:
+                    if by_address[address].pending:
                         warnings.append(f"{address} is left out because it depends on {', '.join(blockers)}")
         keep -= dropped
     changes = tuple(c for c in plan.changes if c.address in keep)

@@ -111,6 +111,12 @@ def _expand(name: str, attrs: Mapping[str, Any], ctx: LoadContext) -> list[tuple
                     "source",
                 )
             storage = target + entry.rel if target.endswith("/") else target
+            problem = storage_path_problem(storage)
+            if problem:  # a local name storage cannot hold (a control character, a backslash)
+                raise DeriveError(
+                    f"source {written!r}: the file {entry.rel!r} cannot be stored: its path {problem}",
+                    "source",
+                )
             shown = os.path.relpath(root / entry.rel if is_folder else root, ctx.base_dir)
             members.append(
                 (

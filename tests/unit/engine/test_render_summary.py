@@ -11,8 +11,9 @@ from reconciler.engine.render_summary import FIRST_PATHS, SUMMARY_OVER
 def change(address: str, action: str, size: int | None = None) -> dict[str, Any]:
     fields = [] if size is None else [{"path": "size", "before": None, "after": size, "op": "add",
                                        "sensitive": False, "forces_replacement": None}]  # fmt: skip
-    return {"address": address, "kind": address.split(".")[0], "action": action, "cause": "new",
-            "reason": "declared, not found live", "remote_id": None, "fields": fields}  # fmt: skip
+    return {"address": address, "kind": address.split(".")[0], "action": action, "pending": True,
+            "cause": "new", "reason": "declared, not found live", "remote_id": None,
+            "fields": fields}  # fmt: skip
 
 
 def doc(changes: list[dict[str, Any]]) -> dict[str, Any]:

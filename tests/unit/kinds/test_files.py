@@ -141,3 +141,9 @@ def test_a_repository_data_source_names_files_and_waits_for_them(tmp_path: Path)
     gateway = {**repo, "data_sources": [{**source, "resource_type": "Gateway"}]}
     stack(tmp_path / "s", {"inputs": {"source": "data", "path": "x/"}}, repositories={"m": gateway})
     assert "resource_type must be SignaloidCloudStorage" in error_of(tmp_path / "s" / "stack.yaml")
+
+
+def test_a_local_name_storage_cannot_hold_is_refused_by_name(tmp_path: Path) -> None:
+    folder(tmp_path / "s" / "data", {"ok.csv": b"a", "bad\x1b[31mname.csv": b"b"})
+    message = error_of(stack(tmp_path / "s", {"inputs": {"source": "data", "path": "x/"}}))
+    assert "cannot be stored" in message and "control characters" in message
