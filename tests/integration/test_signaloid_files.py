@@ -86,7 +86,7 @@ def plan_json(run_cli: RunCli, folder: Path) -> dict[str, Any]:
 
 
 def changed(doc: dict[str, Any]) -> dict[str, str]:
-    return {c["address"]: c["action"] for c in doc["changes"] if c["action"] != "noop"}
+    return {c["address"]: c["action"] for c in doc["changes"] if c["pending"]}
 
 
 @pytest.fixture
