@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.engine.render import render_markdown, render_text
-from reconciler.engine.render_summary import FIRST_PATHS, SUMMARY_OVER
+from reconciler.engine.presenting.render import render_markdown, render_text
+from reconciler.engine.presenting.render_summary import FIRST_PATHS, SUMMARY_OVER
 
 
 def change(address: str, action: str, size: int | None = None) -> dict[str, Any]:
