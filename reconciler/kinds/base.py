@@ -150,6 +150,10 @@ class Kind:
     # kind, a predicate (e.g. files under a declared storage path, not every file of the account).
     # None: every object nobody manages.
     unmanaged_scope: Callable[[list[Desired]], Callable[[LiveObject], bool]] | None = None
+    # Whether a stack that neither declares nor owns this kind still lists it, for the unmanaged
+    # inventory. False for cloud-storage files: their listing is the whole account's storage, and
+    # ``unmanaged_scope`` would show none of it.
+    inventory: bool = True
     # Resources of the stack this one comes after without a field holding a Ref (a repository's data
     # source naming a ``files`` resource): spec -> (kind, name, field path) of each
     # (``Desired.after``). ``orders_after`` names those kinds, which the planner plans first.

@@ -162,6 +162,7 @@ KIND = Kind(
     local_fields=frozenset({"source", "source_file", "scope"}),
     expand=_expand,
     unmanaged_scope=_declared_scopes,
+    inventory=False,
     not_exportable="a file is declared with its local source, and export does not download files; "
     "declare the folder with `source:` and `path:` and `plan` finds the files already there",
     no_create_before_destroy_reason="a storage path holds one file",
