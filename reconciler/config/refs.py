@@ -61,8 +61,11 @@ def desired_resources(
                     )
             mark = section.key_marks.get(name) if section is not None else None
             location = Location(mark.file, mark.line) if mark else None
-            context = LoadContext(_base_dir(mark), stack.providers, shared)
+            # Only kinds with load-time hooks need it: resolving a folder per resource costs syscalls.
+            hooked = kind.derive is not None or kind.expand is not None
+            context = LoadContext(_base_dir(mark), stack.providers, shared) if hooked else None
             if kind.derive is not None:
+                assert context is not None
                 issue = _hook(
                     kind, name, body, mark, partial(_merge, kind, name, attrs, create_attrs, context)
                 )
@@ -74,6 +77,7 @@ def desired_resources(
             issues.extend(after_issues)
             if kind.expand is not None:
                 expanded: list[tuple[str, dict[str, Any]]] = []
+                assert context is not None
                 issue = _hook(
                     kind, name, body, mark, partial(_expand, kind, name, create_attrs, context, expanded)
                 )
