@@ -143,7 +143,7 @@ class SignaloidProvider:
                 live.external_ids.setdefault("cores", set()).update(await defaults)
             live.listed(kind)
 
-        jobs: list[Any] = [one(k) for k in _PATHS if k in kinds]
+        jobs: list[Any] = [one(k) for k in sorted(kinds)]  # the session passes only kinds this API owns
         await asyncio.gather(*jobs, *([defaults] if defaults is not None else []))
 
     async def _find(self, kind: str, key: tuple[str, ...]) -> LiveObject | None:
