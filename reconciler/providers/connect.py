@@ -26,6 +26,7 @@ __all__ = [
     "Transport",
     "api_client",
     "api_key",
+    "bare_client",
     "endpoint_and_key",
     "in_process",
     "shared_reads",
@@ -122,6 +123,19 @@ def shared_reads(endpoint: Endpoint) -> EndpointPool | None:
     one stack alone, or the in-process sandbox (each stack has its own emulator behind one URL)."""
     pool = _SHARED.get()
     return pool if pool is not None and endpoint.transport is None else None
+
+
+def bare_client(endpoint: Endpoint, settings: HttpSettings) -> httpx2.AsyncClient:
+    """A client for URLs an API hands us (a presigned upload URL): no base URL, no credentials, no
+    redirects, TLS verified; the in-process sandbox's transport when there is one."""
+    timeout = httpx2.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s))
+    return httpx2.AsyncClient(
+        transport=endpoint.transport,
+        verify=_verifying_context(),
+        timeout=timeout,
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=False,
+    )
 
 
 def api_client(
