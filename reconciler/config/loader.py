@@ -23,6 +23,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
+from reconciler.common.paths import NOT_REGULAR, PathProblem, read_capped
 from reconciler.config.expansion import check_events
 from reconciler.errors import ConfigError, ConfigIssue
 
@@ -80,6 +81,9 @@ def stack_files(paths: list[Path]) -> list[Path]:
             for entry in entries:
                 if entry.is_symlink() and not entry.exists():  # skipped silently, its resources would go
                     raise ConfigError(ConfigIssue(BROKEN_LINK, file=str(entry)))
+            for entry in entries:  # a FIFO or device named *.yaml is refused, never skipped or read
+                if entry.exists() and not entry.is_file() and not entry.is_dir():
+                    raise ConfigError(ConfigIssue(f"cannot read file: {NOT_REGULAR}", file=str(entry)))
             found = [p for p in entries if p.is_file()]
             if not found:
                 raise ConfigError(ConfigIssue("no *.yaml or *.yml files in this directory", file=str(path)))
@@ -318,11 +322,9 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
     environ = os.environ if environ is None else environ
     file = str(path)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(ConfigIssue(f"cannot read file: {exc.strerror or exc}", file=file)) from exc
-    if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError(ConfigIssue(f"file is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB", file=file))
+        raw = read_capped(path, MAX_FILE_BYTES)
+    except PathProblem as exc:
+        raise ConfigError(ConfigIssue(f"cannot read file: {exc.reason}", file=file)) from exc
     if b"\x00" in raw:
         raise ConfigError(ConfigIssue("this is a binary file, not YAML", file=file))
     try:
