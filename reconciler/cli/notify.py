@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 import httpx2
 
 from reconciler.common.escape import md_text
-from reconciler.common.redact import excerpt, scrub
+from reconciler.common.redact import scrub
 from reconciler.engine.saved import is_pending
 from reconciler.errors import ApiError, ProviderError, ReconcilerError
 from reconciler.providers.connect import Endpoint, api_client
