@@ -109,8 +109,9 @@ class Session:
             live.listed(kind)
         return live
 
-    async def plan(self, *, destroy: bool = False) -> tuple[Plan, LiveState]:
-        """Refresh and plan; each kind is planned as soon as its list is in (``PlanAsListed``)."""
+    async def plan(self, *, destroy: bool = False, checking: bool = False) -> tuple[Plan, LiveState]:
+        """Refresh and plan; each kind is planned as soon as its list is in (``PlanAsListed``).
+        ``checking``: the re-plan after an apply, where a --target may be gone (a targeted delete)."""
         snapshot = self.store.read()
         desired = [] if destroy else self.loaded.resources
         kinds = self.kinds_in_play(snapshot, desired)
@@ -132,7 +133,7 @@ class Session:
             the_plan = explain(the_plan, resolved)
         if destroy:
             the_plan = for_destroy(the_plan)
-        the_plan = select(the_plan, self.options.targets, self.options.excludes)
+        the_plan = select(the_plan, self.options.targets, self.options.excludes, strict=not checking)
         problem = None if destroy else mass_delete_problem(self._guarded(the_plan), len(snapshot.entries))
         if problem and not self.options.allow_mass_delete:
             the_plan = replace(the_plan, warnings=(*the_plan.warnings, f"apply will refuse: {problem}"))
@@ -231,7 +232,7 @@ class Session:
         done = {a for a, r in result.results.items() if r.outcome is Outcome.DONE}
         if not done:
             return []
-        after, _ = await self.plan(destroy=destroy)
+        after, _ = await self.plan(destroy=destroy, checking=True)
         problems = []
         for change in after.changes:
             if change.address in done and (change.action is not Action.NOOP or change.adopt):

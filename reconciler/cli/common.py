@@ -100,7 +100,8 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 multiple=True,
                 expose_value=False,
                 callback=_remember("targets"),
-                help="Only this resource (kind.name) or kind, and what it depends on (repeatable).",
+                help="Only this resource (kind.name) or kind, and what it depends on (repeatable). "
+                "An ADDR that names no kind or matches nothing is an error (exit 1).",
             ),
             click.option(
                 "--exclude",
@@ -127,7 +128,15 @@ def plan_options() -> PlanOptions:
     """The command's plan options (--target, --exclude, --allow-*), as one frozen value."""
     from reconciler.app.session import PlanOptions
 
+    from reconciler.engine.select import SelectionError, check_selectors
+    from reconciler.kinds import KINDS_BY_NAME
+
     chosen = click.get_current_context().meta.get(_SELECT_KEY, {})
+    try:  # a typo'd kind is refused before any API is read
+        check_selectors("--target", chosen.get("targets", ()), KINDS_BY_NAME)
+        check_selectors("--exclude", chosen.get("excludes", ()), KINDS_BY_NAME)
+    except SelectionError as exc:
+        fail(str(exc))
     return PlanOptions(
         allow_delete_unmanaged=_allowed_deletes(),
         targets=frozenset(chosen.get("targets", ())),
