@@ -127,7 +127,6 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def plan_options() -> PlanOptions:
     """The command's plan options (--target, --exclude, --allow-*), as one frozen value."""
     from reconciler.app.session import PlanOptions
-
     from reconciler.engine.select import SelectionError, check_selectors
     from reconciler.kinds import KINDS_BY_NAME
 
