@@ -6,6 +6,7 @@ fault injector (latency, error rate), each API behind its own limits (rate, call
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Callable
 from pathlib import Path
@@ -95,10 +96,9 @@ class QuietDisconnects:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         from starlette.requests import ClientDisconnect
 
-        try:
+        # Nobody is left to answer, and nothing on the server went wrong.
+        with contextlib.suppress(ClientDisconnect):
             await self.app(scope, receive, send)
-        except ClientDisconnect:
-            pass  # nobody is left to answer, and nothing on the server went wrong
 
 
 def serve(
