@@ -158,9 +158,12 @@ def fail(message: str) -> NoReturn:
     sys.exit(EXIT_ERROR)
 
 
-def run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
+def run(
+    coro_fn: Callable[[], Coroutine[Any, Any, int]], on_interrupt: Callable[[], list[str]] | None = None
+) -> NoReturn:
     """Run a command body within the run's deadline (``cli/deadline.py``); map our errors to a
-    message and exit 1 (traceback only with --debug)."""
+    message and exit 1 (traceback only with --debug). ``on_interrupt``: the lines Ctrl-C prints
+    (the first after ``Error:``), for a command that can say what was in flight."""
     from reconciler.cli.contract import debug_enabled
 
     debug = debug_enabled()
@@ -184,7 +187,10 @@ def run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
             raise
         fail(str(exc))
     except KeyboardInterrupt:
-        fail("interrupted")
+        first, *more = on_interrupt() if on_interrupt is not None else ["interrupted"]
+        for line in [f"Error: {first}", *more]:
+            click.echo(line, err=True)
+        sys.exit(EXIT_ERROR)
     except OSError as exc:  # a file the tool writes (lock, journal, sandbox data) cannot be written
         if debug:
             raise
