@@ -11,6 +11,10 @@ root ``.npmignore`` excludes, or, without one, the root ``.gitignore`` (as npm d
 ``pathspec``'s gitignore rules (comments, ``!`` negation, anchoring, folders, ``**``, escapes, the
 last matching pattern wins). Symlinks are followed when they stay inside the package; one that
 leads out of it, or a loop, is an error.
+
+Sizes are checked with ``stat`` before any file is read: a package whose files add up to more than
+256 MiB (a sparse 600 MB file, say) is refused having read nothing; each file is then read with
+``read_capped`` (a regular file, never blocking, at most what is left of the limit).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
-from reconciler.common.paths import SYMLINK_LOOP, PathProblem, resolve
+from reconciler.common.paths import SYMLINK_LOOP, PathProblem, read_capped, regular_size, resolve
 from reconciler.errors import PackageError
 from reconciler.packages.archive import ArchiveProblem, check_archive
 
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["Package", "PackageError", "load_package", "pack_directory"]
 
 MAX_PACKAGE_BYTES = 256 * 1024 * 1024
+MAX_TEXT_BYTES = 16 * 1024 * 1024  # package.json, .npmignore, .gitignore: read whole, so capped
 MAX_FILES = 50_000
 ALWAYS_EXCLUDED = (".git/", "node_modules/.cache/", ".reconciler/", ".npmignore", ".gitignore")
 
@@ -55,7 +60,7 @@ def load_package(path: Path) -> Package:
     if path.is_dir():
         data = pack_directory(path)
         manifest = path / "package.json"
-        text = manifest.read_text(encoding="utf-8", errors="replace")
+        text = _read_text(manifest)
         _, files, _ = _read_archive(io.BytesIO(data), path)
         return _validate(text, files, str(manifest), data, _line_of(text, '"name"'))
     if not path.is_file():
@@ -131,7 +136,7 @@ def _rules(root: Path) -> PathSpec:
     for name in (".npmignore", ".gitignore"):
         ignore = root / name
         if ignore.is_file():
-            patterns.extend(ignore.read_text(encoding="utf-8", errors="replace").splitlines())
+            patterns.extend(_read_text(ignore).splitlines())
             break
     return pathspec.GitIgnoreSpec.from_lines(patterns)
 
@@ -187,17 +192,24 @@ def pack_directory(root: Path) -> bytes:
     """The directory as a deterministic tar.gz, package.json at the archive root."""
     if not (root / "package.json").is_file():
         raise PackageError(f"{root}: no package.json in this directory")
+    entries = _walk(root)
+    total = 0
+    for _rel, real, is_dir in entries:  # every size by stat, before any file is read
+        if not is_dir:
+            total += _size(real, root)
+            if total > MAX_PACKAGE_BYTES:
+                raise PackageError(f"{root}: more than {MAX_PACKAGE_BYTES // 2**20} MiB to pack")
     raw = io.BytesIO()
     total = 0
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for rel, real, is_dir in _walk(root):
+        for rel, real, is_dir in entries:
             info = tarfile.TarInfo(rel)
             info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
             if is_dir:
                 info.type, info.mode = tarfile.DIRTYPE, 0o755
                 tar.addfile(info)
                 continue
-            data = real.read_bytes()
+            data = _read(real, MAX_PACKAGE_BYTES - total, root)
             total += len(data)
             if total > MAX_PACKAGE_BYTES:
                 raise PackageError(f"{root}: more than {MAX_PACKAGE_BYTES // 2**20} MiB to pack")
@@ -208,3 +220,28 @@ def pack_directory(root: Path) -> bytes:
     with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as gz:
         gz.write(raw.getvalue())
     return out.getvalue()
+
+
+def _size(path: Path, root: Path) -> int:
+    try:
+        return regular_size(path, MAX_PACKAGE_BYTES)
+    except PathProblem as exc:
+        if exc.reason.startswith("larger than"):
+            raise PackageError(
+                f"{root}: more than {MAX_PACKAGE_BYTES // 2**20} MiB to pack ({exc})"
+            ) from None
+        raise PackageError(f"{exc} (in package {root})") from None
+
+
+def _read(path: Path, limit: int, root: Path) -> bytes:
+    try:
+        return read_capped(path, limit)
+    except PathProblem as exc:  # it changed since it was measured
+        raise PackageError(f"{exc} (in package {root})") from None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return read_capped(path, MAX_TEXT_BYTES).decode("utf-8", errors="replace")
+    except PathProblem as exc:
+        raise PackageError(str(exc)) from None
