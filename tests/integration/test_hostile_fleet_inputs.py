@@ -159,10 +159,6 @@ def _without_override() -> list[str]:
 
 
 def test_a_folder_that_cannot_be_listed_is_an_errored_stack_with_the_reason(tmp_path: Path) -> None:
-    _unlistable_folder_is_reported(tmp_path)
-
-
-def _unlistable_folder_is_reported(tmp_path: Path) -> None:
     import subprocess
 
     root = tmp_path / "fleet"
