@@ -85,22 +85,43 @@ def test_a_defective_report_is_one_message_naming_the_file_and_path_in_every_for
     assert stderr.count("\n") == 1, stderr
 
 
-def run_bounded(*args: str | os.PathLike[str], timeout: float = 30) -> tuple[CliResult, int]:
-    """The CLI in a subprocess; its exit, and its peak memory (KiB) from the OS."""
-    import resource
-    import subprocess
+# Runs the CLI as its only child and writes that child's peak RSS (KiB): RUSAGE_CHILDREN of the
+# test process itself would be the largest of every child it ever had.
+_PEAK_OF_ONE = (
+    "import resource, subprocess, sys; code = subprocess.call(sys.argv[2:]); "
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
+    "sys.exit(code)"
+)
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    proc = subprocess.run(
-        [str(RECONCILER_BIN), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,  # a FIFO read whole would block here forever
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return CliResult(proc.returncode, proc.stdout, proc.stderr), max(peak, before)
+
+def run_bounded(*args: str | os.PathLike[str], timeout: float = 30) -> tuple[CliResult, int]:
+    """The CLI in a subprocess; its exit, and its peak memory (KiB). A run past ``timeout`` (a FIFO
+    read whole blocks for ever) is killed with its process group and fails the test."""
+    import signal
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("r") as peak:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _PEAK_OF_ONE, peak.name, str(RECONCILER_BIN), *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "NO_COLOR": "1"},
+            start_new_session=True,
+        )
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise AssertionError(
+                f"reconciler {' '.join(map(str, args))} still running after {timeout}s"
+            ) from None
+        peak_kib = int(peak.read())
+    assert peak_kib > 10 * 1024, peak_kib  # a Python process: the figure is real
+    return CliResult(proc.returncode, out, err), peak_kib
 
 
 def test_reports_that_are_not_regular_files_or_too_large_are_refused_unread(tmp_path: Path) -> None:
