@@ -191,6 +191,7 @@ def _pod(pods: Job, container: dict[str, Any], index: int) -> Any:
     return pods.run([(script, {})], shell=container["command"], env={"JOB_COMPLETION_INDEX": str(index)})
 
 
+@pytest.mark.timeout(900)  # five pods, each installing the wheel: slow on a loaded machine
 def test_kubernetes_indexed_job_shards_and_the_merger_waits_for_them(
     sandbox_server: Sandbox, receiver: Hook, tmp_path: Path, ci_tools: CiTools
 ) -> None:
@@ -216,6 +217,7 @@ def test_kubernetes_indexed_job_shards_and_the_merger_waits_for_them(
     assert re.search(r'^reconciler_drift_fleet_stacks\{status="drifted"\} 1\.0$', prom, re.MULTILINE)
 
 
+@pytest.mark.timeout(900)  # five pods, each installing the wheel: slow on a loaded machine
 def test_kubernetes_a_missing_shard_is_reported_and_fails_the_job(
     sandbox_server: Sandbox, receiver: Hook, tmp_path: Path, ci_tools: CiTools
 ) -> None:
