@@ -11,8 +11,8 @@
      │    ├── LockHeld        another run holds the lock
      │    └── LockLost        this run's lock is gone (stop before the next write)
      ├── PlanError            a plan cannot be made (ambiguous adoption, bad reference, ...)
-     │    ├── StalePlan       a saved plan no longer matches live state or the stack (engine/saved.py)
-     │    └── SelectionError  a --target/--exclude ADDR names no kind or matches nothing (engine/select.py)
+     │    ├── StalePlan       a saved plan no longer matches live state or the stack (deciding/saved.py)
+     │    └── SelectionError  a --target/--exclude ADDR names no kind or matches nothing (deciding/select.py)
      ├── NotifyError          a drift report could not be delivered (--notify)
      ├── MergeError           fleet shard reports cannot be merged (app/fleet/schema.py)
      │    └── ReportDefect    a file is not a valid fleet report: its path and JSON path (schema.py)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from reconciler.engine.apply import ActionResult
-from reconciler.engine.changes import Change
+from reconciler.engine.deciding.changes import Change
+from reconciler.engine.executing.apply import ActionResult
 
 __all__ = ["InFlight"]
 

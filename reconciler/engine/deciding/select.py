@@ -18,7 +18,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import replace
 
-from reconciler.engine.changes import Change, Plan
+from reconciler.engine.deciding.changes import Change, Plan
 from reconciler.errors import PlanError
 
 __all__ = ["SelectionError", "check_selectors", "select"]

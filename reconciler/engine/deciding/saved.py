@@ -36,7 +36,7 @@ from typing import Any
 
 from reconciler.common.paths import PathProblem, read_capped, write_atomic
 from reconciler.config.loader import MAX_FILE_BYTES
-from reconciler.engine.changes import Action, Change, Plan, upgrade_plan_json
+from reconciler.engine.deciding.changes import Action, Change, Plan, upgrade_plan_json
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS_BY_NAME
 from reconciler.state.base import StateSnapshot, digest
