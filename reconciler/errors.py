@@ -6,13 +6,16 @@
      ├── ConfigError          the stack files are wrong (each issue has file, line and field)
      │    └── DeriveError     a kind's derived field cannot be computed (kinds/*: ``Kind.derive``)
      ├── PackageError         a sequence package cannot be packed or used (packages/pack.py)
-     │    └── ArchiveProblem  what is wrong inside a .tar.gz (packages/archive.py)
+     │    ├── ArchiveProblem  what is wrong inside a .tar.gz (packages/archive.py)
+     │    └── TreeProblem     a local file or folder the stack names cannot be read (packages/tree.py)
      ├── StateError           the state store cannot be read, written or locked
      │    ├── LockHeld        another run holds the lock
      │    └── LockLost        this run's lock is gone (stop before the next write)
      ├── PlanError            a plan cannot be made (ambiguous adoption, bad reference, ...)
      │    ├── StalePlan       a saved plan no longer matches live state or the stack (deciding/saved.py)
      │    └── SelectionError  a --target/--exclude ADDR names no kind or matches nothing (deciding/select.py)
+     ├── PolicyError          a policy cannot be loaded or run: it never passes a plan (policy/)
+     │    └── EngineFailed    the engine's process crashed or hit a limit (policy/isolate.py)
      ├── NotifyError          a drift report could not be delivered (--notify)
      ├── MergeError           fleet shard reports cannot be merged (app/fleet/schema.py)
      │    └── ReportDefect    a file is not a valid fleet report: its path and JSON path (schema.py)
@@ -56,6 +59,7 @@ __all__ = [
     "NotFound",
     "PackageError",
     "PlanError",
+    "PolicyError",
     "ProviderError",
     "RateLimited",
     "ReconcilerError",
@@ -143,6 +147,11 @@ class LockLost(StateError):
 
 class PlanError(ReconcilerError):
     pass
+
+
+class PolicyError(ReconcilerError):
+    """A policy file cannot be read or parsed, a rule failed, or the engine crashed or hit a
+    limit: the plan is not judged, so it is not passed (policies fail closed)."""
 
 
 class ProviderError(ReconcilerError):

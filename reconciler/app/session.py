@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.app.planned import PlannedRun
 from reconciler.config import LoadedStack, load_stack
 from reconciler.config.stack import stack_model
 from reconciler.engine.executing.apply import ApplyResult, EventHook, apply
@@ -23,8 +24,7 @@ from reconciler.state import LocalStateStore, StateSnapshot, StateStore
 from reconciler.values import Desired, LiveState
 
 if TYPE_CHECKING:
-    from reconciler.app.fleet.endpoints import EndpointPool
-    from reconciler.app.planning import PlannedRun
+    from reconciler.providers.endpoints import EndpointPool
     from reconciler.sandbox.inprocess import InProcessSandbox
 
 __all__ = ["Session", "open_export_session", "open_session"]
@@ -74,11 +74,12 @@ class Session:
 
     def kinds_in_play(self, snapshot: StateSnapshot, desired: list[Desired] | None = None) -> set[str]:
         """Every kind of every provider the stack or its state uses: the unmanaged inventory
-        covers a provider's other kinds too, at one list call each."""
+        covers a provider's other kinds too, at one list call each (those whose unmanaged objects
+        are shown at all without a declared one: not ``Kind.inventory == False``)."""
         desired = self.loaded.resources if desired is None else desired
         used = {r.kind for r in desired} | snapshot.kinds()
         providers = {KINDS_BY_NAME[k].provider for k in used}
-        return {k.name for k in KINDS if k.provider in providers}
+        return {k.name for k in KINDS if k.provider in providers and (k.inventory or k.name in used)}
 
     async def refresh(self, kinds: set[str], live: LiveState | None = None) -> LiveState:
         """List every kind in play, all providers at once (into ``live``, if given)."""
@@ -166,7 +167,7 @@ def open_session(
 ) -> Session:
     """A session over the stack at ``paths``, with its state store (or the sandbox's) and journal.
 
-    ``endpoints`` (an ``app.fleet.endpoints.EndpointPool``) shares one transport per API endpoint."""
+    ``endpoints`` (a ``providers.endpoints.EndpointPool``) shares one transport per API endpoint."""
     loaded = load_stack(paths, environ)
     if sandbox:
         return _sandboxed(loaded, environ, endpoints, journal=True)

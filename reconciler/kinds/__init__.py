@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from reconciler.kinds import cores, package_instances, repositories, sequences, webhooks, workspaces
+from reconciler.kinds import cores, files, package_instances, repositories, sequences, webhooks, workspaces
 from reconciler.kinds.base import Kind, Reference, SpecModel
 
 KINDS: tuple[Kind, ...] = (
     cores.KIND,
+    files.KIND,  # before repositories, which may read them (DataSources)
     repositories.KIND,
     webhooks.KIND,
     sequences.KIND,

@@ -19,15 +19,26 @@ from reconciler.providers.settings import HttpSettings
 
 __all__ = [
     "Endpoint",
+    "Transport",
     "api_client",
     "api_key",
+    "bare_client",
     "endpoint_and_key",
+    "in_process",
     "shared_reads",
     "shared_transports",
     "tls_for",
 ]
 
 USER_AGENT = "reconciler/0.1"
+# What carries a client's requests: a pool of connections, or an in-process app. Named here so
+# the layers above type it without importing the HTTP library.
+Transport = httpx2.AsyncBaseTransport
+
+
+def in_process(app: Any) -> Transport:
+    """A transport that calls an ASGI app in this process (the sandbox's emulators)."""
+    return httpx2.ASGITransport(app=app)
 
 
 def api_key(api: str, configured: Any, environ: Mapping[str, str], variable: str) -> str:
@@ -44,7 +55,7 @@ def api_key(api: str, configured: Any, environ: Mapping[str, str], variable: str
 @dataclass(frozen=True)
 class Endpoint:
     url: str
-    transport: httpx2.AsyncBaseTransport | None = None  # set for the in-process sandbox
+    transport: Transport | None = None  # set for the in-process sandbox
 
 
 SANDBOX_KEY = "sandbox-key"
@@ -102,6 +113,19 @@ def shared_reads(endpoint: Endpoint) -> Any:
     one stack alone, or the in-process sandbox (each stack has its own emulator behind one URL)."""
     pool = _SHARED.get()
     return pool if pool is not None and endpoint.transport is None else None
+
+
+def bare_client(endpoint: Endpoint, settings: HttpSettings) -> httpx2.AsyncClient:
+    """A client for URLs an API hands us (a presigned upload URL): no base URL, no credentials, no
+    redirects, TLS verified; the in-process sandbox's transport when there is one."""
+    timeout = httpx2.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s))
+    return httpx2.AsyncClient(
+        transport=endpoint.transport,
+        verify=_verifying_context(),
+        timeout=timeout,
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=False,
+    )
 
 
 def api_client(

@@ -10,9 +10,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-import httpx2
-
-from reconciler.providers.connect import Endpoint
+from reconciler.providers.connect import Endpoint, in_process
 from reconciler.sandbox.limits import ApiLimits, LimitConfig
 
 # api -> (module, base path of its routes inside the app)
@@ -49,6 +47,8 @@ class InProcessSandbox:
             if api == "scramjet":
                 # Every CLI command is a new process: running instances must outlive it, as on a hub.
                 options.setdefault("persist_instances", True)
+                # httpx's ASGI transport waits for a whole answer: streams end after what they hold.
+                options.setdefault("endless_streams", False)
             if instance:
                 options["name"] = key
             app = module.create_app(self.data_dir, **options)
@@ -57,5 +57,5 @@ class InProcessSandbox:
 
     def endpoint(self, api: str, instance: str | None = None) -> Endpoint:
         _, base = EMULATORS[api]
-        transport = httpx2.ASGITransport(app=self.app(api, instance))
+        transport = in_process(self.app(api, instance))
         return Endpoint(url=f"http://{api}.sandbox{base}", transport=transport)

@@ -36,7 +36,7 @@ from tests.support.ci_jobs import (
 from tests.support.ci_runner import lend_test_dependencies
 from tests.support.cli import RECONCILER_BIN
 from tests.support.sandbox import Sandbox
-from tests.support.signaloid import API_KEY
+from tests.support.signaloid import API_KEY, core_patch
 from tests.support.webhooks import receive_webhooks
 
 FLEET = Path(__file__).resolve().parents[2] / "examples" / "ci" / "fleet"
@@ -71,7 +71,10 @@ def apply_fleet(job: Job, fleet: Path) -> None:
 
 def drift_one_core(sandbox: Sandbox) -> None:
     core = next(c for c in sandbox.api.objects("cores") if c["Name"] == "team-b-prod-athens")
-    assert sandbox.api.client.patch(f"/cores/{core['CoreID']}", json={"Precision": 32}).status_code == 200
+    assert (
+        sandbox.api.client.patch(f"/cores/{core['CoreID']}", json=core_patch(core, Precision=32)).status_code
+        == 200
+    )
 
 
 def k8s_container(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -113,7 +116,7 @@ def test_github_matrix_of_shards_then_one_merged_report(
 ) -> None:
     hook_url, received = receiver
     doc = load(GITHUB)
-    on = doc.get("on", doc.get(True))  # YAML 1.1 reads a bare `on` as true
+    on = doc.get("on") or doc[True]  # type: ignore[index]  # YAML 1.1 reads a bare `on` as true
     assert "schedule" in on
     assert doc["env"]["FLEET_DIR"] == FLEET_DIR
     work = workspace(tmp_path, FLEET_DIR)
@@ -257,7 +260,9 @@ def test_crontab_installs_once_then_its_line_writes_the_textfile_metrics(
     env = env_for({}, sandbox_server, hook_url)
     job = Job(work, env, ci_tools)
     venv = tmp_path / "opt-reconciler"
-    setup = [(line.replace("/opt/reconciler", str(venv)), {}) for line in installs]
+    setup: list[tuple[str, dict[str, str]]] = [
+        (line.replace("/opt/reconciler", str(venv)), {}) for line in installs
+    ]
     result = job.run(setup)
     assert result.returncode == 0, result.stderr
     lend_test_dependencies(venv)  # the wheel went in with PIP_NO_DEPS: its dependencies, as above

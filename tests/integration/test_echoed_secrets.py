@@ -8,6 +8,7 @@ import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.applications import Starlette
@@ -26,7 +27,11 @@ BASIC = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 
 def echo_app(shape: str) -> Starlette:
     async def echo(request: Request) -> Response:
-        seen = {"headers": dict(request.headers), "url": str(request.url), "pad": "x" * 1_000_000}
+        seen: dict[str, Any] = {
+            "headers": dict(request.headers),
+            "url": str(request.url),
+            "pad": "x" * 1_000_000,
+        }
         if shape == "json-message":
             return JSONResponse({"message": f"bad request {json.dumps(seen)}"}, status_code=400)
         if shape == "json":

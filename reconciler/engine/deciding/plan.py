@@ -134,10 +134,18 @@ class Planner:
         unmanaged = tuple(
             o
             for kind in KINDS
-            for o in self.live.objects.get(kind.name, [])
+            for o in self._listed_unmanaged(kind)
             if (o.kind, o.remote_id) not in claimed and (o.kind, o.remote_id) not in self.owned_ids
         )
         return Plan(self._in_plan_order(), unmanaged, tuple(forget), tuple(self.warnings))
+
+    def _listed_unmanaged(self, kind: Kind) -> list[LiveObject]:
+        """The live objects of ``kind`` a plan may list as unmanaged (``Kind.unmanaged_scope``)."""
+        objects = self.live.objects.get(kind.name, [])
+        if kind.unmanaged_scope is None or not objects:
+            return objects
+        shown = kind.unmanaged_scope(self.by_kind.get(kind.name, []))
+        return [o for o in objects if shown(o)]
 
     def _in_plan_order(self) -> tuple[Change, ...]:
         """By kind (in ``KINDS`` order; kinds not there last), then by name."""

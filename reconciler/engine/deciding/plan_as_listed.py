@@ -70,7 +70,8 @@ class PlanAsListed:
             for kind in KINDS:
                 if kind.name in planner.planned or kind.name in self._pending:
                     continue
-                if all(ref.kind in planner.planned for ref in kind.references.values()):
+                before = (*(ref.kind for ref in kind.references.values()), *kind.orders_after)
+                if all(k in planner.planned for k in before):
                     planner.plan_kind(kind.name)
         except Exception as exc:  # raised from finish(), once the refresh is known to be complete
             self._error = exc

@@ -117,7 +117,7 @@ class SavedPlan:
         return {a: c for a, c in self.changes.items() if c["pending"]}
 
     def kinds(self) -> set[str]:
-        """The kinds to re-read: those the plan touches, and those they refer to (to resolve ids)."""
+        """The kinds to re-read: those the plan touches, and those they refer to or come after."""
         found: set[str] = set()
         todo = [c["kind"] for c in self.pending().values()]
         while todo:
@@ -126,6 +126,7 @@ class SavedPlan:
                 continue
             found.add(kind)
             todo.extend(ref.kind for ref in KINDS_BY_NAME[kind].references.values())
+            todo.extend(KINDS_BY_NAME[kind].orders_after)
         return found
 
 

@@ -9,8 +9,10 @@ from typing import Any
 
 from reconciler.common.escape import clip, html_text, md_cell_code, md_text
 from reconciler.engine.presenting.render_outside import outside_markdown, outside_text
+from reconciler.engine.presenting.render_policy import policy_markdown, policy_text
+from reconciler.engine.presenting.render_summary import Summary, summarised
 
-__all__ = ["render_json", "render_markdown", "render_text", "summary_line"]
+__all__ = ["render_json", "render_markdown", "render_policy_markdown", "render_text", "summary_line"]
 
 SYMBOL = {
     "create": "+",
@@ -114,9 +116,13 @@ def render_text(
     else:
         out.extend(outside_text(doc, style, _shown))
         out.append(title)
-        for change in changes:
+        for item in summarised(changes):
             out.append("")
-            out.extend(_text_change(change, style))
+            if isinstance(item, Summary):
+                out.append(style(f"  # {item.line()}", "bold"))
+                out.append(style(f"{SYMBOL[item.action]:>3} {item.first()}", COLOUR[item.action]))
+                continue
+            out.extend(_text_change(item, style))
         out.append("")
         out.append(style(summary_line(doc), "bold"))
     out.extend(_unmanaged_text(doc))
@@ -124,6 +130,7 @@ def render_text(
         out.append(style(f"Warning: {warning}", "yellow"))
     for error in doc.get("errors", []):
         out.append(style(f"Error: {error}", "red"))
+    out.extend(policy_text(doc, style))
     return "\n".join(out) + "\n"
 
 
@@ -200,10 +207,14 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000, report: str
     changes = [c for c in doc["changes"] if c["pending"]]
     if not changes:
         head.append("**No changes.** Live state matches the configuration.")
+    head.extend(policy_markdown(doc))
     head.extend(outside_markdown(doc, _md_cell, _shown))
     sections: list[str] = []
-    for change in changes:
-        sections.append(_markdown_change(change))
+    for item in summarised(changes):
+        if isinstance(item, Summary):
+            sections.append(f"- `{SYMBOL[item.action]}` **{md_text(item.line())}**: {md_text(item.first())}")
+            continue
+        sections.append(_markdown_change(item))
     tail = []
     if doc.get("unmanaged"):
         tail.append(f"\n_{len(doc['unmanaged'])} unmanaged live object(s) are not touched._")
@@ -223,6 +234,11 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000, report: str
         )
     out.extend(tail)
     return "\n".join(out) + "\n"
+
+
+def render_policy_markdown(doc: Mapping[str, Any]) -> str:
+    """Only the policy results of ``doc`` (``policy eval``), as in a plan's Markdown."""
+    return "\n".join(policy_markdown(doc)).strip() + "\n"
 
 
 def _markdown_change(change: Mapping[str, Any]) -> str:
