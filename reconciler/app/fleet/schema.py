@@ -94,6 +94,9 @@ class StackEntry(_Model):
     unmanaged: Count = 0
     warnings: list[Text] = []
     http: dict[Name, ApiFigures] = {}
+    # The policies' verdict (docs/policy.md), an object or null; its readers (model.policy_findings)
+    # take only the fields they know, each checked for its type, so any object is safe to keep.
+    policy: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _error_when_errored(self) -> StackEntry:
@@ -121,6 +124,7 @@ class Summary(_Model):
     in_sync: Count
     resources: Counts
     http: dict[Name, ApiFigures] = {}
+    policy_denied: Count = 0
 
 
 class FleetReport(_Model):
