@@ -6,14 +6,14 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.providers.connect import api_client, bare_client, endpoint_and_key, shared_reads
+from reconciler.providers.connect import Sandbox, api_client, bare_client, endpoint_and_key, shared_reads
 from reconciler.providers.signaloid.provider import SignaloidProvider
 from reconciler.providers.signaloid.storage import CloudStorage
 
 DEFAULT_URL = "https://api.signaloid.io"
 
 
-def build(stack: Any, environ: Mapping[str, str], sandbox: Any) -> SignaloidProvider:
+def build(stack: Any, environ: Mapping[str, str], sandbox: Sandbox | None) -> SignaloidProvider:
     settings = stack.providers.signaloid
     url = (settings.url or environ.get("SIGNALOID_API_URL") or DEFAULT_URL).rstrip("/")
     endpoint, key = endpoint_and_key(
