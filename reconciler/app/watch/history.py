@@ -15,8 +15,6 @@ per stack are kept.
 from __future__ import annotations
 
 import json
-import os
-import stat
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from reconciler.common.paths import write_atomic
+from reconciler.common.paths import read_capped, write_atomic
 
 __all__ = [
     "KEEP",
@@ -170,9 +168,9 @@ class LocalHistory:
 
     async def recent(self, stack: str, folder: Path) -> list[Event]:
         path = self.path(folder)
-        text = read_capped(path, MAX_HISTORY_BYTES)
-        if text is None:
+        if not path.exists():
             return []
+        text = read_capped(path, MAX_HISTORY_BYTES).decode("utf-8", errors="replace")
         try:
             data = json.loads(text)
             if not isinstance(data, list):
@@ -186,19 +184,3 @@ class LocalHistory:
             return
         kept = [*(await self.recent(stack, folder)), *events][-KEEP:]
         write_atomic(self.path(folder), json.dumps([e.to_json() for e in kept], indent=1) + "\n")
-
-
-def read_capped(path: Path, cap: int) -> str | None:
-    """A regular file's text (None if absent), read without blocking and at most ``cap`` bytes:
-    a FIFO or a device put in its place is refused, never waited on."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
-    except FileNotFoundError:
-        return None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(f"{path}: not a regular file")
-        if info.st_size > cap:
-            raise OSError(f"{path}: larger than {cap} bytes")
-        return fh.read(cap + 1)[:cap].decode("utf-8", errors="replace")
