@@ -77,6 +77,8 @@ class Desired:
     lifecycle: Any = None  # a config.lifecycle.Lifecycle, or None
     # Fields holding a value from ${env:…} (anywhere inside): shown as (sensitive), stored as digests.
     sensitive: frozenset[str] = frozenset()
+    # The module it was declared in (``module.team-a``, ``module.team-a.module.inner``), or "".
+    module: str = ""
     # Derived once: the planner asks for these for every resource, many times over.
     address: str = field(init=False)
     ignored: frozenset[str] = field(init=False)

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.config import LoadedStack, load_stack
+from reconciler.config import LoadedStack, VariableInputs, load_stack
 from reconciler.config.stack import stack_model
+from reconciler.config.variables import NO_INPUTS
 from reconciler.engine.apply import ApplyResult, EventHook, Outcome, apply
 from reconciler.engine.deletes import for_destroy
 from reconciler.engine.journal import Journal
@@ -250,11 +251,19 @@ def open_session(
     environ: Mapping[str, str],
     options: PlanOptions = PlanOptions(),
     endpoints: EndpointPool | None = None,
+    inputs: VariableInputs = NO_INPUTS,
 ) -> Session:
     """A session over the stack at ``paths``, with its state store (or the sandbox's) and journal.
 
-    ``endpoints`` (an ``app.fleet.endpoints.EndpointPool``) shares one transport per API endpoint."""
-    loaded = load_stack(paths, environ)
+    ``endpoints`` (an ``app.fleet.endpoints.EndpointPool``) shares one transport per API endpoint;
+    ``inputs``: the stack's --var / --var-file."""
+    loaded = load_stack(paths, environ, inputs)
+    if options.targets or options.excludes:  # addresses may use ${var.…}
+        options = replace(
+            options,
+            targets=frozenset(map(loaded.address, options.targets)),
+            excludes=frozenset(map(loaded.address, options.excludes)),
+        )
     if sandbox:
         return _sandboxed(loaded, environ, options, endpoints, journal=True)
     from reconciler.state.select import open_store
@@ -264,13 +273,15 @@ def open_session(
     return Session(loaded, store, environ, journal_path=journal, endpoints=endpoints, options=options)
 
 
-def open_export_session(paths: list[Path], *, sandbox: bool, environ: Mapping[str, str]) -> Session:
+def open_export_session(
+    paths: list[Path], *, sandbox: bool, environ: Mapping[str, str], inputs: VariableInputs = NO_INPUTS
+) -> Session:
     """A session for export: the stack's provider settings when there is a stack; none needed.
 
     Without one, the providers come from the environment, and the state store is the default local
     file (export only reads it); no journal, as nothing is applied."""
     if paths or any(p.suffix in (".yaml", ".yml") for p in Path(".").iterdir()):
-        return open_session(paths or [Path(".")], sandbox=sandbox, environ=environ)
+        return open_session(paths or [Path(".")], sandbox=sandbox, environ=environ, inputs=inputs)
     root = Path(".")
     loaded = LoadedStack(stack_model(frozenset()).model_validate({"version": 1}), [], [], root)
     if sandbox:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import click
@@ -23,6 +24,7 @@ from reconciler.cli.common import (
     run,
     sandbox_option,
     selection_options,
+    stack_inputs,
 )
 
 
@@ -45,7 +47,11 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
 
     async def body() -> int:
         async with open_session(
-            paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
+            paths_or_cwd(paths),
+            sandbox=sandbox,
+            environ=os.environ,
+            options=plan_options(),
+            inputs=stack_inputs(),
         ) as session:
             the_plan, _ = await session.plan()
             if out is not None:
@@ -54,7 +60,13 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
                 save(session, the_plan, out)
         click.echo(render(the_plan.to_json(), fmt), nl=False)
         if out is not None:
-            flags = [*(f"-f {p}" for p in paths), *(["--sandbox"] if sandbox else [])]
+            inputs = stack_inputs()
+            flags = [
+                *(f"-f {p}" for p in paths),
+                *(f"--var {shlex.quote(v)}" for v in inputs.assignments),
+                *(f"--var-file {f}" for f in inputs.files),
+                *(["--sandbox"] if sandbox else []),
+            ]
             again = " ".join(["reconciler apply", *flags])
             click.echo(f"Saved the plan to {out}; apply exactly this plan with: {again} {out}", err=True)
         if the_plan.refused():
@@ -85,7 +97,11 @@ def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) 
 
     async def body() -> int:
         async with open_session(
-            paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
+            paths_or_cwd(paths),
+            sandbox=sandbox,
+            environ=os.environ,
+            options=plan_options(),
+            inputs=stack_inputs(),
         ) as session:
             the_plan, _ = await session.plan()
         doc = the_plan.to_json()
@@ -124,7 +140,11 @@ def _apply_command(
 
     async def body() -> int:
         async with open_session(
-            paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
+            paths_or_cwd(paths),
+            sandbox=sandbox,
+            environ=os.environ,
+            options=plan_options(),
+            inputs=stack_inputs(),
         ) as session:
             done = await apply_stack(
                 session,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,6 +24,7 @@ from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
 from reconciler.config.expansion import check_events
+from reconciler.config.references import Reference, Template, parse_reference
 from reconciler.errors import ConfigError, ConfigIssue
 
 __all__ = ["LoadedFile", "MarkedDict", "MarkedList", "load_file", "stack_files"]
@@ -31,7 +32,8 @@ __all__ = ["LoadedFile", "MarkedDict", "MarkedList", "load_file", "stack_files"]
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_VALUES = MAX_FILE_BYTES // 2  # what the largest file can write ("x," is 2 bytes): aliases add no more
 MAX_DEPTH = 64
-ENV_PATTERN = re.compile(r"\$(\$?)\{env:([^}]*)\}")
+# ${env:…}, ${var.…}, ${each.…} and their literal forms $${…}; any other ${…} is plain text.
+REFERENCE_PATTERN = re.compile(r"\$(\$?)\{((?:env:|var\b|each\b)[^}]*)\}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 PLAIN_SUFFIX = ":plain"
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -66,6 +68,9 @@ class LoadedFile:
     secret_positions: set[tuple[int, int]] = field(default_factory=set)
     # value -> variable name of every ${env:NAME} (not ``:plain``): export writes the reference back.
     secret_values: dict[str, str] = field(default_factory=dict)
+    # Every environment variable the file read, with the value it saw (None: unset): a cached
+    # module file is reused only while these are unchanged (config/modules.py).
+    environ_read: dict[str, str | None] = field(default_factory=dict)
 
 
 BROKEN_LINK = "a broken symbolic link (its target is missing, or it leads round in a loop)"
@@ -111,6 +116,7 @@ class _Building:
         self.environ = environ
         self.secret_positions: set[tuple[int, int]] = set()
         self.secret_values: dict[str, str] = {}
+        self.environ_read: dict[str, str | None] = {}  # NAME -> value seen (None: unset)
         self.depth = 0
 
     def _mark(self, node: yaml.Node) -> Mark:
@@ -154,7 +160,7 @@ def _unprintable(text: str, file: str, exc: yaml.reader.ReaderError) -> ConfigEr
     return ConfigError(
         ConfigIssue(
             f"character U+{exc.character:04X} is not allowed in YAML (a control character?); "
-            "write it as an escape in a double-quoted string, e.g. \"\\x07\"",
+            'write it as an escape in a double-quoted string, e.g. "\\x07"',
             file=file,
             line=line,
             column=column,
@@ -228,45 +234,77 @@ def _construct_str(loader: _Building, node: yaml.ScalarNode) -> str:
     if "${" not in value:
         return value
     line, column = node.start_mark.line + 1, node.start_mark.column + 1
+    return split_references(
+        value, Mark(loader.file, line, column), lambda m: _env_value(loader, m, line, column)
+    )
 
-    def substitute(match: re.Match[str]) -> str:
-        if match.group(1):  # $${env:X} is the literal ${env:X}
-            return match.group(0)[1:]
-        name, has_default, default = match.group(2).partition(":-")
-        plain = name.endswith(PLAIN_SUFFIX)  # ${env:NAME:plain}: the user says it is no secret
-        name = name.removesuffix(PLAIN_SUFFIX) if plain else name
-        if not ENV_NAME.fullmatch(name):
-            raise ConfigError(
-                ConfigIssue(
-                    f"invalid environment variable name in {match.group(0)!r}",
-                    file=loader.file,
-                    line=line,
-                    column=column,
-                )
-            )
-        if has_default and not loader.environ.get(name):  # ${env:NAME:-default}, as in the shell
-            return default
-        if name not in loader.environ:
-            raise ConfigError(
-                ConfigIssue(
-                    f"environment variable {name} is not set", file=loader.file, line=line, column=column
-                )
-            )
-        if loader.environ[name] == "":
-            raise ConfigError(
-                ConfigIssue(
-                    f"environment variable {name} is set but empty",
-                    file=loader.file,
-                    line=line,
-                    column=column,
-                )
-            )
-        if not plain:
-            loader.secret_positions.add((line, column))
-            loader.secret_values[loader.environ[name]] = name
-        return loader.environ[name]
 
-    return ENV_PATTERN.sub(substitute, value)
+def split_references(text: str, mark: Mark, env: Callable[[re.Match[str]], str]) -> str:
+    """``text`` with ``$${…}`` made literal and ``${env:…}`` substituted (by ``env``); a
+    :class:`Template` when ``${var.…}`` / ``${each.…}`` remain to be evaluated, else a str."""
+    parts: list[str | Reference] = []
+    at = 0
+    for match in REFERENCE_PATTERN.finditer(text):
+        parts.append(text[at : match.start()])
+        at = match.end()
+        if match.group(1):  # $${env:X}, $${var.X}: the literal ${…}
+            parts.append(match.group(0)[1:])
+        elif match.group(2).startswith("env:"):
+            parts.append(env(match))
+        else:  # ${var.…} / ${each.…}: evaluated per instance (config/evaluate.py)
+            reference = parse_reference(match.group(0))
+            if isinstance(reference, str):
+                raise ConfigError(ConfigIssue(reference, file=mark.file, line=mark.line, column=mark.column))
+            parts.append(reference)
+    parts.append(text[at:])
+    if not any(isinstance(p, Reference) for p in parts):
+        return "".join(parts)  # type: ignore[arg-type]
+    return Template(text, parts)
+
+
+def parse_scalar(text: str, mark: Mark) -> str:
+    """A value given outside a file (a --target address): references, but no ``${env:…}``."""
+
+    def no_env(match: re.Match[str]) -> str:
+        raise ConfigError(ConfigIssue(f"{match.group(0)} cannot be used here", file=mark.file))
+
+    return split_references(text, mark, no_env)
+
+
+def _env_value(loader: _Building, match: re.Match[str], line: int, column: int) -> str:
+    """``${env:NAME}`` (``:-default``, ``:plain``): its value, remembered as a secret unless plain."""
+    name, has_default, default = match.group(2)[len("env:") :].partition(":-")
+    plain = name.endswith(PLAIN_SUFFIX)  # ${env:NAME:plain}: the user says it is no secret
+    name = name.removesuffix(PLAIN_SUFFIX) if plain else name
+    if not ENV_NAME.fullmatch(name):
+        raise ConfigError(
+            ConfigIssue(
+                f"invalid environment variable name in {match.group(0)!r}",
+                file=loader.file,
+                line=line,
+                column=column,
+            )
+        )
+    loader.environ_read[name] = loader.environ.get(name)
+    if has_default and not loader.environ.get(name):  # ${env:NAME:-default}, as in the shell
+        return default
+    if name not in loader.environ:
+        raise ConfigError(
+            ConfigIssue(f"environment variable {name} is not set", file=loader.file, line=line, column=column)
+        )
+    if loader.environ[name] == "":
+        raise ConfigError(
+            ConfigIssue(
+                f"environment variable {name} is set but empty",
+                file=loader.file,
+                line=line,
+                column=column,
+            )
+        )
+    if not plain:
+        loader.secret_positions.add((line, column))
+        loader.secret_values[loader.environ[name]] = name
+    return loader.environ[name]
 
 
 def _construct_int(loader: _Building, node: yaml.ScalarNode) -> int:
@@ -348,6 +386,7 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
                 data=_stack_document(data, file),
                 secret_positions=fast.secret_positions,
                 secret_values=fast.secret_values,
+                environ_read=fast.environ_read,
             )
     loader = _Loader(text, file, environ)
     try:
@@ -381,6 +420,7 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
         data=_stack_document(data, file),
         secret_positions=loader.secret_positions,
         secret_values=loader.secret_values,
+        environ_read=loader.environ_read,
     )
 
 

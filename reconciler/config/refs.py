@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import graphlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,21 +13,30 @@ from reconciler.kinds import KINDS, KINDS_BY_NAME
 from reconciler.kinds.base import DeriveError, Kind, LoadContext
 from reconciler.values import Desired, Location, Ref
 
-__all__ = ["desired_resources"]
+__all__ = ["desired_resources", "holds_secret"]
+
+
+# Fields of a resource's spec that say how to declare it, not what it is.
+_META_FIELDS = frozenset({"lifecycle", "for_each"})
 
 
 def desired_resources(
-    stack: Any, data: MarkedDict, secret_marks: frozenset[tuple[str, int, int]] = frozenset()
+    stack: Any,
+    data: MarkedDict,
+    secret_marks: frozenset[tuple[str, int, int]] = frozenset(),
+    modules: Mapping[str, str] | None = None,
 ) -> list[Desired]:
-    """``secret_marks``: (file, line, column) of values from ${env:…}, never echoed in errors."""
+    """``secret_marks``: (file, line, column) of values from ${env:…}, never echoed in errors;
+    ``modules``: address -> the module it came from (``module.team-a``), for those from one."""
+    modules = modules or {}
     names = {kind.name: set(getattr(stack, kind.name, {})) for kind in KINDS}  # only named kinds are fields
     issues: list[ConfigIssue] = []
     result: list[Desired] = []
     for kind in KINDS:
         section = data.get(kind.name) if isinstance(data.get(kind.name), MarkedDict) else None
         for name, spec in getattr(stack, kind.name, {}).items():
-            attrs = spec.model_dump(by_alias=True, exclude_unset=True, mode="json", exclude={"lifecycle"})
-            create_attrs = spec.model_dump(by_alias=True, mode="json", exclude={"lifecycle"})
+            attrs = spec.model_dump(by_alias=True, exclude_unset=True, mode="json", exclude=_META_FIELDS)
+            create_attrs = spec.model_dump(by_alias=True, mode="json", exclude=_META_FIELDS)
             body = section.get(name) if section is not None else None
             for field, ref in kind.references.items():
                 value = attrs.get(field)
@@ -62,7 +72,10 @@ def desired_resources(
                     issues.append(issue)
                     continue
             sensitive = _sensitive_fields(body, secret_marks)
-            result.append(Desired(kind.name, name, attrs, create_attrs, location, spec.lifecycle, sensitive))
+            module = modules.get(f"{kind.name}.{name}", "")
+            result.append(
+                Desired(kind.name, name, attrs, create_attrs, location, spec.lifecycle, sensitive, module)
+            )
     issues.extend(_duplicate_keys(result))
     if issues:
         raise ConfigError(issues)
@@ -74,16 +87,16 @@ def _sensitive_fields(body: Any, secret_marks: frozenset[tuple[str, int, int]]) 
     """The resource's fields that hold a value from ${env:…}, at any depth (sensitive by default)."""
     if not secret_marks or not isinstance(body, MarkedDict):
         return frozenset()
-    return frozenset(f for f, v in body.items() if _holds_secret(body.value_marks.get(f), v, secret_marks))
+    return frozenset(f for f, v in body.items() if holds_secret(body.value_marks.get(f), v, secret_marks))
 
 
-def _holds_secret(mark: Mark | None, value: Any, secret_marks: frozenset[tuple[str, int, int]]) -> bool:
+def holds_secret(mark: Mark | None, value: Any, secret_marks: frozenset[tuple[str, int, int]]) -> bool:
     if mark is not None and (mark.file, mark.line, mark.column) in secret_marks:
         return True
     if isinstance(value, MarkedDict):
-        return any(_holds_secret(value.value_marks.get(k), v, secret_marks) for k, v in value.items())
+        return any(holds_secret(value.value_marks.get(k), v, secret_marks) for k, v in value.items())
     if isinstance(value, MarkedList):
-        return any(_holds_secret(m, v, secret_marks) for m, v in zip(value.item_marks, value, strict=False))
+        return any(holds_secret(m, v, secret_marks) for m, v in zip(value.item_marks, value, strict=False))
     return False
 
 

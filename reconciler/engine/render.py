@@ -113,6 +113,8 @@ def _text_change(change: Mapping[str, Any], style: Style) -> list[str]:
     reason = change["reason"]
     if cause == "drift":
         reason = f"drift: {reason}"
+    if change.get("module"):
+        head += f" (from {change['module']})"
     lines = [style(head, "bold") + f" ({reason})"]
     ident = f"  [id={change['remote_id']}]" if change.get("remote_id") else ""
     lines.append(style(f"{SYMBOL[action]:>3} {change['address']}", colour) + ident)
@@ -212,7 +214,7 @@ def _markdown_change(change: Mapping[str, Any]) -> str:
     lines = [
         "<details>",
         f"<summary><code>{SYMBOL[action].strip() or '='}</code> <b>{change['address']}</b> "
-        f"— {label}{cause}</summary>",
+        f"— {label}{cause}{_md_module(change)}</summary>",
         "",
         f"{_md_escape(change['reason'])}",
         "",
@@ -239,3 +241,8 @@ def _md_cell(text: str) -> str:
     if len(text) > 200:
         text = text[:197] + "…"
     return "`" + _md_escape(text).replace("`", "'") + "`"
+
+
+def _md_module(change: Mapping[str, Any]) -> str:
+    module = change.get("module")
+    return f" (from <code>{_md_escape(module)}</code>)" if module else ""

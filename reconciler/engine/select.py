@@ -1,6 +1,7 @@
 """``--target`` / ``--exclude``: narrow a plan to some addresses, keeping it applicable.
 
-An ADDR is ``kind.name`` or a whole ``kind``. A target brings in the changes it depends on
+An ADDR is ``kind.name``, a whole ``kind``, or ``module.NAME`` (every resource the module call
+declares, its nested modules' included). A target brings in the changes it depends on
 (they must happen first), and an exclusion takes out the changes that depend on it (they
 cannot happen without it); both are said in the plan's warnings, so nothing is dropped
 silently (hashicorp/terraform#2253 asked for -exclude; this is it, with its consequences shown).
@@ -18,7 +19,19 @@ __all__ = ["select"]
 
 def _matches(change: Change, patterns: set[str]) -> bool:
     base = change.deposed_of or change.address
-    return base in patterns or change.kind in patterns
+    return base in patterns or change.kind in patterns or any(_in_module(change, p) for p in patterns)
+
+
+def _in_module(change: Change, pattern: str) -> bool:
+    module = change.desired.module if change.desired is not None else ""
+    return bool(module) and (module == pattern or module.startswith(pattern + "."))
+
+
+def _modules(change: Change) -> set[str]:
+    """``module.a`` and ``module.a.module.b`` for a resource of module.a's module.b."""
+    module = change.desired.module if change.desired is not None else ""
+    parts = module.split(".module.") if module else []
+    return {".module.".join(parts[: i + 1]) for i in range(len(parts))}
 
 
 def select(plan: Plan, targets: Iterable[str] = (), excludes: Iterable[str] = ()) -> Plan:
@@ -26,6 +39,7 @@ def select(plan: Plan, targets: Iterable[str] = (), excludes: Iterable[str] = ()
     if not targets and not excludes:
         return plan
     known = {c.address for c in plan.changes} | {c.kind for c in plan.changes}
+    known.update(m for c in plan.changes for m in _modules(c))
     by_address = {c.address: c for c in plan.changes}
     warnings = list(plan.warnings)
     for address in sorted(a for a in targets | excludes if a not in known):

@@ -1,0 +1,593 @@
+"""Expand a stack: variables, ``for_each`` and modules, into one plain document of resources.
+
+Runs between merging a stack's files (config/merge.py) and validating them (config/stack.py), on
+the loaded tree, so every value keeps the file, line and column it was written at. What comes
+out is a stack as if written by hand: ``variables:`` and ``modules:`` gone, each ``for_each``
+instance an ordinary resource under its expanded name, each module's resources in the one
+namespace of the stack (names are identities on the APIs). Beside it: where each resource came
+from (module and ``for_each`` key), which error messages and plans show.
+
+A module is a folder of ordinary stack files (``version: 1``, its own ``variables:``, resources,
+``modules:``) without the root stack's ``providers:`` and ``state:``. Its files are read and
+parsed once per process (:func:`load_module`), however many stacks and calls use it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler.config.evaluate import Evaluator, Scope, SecretMarks, in_context
+from reconciler.config.loader import LoadedFile, Mark, MarkedDict, load_file, stack_files
+from reconciler.config.merge import merge_files
+from reconciler.config.references import Template
+from reconciler.config.refs import holds_secret
+from reconciler.config.stack import ModuleCall, validate_part
+from reconciler.config.variables import (
+    ENV_PREFIX,
+    Declared,
+    Value,
+    VariableInputs,
+    VariableSpec,
+    describe_value,
+    from_text,
+    parse_assignment,
+)
+from reconciler.errors import ConfigError, ConfigIssue
+from reconciler.kinds import KINDS_BY_NAME
+
+__all__ = ["Expanded", "Origin", "cache_info", "expand_stack", "load_module"]
+
+# Sections only a root stack has: they say how to reach the APIs and where state lives.
+ROOT_ONLY = frozenset({"providers", "state"})
+MAX_RESOURCES = 200_000  # after expansion: a module fan-out must not make a stack unbounded
+_MODULE_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an expanded resource came from."""
+
+    module: str  # "module.team-a", "module.team-a.module.inner"; "" for the root stack
+    context: str  # for messages, e.g. "in module.team-a (called at stack.yaml:4:3), for_each key 'small'"
+
+
+@dataclass
+class Expanded:
+    document: MarkedDict
+    origins: dict[str, Origin]  # address -> origin, for resources from a module or a for_each
+    secrets: SecretMarks
+    files: list[LoadedFile]  # the module files read (the root's are the caller's)
+    variables: dict[str, Value]  # the root stack's variables
+    secret_values: dict[str, str] = field(default_factory=dict)  # value -> env NAME (export)
+
+
+# --- the module cache -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadedModule:
+    files: list[LoadedFile]
+    document: MarkedDict
+
+
+_cache: OrderedDict[Path, tuple[tuple[Any, ...], LoadedModule]] = OrderedDict()
+_stats = {"hits": 0, "misses": 0}
+
+
+def cache_info() -> dict[str, int]:
+    """Module folders read from disk (misses) and reused (hits) in this process."""
+    return {**_stats, "size": len(_cache)}
+
+
+def load_module(folder: Path, environ: Mapping[str, str]) -> LoadedModule:
+    """The merged files of a module folder: read and parsed once while they (and the environment
+    variables they read) are unchanged."""
+    paths = stack_files([folder])
+    fingerprint = tuple(_stat(p) for p in paths)
+    hit = _cache.get(folder)
+    if hit is not None and hit[0] == fingerprint and _same_environ(hit[1].files, environ):
+        _cache.move_to_end(folder)
+        _stats["hits"] += 1
+        return hit[1]
+    _stats["misses"] += 1
+    files = [load_file(p, environ) for p in paths]
+    module = LoadedModule(files, merge_files(files))
+    _cache[folder] = (fingerprint, module)
+    if len(_cache) > _MODULE_CACHE_SIZE:
+        _cache.popitem(last=False)
+    return module
+
+
+def _stat(path: Path) -> tuple[str, int, int, int]:
+    st = os.stat(path)
+    return (str(path), st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _same_environ(files: list[LoadedFile], environ: Mapping[str, str]) -> bool:
+    return all(environ.get(name) == seen for f in files for name, seen in f.environ_read.items())
+
+
+# --- expansion ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Frame:
+    """One stack or module instance being expanded."""
+
+    scope: Scope
+    module: str  # "" at the root
+    folders: tuple[Path, ...]  # the module folders called on the way here (cycles)
+    where: str  # who declares what this frame adds, for collision messages
+
+
+def expand_stack(
+    merged: MarkedDict,
+    root_files: list[LoadedFile],
+    inputs: VariableInputs,
+    environ: Mapping[str, str],
+) -> Expanded:
+    secrets: SecretMarks = {
+        (str(f.path), line, col) for f in root_files for (line, col) in f.secret_positions
+    }
+    expansion = _Expansion(Evaluator(secrets), environ)
+    declared = expansion.declarations(merged, "")
+    variables = expansion.root_values(declared, merged, inputs)
+    root_folder = Path(merged.mark.file).resolve().parent if merged.mark else Path(".").resolve()
+    frame = _Frame(Scope(variables), "", (root_folder,), "")
+    expansion.instance(merged, frame)
+    secret_values = {
+        v.value: ENV_PREFIX + name
+        for name, v in variables.items()
+        if v.sensitive and v.source == ENV_PREFIX + name and isinstance(v.value, str)
+    }
+    return Expanded(expansion.out, expansion.origins, secrets, expansion.files, variables, secret_values)
+
+
+class _Expansion:
+    def __init__(self, evaluator: Evaluator, environ: Mapping[str, str]) -> None:
+        self.evaluator = evaluator
+        self.environ = environ
+        self.out = MarkedDict()
+        self.out.key_marks, self.out.value_marks = {}, {}
+        self.out.mark = None  # type: ignore[assignment]
+        self.origins: dict[str, Origin] = {}
+        self.owners: dict[str, str] = {}  # address -> who declares it (collision messages)
+        self.files: list[LoadedFile] = []
+        self.count = 0
+
+    # --- variables ---
+    def declarations(self, document: MarkedDict, context: str) -> dict[str, Declared]:
+        if "variables" not in document:
+            return {}
+        specs = _in_context(lambda: validate_part(document, "variables", dict[str, VariableSpec]), context)
+        section = document["variables"]
+        return {
+            name: Declared(
+                name,
+                spec,
+                section.key_marks[name],
+                section[name].value_marks.get("default"),
+                section[name].get("default"),
+            )
+            for name, spec in specs.items()
+        }
+
+    def root_values(
+        self, declared: dict[str, Declared], document: MarkedDict, inputs: VariableInputs
+    ) -> dict[str, Value]:
+        here = document.key_marks.get("variables") or document.mark
+        issues: list[ConfigIssue] = []
+        given: dict[str, Value] = {}
+        for path in inputs.files:
+            given.update(self._file_values(path, declared, issues))
+        for assignment in inputs.assignments:
+            parsed = parse_assignment(assignment)
+            if parsed is None:
+                issues.append(
+                    _issue(f"--var {assignment!r}: expected NAME=VALUE (NAME: letters, digits and _)", here)
+                )
+                continue
+            name, text = parsed
+            if name not in declared:
+                issues.append(_issue(f"--var {name}: {_no_such(name, declared, 'the stack')}", here))
+                continue
+            value = self._text_value(declared[name], text, f"--var {name}", issues)
+            if value is not None:
+                given[name] = value
+        values: dict[str, Value] = {}
+        for name, decl in declared.items():
+            value = given.get(name)
+            from_environ = self.environ.get(ENV_PREFIX + name)
+            if value is None and from_environ is not None:
+                value = self._text_value(decl, from_environ, ENV_PREFIX + name, issues)
+            if value is None:
+                value = self._default(decl, "", issues)
+            if value is None:
+                if not any(i.message.startswith(f"variable {name!r}") for i in issues):
+                    issues.append(
+                        _issue(
+                            f"variable {name!r} is required and has no value: pass --var {name}=VALUE, "
+                            f"put it in a --var-file, or set {ENV_PREFIX}{name}",
+                            decl.mark,
+                        )
+                    )
+                continue
+            values[name] = self._checked(decl, value, "", issues)
+        if issues:
+            raise ConfigError(issues)
+        return values
+
+    def _file_values(
+        self, path: Path, declared: dict[str, Declared], issues: list[ConfigIssue]
+    ) -> dict[str, Value]:
+        (file,) = [load_file(p, self.environ) for p in stack_files([path])]
+        if file.data is None:
+            return {}
+        for line, col in file.secret_positions:
+            self.evaluator.secrets.add((str(file.path), line, col))
+        values = {}
+        for name, raw in file.data.items():
+            key_mark, mark = file.data.key_marks[name], file.data.value_marks[name]
+            if name not in declared:
+                issues.append(_issue(_no_such(str(name), declared, "the stack"), key_mark))
+                continue
+            value = self.evaluator.value(raw, mark, Scope(None))
+            sensitive = holds_secret(mark, value, frozenset(self.evaluator.secrets))
+            values[name] = Value(value, f"--var-file {path}", mark, sensitive)
+        return values
+
+    def _text_value(self, decl: Declared, text: str, source: str, issues: list[ConfigIssue]) -> Value | None:
+        try:
+            return Value(from_text(text, decl.spec), source)
+        except ValueError as exc:
+            issues.append(
+                _issue(f"variable {decl.name!r} (declared at {decl.where}): {exc}, from {source}", decl.mark)
+            )
+            return None
+
+    def _default(self, decl: Declared, context: str, issues: list[ConfigIssue]) -> Value | None:
+        if decl.spec.required:
+            return None
+        mark = decl.default_mark or decl.mark
+        value = self.evaluator.value(decl.default, mark, Scope(None, None, context))
+        return Value(value, f"its default at {mark.file}:{mark.line}:{mark.column}", mark)
+
+    def _checked(self, decl: Declared, value: Value, context: str, issues: list[ConfigIssue]) -> Value:
+        value = Value(value.value, value.source, value.mark, value.sensitive or decl.spec.sensitive)
+        problem = decl.spec.problem(value.value)
+        if problem is not None:
+            if value.sensitive:
+                problem = problem.replace(describe_value(value.value), "a sensitive value")
+            issues.append(
+                _issue(
+                    in_context(
+                        f"variable {decl.name!r} (declared at {decl.where}): {problem} "
+                        f"(value from {value.source})",
+                        context,
+                    ),
+                    value.mark or decl.mark,
+                )
+            )
+        return value
+
+    # --- instances ---
+    def instance(self, document: MarkedDict, frame: _Frame) -> None:
+        """Add what one stack or module instance declares to the output."""
+        issues: list[ConfigIssue] = []
+        for key, body in document.items():
+            key_mark, mark = document.key_marks[key], document.value_marks[key]
+            if key == "variables":
+                continue
+            if key == "modules":
+                self._modules(document, frame)
+            elif key in KINDS_BY_NAME and isinstance(body, MarkedDict):
+                self._section(str(key), body, frame)
+            elif not frame.module:
+                self.out[key] = self.evaluator.value(body, mark, frame.scope)
+                self.out.key_marks[key], self.out.value_marks[key] = key_mark, mark
+                if self.out.mark is None:
+                    self.out.mark = document.mark
+            elif key in ROOT_ONLY:
+                issues.append(
+                    _issue(
+                        in_context(
+                            f"a module has no {key}: section; {key} belongs to the root stack",
+                            frame.scope.context,
+                        ),
+                        key_mark,
+                    )
+                )
+            elif key == "version":
+                if type(body) is not int or body != 1:
+                    issues.append(
+                        _issue(
+                            f"unsupported stack format version (expected 1), got {describe_value(body)}", mark
+                        )
+                    )
+            else:
+                allowed = ", ".join(["version", "variables", "modules", *KINDS_BY_NAME])
+                issues.append(
+                    _issue(
+                        in_context(
+                            f"unknown section {key!r} in a module; expected one of: {allowed}",
+                            frame.scope.context,
+                        ),
+                        key_mark,
+                    )
+                )
+        if issues:
+            raise ConfigError(issues)
+
+    def _section(self, kind: str, section: MarkedDict, frame: _Frame) -> None:
+        out = self.out.get(kind)
+        if out is None:
+            out = self.out[kind] = MarkedDict()
+            out.mark, out.key_marks, out.value_marks = section.mark, {}, {}
+            self.out.key_marks[kind] = self.out.value_marks[kind] = section.mark
+        evaluate = self.evaluator.value
+        for name, body in section.items():
+            key_mark, mark = section.key_marks[name], section.value_marks[name]
+            if isinstance(body, MarkedDict) and "for_each" in body:
+                for scope, rest in self._instances(kind, name, body, key_mark, frame):
+                    self._add(
+                        kind,
+                        evaluate(name, key_mark, scope),
+                        evaluate(rest, mark, scope),
+                        key_mark,
+                        mark,
+                        frame,
+                        scope,
+                    )
+            else:
+                self._add(
+                    kind,
+                    evaluate(name, key_mark, frame.scope),
+                    evaluate(body, mark, frame.scope),
+                    key_mark,
+                    mark,
+                    frame,
+                    frame.scope,
+                )
+
+    def _instances(
+        self, kind: str, name: Any, body: MarkedDict, key_mark: Mark, frame: _Frame
+    ) -> list[tuple[Scope, MarkedDict]]:
+        context = frame.scope.context
+        at = body.value_marks["for_each"]
+        if not (isinstance(name, Template) and name.uses("each", "key")):
+            raise ConfigError(
+                _issue(
+                    in_context(
+                        f"{kind}.{name}: with for_each, the name must use ${{each.key}} (else every instance "
+                        f'would be called {name!r}), e.g. "{name}-${{each.key}}"',
+                        context,
+                    ),
+                    key_mark,
+                )
+            )
+        items = self.evaluator.value(body["for_each"], at, frame.scope)
+        pairs: list[tuple[str, Any]]
+        if isinstance(items, dict):
+            pairs = [(str(k), v) for k, v in items.items()]
+        elif isinstance(items, list):
+            bad = next((i for i in items if not isinstance(i, str)), None)
+            if bad is not None:
+                raise ConfigError(
+                    _issue(
+                        in_context(
+                            f"for_each over a list takes strings (each is an instance's key), got "
+                            f"{describe_value(bad)}; for a list of maps, use a map keyed by name",
+                            context,
+                        ),
+                        at,
+                    )
+                )
+            seen: set[str] = set()
+            for item in items:
+                if item in seen:
+                    raise ConfigError(_issue(in_context(f"for_each lists {item!r} twice", context), at))
+                seen.add(item)
+            pairs = [(i, i) for i in items]
+        else:
+            raise ConfigError(
+                _issue(
+                    in_context(
+                        f"for_each takes a list of strings or a map, got {describe_value(items)}", context
+                    ),
+                    at,
+                )
+            )
+        rest = MarkedDict((k, v) for k, v in body.items() if k != "for_each")
+        rest.mark = body.mark
+        rest.key_marks = {k: m for k, m in body.key_marks.items() if k != "for_each"}
+        rest.value_marks = {k: m for k, m in body.value_marks.items() if k != "for_each"}
+        return [(frame.scope.with_each(key, value), rest) for key, value in pairs]
+
+    def _add(
+        self, kind: str, name: Any, body: Any, key_mark: Mark, mark: Mark, frame: _Frame, scope: Scope
+    ) -> None:
+        if not isinstance(name, str):
+            raise ConfigError(
+                _issue(
+                    in_context(f"a resource name must be text, got {describe_value(name)}", scope.context),
+                    key_mark,
+                )
+            )
+        address = f"{kind}.{name}"
+        where = frame.where or f"{key_mark.file}:{key_mark.line}:{key_mark.column}"
+        first = self.owners.get(address)
+        if first is not None:
+            raise ConfigError(
+                _issue(
+                    in_context(
+                        f"{address} is declared twice: by {where} and by {first}; a name is the "
+                        "resource's identity on the API, so one stack holds it once",
+                        scope.context,
+                    ),
+                    key_mark,
+                )
+            )
+        self.count += 1
+        if self.count > MAX_RESOURCES:
+            raise ConfigError(
+                _issue(
+                    in_context(f"more than {MAX_RESOURCES:,} resources once expanded", scope.context),
+                    key_mark,
+                )
+            )
+        self.owners[address] = where
+        section = self.out[kind]
+        section[name] = body
+        section.key_marks[name], section.value_marks[name] = key_mark, mark
+        if scope.context:
+            self.origins[address] = Origin(frame.module, scope.context)
+
+    # --- modules ---
+    def _modules(self, document: MarkedDict, frame: _Frame) -> None:
+        calls = _in_context(
+            lambda: validate_part(document, "modules", dict[str, ModuleCall]), frame.scope.context
+        )
+        section = document["modules"]
+        for name, call in calls.items():
+            self._call(str(name), call, section[name], section.key_marks[name], frame)
+
+    def _call(self, name: str, call: ModuleCall, body: MarkedDict, call_mark: Mark, frame: _Frame) -> None:
+        address = f"{frame.module}.module.{name}" if frame.module else f"module.{name}"
+        called_at = f"{call_mark.file}:{call_mark.line}:{call_mark.column}"
+        context = f"in {address} (called at {called_at}"
+        if frame.scope.context:
+            context += f", {frame.scope.context.removeprefix('in ')}"
+        context += ")"
+        source_mark = body.value_marks["source"]
+        source = self.evaluator.value(body["source"], source_mark, frame.scope)
+        if not isinstance(source, str) or not source:
+            raise ConfigError(
+                _issue(
+                    in_context(
+                        f"{address}: source must be a folder, got {describe_value(source)}",
+                        frame.scope.context,
+                    ),
+                    source_mark,
+                )
+            )
+        folder = (Path(call_mark.file).parent / source).resolve()
+        if not folder.is_dir():
+            raise ConfigError(
+                _issue(
+                    in_context(
+                        f"{address}: source {source!r} is not a folder ({folder})", frame.scope.context
+                    ),
+                    source_mark,
+                )
+            )
+        if folder in frame.folders:
+            chain = " → ".join(str(f) for f in (*frame.folders[frame.folders.index(folder) :], folder))
+            raise ConfigError(
+                _issue(in_context(f"{address}: module cycle: {chain}", frame.scope.context), source_mark)
+            )
+        module = load_module(folder, self.environ)
+        if module.files[0] not in self.files:
+            self.files.extend(module.files)
+            for f in module.files:
+                self.evaluator.secrets.update((str(f.path), line, col) for (line, col) in f.secret_positions)
+        declared = self.declarations(module.document, context)
+        variables = self._module_values(address, declared, body, frame, context)
+        inner = _Frame(
+            Scope(variables, None, context),
+            address,
+            (*frame.folders, folder),
+            f"{address} (called at {called_at})",
+        )
+        self.instance(module.document, inner)
+
+    def _module_values(
+        self, address: str, declared: dict[str, Declared], body: MarkedDict, frame: _Frame, context: str
+    ) -> dict[str, Value]:
+        issues: list[ConfigIssue] = []
+        given = body.get("vars")
+        values: dict[str, Value] = {}
+        if isinstance(given, MarkedDict):
+            for var, raw in given.items():
+                mark = given.value_marks[var]
+                if var not in declared:
+                    issues.append(
+                        _issue(
+                            in_context(
+                                f"{address}: {_no_such(str(var), declared, 'the module')}",
+                                frame.scope.context,
+                            ),
+                            given.key_marks[var],
+                        )
+                    )
+                    continue
+                value = self.evaluator.value(raw, mark, frame.scope)
+                sensitive = holds_secret(mark, value, frozenset(self.evaluator.secrets))
+                values[str(var)] = Value(
+                    value, f"{address}'s vars at {mark.file}:{mark.line}:{mark.column}", mark, sensitive
+                )
+        result = {}
+        for name, decl in declared.items():
+            value = values.get(name) or self._default(decl, context, issues)
+            if value is None:
+                issues.append(
+                    _issue(
+                        in_context(
+                            f"{address} does not set variable {name!r}, which the module requires "
+                            f"(declared at {decl.where})",
+                            frame.scope.context,
+                        ),
+                        body.key_marks.get("vars") or body.mark,
+                    )
+                )
+                continue
+            result[name] = self._checked(decl, value, context, issues)
+        if issues:
+            raise ConfigError(issues)
+        return result
+
+
+def _no_such(name: str, declared: Mapping[str, Declared], owner: str) -> str:
+    names = ", ".join(sorted(declared)) or "none"
+    return f"{owner} declares no variable {name!r} (declared: {names})"
+
+
+def _issue(message: str, mark: Mark | None) -> ConfigIssue:
+    if mark is None:
+        return ConfigIssue(message)
+    return ConfigIssue(message, file=mark.file, line=mark.line, column=mark.column)
+
+
+def _in_context(check: Any, context: str) -> Any:
+    """Run a validation; its errors say which module instance they are in."""
+    try:
+        return check()
+    except ConfigError as exc:
+        if not context:
+            raise
+        raise ConfigError([_with_context(i, context) for i in exc.issues]) from None
+
+
+def _with_context(issue: ConfigIssue, context: str) -> ConfigIssue:
+    return ConfigIssue(in_context(issue.message, context), issue.file, issue.line, issue.column, issue.field)
+
+
+def add_origins(error: ConfigError, origins: Mapping[str, Origin]) -> ConfigError:
+    """``error`` with each issue about a resource from a module or for_each told where from."""
+    if not origins:
+        return error
+    issues = []
+    for issue in error.issues:
+        origin = _origin_of(issue.field, origins) if issue.field else None
+        issues.append(_with_context(issue, origin.context) if origin else issue)
+    return ConfigError(issues)
+
+
+def _origin_of(field_path: str, origins: Mapping[str, Origin]) -> Origin | None:
+    """The origin of the resource a dotted field path is in (a name may hold dots itself)."""
+    parts = field_path.split(".")
+    for end in range(len(parts), 1, -1):
+        origin = origins.get(".".join(parts[:end]))
+        if origin is not None:
+            return origin
+    return None
