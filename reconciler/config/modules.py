@@ -82,20 +82,20 @@ def cache_info() -> dict[str, int]:
     return {**_stats, "size": len(_cache)}
 
 
-def load_module(folder: Path, environ: Mapping[str, str]) -> LoadedModule:
-    """The merged files of a module folder: read and parsed once while they (and the environment
-    variables they read) are unchanged."""
+def load_module(folder: Path, resolved: Path, environ: Mapping[str, str]) -> LoadedModule:
+    """The merged files of a module folder (``resolved``: its real path, the cache's key): read and
+    parsed once while they (and the environment variables they read) are unchanged."""
     paths = stack_files([folder])
     fingerprint = tuple(_stat(p) for p in paths)
-    hit = _cache.get(folder)
+    hit = _cache.get(resolved)
     if hit is not None and hit[0] == fingerprint and _same_environ(hit[1].files, environ):
-        _cache.move_to_end(folder)
+        _cache.move_to_end(resolved)
         _stats["hits"] += 1
         return hit[1]
     _stats["misses"] += 1
     files = [load_file(p, environ) for p in paths]
     module = LoadedModule(files, merge_files(files))
-    _cache[folder] = (fingerprint, module)
+    _cache[resolved] = (fingerprint, module)
     if len(_cache) > _MODULE_CACHE_SIZE:
         _cache.popitem(last=False)
     return module
@@ -117,8 +117,10 @@ class _Frame:
 
     scope: Scope
     module: str  # "" at the root
-    folders: tuple[Path, ...]  # the module folders called on the way here (cycles)
+    folders: tuple[Path, ...]  # the module folders called on the way here, resolved (cycles)
     where: str  # who declares what this frame adds, for collision messages
+    calls: tuple[str, ...] = ()  # "module.x called at FILE:LINE:COL", innermost first
+    shown: tuple[Path, ...] = ()  # ``folders`` as the user wrote them (messages)
 
 
 def expand_stack(
@@ -134,7 +136,7 @@ def expand_stack(
     declared = expansion.declarations(merged, "")
     variables = expansion.root_values(declared, merged, inputs)
     root_folder = Path(merged.mark.file).resolve().parent if merged.mark else Path(".").resolve()
-    frame = _Frame(Scope(variables), "", (root_folder,), "")
+    frame = _Frame(Scope(variables), "", (root_folder,), "", (), (root_folder,))
     expansion.instance(merged, frame)
     secret_values = {
         v.value: ENV_PREFIX + name
@@ -421,7 +423,7 @@ class _Expansion:
             raise ConfigError(
                 _issue(
                     in_context(
-                        f"{address} is declared twice: by {where} and by {first}; a name is the "
+                        f"{address} is declared twice: first by {first}, again by {where}; a name is the "
                         "resource's identity on the API, so one stack holds it once",
                         scope.context,
                     ),
@@ -454,39 +456,26 @@ class _Expansion:
 
     def _call(self, name: str, call: ModuleCall, body: MarkedDict, call_mark: Mark, frame: _Frame) -> None:
         address = f"{frame.module}.module.{name}" if frame.module else f"module.{name}"
-        called_at = f"{call_mark.file}:{call_mark.line}:{call_mark.column}"
-        context = f"in {address} (called at {called_at}"
-        if frame.scope.context:
-            context += f", {frame.scope.context.removeprefix('in ')}"
-        context += ")"
+        called_at = f"called at {call_mark.file}:{call_mark.line}:{call_mark.column}"
+        calls = (f"{address} {called_at}", *frame.calls)
+        # e.g. "in module.one.module.two (called at a/stack.yaml:3:3 ← module.one called at stack.yaml:3:3)"
+        context = f"in {address} ({' ← '.join([called_at, *frame.calls])})"
         source_mark = body.value_marks["source"]
         source = self.evaluator.value(body["source"], source_mark, frame.scope)
         if not isinstance(source, str) or not source:
-            raise ConfigError(
-                _issue(
-                    in_context(
-                        f"{address}: source must be a folder, got {describe_value(source)}",
-                        frame.scope.context,
-                    ),
-                    source_mark,
-                )
-            )
-        folder = (Path(call_mark.file).parent / source).resolve()
+            problem = f"{address}: source must be a folder, got {describe_value(source)}"
+            raise ConfigError(_issue(in_context(problem, frame.scope.context), source_mark))
+        folder = Path(os.path.normpath(Path(call_mark.file).parent / source))  # as the user would write it
         if not folder.is_dir():
-            raise ConfigError(
-                _issue(
-                    in_context(
-                        f"{address}: source {source!r} is not a folder ({folder})", frame.scope.context
-                    ),
-                    source_mark,
-                )
-            )
-        if folder in frame.folders:
-            chain = " → ".join(str(f) for f in (*frame.folders[frame.folders.index(folder) :], folder))
-            raise ConfigError(
-                _issue(in_context(f"{address}: module cycle: {chain}", frame.scope.context), source_mark)
-            )
-        module = load_module(folder, self.environ)
+            problem = f"{address}: source {source!r} is not a folder ({folder})"
+            raise ConfigError(_issue(in_context(problem, frame.scope.context), source_mark))
+        resolved = folder.resolve()
+        if resolved in frame.folders:
+            start = frame.folders.index(resolved)
+            chain = " → ".join(str(f) for f in (*frame.shown[start:], folder))
+            problem = f"{address}: module cycle: {chain}"
+            raise ConfigError(_issue(in_context(problem, frame.scope.context), source_mark))
+        module = load_module(folder, resolved, self.environ)
         if module.files[0] not in self.files:
             self.files.extend(module.files)
             for f in module.files:
@@ -496,8 +485,10 @@ class _Expansion:
         inner = _Frame(
             Scope(variables, None, context),
             address,
-            (*frame.folders, folder),
-            f"{address} (called at {called_at})",
+            (*frame.folders, resolved),
+            f"{address} ({called_at})",
+            calls,
+            (*frame.shown, folder),
         )
         self.instance(module.document, inner)
 
