@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.support.cli import RunCli
+from tests.support.examples import pristine_example
 from tests.support.signaloid import SignaloidApi, StackDir
 
 ROOT_STACK = """\
@@ -111,7 +112,8 @@ cores:
     assert run_cli("apply", "--auto-approve", "-f", stack_dir.path).exit_code == 0
     ids = stack_dir.state()
 
-    root = "version: 1\nmodules:\n  team-a: { source: ./modules/team, vars: { prefix: a-prod, sizes: { small: 64 } } }\n"
+    call = "{ source: ./modules/team, vars: { prefix: a-prod, sizes: { small: 64 } } }"
+    root = f"version: 1\nmodules:\n  team-a: {call}\n"
     write_example(stack_dir, root=root)
     plan = run_cli("plan", "--detailed-exitcode", "--format", "json", "-f", stack_dir.path)
     assert plan.exit_code == 0, plan
@@ -134,7 +136,37 @@ def test_a_wrong_variable_value_is_one_error_naming_the_variable(
     result = run_cli("plan", "-f", stack_dir.path, "--var-file", values)
     assert result.exit_code == 1, result
     assert (
-        f"{values}:2:12: variable 'precision' (declared at {stack_dir.file}:4:3): expected a number, got a list"
-        in (result.stderr)
+        f"{values}:2:12: variable 'precision' (declared at {stack_dir.file}:4:3): "
+        "expected a number, got a list" in result.stderr
     )
     assert api.objects("cores") == []
+
+
+def test_the_environments_example_is_checked_as_a_fleet(
+    tmp_path: Path, run_cli: RunCli, api: SignaloidApi
+) -> None:
+    """examples/environments: a module and two stacks calling it; `drift --stacks` finds the two
+    stacks (not the module), and after each is applied the fleet is in sync."""
+    example = pristine_example("environments", tmp_path)
+    for env in ("staging", "prod"):
+        result = run_cli("apply", "--auto-approve", "-f", example / env)
+        assert result.exit_code == 0, result
+    assert cores(api) == {
+        "a-staging-small": 64,
+        "a-staging-big": 256,
+        "b-staging-tiny": 32,
+        "shared-staging": 128,
+        "a-prod-small": 64,
+        "a-prod-big": 256,
+        "b-prod-tiny": 32,
+        "b-prod-huge": 1024,
+        "shared-prod": 256,
+    }
+    fleet = run_cli("drift", "--stacks", example, "--format", "json")
+    assert fleet.exit_code == 0, fleet
+    assert sorted(s["name"] for s in fleet.json()["stacks"]) == [f"{example}/prod", f"{example}/staging"]
+    exported = run_cli("export", "-f", example / "prod")
+    assert exported.exit_code == 0, exported
+    assert (
+        "a-prod-small:" in exported.stdout and "${" not in exported.stdout and "module" not in exported.stdout
+    )

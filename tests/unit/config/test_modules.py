@@ -71,8 +71,8 @@ def test_for_each_over_a_list_of_maps_by_key_and_each_value_fields(tmp_path: Pat
     write(
         tmp_path / "stack.yaml",
         "version: 1\nvariables:\n  teams: { type: map(map), default: { a: { p: 64 }, b: { p: 128 } } }\n"
-        f'cores:\n  "t-${{each.key}}":\n    for_each: "${{var.teams}}"\n    {CORE_BODY.replace(", ", chr(10) + "    ")}\n'
-        '    precision: "${each.value.p}"\n',
+        'cores:\n  "t-${each.key}":\n    for_each: "${var.teams}"\n'
+        f'    {CORE_BODY.replace(", ", chr(10) + "    ")}\n    precision: "${{each.value.p}}"\n',
     )
     loaded = load_stack([tmp_path], {})
     assert {r.name: r.attrs["precision"] for r in loaded.resources} == {"t-a": 64, "t-b": 128}
@@ -113,7 +113,8 @@ def test_a_sensitive_value_passed_to_a_module_stays_sensitive(tmp_path: Path) ->
 def test_a_module_used_by_many_stacks_is_read_and_parsed_once(tmp_path: Path) -> None:
     module = write(
         tmp_path / "modules" / "team" / "stack.yaml",
-        f'version: 1\nvariables:\n  prefix: {{ type: string }}\ncores:\n  "${{var.prefix}}-c": {{ {CORE_BODY}, precision: 64 }}\n',
+        "version: 1\nvariables:\n  prefix: { type: string }\n"
+        f'cores:\n  "${{var.prefix}}-c": {{ {CORE_BODY}, precision: 64 }}\n',
     )
     for n in range(5):
         write(
@@ -143,7 +144,8 @@ def test_a_cached_module_is_read_again_when_an_environment_variable_it_uses_chan
 def test_a_target_address_may_use_variables(tmp_path: Path) -> None:
     write(
         tmp_path / "stack.yaml",
-        f'version: 1\nvariables:\n  env: {{ type: string }}\ncores:\n  "c-${{var.env}}": {{ {CORE_BODY}, precision: 64 }}\n',
+        "version: 1\nvariables:\n  env: { type: string }\n"
+        f'cores:\n  "c-${{var.env}}": {{ {CORE_BODY}, precision: 64 }}\n',
     )
     loaded = load_stack([tmp_path], {"RECONCILER_VAR_env": "prod"})
     assert loaded.address("cores.c-${var.env}") == "cores.c-prod"
