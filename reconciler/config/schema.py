@@ -44,7 +44,7 @@ def stack_schema() -> dict[str, Any]:
 
 def _or_reference(prop: dict[str, Any]) -> dict[str, Any]:
     """``prop`` or a reference; its title and description stay on the outside (editors show them)."""
-    outside = {k: prop[k] for k in ("title", "description", "default") if k in prop}
+    outside: dict[str, Any] = {k: prop[k] for k in ("title", "description", "default") if k in prop}
     inside = {k: v for k, v in prop.items() if k not in outside}
     alternatives = inside["anyOf"] if list(inside) == ["anyOf"] else [inside]
     return {**outside, "anyOf": [*alternatives, {"$ref": "#/$defs/Reference"}]}
