@@ -71,6 +71,8 @@ class LoadedFile:
     # Every environment variable the file read, with the value it saw (None: unset): a cached
     # module file is reused only while these are unchanged (config/modules.py).
     environ_read: dict[str, str | None] = field(default_factory=dict)
+    # How many scalars hold ${var.…} / ${each.…} (config/references.py): none, nothing to evaluate.
+    templates: int = 0
 
 
 BROKEN_LINK = "a broken symbolic link (its target is missing, or it leads round in a loop)"
@@ -117,6 +119,7 @@ class _Building:
         self.secret_positions: set[tuple[int, int]] = set()
         self.secret_values: dict[str, str] = {}
         self.environ_read: dict[str, str | None] = {}  # NAME -> value seen (None: unset)
+        self.templates = 0
         self.depth = 0
 
     def _mark(self, node: yaml.Node) -> Mark:
@@ -234,9 +237,11 @@ def _construct_str(loader: _Building, node: yaml.ScalarNode) -> str:
     if "${" not in value:
         return value
     line, column = node.start_mark.line + 1, node.start_mark.column + 1
-    return split_references(
-        value, Mark(loader.file, line, column), lambda m: _env_value(loader, m, line, column)
-    )
+    where = Mark(loader.file, line, column)
+    result = split_references(value, where, lambda m: _env_value(loader, m, line, column))
+    if type(result) is Template:
+        loader.templates += 1
+    return result
 
 
 def split_references(text: str, mark: Mark, env: Callable[[re.Match[str]], str]) -> str:
@@ -387,6 +392,7 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
                 secret_positions=fast.secret_positions,
                 secret_values=fast.secret_values,
                 environ_read=fast.environ_read,
+                templates=fast.templates,
             )
     loader = _Loader(text, file, environ)
     try:
@@ -421,6 +427,7 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
         secret_positions=loader.secret_positions,
         secret_values=loader.secret_values,
         environ_read=loader.environ_read,
+        templates=loader.templates,
     )
 
 

@@ -132,6 +132,8 @@ def expand_stack(
     secrets: SecretMarks = {
         (str(f.path), line, col) for f in root_files for (line, col) in f.secret_positions
     }
+    if _written_out(merged, root_files, inputs):  # most stacks: nothing to expand, nothing to copy
+        return Expanded(merged, {}, secrets, [], {})
     expansion = _Expansion(Evaluator(secrets), environ)
     declared = expansion.declarations(merged, "")
     variables = expansion.root_values(declared, merged, inputs)
@@ -144,6 +146,19 @@ def expand_stack(
         if v.sensitive and v.source == ENV_PREFIX + name and isinstance(v.value, str)
     }
     return Expanded(expansion.out, expansion.origins, secrets, expansion.files, variables, secret_values)
+
+
+def _written_out(merged: MarkedDict, root_files: list[LoadedFile], inputs: VariableInputs) -> bool:
+    """Whether the stack uses none of variables, references, for_each and modules."""
+    if inputs or "variables" in merged or "modules" in merged or any(f.templates for f in root_files):
+        return False
+    sections = (merged.get(kind) for kind in KINDS_BY_NAME)
+    return not any(
+        isinstance(body, dict) and "for_each" in body
+        for section in sections
+        if isinstance(section, dict)
+        for body in section.values()
+    )
 
 
 class _Expansion:
