@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.config.evaluate import Evaluator, Scope
+from reconciler.config.instantiate import add_origins, expand_stack
 from reconciler.config.loader import Mark, load_file, stack_files
 from reconciler.config.merge import merge_files
-from reconciler.config.modules import add_origins, expand_stack
 from reconciler.config.refs import desired_resources
 from reconciler.config.stack import stack_model, validate_stack
 from reconciler.config.variables import NO_INPUTS, Value, VariableInputs
@@ -53,7 +53,7 @@ def stack_root(paths: list[Path]) -> Path:
 def load_stack(
     paths: list[Path], environ: Mapping[str, str] | None = None, inputs: VariableInputs = NO_INPUTS
 ) -> LoadedStack:
-    """Read, merge, expand (variables, for_each, modules: config/modules.py), validate, resolve."""
+    """Read, merge, expand (variables, for_each, modules: config/instantiate.py), validate, resolve."""
     environ = os.environ if environ is None else environ
     files = [load_file(p, environ) for p in stack_files(paths)]
     expanded = expand_stack(merge_files(files), files, inputs, environ)

@@ -12,16 +12,27 @@ call and per ``for_each`` key, and a subtree without references is shared, not c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from reconciler.config.loader import Mark, MarkedDict, MarkedList
 from reconciler.config.references import Reference, Template
 from reconciler.config.variables import Value, describe_value
 from reconciler.errors import ConfigError, ConfigIssue
 
-__all__ = ["Evaluator", "Scope", "SecretMarks", "marked_copy"]
+__all__ = [
+    "Evaluator",
+    "Scope",
+    "SecretMarks",
+    "checked",
+    "in_context",
+    "issue_at",
+    "marked_copy",
+    "with_context",
+]
+
+T = TypeVar("T")
 
 SecretMarks = set[tuple[str, int, int]]  # (file, line, column) of values never to be shown
 
@@ -41,7 +52,28 @@ class Scope:
 
 
 def in_context(message: str, context: str) -> str:
+    """``message`` told which module instance or for_each key it is about (``context``)."""
     return f"{message} ({context})" if context else message
+
+
+def issue_at(message: str, mark: Mark | None) -> ConfigIssue:
+    if mark is None:
+        return ConfigIssue(message)
+    return ConfigIssue(message, file=mark.file, line=mark.line, column=mark.column)
+
+
+def with_context(issue: ConfigIssue, context: str) -> ConfigIssue:
+    return ConfigIssue(in_context(issue.message, context), issue.file, issue.line, issue.column, issue.field)
+
+
+def checked(check: Callable[[], T], context: str) -> T:
+    """Run a validation; its errors say which module instance they are in."""
+    try:
+        return check()
+    except ConfigError as exc:
+        if not context:
+            raise
+        raise ConfigError([with_context(i, context) for i in exc.issues]) from None
 
 
 class Evaluator:

@@ -61,7 +61,7 @@ def with_lifecycle(kind: Kind) -> type[BaseModel]:
         __doc__=spec.__doc__,
         __validators__={"_lifecycle_rules": field_validator("lifecycle")(check)},
         lifecycle=(Lifecycle | None, Field(default=None, description="protections and diff rules")),
-        # Evaluated away before validation (config/modules.py): here for the schema and the hints.
+        # Evaluated away before validation (config/instantiate.py): here for the schema and the hints.
         for_each=(
             list[str] | dict[str, typing.Any] | str | None,
             Field(

@@ -1,7 +1,7 @@
 """The JSON Schema of the stack format, generated from the models (``reconciler schema``).
 
 Variables, ``for_each`` and modules are evaluated before a stack is validated
-(config/modules.py), so the models describe the values after evaluation. What a user writes may
+(config/instantiate.py), so the models describe the values after evaluation. What a user writes may
 hold a reference where any value stands, and a resource's name may hold one: the schema says
 so, so that an editor does not flag ``precision: "${var.precision}"`` as a string in a number.
 """

@@ -46,7 +46,7 @@ _ModuleName = typing.Annotated[str, pydantic.StringConstraints(pattern=_NAME_PAT
 class _StackBase(BaseModel):
     """The sections of a stack other than its resources. A new top-level block is a field here.
 
-    ``variables`` and ``modules`` are evaluated away before a stack is validated (config/modules.py):
+    ``variables`` and ``modules`` are evaluated away before a stack is validated (config/instantiate.py):
     they are fields so that the schema and the did-you-mean hints know them."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", title="reconciler stack")

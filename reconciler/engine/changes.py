@@ -107,7 +107,7 @@ class Change(NamedTuple):
             "moved_from": self.moved_from,
             "sync_state": self.sync_state,
             "create_before_destroy": self.create_before_destroy,
-            # Only for a resource declared in a module: which (config/modules.py).
+            # Only for a resource declared in a module: which (config/instantiate.py).
             **({"module": self.desired.module} if self.desired is not None and self.desired.module else {}),
         }
 

@@ -3,7 +3,7 @@
 A **stack** is a folder holding stack files (``*.yaml`` / ``*.yml``) directly. Under each
 ``--stacks DIR`` every such folder is one stack; the folders inside a stack belong to it (package
 directories, say) and are not searched. Hidden folders (``.reconciler``, ``.git``) are skipped, and
-so are folders called ``modules``: they hold the modules stacks call (config/modules.py).
+so are folders called ``modules``: they hold the modules stacks call (config/instantiate.py).
 
 **Sharding**: a stack belongs to shard ``I`` of ``N`` (``I`` from 0, as Kubernetes'
 ``JOB_COMPLETION_INDEX``) when ``sha256(its path relative to DIR, POSIX form) as a big-endian
@@ -90,7 +90,7 @@ MODULES_FOLDER = "modules"
 def _stack_folders(root: Path) -> list[Path]:
     folders = []
     for current, dirs, files in os.walk(root):  # symlinked folders are not followed
-        # A folder called modules holds modules (config/modules.py): stacks call them, they are no stacks.
+        # A folder called modules holds modules (config/instantiate.py): stacks call them, they are no stacks.
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != MODULES_FOLDER)
         if any(f.endswith(_SUFFIXES) and not f.startswith(".") for f in files):
             folders.append(Path(current))
