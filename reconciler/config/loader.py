@@ -1,4 +1,4 @@
-"""Read stack files: YAML with line numbers, duplicate-key detection and ``${env:NAME}``.
+"""Read stack files: YAML with line numbers, duplicate-key detection and references.
 
 The loader builds plain dicts and lists, but every mapping is a :class:`MarkedDict` that
 remembers where each key and value stood, so a validation error found much later can
@@ -8,6 +8,10 @@ unset or empty); otherwise a missing or empty variable is an error at the line t
 Values that came from the environment are remembered so that error messages never echo them
 (they are often credentials), and the engine treats them as sensitive; ``${env:NAME:plain}``
 says a value is no secret (a default written in the YAML is not a secret either).
+
+In the same pass, with the same ``$${…}`` rule, a scalar holding ``${var.…}`` or ``${each.…}``
+becomes a :class:`~reconciler.config.references.Template`, evaluated later per instance
+(config/evaluate.py): a value from the environment is never read again as a reference.
 """
 
 from __future__ import annotations
