@@ -16,7 +16,6 @@ from reconciler.config.variables import (
     Value,
     VariableInputs,
     VariableSpec,
-    describe_value,
     from_text,
     parse_assignment,
 )
@@ -96,6 +95,11 @@ class VariableValues:
     def _file_values(
         self, path: Path, declared: dict[str, Declared], issues: list[ConfigIssue]
     ) -> dict[str, Value]:
+        if path.is_dir():
+            issues.append(
+                ConfigIssue("--var-file takes a file (a YAML mapping of values), not a folder", str(path))
+            )
+            return {}
         (file,) = [load_file(p, self.environ) for p in stack_files([path])]
         if file.data is None:
             return {}
@@ -132,10 +136,8 @@ class VariableValues:
 
     def _checked(self, decl: Declared, value: Value, context: str, issues: list[ConfigIssue]) -> Value:
         value = Value(value.value, value.source, value.mark, value.sensitive or decl.spec.sensitive)
-        problem = decl.spec.problem(value.value)
+        problem = decl.spec.problem(value.value, value.sensitive)
         if problem is not None:
-            if value.sensitive:
-                problem = problem.replace(describe_value(value.value), "a sensitive value")
             issues.append(
                 issue_at(
                     in_context(

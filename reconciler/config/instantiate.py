@@ -32,7 +32,8 @@ from reconciler.config.evaluate import (
 from reconciler.config.inputs import VariableValues
 from reconciler.config.loader import LoadedFile, Mark, MarkedDict
 from reconciler.config.modules import load_module
-from reconciler.config.references import Template
+from reconciler.config.references import Reference, Template
+from reconciler.config.refs import holds_secret
 from reconciler.config.stack import ModuleCall, validate_part
 from reconciler.config.variables import ENV_PREFIX, Value, VariableInputs, describe_value
 from reconciler.errors import ConfigError, ConfigIssue
@@ -184,6 +185,11 @@ class _Expansion:
         evaluate = self.evaluator.value
         for name, body in section.items():
             key_mark, mark = section.key_marks[name], section.value_marks[name]
+            if type(name) is Template and _uses_sensitive(name, frame.scope):
+                problem = (
+                    "a resource name cannot use a sensitive variable: names are shown in plans and state"
+                )
+                raise ConfigError(issue_at(in_context(problem, frame.scope.context), key_mark))
             if isinstance(body, MarkedDict) and "for_each" in body:
                 for scope, rest in self._instances(kind, name, body, key_mark, frame):
                     self._add(
@@ -223,6 +229,9 @@ class _Expansion:
                 )
             )
         items = self.evaluator.value(body["for_each"], at, frame.scope)
+        if holds_secret(at, items, frozenset(self.evaluator.secrets)):
+            problem = "for_each cannot use a sensitive value: its keys become resource names, which are shown"
+            raise ConfigError(issue_at(in_context(problem, context), at))
         pairs: list[tuple[str, Any]]
         if isinstance(items, dict):
             pairs = [(str(k), v) for k, v in items.items()]
@@ -263,6 +272,12 @@ class _Expansion:
     def _add(
         self, kind: str, name: Any, body: Any, key_mark: Mark, mark: Mark, frame: _Frame, scope: Scope
     ) -> None:
+        if (
+            isinstance(name, str)
+            and (key_mark.file, key_mark.line, key_mark.column) in self.evaluator.secrets
+        ):
+            problem = "a resource name cannot use a sensitive value: names are shown in plans and state"
+            raise ConfigError(issue_at(in_context(problem, scope.context), key_mark))
         if not isinstance(name, str):
             raise ConfigError(
                 issue_at(
@@ -345,6 +360,17 @@ class _Expansion:
             (*frame.shown, folder),
         )
         self.instance(module.document, inner)
+
+
+def _uses_sensitive(template: Template, scope: Scope) -> bool:
+    variables = scope.variables or {}
+    return any(
+        isinstance(p, Reference)
+        and p.root == "var"
+        and p.path[0] in variables
+        and variables[p.path[0]].sensitive
+        for p in template.parts
+    )
 
 
 def add_origins(error: ConfigError, origins: Mapping[str, Origin]) -> ConfigError:

@@ -16,7 +16,7 @@ and the fields it ends up in are sensitive, as a value from ``${env:…}`` is.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,19 @@ TYPE_DOC = (
 )
 
 
+def describe_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a map"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing (null)"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 @dataclass(frozen=True)
 class VarType:
     name: str
@@ -55,8 +68,8 @@ class VarType:
     def __str__(self) -> str:
         return f"{self.name}({self.items})" if self.items else self.name
 
-    def problem(self, value: Any) -> str | None:
-        """What is wrong with ``value`` for this type, or None."""
+    def problem(self, value: Any, describe: Callable[[Any], str] = describe_value) -> str | None:
+        """What is wrong with ``value`` for this type, or None (``describe`` shows a wrong value)."""
         name = self.name
         if name == "any":
             return None
@@ -68,7 +81,7 @@ class VarType:
             "map": isinstance(value, dict),
         }[name]
         if not fits:
-            return f"expected {_article(name)}, got {describe_value(value)}"
+            return f"expected {_article(name)}, got {describe(value)}"
         if self.items is None:
             return None
         if isinstance(value, list):
@@ -76,10 +89,14 @@ class VarType:
         else:
             entries = [(f"key {k!r}", v) for k, v in value.items()]
         for label, item in entries:
-            problem = self.items.problem(item)
+            problem = self.items.problem(item, describe)
             if problem is not None:
                 return f"{label}: {problem}"
         return None
+
+
+def _hidden(value: Any) -> str:
+    return "a sensitive value"
 
 
 def _article(name: str) -> str:
@@ -97,19 +114,6 @@ def parse_type(text: str) -> VarType | None:
         return None
     items = parse_type(inner)
     return VarType(name, items) if items else None
-
-
-def describe_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a map"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "nothing (null)"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class VariableSpec(BaseModel):
@@ -172,12 +176,13 @@ class VariableSpec(BaseModel):
     def required(self) -> bool:
         return "default" not in self.model_fields_set
 
-    def problem(self, value: Any) -> str | None:
-        """What is wrong with ``value`` (type, then the rules), or None."""
-        problem = self.var_type.problem(value)
+    def problem(self, value: Any, sensitive: bool = False) -> str | None:
+        """What is wrong with ``value`` (type, then the rules), or None; a sensitive value is not shown."""
+        sensitive = sensitive or self.sensitive
+        problem = self.var_type.problem(value, _hidden if sensitive else describe_value)
         if problem is not None:
             return problem
-        shown = "the value" if self.sensitive else describe_value(value)
+        shown = "the value" if sensitive else describe_value(value)
         is_number = isinstance(value, int | float) and not isinstance(value, bool)
         if self.min is not None and is_number and value < self.min:
             return f"{shown} is below the minimum {self.min:g}"

@@ -161,3 +161,10 @@ def test_a_value_from_the_environment_is_not_read_as_a_reference(tmp_path: Path)
     )
     (hook,) = load_stack([tmp_path], {"HOOK_PATH": "a${var.x}b"}).resources
     assert hook.attrs["url"] == "https://hooks.example.com/a${var.x}b"
+
+
+def test_a_var_file_must_be_a_file(tmp_path: Path) -> None:
+    write(tmp_path / "stack" / "stack.yaml", "version: 1\nvariables:\n  a: { type: string }\n")
+    write(tmp_path / "values" / "a.yaml", "a: x\n")
+    with pytest.raises(ConfigError, match="--var-file takes a file"):
+        load_stack([tmp_path / "stack"], {}, VariableInputs((), (tmp_path / "values",)))
