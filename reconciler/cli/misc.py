@@ -22,7 +22,7 @@ from reconciler.cli.sandbox_dialects import dialect_options, dialects
 @click.command()
 @files_option
 def validate(paths: tuple[Path, ...]) -> None:
-    """Check the stack offline: syntax, schema, references, environment variables."""
+    """Check the stack offline: syntax, schema, references, environment variables, variables, modules."""
     from reconciler.config import load_stack
 
     async def body() -> int:

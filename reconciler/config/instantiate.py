@@ -89,6 +89,7 @@ def expand_stack(
     if _written_out(merged, root_files, inputs):  # most stacks: nothing to expand, nothing to copy
         return Expanded(merged, {}, secrets, [], {})
     expansion = _Expansion(Evaluator(secrets), environ)
+    expansion.out.mark = merged.mark
     declared = expansion.values.declarations(merged, "")
     variables = expansion.values.root_values(declared, merged, inputs)
     root_folder = Path(merged.mark.file).resolve().parent if merged.mark else Path(".").resolve()
@@ -122,7 +123,6 @@ class _Expansion:
         self.values = VariableValues(evaluator, environ)
         self.out = MarkedDict()
         self.out.key_marks, self.out.value_marks = {}, {}
-        self.out.mark = None  # type: ignore[assignment]
         self.origins: dict[str, Origin] = {}
         self.owners: dict[str, str] = {}  # address -> who declares it (collision messages)
         self.files: list[LoadedFile] = []
@@ -140,11 +140,12 @@ class _Expansion:
                 self._modules(document, frame)
             elif key in KINDS_BY_NAME and isinstance(body, MarkedDict):
                 self._section(str(key), body, frame)
-            elif not frame.module:
+            elif not frame.module:  # providers, state, a kind's section that is no mapping: validated as is
                 self.out[key] = self.evaluator.value(body, mark, frame.scope)
                 self.out.key_marks[key], self.out.value_marks[key] = key_mark, mark
-                if self.out.mark is None:
-                    self.out.mark = document.mark
+            elif key in KINDS_BY_NAME:
+                problem = f"{key}: expected a mapping of names to resources, got {describe_value(body)}"
+                issues.append(issue_at(in_context(problem, frame.scope.context), mark))
             elif key in ROOT_ONLY:
                 issues.append(
                     issue_at(
