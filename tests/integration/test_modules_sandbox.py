@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support.cli import RunCli
 from tests.support.examples import pristine_example
 from tests.support.signaloid import SignaloidApi, StackDir
@@ -51,9 +53,14 @@ def cores(api: SignaloidApi) -> dict[str, int]:
 
 
 def test_the_issue_example_creates_exactly_its_cores_and_replans_empty(
-    stack_dir: StackDir, run_cli: RunCli, api: SignaloidApi
+    stack_dir: StackDir, run_cli: RunCli, api: SignaloidApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_example(stack_dir)
+    text = run_cli("plan", "-f", stack_dir.path, "--var", "env=prod").stdout
+    assert "# cores.a-prod-small will be created (from module.team-a)" in text
+    assert "# cores.shared-prod will be created (declared" in text
+    markdown = run_cli("plan", "--format", "markdown", "-f", stack_dir.path, "--var", "env=prod").stdout
+    assert "(from <code>module.team-b</code>)" in markdown
     result = run_cli("apply", "--auto-approve", "-f", stack_dir.path, "--var", "env=prod")
     assert result.exit_code == 0, result
     assert cores(api) == {"a-prod-small": 64, "a-prod-big": 256, "b-prod-tiny": 32, "shared-prod": 128}
@@ -66,7 +73,9 @@ def test_the_issue_example_creates_exactly_its_cores_and_replans_empty(
     again = run_cli("plan", "--detailed-exitcode", "-f", stack_dir.path, "--var", "env=prod")
     assert again.exit_code == 0, again
     # The variable from the environment gives the same stack; the plan says which module is which.
-    shown = run_cli("plan", "--format", "json", "-f", stack_dir.path, "--var", "env=prod")
+    monkeypatch.setenv("RECONCILER_VAR_env", "prod")
+    shown = run_cli("plan", "--detailed-exitcode", "--format", "json", "-f", stack_dir.path)
+    assert shown.exit_code == 0, shown
     modules = {c["address"]: c.get("module") for c in shown.json()["changes"]}
     assert modules == {
         "cores.a-prod-small": "module.team-a",
