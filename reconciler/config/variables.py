@@ -24,8 +24,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from reconciler.config.loader import Mark, MarkedDict, MarkedList
+from reconciler.config.expansion import check_events
+from reconciler.config.loader import MAX_DEPTH, MAX_VALUES, Mark, MarkedDict, MarkedList
 from reconciler.config.references import VARIABLE_NAME
+from reconciler.errors import ConfigError
 
 __all__ = [
     "ENV_PREFIX",
@@ -251,10 +253,14 @@ def from_text(text: str, spec: VariableSpec) -> Any:
     if spec.var_type.name == "string":
         return text
     try:
+        # The limits of a stack file (depth, what aliases may expand to), before anything is built.
+        check_events(yaml.parse(text, Loader=yaml.SafeLoader), "the value", MAX_VALUES, MAX_DEPTH)
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ValueError(f"the value is not valid YAML ({problem})") from None
+    except ConfigError as exc:
+        raise ValueError(exc.issues[0].message) from None
 
 
 def plain(value: Any) -> Any:

@@ -168,3 +168,18 @@ def test_a_var_file_must_be_a_file(tmp_path: Path) -> None:
     write(tmp_path / "values" / "a.yaml", "a: x\n")
     with pytest.raises(ConfigError, match="--var-file takes a file"):
         load_stack([tmp_path / "stack"], {}, VariableInputs((), (tmp_path / "values",)))
+
+
+def test_a_command_line_value_has_the_limits_of_a_stack_file(tmp_path: Path) -> None:
+    write(tmp_path / "stack.yaml", "version: 1\nvariables:\n  v: { type: list }\n")
+    deep = "v=" + "[" * 5000 + "]" * 5000
+    with pytest.raises(ConfigError, match="nested more than 64 levels"):
+        load_stack([tmp_path], {}, VariableInputs((deep,)))
+    laughs = (
+        "v=[&a [1,1,1,1,1,1,1,1,1,1], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]"
+    )
+    laughs += (
+        ", &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c], &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d], [*e,*e,*e,*e,*e,*e,*e,*e]]"
+    )
+    with pytest.raises(ConfigError, match="billion laughs"):
+        load_stack([tmp_path], {}, VariableInputs((laughs,)))
