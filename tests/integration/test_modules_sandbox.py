@@ -179,3 +179,36 @@ def test_the_environments_example_is_checked_as_a_fleet(
     assert (
         "a-prod-small:" in exported.stdout and "${" not in exported.stdout and "module" not in exported.stdout
     )
+
+
+SECRET_PATH = "tok-SENSITIVE-4d3c2b1a"
+
+
+def test_a_sensitive_variable_through_a_module_is_never_shown_nor_stored(
+    stack_dir: StackDir, run_cli: RunCli, api: SignaloidApi
+) -> None:
+    stack_dir.file.write_text(
+        "version: 1\nvariables:\n  hook_token: { type: string, sensitive: true }\n"
+        "modules:\n  hooks: { source: ./modules/hooks, vars: { token: '${var.hook_token}' } }\n",
+        encoding="utf-8",
+    )
+    module = stack_dir.path / "modules" / "hooks" / "stack.yaml"
+    module.parent.mkdir(parents=True)
+    module.write_text(
+        "version: 1\nvariables:\n  token: { type: string }\n"
+        'webhooks:\n  ci:\n    url: "https://hooks.example.com/${var.token}"\n    events: [task-status]\n',
+        encoding="utf-8",
+    )
+    given = ("--var", f"hook_token={SECRET_PATH}")
+    outputs = [
+        run_cli("plan", "-f", stack_dir.path, *given),
+        run_cli("plan", "--format", "json", "-f", stack_dir.path, *given),
+    ]
+    outputs.append(run_cli("apply", "--auto-approve", "-f", stack_dir.path, *given))
+    outputs.append(run_cli("plan", "--detailed-exitcode", "-f", stack_dir.path, *given))
+    assert [o.exit_code for o in outputs] == [0, 0, 0, 0], outputs
+    assert "url    = (sensitive" in outputs[0].stdout
+    (hook,) = api.objects("webhooks")
+    assert hook["Url"] == f"https://hooks.example.com/{SECRET_PATH}", "the API got the value"
+    for text in [*(o.stdout + o.stderr for o in outputs), stack_dir.state_text()]:
+        assert SECRET_PATH not in text
