@@ -209,6 +209,6 @@ def test_a_sensitive_variable_through_a_module_is_never_shown_nor_stored(
     assert [o.exit_code for o in outputs] == [0, 0, 0, 0], outputs
     assert "url    = (sensitive" in outputs[0].stdout
     (hook,) = api.objects("webhooks")
-    assert hook["Url"] == f"https://hooks.example.com/{SECRET_PATH}", "the API got the value"
+    assert hook["URL"] == f"https://hooks.example.com/{SECRET_PATH}", "the API got the value"
     for text in [*(o.stdout + o.stderr for o in outputs), stack_dir.state_text()]:
         assert SECRET_PATH not in text
