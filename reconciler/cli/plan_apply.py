@@ -63,12 +63,16 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
             inputs = stack_inputs()
             flags = [
                 *(f"-f {p}" for p in paths),
-                *(f"--var {shlex.quote(v)}" for v in inputs.assignments),
-                *(f"--var-file {f}" for f in inputs.files),
+                # Names only: a value may be a secret; the saved plan refuses any other value.
+                *(f"--var {v.partition('=')[0]}=…" for v in inputs.assignments),
+                *(f"--var-file {shlex.quote(str(f))}" for f in inputs.files),
                 *(["--sandbox"] if sandbox else []),
             ]
             again = " ".join(["reconciler apply", *flags])
-            click.echo(f"Saved the plan to {out}; apply exactly this plan with: {again} {out}", err=True)
+            same = " (with the same --var values)" if inputs.assignments else ""
+            click.echo(
+                f"Saved the plan to {out}; apply exactly this plan with: {again} {out}{same}", err=True
+            )
         if the_plan.refused():
             return EXIT_ERROR
         return EXIT_CHANGES if detailed_exitcode and the_plan.has_changes() else EXIT_OK
