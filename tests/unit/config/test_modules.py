@@ -183,3 +183,15 @@ def test_a_command_line_value_has_the_limits_of_a_stack_file(tmp_path: Path) -> 
     )
     with pytest.raises(ConfigError, match="billion laughs"):
         load_stack([tmp_path], {}, VariableInputs((laughs,)))
+
+
+def test_drift_stacks_refuses_var_and_skips_module_folders(tmp_path: Path) -> None:
+    """A fleet's stacks set their own values; a folder called modules holds modules, not stacks."""
+    result = CliRunner().invoke(main, ["drift", "--stacks", str(tmp_path), "--var", "env=prod"])
+    assert result.exit_code == 1
+    assert "--var and --var-file do not apply to --stacks" in result.output
+    from reconciler.app.fleet.discover import discover
+
+    write(tmp_path / "prod" / "stack.yaml", "version: 1\nmodules:\n  t: { source: ../modules/team }\n")
+    write(tmp_path / "modules" / "team" / "stack.yaml", "version: 1\n")
+    assert [s.relative for s in discover([tmp_path])] == ["prod"]
