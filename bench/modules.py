@@ -41,7 +41,11 @@ def written_out(directory: Path, names: list[str], precisions: list[int]) -> Pat
 def module(directory: Path, default: dict[str, int] | None) -> Path:
     """A module of one for_each resource: ``${var.prefix}${each.key}``, precision ``${each.value}``."""
     directory.mkdir(parents=True, exist_ok=True)
-    sizes = f", default: {yaml.safe_dump(default, default_flow_style=True, sort_keys=False).strip()}" if default else ""
+    sizes = (
+        f", default: {yaml.safe_dump(default, default_flow_style=True, sort_keys=False).strip()}"
+        if default
+        else ""
+    )
     text = (
         "version: 1\nvariables:\n  prefix: { type: string, default: '' }\n"
         f"  precisions: {{ type: map(number){sizes} }}\n"

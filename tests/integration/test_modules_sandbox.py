@@ -100,7 +100,7 @@ def test_a_new_key_creates_a_removed_key_deletes_and_a_module_can_be_targeted(
     bigger = ROOT_STACK.replace("sizes: { tiny: 32 }", "sizes: { tiny: 32, huge: 512 }")
     write_example(stack_dir, root=bigger, module=TEAM_MODULE.replace("small: 64, ", ""))
     plan = run_cli("plan", "--format", "json", "-f", stack_dir.path, "--var", "env=dev")
-    actions = {c["address"]: c["action"] for c in plan.json()["changes"] if c["action"] != "noop"}
+    actions = {c["address"]: c["action"] for c in plan.json()["changes"] if c["action"] != "no-op"}
     assert actions == {"cores.b-dev-huge": "create", "cores.a-dev-small": "delete"}
     assert run_cli("apply", "--auto-approve", "-f", stack_dir.path, "--var", "env=dev").exit_code == 0
     assert cores(api) == {"a-dev-big": 256, "b-dev-tiny": 32, "b-dev-huge": 512, "shared-dev": 128}
@@ -129,7 +129,7 @@ cores:
     (change,) = plan.json()["changes"]
     assert (change["address"], change["action"], change["module"]) == (
         "cores.a-prod-small",
-        "noop",
+        "no-op",
         "module.team-a",
     )
     assert stack_dir.state() == ids
