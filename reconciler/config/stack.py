@@ -247,6 +247,8 @@ def _issue(err: Any, data: MarkedDict, secrets: set[tuple[str, int, int]]) -> Co
         loc = loc[:-1]
         mark, _exact = _locate(data, loc)
         rule = KINDS_BY_NAME[loc[0]].name_rule if loc and loc[0] in KINDS_BY_NAME else None
+        if loc and loc[0] == "variables":  # also the tail of RECONCILER_VAR_NAME
+            rule = ("", "a variable's name has only letters, digits and '_', and does not start with a digit")
         return ConfigIssue(
             message=f"invalid name {loc[-1]!r}: {rule[1]}"
             if rule
