@@ -15,7 +15,6 @@ from reconciler.config.variables import (
     Declared,
     Value,
     VariableInputs,
-    VariableSpec,
     from_text,
     parse_assignment,
 )
@@ -33,7 +32,7 @@ class VariableValues:
         """A document's ``variables:``, validated."""
         if "variables" not in document:
             return {}
-        specs = checked(lambda: validate_part(document, "variables", dict[str, VariableSpec]), context)
+        specs = checked(lambda: validate_part(document, "variables"), context)
         section = document["variables"]
         return {
             name: Declared(

@@ -317,9 +317,7 @@ class _Expansion:
 
     # --- modules ---
     def _modules(self, document: MarkedDict, frame: _Frame) -> None:
-        calls = checked(
-            lambda: validate_part(document, "modules", dict[str, ModuleCall]), frame.scope.context
-        )
+        calls = checked(lambda: validate_part(document, "modules"), frame.scope.context)
         section = document["modules"]
         for name, call in calls.items():
             self._call(str(name), call, section[name], section.key_marks[name], frame)

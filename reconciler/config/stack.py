@@ -97,12 +97,19 @@ def validate_stack(
         raise _config_error(exc, (), data, secrets) from None
 
 
-def validate_part(
-    data: MarkedDict, section: str, model: typing.Any, secrets: typing.Any = frozenset()
-) -> typing.Any:
-    """Validate one section of a document (``variables``, ``modules``) with the same messages."""
+@functools.cache
+def _section_adapter(section: str) -> pydantic.TypeAdapter[typing.Any]:
+    """Built once per process: a fleet validates one module's sections once per call."""
+    annotation = _StackBase.model_fields[section].annotation
+    assert annotation is not None
+    return pydantic.TypeAdapter(annotation)
+
+
+def validate_part(data: MarkedDict, section: str, secrets: typing.Any = frozenset()) -> typing.Any:
+    """Validate one section of a document (``variables``, ``modules``) as the stack model types it,
+    with the same messages."""
     try:
-        return pydantic.TypeAdapter(model).validate_python(data[section])
+        return _section_adapter(section).validate_python(data[section])
     except ValidationError as exc:
         raise _config_error(exc, (section,), data, secrets) from None
 
