@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from reconciler.common.redact import safe_url
 from reconciler.config.expansion import check_events
 from reconciler.config.loader import MAX_DEPTH, MAX_VALUES, Mark, MarkedDict, MarkedList
 from reconciler.config.references import VARIABLE_NAME
@@ -58,6 +59,8 @@ def describe_value(value: Any) -> str:
         return "a list"
     if value is None:
         return "nothing (null)"
+    if isinstance(value, str) and "@" in value and "://" in value:
+        value = safe_url(value)  # never echo a URL's credentials (as config/stack.py's messages)
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
