@@ -64,7 +64,6 @@ class Expanded:
     secret_values: dict[str, str] = field(default_factory=dict)  # value -> env NAME (export)
 
 
-# --- expansion ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Frame:
     """One stack or module instance being expanded."""
@@ -83,6 +82,8 @@ def expand_stack(
     inputs: VariableInputs,
     environ: Mapping[str, str],
 ) -> Expanded:
+    """The merged root document expanded: its variables' values, its for_each instances and its
+    modules' resources (recursively), or a ConfigError listing what is wrong where."""
     secrets: SecretMarks = {
         (str(f.path), line, col) for f in root_files for (line, col) in f.secret_positions
     }
