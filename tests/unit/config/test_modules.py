@@ -195,3 +195,16 @@ def test_drift_stacks_refuses_var_and_skips_module_folders(tmp_path: Path) -> No
     write(tmp_path / "prod" / "stack.yaml", "version: 1\nmodules:\n  t: { source: ../modules/team }\n")
     write(tmp_path / "modules" / "team" / "stack.yaml", "version: 1\n")
     assert [s.relative for s in discover([tmp_path])] == ["prod"]
+
+
+def test_references_work_in_state_and_providers(tmp_path: Path) -> None:
+    """Terraform users ask for variables in backends: here state and providers are ordinary values."""
+    write(
+        tmp_path / "stack.yaml",
+        "version: 1\nvariables:\n  env: { type: string }\n"
+        "  base: { type: string, default: http://127.0.0.1:9 }\n"
+        'state:\n  stack: "fleet-${var.env}"\nproviders:\n  signaloid: { url: "${var.base}" }\n',
+    )
+    loaded = load_stack([tmp_path], {}, VariableInputs(("env=prod",)))
+    assert loaded.stack.state.stack == "fleet-prod"
+    assert str(loaded.stack.providers.signaloid.url).startswith("http://127.0.0.1:9")
