@@ -9,8 +9,8 @@ from typing import TextIO
 
 import click
 
-from reconciler.engine.apply import ActionResult, ApplyResult, Outcome
-from reconciler.engine.changes import Action, Change
+from reconciler.engine.deciding.changes import Action, Change
+from reconciler.engine.executing.apply import ActionResult, ApplyResult, Outcome
 from reconciler.providers.http import CallStats
 
 PROGRESS = {

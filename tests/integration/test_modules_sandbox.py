@@ -94,6 +94,12 @@ def test_a_new_key_creates_a_removed_key_deletes_and_a_module_can_be_targeted(
     )
     assert targeted.exit_code == 0, targeted
     assert cores(api) == {"b-dev-tiny": 32}
+    by_variable = ("--target", "cores.shared-${var.env}")  # an address may use the stack's variables
+    assert (
+        run_cli("apply", "--auto-approve", "-f", stack_dir.path, "--var", "env=dev", *by_variable).exit_code
+        == 0
+    )
+    assert cores(api) == {"b-dev-tiny": 32, "shared-dev": 128}
     assert run_cli("apply", "--auto-approve", "-f", stack_dir.path, "--var", "env=dev").exit_code == 0
     before = stack_dir.state()
 
