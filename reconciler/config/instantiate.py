@@ -14,6 +14,7 @@ parsed once per process (config/modules.py), however many stacks and calls use i
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -230,7 +231,17 @@ class _Expansion:
                     key_mark,
                 )
             )
-        items = self.evaluator.value(body["for_each"], at, frame.scope)
+        pairs = self._for_each_pairs(body["for_each"], at, frame.scope)
+        rest = MarkedDict((k, v) for k, v in body.items() if k != "for_each")
+        rest.mark = body.mark
+        rest.key_marks = {k: m for k, m in body.key_marks.items() if k != "for_each"}
+        rest.value_marks = {k: m for k, m in body.value_marks.items() if k != "for_each"}
+        return [(frame.scope.with_each(key, value), rest) for key, value in pairs]
+
+    def _for_each_pairs(self, node: Any, at: Mark, scope: Scope) -> list[tuple[str, Any]]:
+        """A for_each's (key, value) pairs: a map's items, or a list of strings (key = value)."""
+        context = scope.context
+        items = self.evaluator.value(node, at, scope)
         if holds_secret(at, items, frozenset(self.evaluator.secrets)):
             problem = "for_each cannot use a sensitive value: its keys become resource names, which are shown"
             raise ConfigError(issue_at(in_context(problem, context), at))
@@ -265,11 +276,7 @@ class _Expansion:
                     at,
                 )
             )
-        rest = MarkedDict((k, v) for k, v in body.items() if k != "for_each")
-        rest.mark = body.mark
-        rest.key_marks = {k: m for k, m in body.key_marks.items() if k != "for_each"}
-        rest.value_marks = {k: m for k, m in body.value_marks.items() if k != "for_each"}
-        return [(frame.scope.with_each(key, value), rest) for key, value in pairs]
+        return pairs
 
     def _add(
         self, kind: str, name: Any, body: Any, key_mark: Mark, mark: Mark, frame: _Frame, scope: Scope
@@ -324,33 +331,48 @@ class _Expansion:
             self._call(str(name), call, section[name], section.key_marks[name], frame)
 
     def _call(self, name: str, call: ModuleCall, body: MarkedDict, call_mark: Mark, frame: _Frame) -> None:
-        address = f"{frame.module}.module.{name}" if frame.module else f"module.{name}"
+        base = f"{frame.module}.module.{name}" if frame.module else f"module.{name}"
+        if call.for_each is None:
+            self._instantiate(base, body, call_mark, frame, frame.scope)
+            return
+        at = body.value_marks["for_each"]
+        for key, value in self._for_each_pairs(body["for_each"], at, frame.scope):
+            # module.teams["a"], as Terraform writes an instance of a module with for_each
+            self._instantiate(
+                f"{base}[{json.dumps(key)}]", body, call_mark, frame, frame.scope.with_each(key, value)
+            )
+
+    def _instantiate(
+        self, address: str, body: MarkedDict, call_mark: Mark, frame: _Frame, scope: Scope
+    ) -> None:
+        """One instance of a module call: its source loaded (once per process), its variables given
+        values in the caller's ``scope``, its content expanded."""
         called_at = f"called at {call_mark.file}:{call_mark.line}:{call_mark.column}"
         calls = (f"{address} {called_at}", *frame.calls)
         # e.g. "in module.one.module.two (called at a/stack.yaml:3:3 ← module.one called at stack.yaml:3:3)"
         context = f"in {address} ({' ← '.join([called_at, *frame.calls])})"
         source_mark = body.value_marks["source"]
-        source = self.evaluator.value(body["source"], source_mark, frame.scope)
+        source = self.evaluator.value(body["source"], source_mark, scope)
         if not isinstance(source, str) or not source:
             problem = f"{address}: source must be a folder, got {describe_value(source)}"
-            raise ConfigError(issue_at(in_context(problem, frame.scope.context), source_mark))
+            raise ConfigError(issue_at(in_context(problem, scope.context), source_mark))
         folder = Path(os.path.normpath(Path(call_mark.file).parent / source))  # as the user would write it
         if not folder.is_dir():
             problem = f"{address}: source {source!r} is not a folder ({folder})"
-            raise ConfigError(issue_at(in_context(problem, frame.scope.context), source_mark))
+            raise ConfigError(issue_at(in_context(problem, scope.context), source_mark))
         resolved = folder.resolve()
         if resolved in frame.folders:
             start = frame.folders.index(resolved)
             chain = " → ".join(str(f) for f in (*frame.shown[start:], folder))
             problem = f"{address}: module cycle: {chain}"
-            raise ConfigError(issue_at(in_context(problem, frame.scope.context), source_mark))
+            raise ConfigError(issue_at(in_context(problem, scope.context), source_mark))
         module = load_module(folder, resolved, self.environ)
         if module.files[0] not in self.files:
             self.files.extend(module.files)
             for f in module.files:
                 self.evaluator.secrets.update((str(f.path), line, col) for (line, col) in f.secret_positions)
         declared = self.values.declarations(module.document, context)
-        variables = self.values.module_values(address, declared, body, frame.scope, context)
+        variables = self.values.module_values(address, declared, body, scope, context)
         inner = _Frame(
             Scope(variables, None, context),
             address,

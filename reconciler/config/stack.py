@@ -37,6 +37,11 @@ class ModuleCall(BaseModel):
     vars: dict[str, typing.Any] = Field(
         default_factory=dict, description="values of the module's variables (may use ${var.…})"
     )
+    for_each: list[str] | dict[str, typing.Any] | str | None = Field(
+        default=None,
+        description="one instance of the module per item of a list of strings or per key of a map (or a "
+        '${var.…} holding one), module.NAME["KEY"]; its vars may use ${each.key} / ${each.value}',
+    )
 
 
 _VariableName = typing.Annotated[str, pydantic.StringConstraints(pattern=f"^{VARIABLE_NAME.pattern}$")]

@@ -1,10 +1,11 @@
 """``--target`` / ``--exclude``: narrow a plan to some addresses, keeping it applicable.
 
 An ADDR is ``kind.name``, a whole ``kind``, or ``module.NAME`` (every resource the module call
-declares, its nested modules' included). A target brings in the changes it depends on
-(they must happen first), and an exclusion takes out the changes that depend on it (they
-cannot happen without it); both are said in the plan's warnings, so nothing is dropped
-silently (hashicorp/terraform#2253 asked for -exclude; this is it, with its consequences shown).
+declares, its nested modules' included; ``module.NAME["KEY"]`` for one instance of a for_each
+call). A target brings in the changes it depends on (they must happen first), and an exclusion
+takes out the changes that depend on it (they cannot happen without it); both are said in the
+plan's warnings, so nothing is dropped silently (hashicorp/terraform#2253 asked for -exclude;
+this is it, with its consequences shown).
 """
 
 from __future__ import annotations
@@ -23,15 +24,15 @@ def _matches(change: Change, patterns: set[str]) -> bool:
 
 
 def _in_module(change: Change, pattern: str) -> bool:
-    module = change.desired.module if change.desired is not None else ""
-    return bool(module) and (module == pattern or module.startswith(pattern + "."))
+    return pattern in _modules(change)
 
 
 def _modules(change: Change) -> set[str]:
-    """``module.a`` and ``module.a.module.b`` for a resource of module.a's module.b."""
+    """Every module address a resource is in: ``module.a``, ``module.a.module.b`` for one of module.a's
+    module.b; ``module.t`` and ``module.t["x"]`` for one of the instance ``x`` of a for_each call."""
     module = change.desired.module if change.desired is not None else ""
-    parts = module.split(".module.") if module else []
-    return {".module.".join(parts[: i + 1]) for i in range(len(parts))}
+    ends = [i for i in range(len(module)) if module.startswith(".module.", i) or module[i] == "["]
+    return {module[:i] for i in ends} | ({module} if module else set())
 
 
 def select(plan: Plan, targets: Iterable[str] = (), excludes: Iterable[str] = ()) -> Plan:

@@ -5,6 +5,7 @@ precedence, secrets, the module cache, and that the expansion keeps places."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -208,3 +209,34 @@ def test_references_work_in_state_and_providers(tmp_path: Path) -> None:
     loaded = load_stack([tmp_path], {}, VariableInputs(("env=prod",)))
     assert loaded.stack.state.stack == "fleet-prod"
     assert str(loaded.stack.providers.signaloid.url).startswith("http://127.0.0.1:9")
+
+
+def test_a_module_call_with_for_each_makes_one_instance_per_key(tmp_path: Path) -> None:
+    write(
+        tmp_path / "stack.yaml",
+        "version: 1\nvariables:\n  teams: { type: map(number), default: { a: 64, b: 128 } }\n"
+        "modules:\n  teams:\n    source: ./modules/team\n    for_each: '${var.teams}'\n"
+        "    vars: { prefix: '${each.key}', size: '${each.value}' }\n",
+    )
+    write(
+        tmp_path / "modules" / "team" / "stack.yaml",
+        "version: 1\nvariables:\n  prefix: { type: string }\n  size: { type: number }\n"
+        f'cores:\n  "${{var.prefix}}-core": {{ {CORE_BODY}, precision: "${{var.size}}" }}\n',
+    )
+    loaded = load_stack([tmp_path], {})
+    assert {r.name: (r.attrs["precision"], r.module) for r in loaded.resources} == {
+        "a-core": (64, 'module.teams["a"]'),
+        "b-core": (128, 'module.teams["b"]'),
+    }
+    plan = CliRunner().invoke(
+        main, ["plan", "--sandbox", "--format", "json", "-f", str(tmp_path), "--target", 'module.teams["b"]']
+    )
+    assert plan.exit_code == 0, plan.output
+    assert [c["address"] for c in json.loads(plan.stdout)["changes"]] == ["cores.b-core"]
+    everything = CliRunner().invoke(
+        main, ["plan", "--sandbox", "--format", "json", "-f", str(tmp_path), "--target", "module.teams"]
+    )
+    assert sorted(c["address"] for c in json.loads(everything.stdout)["changes"]) == [
+        "cores.a-core",
+        "cores.b-core",
+    ]
