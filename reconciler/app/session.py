@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.app.planned import PlannedRun
 from reconciler.config import LoadedStack, VariableInputs, load_stack
 from reconciler.config.stack import stack_model
 from reconciler.config.variables import NO_INPUTS
@@ -24,8 +25,7 @@ from reconciler.state import LocalStateStore, StateSnapshot, StateStore
 from reconciler.values import Desired, LiveState
 
 if TYPE_CHECKING:
-    from reconciler.app.fleet.endpoints import EndpointPool
-    from reconciler.app.planning import PlannedRun
+    from reconciler.providers.endpoints import EndpointPool
     from reconciler.sandbox.inprocess import InProcessSandbox
 
 __all__ = ["Session", "open_export_session", "open_session"]
@@ -168,7 +168,7 @@ def open_session(
 ) -> Session:
     """A session over the stack at ``paths``, with its state store (or the sandbox's) and journal.
 
-    ``endpoints`` (an ``app.fleet.endpoints.EndpointPool``) shares one transport per API endpoint;
+    ``endpoints`` (a ``providers.endpoints.EndpointPool``) shares one transport per API endpoint;
     ``inputs``: the stack's --var / --var-file."""
     loaded = load_stack(paths, environ, inputs)
     if sandbox:

@@ -42,8 +42,8 @@ from reconciler.kinds import KINDS_BY_NAME
 
 __all__ = ["Expanded", "Origin", "add_origins", "expand_stack"]
 
-# Sections only a root stack has: they say how to reach the APIs and where state lives.
-ROOT_ONLY = frozenset({"providers", "state"})
+# Sections only a root stack has: how to reach the APIs, where state lives, which policies gate it.
+ROOT_ONLY = frozenset({"providers", "state", "policy"})
 MAX_RESOURCES = 200_000  # after expansion: a module fan-out must not make a stack unbounded
 
 

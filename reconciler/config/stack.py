@@ -18,6 +18,7 @@ from reconciler.config.references import VARIABLE_NAME
 from reconciler.config.variables import VariableSpec
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.kinds import KINDS, KINDS_BY_NAME
+from reconciler.policy.settings import PolicySettings
 from reconciler.providers.settings import Providers
 from reconciler.state.settings import StateSettings
 
@@ -65,6 +66,7 @@ class _StackBase(BaseModel):
     )
     providers: Providers = Providers()
     state: StateSettings = StateSettings()
+    policy: PolicySettings | None = None
 
     @pydantic.field_validator("version", mode="before")
     @classmethod
