@@ -2,10 +2,11 @@
 
 An ADDR is ``kind.name``, a whole ``kind``, or ``module.NAME`` (every resource the module call
 declares, its nested modules' included; ``module.NAME["KEY"]`` for one instance of a for_each
-call). A target brings in the changes it depends on (they must happen first), and an exclusion
-takes out the changes that depend on it (they cannot happen without it); both are said in the
-plan's warnings, so nothing is dropped silently (hashicorp/terraform#2253 asked for -exclude;
-this is it, with its consequences shown).
+call); a resource that stands for many objects (a ``files`` folder: ``files.inputs/a.csv``) is
+selected whole by its own address (``files.inputs``). A target brings in the changes it depends on
+(they must happen first), and an exclusion takes out the changes that depend on it (they
+cannot happen without it); both are said in the plan's warnings, so nothing is dropped
+silently (hashicorp/terraform#2253 asked for -exclude; this is it, with its consequences shown).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ __all__ = ["select"]
 
 def _matches(change: Change, patterns: set[str]) -> bool:
     base = change.deposed_of or change.address
-    return base in patterns or change.kind in patterns or any(_in_module(change, p) for p in patterns)
+    if base in patterns or change.kind in patterns or base.split("/", 1)[0] in patterns:
+        return True
+    return any(_in_module(change, p) for p in patterns)
 
 
 def _in_module(change: Change, pattern: str) -> bool:
@@ -40,6 +43,7 @@ def select(plan: Plan, targets: Iterable[str] = (), excludes: Iterable[str] = ()
     if not targets and not excludes:
         return plan
     known = {c.address for c in plan.changes} | {c.kind for c in plan.changes}
+    known |= {c.address.split("/", 1)[0] for c in plan.changes}
     known.update(m for c in plan.changes for m in _modules(c))
     by_address = {c.address: c for c in plan.changes}
     warnings = list(plan.warnings)
