@@ -65,7 +65,8 @@ async def plan_run(session: Session, scope: Scope = Scope(), kinds: KindRegistry
     if scope.destroy:
         the_plan = for_destroy(the_plan)
     address = session.loaded.address  # a --target / --exclude address may use ${var.…}
-    the_plan = select(the_plan, map(address, scope.options.targets), map(address, scope.options.excludes))
+    targets, excludes = map(address, scope.options.targets), map(address, scope.options.excludes)
+    the_plan = select(the_plan, targets, excludes, strict=not scope.checking)
     run = PlannedRun(the_plan, live, scope, adopted, tuple(pending), len(snapshot.entries))
     problem = run.mass_delete_problem()
     if problem:
@@ -80,7 +81,7 @@ async def verify(session: Session, run: PlannedRun, result: ApplyResult) -> list
     done = {a for a, r in result.results.items() if r.outcome is Outcome.DONE}
     if not done:
         return []
-    after = await plan_run(session, run.scope)
+    after = await plan_run(session, replace(run.scope, checking=True))
     problems = []
     for change in after.plan.changes:
         if change.address in done and change.pending:

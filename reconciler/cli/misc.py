@@ -48,7 +48,13 @@ def sandbox() -> None:
 
 @sandbox.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8787, show_default=True, type=int)
+@click.option(
+    "--port",
+    default=8787,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0: any free port (the one it got is printed).",
+)
 @click.option(
     "--data-dir", type=click.Path(path_type=Path), default=None, help="Persist here (default: memory)."
 )
@@ -99,16 +105,19 @@ def serve(
     except ReconcilerError as exc:
         fail(str(exc))
 
-    run_server(
-        host=host,
-        port=port,
-        data_dir=data_dir,
-        latency_ms=latency_ms,
-        fault_rate=fault_rate,
-        fault_seed=fault_seed,
-        page_size=page_size,
-        limits=LimitConfig(rate_limit=rate_limit, max_inflight=max_inflight),
-        echo=click.echo,
-        dialects=dialects(scramjet_profile, signaloid_casing),
-        api_key=api_key,
-    )
+    try:
+        run_server(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            latency_ms=latency_ms,
+            fault_rate=fault_rate,
+            fault_seed=fault_seed,
+            page_size=page_size,
+            limits=LimitConfig(rate_limit=rate_limit, max_inflight=max_inflight),
+            echo=click.echo,
+            dialects=dialects(scramjet_profile, signaloid_casing),
+            api_key=api_key,
+        )
+    except ReconcilerError as exc:  # cannot listen: one line, before anything was printed
+        fail(str(exc))

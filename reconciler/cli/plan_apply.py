@@ -153,14 +153,20 @@ def _apply_command(
     from reconciler.app.apply_run import apply_stack
     from reconciler.app.session import open_session
     from reconciler.cli.console import apply_summary, http_summary, progress_printer
+    from reconciler.cli.interrupt import InFlight
 
     verb = "destroy these resources" if destroy else "perform these actions"
+    flight = InFlight("destroy" if destroy else "apply")
 
     def ask(_plan: object) -> bool:
         if confirm(auto_approve, f"\nDo you want to {verb}?"):
             return True
         click.echo("Apply cancelled.")
         return False
+
+    def starting() -> None:
+        flight.started()
+        click.echo("")
 
     async def body() -> int:
         async with (
@@ -184,8 +190,8 @@ def _apply_command(
                 confirm=ask,
                 show_plan=lambda the_plan: click.echo(render(the_plan.to_json(), "text"), nl=False),
                 on_notice=lambda line: click.echo(line, err=True),
-                on_event=progress_printer(click.echo),
-                on_start=lambda: click.echo(""),
+                on_event=flight.follow(progress_printer(click.echo)),
+                on_start=starting,
                 lock_timeout=lock_timeout,
                 planfile=planfile,
                 options=plan_options(),
@@ -208,7 +214,7 @@ def _apply_command(
             click.echo(f"Error: {problem}", err=True)
         return EXIT_OK if done.ok else EXIT_ERROR
 
-    run(body)
+    run(body, on_interrupt=flight.lines)
 
 
 # engine.executing.apply.DEFAULT_PARALLELISM, written out so that `--help` imports no engine.

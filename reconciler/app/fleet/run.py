@@ -93,6 +93,8 @@ async def _check(
 
     started, checked_at = time.monotonic(), stamp()
     http: dict[str, dict[str, int]] = {}
+    if ref.problem is not None:  # a folder that could not be searched: never "no stacks here"
+        return errored_stack(ref.name, ref.problem, checked_at=checked_at, duration_s=0.0, http=http)
     verdict = None
     try:
         session = open_session([ref.path], sandbox=sandbox, environ=environ, endpoints=pool)
