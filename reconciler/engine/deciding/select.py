@@ -39,12 +39,15 @@ def _suggestion(text: str, candidates: Iterable[str]) -> str:
 def check_selectors(option: str, addresses: Iterable[str], kinds: Iterable[str]) -> None:
     """Each ADDR of ``option`` must be ``kind`` or ``kind.name`` of a known kind.
 
-    The first dotted part is what an ADDR is parsed by: today always a kind; a scope prefix such as
-    ``module.NAME`` would be recognised here, before the kind, and stripped."""
+    The first dotted part is what an ADDR is parsed by: a kind, or ``module`` for ``module.NAME``
+    (a module call's resources; whether the stack has that module is checked against the plan,
+    as a resource's name is)."""
     known = sorted(kinds)
     for address in addresses:
         kind, dot, name = address.partition(".")
-        if kind in known and (not dot or name):
+        if (kind in known or kind == "module") and (not dot or name):
+            if kind == "module" and not name:
+                raise SelectionError(f"{option} {address}: expected module.NAME")
             continue
         if kind in known:
             raise SelectionError(f"{option} {address}: expected {kind} or {kind}.NAME")

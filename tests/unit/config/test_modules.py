@@ -240,3 +240,14 @@ def test_a_module_call_with_for_each_makes_one_instance_per_key(tmp_path: Path) 
         "cores.a-core",
         "cores.b-core",
     ]
+
+
+def test_a_mistyped_module_target_is_an_error_with_the_module_it_meant(tmp_path: Path) -> None:
+    write(tmp_path / "stack.yaml", "version: 1\nmodules:\n  team-a: { source: ./modules/team }\n")
+    write(
+        tmp_path / "modules" / "team" / "stack.yaml",
+        f"version: 1\ncores:\n  c: {{ {CORE_BODY}, precision: 64 }}\n",
+    )
+    result = CliRunner().invoke(main, ["plan", "--sandbox", "-f", str(tmp_path), "--target", "module.teem-a"])
+    assert result.exit_code == 1
+    assert "did you mean module.team-a?" in result.output
