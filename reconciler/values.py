@@ -80,6 +80,8 @@ class Desired:
     # Addresses this resource must come after although no field holds them as a Ref (a repository's
     # data source naming a ``files`` resource: each of its files is uploaded first).
     after: tuple[str, ...] = ()
+    # The module it was declared in (``module.team-a``, ``module.team-a.module.inner``), or "".
+    module: str = ""
     # Derived once: the planner asks for these for every resource, many times over.
     address: str = field(init=False)
     ignored: frozenset[str] = field(init=False)

@@ -64,7 +64,9 @@ async def plan_run(session: Session, scope: Scope = Scope(), kinds: KindRegistry
         the_plan = explain(the_plan, resolved)
     if scope.destroy:
         the_plan = for_destroy(the_plan)
-    the_plan = select(the_plan, scope.options.targets, scope.options.excludes, strict=not scope.checking)
+    address = session.loaded.address  # a --target / --exclude address may use ${var.…}
+    targets, excludes = map(address, scope.options.targets), map(address, scope.options.excludes)
+    the_plan = select(the_plan, targets, excludes, strict=not scope.checking)
     run = PlannedRun(the_plan, live, scope, adopted, tuple(pending), len(snapshot.entries))
     problem = run.mass_delete_problem()
     if problem:

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.app.planned import PlannedRun
-from reconciler.config import LoadedStack, load_stack
+from reconciler.config import LoadedStack, VariableInputs, load_stack
 from reconciler.config.stack import stack_model
+from reconciler.config.variables import NO_INPUTS
 from reconciler.engine.executing.apply import ApplyResult, EventHook, apply
 from reconciler.engine.executing.journal import Journal
 from reconciler.engine.executing.pending import PendingCreate, pending_creates
@@ -164,11 +165,13 @@ def open_session(
     sandbox: bool,
     environ: Mapping[str, str],
     endpoints: EndpointPool | None = None,
+    inputs: VariableInputs = NO_INPUTS,
 ) -> Session:
     """A session over the stack at ``paths``, with its state store (or the sandbox's) and journal.
 
-    ``endpoints`` (a ``providers.endpoints.EndpointPool``) shares one transport per API endpoint."""
-    loaded = load_stack(paths, environ)
+    ``endpoints`` (a ``providers.endpoints.EndpointPool``) shares one transport per API endpoint;
+    ``inputs``: the stack's --var / --var-file."""
+    loaded = load_stack(paths, environ, inputs)
     if sandbox:
         return _sandboxed(loaded, environ, endpoints, journal=True)
     from reconciler.state.select import open_store
@@ -178,13 +181,15 @@ def open_session(
     return Session(loaded, store, environ, journal_path=journal, endpoints=endpoints)
 
 
-def open_export_session(paths: list[Path], *, sandbox: bool, environ: Mapping[str, str]) -> Session:
+def open_export_session(
+    paths: list[Path], *, sandbox: bool, environ: Mapping[str, str], inputs: VariableInputs = NO_INPUTS
+) -> Session:
     """A session for export: the stack's provider settings when there is a stack; none needed.
 
     Without one, the providers come from the environment, and the state store is the default local
     file (export only reads it); no journal, as nothing is applied."""
     if paths or any(p.suffix in (".yaml", ".yml") for p in Path(".").iterdir()):
-        return open_session(paths or [Path(".")], sandbox=sandbox, environ=environ)
+        return open_session(paths or [Path(".")], sandbox=sandbox, environ=environ, inputs=inputs)
     root = Path(".")
     loaded = LoadedStack(stack_model(frozenset()).model_validate({"version": 1}), [], [], root)
     if sandbox:

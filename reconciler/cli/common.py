@@ -20,6 +20,7 @@ from reconciler.errors import ConfigError, ReconcilerError, os_error_message
 
 if TYPE_CHECKING:
     from reconciler.app.planning import PlanOptions
+    from reconciler.config.variables import VariableInputs
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -44,14 +45,61 @@ def skip_pydantic_plugins() -> None:
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 
-files_option = click.option(
-    "-f",
-    "--file",
-    "paths",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Stack file or directory (repeatable). Default: the current directory.",
-)
+_VARIABLES_KEY = "reconciler.variables"
+
+
+def _remember_variables(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        ctx.meta.setdefault(_VARIABLES_KEY, {})[name] = value
+
+    return callback
+
+
+def files_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """-f (the stack), and --var / --var-file (its variables, read by :func:`stack_inputs`)."""
+    for option in reversed(
+        [
+            click.option(
+                "-f",
+                "--file",
+                "paths",
+                multiple=True,
+                type=click.Path(path_type=Path),
+                help="Stack file or directory (repeatable). Default: the current directory.",
+            ),
+            click.option(
+                "--var",
+                "variables",
+                metavar="NAME=VALUE",
+                multiple=True,
+                expose_value=False,
+                callback=_remember_variables("assignments"),
+                help="Set a variable of the stack; VALUE is read as YAML (repeatable; beats --var-file).",
+            ),
+            click.option(
+                "--var-file",
+                metavar="FILE",
+                multiple=True,
+                type=click.Path(path_type=Path),
+                expose_value=False,
+                callback=_remember_variables("files"),
+                help="A YAML mapping of variable values (repeatable; a later file wins). "
+                "Then RECONCILER_VAR_NAME, then the default.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def stack_inputs() -> VariableInputs:
+    """What --var and --var-file gave, as one value for ``load_stack``."""
+    from reconciler.config.variables import VariableInputs
+
+    chosen = click.get_current_context().meta.get(_VARIABLES_KEY, {})
+    return VariableInputs(tuple(chosen.get("assignments", ())), tuple(chosen.get("files", ())))
+
+
 sandbox_option = click.option(
     "--sandbox",
     is_flag=True,

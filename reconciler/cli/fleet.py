@@ -111,6 +111,13 @@ def run_fleet(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | No
     selection = click.get_current_context().meta.get(_SELECT_KEY, {})
     if any(selection.get(k) for k in ("targets", "excludes")):
         fail("--target and --exclude do not apply to --stacks (they name resources of one stack)")
+    from reconciler.cli.common import stack_inputs
+
+    if stack_inputs():
+        fail(
+            "--var and --var-file do not apply to --stacks: each stack sets its own "
+            "(its variables' defaults, RECONCILER_VAR_NAME, or a module call's vars:)"
+        )
     from reconciler.app.fleet.discover import discover, in_shard, parse_shard
 
     shard = None

@@ -18,6 +18,7 @@ from reconciler.cli.common import (
     render,
     run,
     sandbox_option,
+    stack_inputs,
 )
 
 if TYPE_CHECKING:
@@ -36,7 +37,9 @@ def import_cmd(paths: tuple[Path, ...], sandbox: bool, address: str, remote_id: 
     from reconciler.app.session import open_session
 
     async def body() -> int:
-        async with open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session:
+        async with open_session(
+            paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, inputs=stack_inputs()
+        ) as session:
             result = await import_resource(session, address, remote_id)
         if result.already:
             click.echo(f"{address} already manages {remote_id}; nothing to do.")
@@ -61,7 +64,9 @@ def export(paths: tuple[Path, ...], sandbox: bool, kinds: tuple[str, ...]) -> No
     from reconciler.app.session import open_export_session
 
     async def body() -> int:
-        async with open_export_session(list(paths), sandbox=sandbox, environ=os.environ) as session:
+        async with open_export_session(
+            list(paths), sandbox=sandbox, environ=os.environ, inputs=stack_inputs()
+        ) as session:
             exported, notes = await export_live(session, list(kinds))
         click.echo(exported.text, nl=False)
         for note in [*notes, *(f"not exported: {s}" for s in exported.skipped)]:
@@ -81,7 +86,9 @@ def _store(paths: tuple[Path, ...], sandbox: bool) -> StateStore:
     """The session's state store, closed when the command ends (a PostgreSQL connection)."""
     from reconciler.app.session import open_session
 
-    store = open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ).store
+    store = open_session(
+        paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, inputs=stack_inputs()
+    ).store
     click.get_current_context().call_on_close(store.close)
     return store
 

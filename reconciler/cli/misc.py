@@ -14,6 +14,7 @@ from reconciler.cli.common import (
     files_option,
     paths_or_cwd,
     run,
+    stack_inputs,
 )
 from reconciler.cli.sandbox_dialects import dialect_options, dialects
 
@@ -21,11 +22,11 @@ from reconciler.cli.sandbox_dialects import dialect_options, dialects
 @click.command()
 @files_option
 def validate(paths: tuple[Path, ...]) -> None:
-    """Check the stack offline: syntax, schema, references, environment variables."""
+    """Check the stack offline: syntax, schema, references, environment variables, variables, modules."""
     from reconciler.config import load_stack
 
     async def body() -> int:
-        loaded = load_stack(paths_or_cwd(paths), os.environ)
+        loaded = load_stack(paths_or_cwd(paths), os.environ, stack_inputs())
         click.echo(f"The stack is valid: {len(loaded.resources)} resource(s) in {len(loaded.files)} file(s).")
         return EXIT_OK
 

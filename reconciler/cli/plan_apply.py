@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from reconciler.cli.common import (
     run,
     sandbox_option,
     selection_options,
+    stack_inputs,
 )
 
 if TYPE_CHECKING:
@@ -52,7 +54,9 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
 
     async def body() -> int:
         async with (
-            open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session,
+            open_session(
+                paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, inputs=stack_inputs()
+            ) as session,
             policy.gate(session) as gate,
         ):
             the_plan = (await plan_run(session, Scope(plan_options()))).plan
@@ -66,9 +70,19 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
             doc["policy"] = verdict.to_json()
         click.echo(render(doc, fmt), nl=False)
         if out is not None:
-            flags = [*(f"-f {p}" for p in paths), *(["--sandbox"] if sandbox else [])]
+            inputs = stack_inputs()
+            flags = [
+                *(f"-f {p}" for p in paths),
+                # Names only: a value may be a secret; the saved plan refuses any other value.
+                *(f"--var {v.partition('=')[0]}=…" for v in inputs.assignments),
+                *(f"--var-file {shlex.quote(str(f))}" for f in inputs.files),
+                *(["--sandbox"] if sandbox else []),
+            ]
             again = " ".join(["reconciler apply", *flags])
-            click.echo(f"Saved the plan to {out}; apply exactly this plan with: {again} {out}", err=True)
+            same = " (with the same --var values)" if inputs.assignments else ""
+            click.echo(
+                f"Saved the plan to {out}; apply exactly this plan with: {again} {out}{same}", err=True
+            )
         if verdict is not None and verdict.denied:
             policy.verdict_note(verdict, "this plan must not be applied")
             return EXIT_ERROR
@@ -102,7 +116,9 @@ def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) 
 
     async def body() -> int:
         async with (
-            open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session,
+            open_session(
+                paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, inputs=stack_inputs()
+            ) as session,
             policy.gate(session) as gate,
         ):
             the_plan = (await plan_run(session, Scope(plan_options()))).plan
@@ -154,7 +170,9 @@ def _apply_command(
 
     async def body() -> int:
         async with (
-            open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session,
+            open_session(
+                paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, inputs=stack_inputs()
+            ) as session,
             policy.gate(session) as gate,
         ):
             judge = None

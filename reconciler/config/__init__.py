@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler.config.loader import LoadedFile, MarkedDict, load_file, stack_files
+from reconciler.config.evaluate import Evaluator, Scope
+from reconciler.config.instantiate import add_origins, expand_stack
+from reconciler.config.loader import Mark, load_file, stack_files
+from reconciler.config.merge import merge_files
 from reconciler.config.refs import desired_resources
 from reconciler.config.stack import stack_model, validate_stack
+from reconciler.config.variables import NO_INPUTS, Value, VariableInputs
 from reconciler.errors import ConfigError, ConfigIssue
-from reconciler.kinds import KINDS_BY_NAME
 from reconciler.values import Desired
 
-__all__ = ["LoadedStack", "load_stack", "stack_model"]
-
-_MERGED_SECTIONS = {"providers", *KINDS_BY_NAME}
+__all__ = ["LoadedStack", "VariableInputs", "load_stack", "stack_model"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,20 @@ class LoadedStack:
     root: Path  # where .reconciler/ lives: the first -f directory, or the first file's folder
     # value -> NAME of each ${env:NAME} used (sensitive values; ``export`` writes the reference back)
     secret_values: Mapping[str, str] = field(default_factory=dict)
+    # The root stack's variables, for references in --target addresses (:meth:`address`).
+    variables: Mapping[str, Value] = field(default_factory=dict)
+
+    def address(self, text: str) -> str:
+        """A --target / --exclude address with its ``${var.…}`` evaluated (``cores.shared-${var.env}``)."""
+        if "${" not in text:
+            return text
+        from reconciler.config.loader import parse_scalar
+
+        where = Mark("--target", 1, 1)
+        value = Evaluator(set()).value(parse_scalar(text, where), where, Scope(self.variables))
+        if not isinstance(value, str):
+            raise ConfigError(ConfigIssue(f"the address {text!r} is not text once evaluated"))
+        return value
 
 
 def stack_root(paths: list[Path]) -> Path:
@@ -34,96 +50,23 @@ def stack_root(paths: list[Path]) -> Path:
     return first if first.is_dir() else first.parent
 
 
-def load_stack(paths: list[Path], environ: Mapping[str, str] | None = None) -> LoadedStack:
+def load_stack(
+    paths: list[Path], environ: Mapping[str, str] | None = None, inputs: VariableInputs = NO_INPUTS
+) -> LoadedStack:
+    """Read, merge, expand (variables, for_each, modules: config/instantiate.py), validate, resolve."""
+    environ = os.environ if environ is None else environ
     files = [load_file(p, environ) for p in stack_files(paths)]
-    merged = _merge(files)
-    stack = validate_stack(merged, files)
-    secrets = frozenset((str(f.path), line, col) for f in files for (line, col) in f.secret_positions)
-    resources = desired_resources(stack, merged, secrets)
-    secret_values = {value: name for f in files for value, name in f.secret_values.items()}
-    return LoadedStack(stack, resources, [f.path for f in files], stack_root(paths), secret_values)
-
-
-def _merge(files: list[LoadedFile]) -> MarkedDict:
-    """Merge files section by section; a name defined twice (in any files) is an error."""
-    merged = MarkedDict()
-    merged.mark = None  # type: ignore[assignment]
-    merged.key_marks, merged.value_marks = {}, {}
-    issues: list[ConfigIssue] = []
-    for f in files:
-        if f.data is None:
-            issues.append(
-                ConfigIssue("the file is empty; a stack file starts with `version: 1`", file=str(f.path))
-            )
-            continue
-        data = f.data
-        if "version" not in data:
-            issues.append(
-                ConfigIssue("missing `version: 1` at the top of the file", file=str(f.path), line=1)
-            )
-        if merged.mark is None:
-            merged.mark = data.mark
-        for key, value in data.items():
-            if (
-                key in merged
-                and key in _MERGED_SECTIONS
-                and isinstance(value, MarkedDict)
-                and isinstance(merged[key], MarkedDict)
-            ):
-                section = merged[key]
-                for name, body in value.items():
-                    if name in section:
-                        first = section.key_marks[name]
-                        here = value.key_marks[name]
-                        issues.append(
-                            ConfigIssue(
-                                f"{key}.{name} is defined twice (first at {first.file}:{first.line})",
-                                file=here.file,
-                                line=here.line,
-                                column=here.column,
-                                field=f"{key}.{name}",
-                            )
-                        )
-                        continue
-                    section[name] = body
-                    section.key_marks[name] = value.key_marks[name]
-                    section.value_marks[name] = value.value_marks[name]
-            elif key in merged and key != "version":
-                first, here = merged.key_marks[key], data.key_marks[key]
-                issues.append(
-                    ConfigIssue(
-                        f"section {key!r} is defined twice (first at {first.file}:{first.line})",
-                        file=here.file,
-                        line=here.line,
-                        column=here.column,
-                        field=str(key),
-                    )
-                )
-            elif key == "version" and key in merged:
-                if value != merged[key] or type(value) is not type(merged[key]):  # true == 1 in Python
-                    here = data.key_marks[key]
-                    issues.append(
-                        ConfigIssue(
-                            "all stack files must have the same version",
-                            file=here.file,
-                            line=here.line,
-                            field="version",
-                        )
-                    )
-            else:
-                if isinstance(value, MarkedDict) and key in _MERGED_SECTIONS:
-                    copy = MarkedDict(value)
-                    copy.mark, copy.key_marks, copy.value_marks = (
-                        value.mark,
-                        dict(value.key_marks),
-                        dict(value.value_marks),
-                    )
-                    value = copy
-                merged[key] = value
-                merged.key_marks[key] = data.key_marks[key]
-                merged.value_marks[key] = data.value_marks[key]
-    if issues:
-        raise ConfigError(issues)
-    if not files:
-        raise ConfigError(ConfigIssue("no stack files given"))
-    return merged
+    expanded = expand_stack(merge_files(files), files, inputs, environ)
+    secrets = frozenset(expanded.secrets)
+    try:
+        stack = validate_stack(expanded.document, secrets)
+        modules = {address: o.module for address, o in expanded.origins.items() if o.module}
+        resources = desired_resources(stack, expanded.document, secrets, modules)
+    except ConfigError as exc:
+        raise add_origins(exc, expanded.origins) from None
+    secret_values = {
+        value: name for f in [*files, *expanded.files] for value, name in f.secret_values.items()
+    }
+    secret_values.update(expanded.secret_values)
+    all_files = [f.path for f in files] + [f.path for f in expanded.files]
+    return LoadedStack(stack, resources, all_files, stack_root(paths), secret_values, expanded.variables)

@@ -8,6 +8,7 @@ literals only, hashicorp/terraform#24188).
 from __future__ import annotations
 
 import difflib
+import typing
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
@@ -60,4 +61,13 @@ def with_lifecycle(kind: Kind) -> type[BaseModel]:
         __doc__=spec.__doc__,
         __validators__={"_lifecycle_rules": field_validator("lifecycle")(check)},
         lifecycle=(Lifecycle | None, Field(default=None, description="protections and diff rules")),
+        # Evaluated away before validation (config/instantiate.py): here for the schema and the hints.
+        for_each=(
+            list[str] | dict[str, typing.Any] | str | None,
+            Field(
+                default=None,
+                description="one instance per item of a list of strings or per key of a map (or a "
+                "${var.…} holding one); the name must use ${each.key}",
+            ),
+        ),
     )

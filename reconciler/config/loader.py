@@ -1,4 +1,4 @@
-"""Read stack files: YAML with line numbers, duplicate-key detection and ``${env:NAME}``.
+"""Read stack files: YAML with line numbers, duplicate-key detection and references.
 
 The loader builds plain dicts and lists, but every mapping is a :class:`MarkedDict` that
 remembers where each key and value stood, so a validation error found much later can
@@ -8,6 +8,10 @@ unset or empty); otherwise a missing or empty variable is an error at the line t
 Values that came from the environment are remembered so that error messages never echo them
 (they are often credentials), and the engine treats them as sensitive; ``${env:NAME:plain}``
 says a value is no secret (a default written in the YAML is not a secret either).
+
+In the same pass, with the same ``$${…}`` rule, a scalar holding ``${var.…}`` or ``${each.…}``
+becomes a :class:`~reconciler.config.references.Template`, evaluated later per instance
+(config/evaluate.py): a value from the environment is never read again as a reference.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -26,6 +30,7 @@ from yaml.resolver import Resolver
 
 from reconciler.common.paths import NOT_REGULAR, PathProblem, read_capped
 from reconciler.config.expansion import check_events
+from reconciler.config.references import Reference, Template, parse_reference
 from reconciler.errors import ConfigError, ConfigIssue
 
 __all__ = ["LoadedFile", "MarkedDict", "MarkedList", "load_file", "stack_files"]
@@ -33,7 +38,8 @@ __all__ = ["LoadedFile", "MarkedDict", "MarkedList", "load_file", "stack_files"]
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_VALUES = MAX_FILE_BYTES // 2  # what the largest file can write ("x," is 2 bytes): aliases add no more
 MAX_DEPTH = 64
-ENV_PATTERN = re.compile(r"\$(\$?)\{env:([^}]*)\}")
+# ${env:…}, ${var.…}, ${each.…} and their literal forms $${…}; any other ${…} is plain text.
+REFERENCE_PATTERN = re.compile(r"\$(\$?)\{((?:env:|var\b|each\b)[^}]*)\}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 PLAIN_SUFFIX = ":plain"
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -68,6 +74,11 @@ class LoadedFile:
     secret_positions: set[tuple[int, int]] = field(default_factory=set)
     # value -> variable name of every ${env:NAME} (not ``:plain``): export writes the reference back.
     secret_values: dict[str, str] = field(default_factory=dict)
+    # Every environment variable the file read, with the value it saw (None: unset): a cached
+    # module file is reused only while these are unchanged (config/modules.py).
+    environ_read: dict[str, str | None] = field(default_factory=dict)
+    # How many scalars hold ${var.…} / ${each.…} (config/references.py): none, nothing to evaluate.
+    templates: int = 0
 
 
 BROKEN_LINK = "a broken symbolic link (its target is missing, or it leads round in a loop)"
@@ -116,6 +127,8 @@ class _Building:
         self.environ = environ
         self.secret_positions: set[tuple[int, int]] = set()
         self.secret_values: dict[str, str] = {}
+        self.environ_read: dict[str, str | None] = {}  # NAME -> value seen (None: unset)
+        self.templates = 0
         self.depth = 0
 
     def _mark(self, node: yaml.Node) -> Mark:
@@ -241,45 +254,79 @@ def _construct_str(loader: _Building, node: yaml.ScalarNode) -> str:
     if "${" not in value:
         return value
     line, column = node.start_mark.line + 1, node.start_mark.column + 1
+    where = Mark(loader.file, line, column)
+    result = split_references(value, where, lambda m: _env_value(loader, m, line, column))
+    if type(result) is Template:
+        loader.templates += 1
+    return result
 
-    def substitute(match: re.Match[str]) -> str:
-        if match.group(1):  # $${env:X} is the literal ${env:X}
-            return match.group(0)[1:]
-        name, has_default, default = match.group(2).partition(":-")
-        plain = name.endswith(PLAIN_SUFFIX)  # ${env:NAME:plain}: the user says it is no secret
-        name = name.removesuffix(PLAIN_SUFFIX) if plain else name
-        if not ENV_NAME.fullmatch(name):
-            raise ConfigError(
-                ConfigIssue(
-                    f"invalid environment variable name in {match.group(0)!r}",
-                    file=loader.file,
-                    line=line,
-                    column=column,
-                )
-            )
-        if has_default and not loader.environ.get(name):  # ${env:NAME:-default}, as in the shell
-            return default
-        if name not in loader.environ:
-            raise ConfigError(
-                ConfigIssue(
-                    f"environment variable {name} is not set", file=loader.file, line=line, column=column
-                )
-            )
-        if loader.environ[name] == "":
-            raise ConfigError(
-                ConfigIssue(
-                    f"environment variable {name} is set but empty",
-                    file=loader.file,
-                    line=line,
-                    column=column,
-                )
-            )
-        if not plain:
-            loader.secret_positions.add((line, column))
-            loader.secret_values[loader.environ[name]] = name
-        return loader.environ[name]
 
-    return ENV_PATTERN.sub(substitute, value)
+def split_references(text: str, mark: Mark, env: Callable[[re.Match[str]], str]) -> str:
+    """``text`` with ``$${…}`` made literal and ``${env:…}`` substituted (by ``env``); a
+    :class:`Template` when ``${var.…}`` / ``${each.…}`` remain to be evaluated, else a str."""
+    parts: list[str | Reference] = []
+    at = 0
+    for match in REFERENCE_PATTERN.finditer(text):
+        parts.append(text[at : match.start()])
+        at = match.end()
+        if match.group(1):  # $${env:X}, $${var.X}: the literal ${…}
+            parts.append(match.group(0)[1:])
+        elif match.group(2).startswith("env:"):
+            parts.append(env(match))
+        else:  # ${var.…} / ${each.…}: evaluated per instance (config/evaluate.py)
+            reference = parse_reference(match.group(0))
+            if isinstance(reference, str):
+                raise ConfigError(ConfigIssue(reference, file=mark.file, line=mark.line, column=mark.column))
+            parts.append(reference)
+    parts.append(text[at:])
+    if not any(isinstance(p, Reference) for p in parts):
+        return "".join(parts)  # type: ignore[arg-type]
+    return Template(text, parts)
+
+
+def parse_scalar(text: str, mark: Mark) -> str:
+    """A value given outside a file (a --target address): references, but no ``${env:…}``."""
+
+    def no_env(match: re.Match[str]) -> str:
+        raise ConfigError(ConfigIssue(f"{match.group(0)} cannot be used here", file=mark.file))
+
+    return split_references(text, mark, no_env)
+
+
+def _env_value(loader: _Building, match: re.Match[str], line: int, column: int) -> str:
+    """``${env:NAME}`` (``:-default``, ``:plain``): its value, remembered as a secret unless plain."""
+    name, has_default, default = match.group(2)[len("env:") :].partition(":-")
+    plain = name.endswith(PLAIN_SUFFIX)  # ${env:NAME:plain}: the user says it is no secret
+    name = name.removesuffix(PLAIN_SUFFIX) if plain else name
+    if not ENV_NAME.fullmatch(name):
+        raise ConfigError(
+            ConfigIssue(
+                f"invalid environment variable name in {match.group(0)!r}",
+                file=loader.file,
+                line=line,
+                column=column,
+            )
+        )
+    loader.environ_read[name] = loader.environ.get(name)
+    if has_default and not loader.environ.get(name):  # ${env:NAME:-default}, as in the shell
+        return default
+    if name not in loader.environ:
+        raise ConfigError(
+            ConfigIssue(f"environment variable {name} is not set", file=loader.file, line=line, column=column)
+        )
+    if loader.environ[name] == "":
+        raise ConfigError(
+            ConfigIssue(
+                f"environment variable {name} is set but empty",
+                file=loader.file,
+                line=line,
+                column=column,
+            )
+        )
+    if not plain:
+        loader.secret_positions.add((line, column))
+        loader.secret_values[loader.environ[name]] = name
+    return loader.environ[name]
 
 
 class _IntegerTooLarge(ConfigError):
@@ -384,6 +431,8 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
                 data=_stack_document(data, file),
                 secret_positions=fast.secret_positions,
                 secret_values=fast.secret_values,
+                environ_read=fast.environ_read,
+                templates=fast.templates,
             )
     loader = _Loader(text, file, environ)
     try:
@@ -417,6 +466,8 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
         data=_stack_document(data, file),
         secret_positions=loader.secret_positions,
         secret_values=loader.secret_values,
+        environ_read=loader.environ_read,
+        templates=loader.templates,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import graphlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -15,13 +15,22 @@ from reconciler.kinds import KINDS, KINDS_BY_NAME
 from reconciler.kinds.base import DeriveError, Kind, LoadContext
 from reconciler.values import Desired, Location, Ref
 
-__all__ = ["desired_resources"]
+__all__ = ["desired_resources", "holds_secret"]
+
+
+# Fields of a resource's spec that say how to declare it, not what it is.
+_META_FIELDS = frozenset({"lifecycle", "for_each"})
 
 
 def desired_resources(
-    stack: Any, data: MarkedDict, secret_marks: frozenset[tuple[str, int, int]] = frozenset()
+    stack: Any,
+    data: MarkedDict,
+    secret_marks: frozenset[tuple[str, int, int]] = frozenset(),
+    modules: Mapping[str, str] | None = None,
 ) -> list[Desired]:
-    """``secret_marks``: (file, line, column) of values from ${env:…}, never echoed in errors."""
+    """``secret_marks``: (file, line, column) of values from ${env:…}, never echoed in errors;
+    ``modules``: address -> the module it came from (``module.team-a``), for those from one."""
+    modules = modules or {}
     names = {kind.name: set(getattr(stack, kind.name, {})) for kind in KINDS}  # only named kinds are fields
     issues: list[ConfigIssue] = []
     result: list[Desired] = []
@@ -30,8 +39,8 @@ def desired_resources(
     for kind in KINDS:
         section = data.get(kind.name) if isinstance(data.get(kind.name), MarkedDict) else None
         for name, spec in getattr(stack, kind.name, {}).items():
-            attrs = spec.model_dump(by_alias=True, exclude_unset=True, mode="json", exclude={"lifecycle"})
-            create_attrs = spec.model_dump(by_alias=True, mode="json", exclude={"lifecycle"})
+            attrs = spec.model_dump(by_alias=True, exclude_unset=True, mode="json", exclude=_META_FIELDS)
+            create_attrs = spec.model_dump(by_alias=True, mode="json", exclude=_META_FIELDS)
             body = section.get(name) if section is not None else None
             for field, ref in kind.references.items():
                 value = attrs.get(field)
@@ -73,6 +82,7 @@ def desired_resources(
                     issues.append(issue)
                     continue
             sensitive = _sensitive_fields(body, secret_marks)
+            module = modules.get(f"{kind.name}.{name}", "")
             after, after_issues = _after(kind, name, spec, body, names, members)
             issues.extend(after_issues)
             if kind.expand is not None:
@@ -85,14 +95,26 @@ def desired_resources(
                     issues.append(issue)
                     continue
                 parts = [
-                    Desired(kind.name, f"{name}/{member}", a, a, location, spec.lifecycle, sensitive, after)
+                    Desired(
+                        kind.name,
+                        f"{name}/{member}",
+                        a,
+                        a,
+                        location,
+                        spec.lifecycle,
+                        sensitive,
+                        after,
+                        module,
+                    )
                     for member, a in expanded
                 ]
                 members[f"{kind.name}.{name}"] = [d.address for d in parts]
                 result.extend(parts)
                 continue
             result.append(
-                Desired(kind.name, name, attrs, create_attrs, location, spec.lifecycle, sensitive, after)
+                Desired(
+                    kind.name, name, attrs, create_attrs, location, spec.lifecycle, sensitive, after, module
+                )
             )
     issues.extend(_duplicate_keys(result))
     if issues:
@@ -105,16 +127,16 @@ def _sensitive_fields(body: Any, secret_marks: frozenset[tuple[str, int, int]]) 
     """The resource's fields that hold a value from ${env:…}, at any depth (sensitive by default)."""
     if not secret_marks or not isinstance(body, MarkedDict):
         return frozenset()
-    return frozenset(f for f, v in body.items() if _holds_secret(body.value_marks.get(f), v, secret_marks))
+    return frozenset(f for f, v in body.items() if holds_secret(body.value_marks.get(f), v, secret_marks))
 
 
-def _holds_secret(mark: Mark | None, value: Any, secret_marks: frozenset[tuple[str, int, int]]) -> bool:
+def holds_secret(mark: Mark | None, value: Any, secret_marks: frozenset[tuple[str, int, int]]) -> bool:
     if mark is not None and (mark.file, mark.line, mark.column) in secret_marks:
         return True
     if isinstance(value, MarkedDict):
-        return any(_holds_secret(value.value_marks.get(k), v, secret_marks) for k, v in value.items())
+        return any(holds_secret(value.value_marks.get(k), v, secret_marks) for k, v in value.items())
     if isinstance(value, MarkedList):
-        return any(_holds_secret(m, v, secret_marks) for m, v in zip(value.item_marks, value, strict=False))
+        return any(holds_secret(m, v, secret_marks) for m, v in zip(value.item_marks, value, strict=False))
     return False
 
 

@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from reconciler.common.redact import safe_url
 from reconciler.config.lifecycle import with_lifecycle
-from reconciler.config.loader import LoadedFile, Mark, MarkedDict, MarkedList
+from reconciler.config.loader import Mark, MarkedDict, MarkedList
+from reconciler.config.references import VARIABLE_NAME
+from reconciler.config.variables import VariableSpec
 from reconciler.config.watch import WatchSettings
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.kinds import KINDS, KINDS_BY_NAME
@@ -21,17 +23,48 @@ from reconciler.policy.settings import PolicySettings
 from reconciler.providers.settings import Providers
 from reconciler.state.settings import StateSettings
 
-__all__ = ["stack_model", "validate_stack"]
+__all__ = ["ModuleCall", "stack_model", "validate_part", "validate_stack"]
 
 ALL_KINDS = frozenset(KINDS_BY_NAME)
 SCHEMA_ID = "https://reconciler.dev/schemas/stack.schema.json"
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
 
+class ModuleCall(BaseModel):
+    """``modules: NAME: {source, vars}``: the stack files of a folder, instantiated with values."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str = Field(description="the module's folder, relative to the file that calls it")
+    vars: dict[str, typing.Any] = Field(
+        default_factory=dict, description="values of the module's variables (may use ${var.…})"
+    )
+    for_each: list[str] | dict[str, typing.Any] | str | None = Field(
+        default=None,
+        description="one instance of the module per item of a list of strings or per key of a map (or a "
+        '${var.…} holding one), module.NAME["KEY"]; its vars may use ${each.key} / ${each.value}',
+    )
+
+
+_VariableName = typing.Annotated[str, pydantic.StringConstraints(pattern=f"^{VARIABLE_NAME.pattern}$")]
+_ModuleName = typing.Annotated[str, pydantic.StringConstraints(pattern=_NAME_PATTERN)]
+
+
 class _StackBase(BaseModel):
+    """The sections of a stack other than its resources. A new top-level block is a field here.
+
+    ``variables`` and ``modules`` are evaluated away before a stack is validated (config/instantiate.py):
+    they are fields so that the schema and the did-you-mean hints know them."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", title="reconciler stack")
 
     version: typing.Literal[1] = Field(description="stack format version; always 1")
+    variables: dict[_VariableName, VariableSpec] = Field(
+        default_factory=dict, description="inputs: --var, --var-file, RECONCILER_VAR_NAME, default"
+    )
+    modules: dict[_ModuleName, ModuleCall] = Field(
+        default_factory=dict, description="folders of stack files instantiated here with values"
+    )
     providers: Providers = Providers()
     state: StateSettings = StateSettings()
     policy: PolicySettings | None = None
@@ -61,16 +94,42 @@ def stack_model(kinds: frozenset[str] = ALL_KINDS) -> type[_StackBase]:
     return create_model("Stack", __base__=_StackBase, **fields)  # type: ignore[call-overload, no-any-return]
 
 
-def validate_stack(data: MarkedDict, files: list[LoadedFile]) -> _StackBase:
-    """Validate the merged stack, or raise ConfigError listing every issue with its location."""
+def validate_stack(
+    data: MarkedDict, secrets: set[tuple[str, int, int]] | frozenset[tuple[str, int, int]]
+) -> _StackBase:
+    """Validate the merged stack, or raise ConfigError listing every issue with its location.
+    ``secrets``: (file, line, column) of values never to be echoed."""
     named = frozenset(key for key in data if key in KINDS_BY_NAME)
     try:
         return stack_model(named).model_validate(data)
     except ValidationError as exc:
-        secrets = {(f.path.as_posix(), line, col) for f in files for (line, col) in f.secret_positions}
-        issues = [_issue(err, data, secrets) for err in _one_per_mistake(exc.errors(include_url=False))]
-        issues.sort(key=lambda i: (i.file or "", i.line or 0, i.column or 0))
-        raise ConfigError(_dedupe(issues)) from None
+        raise _config_error(exc, (), data, secrets) from None
+
+
+@functools.cache
+def _section_adapter(section: str) -> pydantic.TypeAdapter[typing.Any]:
+    """Built once per process: a fleet validates one module's sections once per call."""
+    annotation = _StackBase.model_fields[section].annotation
+    assert annotation is not None
+    return pydantic.TypeAdapter(annotation)
+
+
+def validate_part(data: MarkedDict, section: str, secrets: typing.Any = frozenset()) -> typing.Any:
+    """Validate one section of a document (``variables``, ``modules``) as the stack model types it,
+    with the same messages."""
+    try:
+        return _section_adapter(section).validate_python(data[section])
+    except ValidationError as exc:
+        raise _config_error(exc, (section,), data, secrets) from None
+
+
+def _config_error(
+    exc: ValidationError, prefix: tuple[str, ...], data: MarkedDict, secrets: typing.Any
+) -> ConfigError:
+    errors = [{**err, "loc": (*prefix, *err["loc"])} for err in exc.errors(include_url=False)]
+    issues = [_issue(err, data, secrets) for err in _one_per_mistake(errors)]
+    issues.sort(key=lambda i: (i.file or "", i.line or 0, i.column or 0))
+    return ConfigError(_dedupe(issues))
 
 
 def _one_per_mistake(errors: list[Any]) -> list[Any]:
@@ -204,6 +263,8 @@ def _issue(err: Any, data: MarkedDict, secrets: set[tuple[str, int, int]]) -> Co
         loc = loc[:-1]
         mark, _exact = _locate(data, loc)
         rule = KINDS_BY_NAME[loc[0]].name_rule if loc and loc[0] in KINDS_BY_NAME else None
+        if loc and loc[0] == "variables":  # also the tail of RECONCILER_VAR_NAME
+            rule = ("", "a variable's name has only letters, digits and '_', and does not start with a digit")
         return ConfigIssue(
             message=f"invalid name {loc[-1]!r}: {rule[1]}"
             if rule

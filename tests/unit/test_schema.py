@@ -52,6 +52,8 @@ def test_the_examples_carry_a_modeline_to_the_schema(example: Path) -> None:
         match = MODELINE.search(file.read_text(encoding="utf-8"))
         assert match, f"{file.relative_to(ROOT)} has no yaml-language-server modeline"
         assert (file.parent / match["path"]).resolve() == SCHEMA_FILE.resolve()
+        schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+        _check(yaml.safe_load(file.read_text(encoding="utf-8")), schema, schema["$defs"], file.name)
 
 
 def _check(value: Any, schema: dict[str, Any], defs: dict[str, Any], where: str) -> None:
@@ -72,9 +74,10 @@ def _check(value: Any, schema: dict[str, Any], defs: dict[str, Any], where: str)
         if key in props:
             _check(item, props[key], defs, f"{where}.{key}")
         elif "patternProperties" in schema:
-            pattern, sub = next(iter(schema["patternProperties"].items()))
-            assert re.search(pattern, key), f"{where}: {key!r} does not match {pattern}"
-            _check(item, sub, defs, f"{where}.{key}")
+            patterns = schema["patternProperties"]
+            matching = [sub for pattern, sub in patterns.items() if re.search(pattern, key)]
+            assert matching, f"{where}: {key!r} does not match {' or '.join(patterns)}"
+            _check(item, matching[0], defs, f"{where}.{key}")
         else:
             assert schema.get("additionalProperties", True) is not False, f"{where}: {key!r} not allowed"
 
@@ -139,3 +142,61 @@ def test_the_readme_command_summary_matches_the_cli() -> None:
         options = {opt for param in command.params for opt in param.opts}
         for flag in re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", line):
             assert flag in options, f"README: `reconciler {words[1]}` has no option {flag}"
+
+
+ENVIRONMENTS = ROOT / "examples" / "environments"
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_the_environments_example_validates(stack: str) -> None:
+    """examples/environments: stacks calling a module (issue 29) validate offline as shipped."""
+    result = CliRunner().invoke(main, ["validate", "-f", str(ENVIRONMENTS / stack)])
+    assert result.exit_code == 0, result.output
+    assert "The stack is valid" in result.output
+
+
+def test_the_environments_example_and_its_module_carry_a_modeline() -> None:
+    files = sorted(ENVIRONMENTS.rglob("*.yaml"))
+    assert len(files) == 3
+    for file in files:
+        match = MODELINE.search(file.read_text(encoding="utf-8"))
+        assert match, f"{file.relative_to(ROOT)} has no yaml-language-server modeline"
+        assert (file.parent / match["path"]).resolve() == SCHEMA_FILE.resolve()
+        schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+        _check(yaml.safe_load(file.read_text(encoding="utf-8")), schema, schema["$defs"], file.name)
+
+
+def _schema_validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema)
+
+
+@pytest.mark.parametrize(
+    "file",
+    sorted(p for p in (ROOT / "examples").rglob("*.yaml") if MODELINE.search(p.read_text("utf-8"))),
+    ids=lambda p: str(p.relative_to(ROOT / "examples")),
+)
+def test_every_example_file_is_valid_against_the_schema_as_an_editor_reads_it(file: Path) -> None:
+    """What yaml-language-server does with the modeline: references in values and names included."""
+    errors = [e.message for e in _schema_validator().iter_errors(yaml.safe_load(file.read_text("utf-8")))]
+    assert errors == []
+
+
+def test_the_schema_still_refuses_a_mistake_next_to_a_reference() -> None:
+    validator = _schema_validator()
+    core = {
+        "class": "C0",
+        "microarchitecture": "Athens",
+        "memory_size": 256000,
+        "correlation_tracking": "Disable",
+    }
+    good = {
+        "version": 1,
+        "cores": {"c-${each.key}": {**core, "for_each": "${var.sizes}", "precision": "${each.value}"}},
+    }
+    assert list(validator.iter_errors(good)) == []
+    typo = {"version": 1, "cores": {"c": {**core, "precison": "${var.p}"}}}
+    wrong = {"version": 1, "cores": {"c": {**core, "precision": "big"}}}
+    assert list(validator.iter_errors(typo)) and list(validator.iter_errors(wrong))

@@ -2,7 +2,8 @@
 
 A **stack** is a folder holding stack files (``*.yaml`` / ``*.yml``) directly. Under each
 ``--stacks DIR`` every such folder is one stack; the folders inside a stack belong to it (package
-directories, say) and are not searched. Hidden folders (``.reconciler``, ``.git``) are skipped.
+directories, say) and are not searched. Hidden folders (``.reconciler``, ``.git``) are skipped, and
+so are folders called ``modules``: they hold the modules stacks call (config/instantiate.py).
 
 **Sharding**: a stack belongs to shard ``I`` of ``N`` (``I`` from 0, as Kubernetes'
 ``JOB_COMPLETION_INDEX``) when ``sha256(its path relative to DIR, POSIX form) as a big-endian
@@ -95,6 +96,9 @@ def discover(roots: list[Path]) -> list[StackRef]:
     return sorted(found.values())
 
 
+MODULES_FOLDER = "modules"
+
+
 def _stack_folders(root: Path) -> list[tuple[Path, str | None]]:
     """(folder, None) per stack; (folder, the OS's reason) per folder that could not be listed."""
     folders: list[tuple[Path, str | None]] = []
@@ -104,7 +108,8 @@ def _stack_folders(root: Path) -> list[tuple[Path, str | None]]:
         folders.append((Path(exc.filename) if exc.filename else root, f"cannot list this folder: {reason}"))
 
     for current, dirs, files in os.walk(root, onerror=unreadable):  # symlinked folders are not followed
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        # A folder called modules holds modules (config/instantiate.py): stacks call them, they are no stacks.
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != MODULES_FOLDER)
         if any(f.endswith(_SUFFIXES) and not f.startswith(".") for f in files):
             folders.append((Path(current), None))
             dirs[:] = []  # a stack's own folders belong to it

@@ -157,6 +157,8 @@ class Change(NamedTuple):
             "refused": self.refused,
             "moved_from": self.moved_from,
             **({"replace_order": self.replace_order.value} if self.replace_order else {}),
+            # Only for a resource declared in a module: which (config/instantiate.py).
+            **({"module": self.desired.module} if self.desired is not None and self.desired.module else {}),
         }
 
 

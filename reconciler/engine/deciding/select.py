@@ -1,8 +1,9 @@
 """``--target`` / ``--exclude``: narrow a plan to some addresses, keeping it applicable.
 
-An ADDR is ``kind.name`` or a whole ``kind``; a resource that stands for many objects (a ``files``
-folder: ``files.inputs/a.csv``) is selected whole by its own address (``files.inputs``).
-A target brings in the changes it depends on
+An ADDR is ``kind.name``, a whole ``kind``, or ``module.NAME`` (every resource the module call
+declares, its nested modules' included; ``module.NAME["KEY"]`` for one instance of a for_each
+call); a resource that stands for many objects (a ``files`` folder: ``files.inputs/a.csv``) is
+selected whole by its own address (``files.inputs``). A target brings in the changes it depends on
 (they must happen first), and an exclusion takes out the changes that depend on it (they
 cannot happen without it); both are said in the plan's warnings, so nothing is dropped
 silently (hashicorp/terraform#2253 asked for -exclude; this is it, with its consequences shown).
@@ -38,12 +39,15 @@ def _suggestion(text: str, candidates: Iterable[str]) -> str:
 def check_selectors(option: str, addresses: Iterable[str], kinds: Iterable[str]) -> None:
     """Each ADDR of ``option`` must be ``kind`` or ``kind.name`` of a known kind.
 
-    The first dotted part is what an ADDR is parsed by: today always a kind; a scope prefix such as
-    ``module.NAME`` would be recognised here, before the kind, and stripped."""
+    The first dotted part is what an ADDR is parsed by: a kind, or ``module`` for ``module.NAME``
+    (a module call's resources; whether the stack has that module is checked against the plan,
+    as a resource's name is)."""
     known = sorted(kinds)
     for address in addresses:
         kind, dot, name = address.partition(".")
-        if kind in known and (not dot or name):
+        if (kind in known or kind == "module") and (not dot or name):
+            if kind == "module" and not name:
+                raise SelectionError(f"{option} {address}: expected module.NAME")
             continue
         if kind in known:
             raise SelectionError(f"{option} {address}: expected {kind} or {kind}.NAME")
@@ -56,7 +60,21 @@ def check_selectors(option: str, addresses: Iterable[str], kinds: Iterable[str])
 
 def _matches(change: Change, patterns: set[str]) -> bool:
     base = change.deposed_of or change.address
-    return base in patterns or change.kind in patterns or base.split("/", 1)[0] in patterns
+    if base in patterns or change.kind in patterns or base.split("/", 1)[0] in patterns:
+        return True
+    return any(_in_module(change, p) for p in patterns)
+
+
+def _in_module(change: Change, pattern: str) -> bool:
+    return pattern in _modules(change)
+
+
+def _modules(change: Change) -> set[str]:
+    """Every module address a resource is in: ``module.a``, ``module.a.module.b`` for one of module.a's
+    module.b; ``module.t`` and ``module.t["x"]`` for one of the instance ``x`` of a for_each call."""
+    module = change.desired.module if change.desired is not None else ""
+    ends = [i for i in range(len(module)) if module.startswith(".module.", i) or module[i] == "["]
+    return {module[:i] for i in ends} | ({module} if module else set())
 
 
 def select(
@@ -69,6 +87,7 @@ def select(
         return plan
     known = {c.address for c in plan.changes} | {c.kind for c in plan.changes}
     known |= {c.address.split("/", 1)[0] for c in plan.changes}
+    known.update(m for c in plan.changes for m in _modules(c))
     by_address = {c.address: c for c in plan.changes}
     warnings = list(plan.warnings)
     for option, given in (("--target", targets), ("--exclude", excludes)):

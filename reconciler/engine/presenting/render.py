@@ -145,6 +145,8 @@ def _text_change(change: Mapping[str, Any], style: Style) -> list[str]:
     reason = change["reason"]
     if cause == "drift":
         reason = f"drift: {reason}"
+    if change.get("module"):
+        head += f" (from {change['module']})"
     lines = [style(head, "bold") + f" ({reason})"]
     ident = f"  [id={change['remote_id']}]" if change.get("remote_id") else ""
     lines.append(style(f"{SYMBOL[action]:>3} {change['address']}", colour) + ident)
@@ -248,7 +250,7 @@ def _markdown_change(change: Mapping[str, Any]) -> str:
     lines = [
         "<details>",
         f"<summary><code>{SYMBOL[action].strip() or '='}</code> <b>{html_text(change['address'])}</b> "
-        f"— {html_text(action + cause)}</summary>",
+        f"— {html_text(action + cause)}{_md_module(change)}</summary>",
         "",
         md_text(change["reason"]),
         "",
@@ -270,3 +272,8 @@ def _markdown_change(change: Mapping[str, Any]) -> str:
 def _md_cell(text: str) -> str:
     """A value in a table cell: a code span, at most 200 characters (``reconciler.common.escape``)."""
     return md_cell_code(clip(text, 200))
+
+
+def _md_module(change: Mapping[str, Any]) -> str:
+    module = change.get("module")
+    return f" (from <code>{html_text(module)}</code>)" if module else ""

@@ -3,13 +3,16 @@
 A case is a file (or a folder of files, for multi-file mistakes). It declares what it expects in a
 comment ``# expect: LINE: fragment`` (``-`` for "no line": empty or binary files), written in the
 file the error is about, or in ``<case>.expect`` beside a file that cannot hold a comment.
-``# env: NAME=value`` lines set environment variables for the run; ``# xfail: reason`` (at the end, so
-line numbers do not move) marks a known bug, strictly: the case fails loudly once it is fixed.
+``# env: NAME=value`` lines set environment variables for the run, ``# args: …`` adds command-line
+arguments (``--var env=prod``, paths relative to the case); ``# xfail: reason`` (at the end, so
+line numbers do not move) marks a known bug, strictly: the case fails loudly once it is fixed. A
+folder's file may be in a subfolder (a module's file, for a mistake inside a module).
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +26,7 @@ CASES_DIR = Path(__file__).parents[2] / "bad_inputs"
 EXPECT = re.compile(r"^# expect: (?P<line>-|\d+): (?P<fragment>.+)$", re.MULTILINE)
 XFAIL = re.compile(r"^# xfail: (?P<reason>.+)$", re.MULTILINE)
 ENV = re.compile(r"^# env: (?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$", re.MULTILINE)
+ARGS = re.compile(r"^# args: (?P<args>.+)$", re.MULTILINE)
 MIN_CASES = 35
 
 
@@ -34,6 +38,7 @@ class Case:
     fragment: str
     env: dict[str, str] = field(default_factory=dict)
     xfail: str | None = None  # a known bug: the reason, with where it is
+    args: list[str] = field(default_factory=list)
 
 
 def _declaration(file: Path) -> tuple[Path, str] | None:
@@ -47,7 +52,7 @@ def _declaration(file: Path) -> tuple[Path, str] | None:
 
 
 def _load_case(path: Path) -> Case:
-    files = sorted(p for p in path.iterdir() if p.suffix == ".yaml") if path.is_dir() else [path]
+    files = sorted(p for p in path.rglob("*.yaml")) if path.is_dir() else [path]
     found = [d for d in map(_declaration, files) if d is not None]
     assert len(found) == 1, f"{path.name}: exactly one file must carry '# expect: LINE: fragment'"
     file, text = found[0]
@@ -56,7 +61,13 @@ def _load_case(path: Path) -> Case:
     line = None if match["line"] == "-" else int(match["line"])
     env = {m["name"]: m["value"] for m in ENV.finditer(text)}
     xfail = XFAIL.search(text)
-    return Case(path, file, line, match["fragment"].strip(), env, xfail["reason"] if xfail else None)
+    folder = path if path.is_dir() else path.parent
+    args = [
+        str(folder / word) if word.endswith(".yaml") else word
+        for m in ARGS.finditer(text)
+        for word in shlex.split(m["args"])
+    ]
+    return Case(path, file, line, match["fragment"].strip(), env, xfail["reason"] if xfail else None, args)
 
 
 def _cases() -> list[Case]:
@@ -68,8 +79,10 @@ def _cases() -> list[Case]:
 CASES = _cases()
 
 
-def _run_validate(path: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["validate", "-f", str(path)], env=env or {})
+def _run_validate(
+    path: Path, env: dict[str, str] | None = None, args: list[str] | None = None
+) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["validate", "-f", str(path), *(args or [])], env=env or {})
     return result.exit_code, result.output  # click >= 8.2: output holds stdout and stderr
 
 
@@ -88,7 +101,7 @@ def test_the_corpus_is_big_enough() -> None:
 )
 def test_bad_input_gives_one_clear_error(case: Case) -> None:
     env = {"RECONCILER_TEST_SURELY_UNSET": None, **case.env}
-    code, output = _run_validate(case.path, env)  # type: ignore[arg-type]
+    code, output = _run_validate(case.path, env, case.args)  # type: ignore[arg-type]
     assert code == 1, output
     assert "Traceback" not in output
     assert output.startswith("Error: "), output
