@@ -33,10 +33,11 @@ from tests.support.servers import closed_port, serve_app
 
 SETTINGS = HttpSettings(timeout_s=5.0, max_retries=1, retry_budget_s=1.0)
 KEY = "sk-transport-test-secret"
+LIMITS = Limits(1 * MIB, 30.0)
 
 
 @asynccontextmanager
-async def policy(base: str, limits: Limits = Limits(1 * MIB, 30.0)) -> AsyncIterator[ApiClient]:
+async def policy(base: str, limits: Limits = LIMITS) -> AsyncIterator[ApiClient]:
     transport = AiohttpTransport(tls_for(base))
     client = httpx2.AsyncClient(base_url=base, transport=transport, headers={"Authorization": KEY})
     try:
@@ -50,7 +51,7 @@ async def _no_wait(_seconds: float) -> None:
     await asyncio.sleep(0)
 
 
-def call(base: str, method: str, path: str, limits: Limits = Limits(1 * MIB, 30.0), **kw: Any) -> Any:
+def call(base: str, method: str, path: str, limits: Limits = LIMITS, **kw: Any) -> Any:
     async def go() -> httpx2.Response:
         async with policy(base, limits) as api:
             return await api.request(method, path, **kw)
@@ -203,9 +204,9 @@ def test_a_connection_dropped_mid_answer_is_retried_when_idempotent() -> None:
 
 
 def test_garbage_instead_of_http_is_a_transport_error() -> None:
-    with raw_server(lambda conn: conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")) as base:
-        with pytest.raises(TransportError, match="signaloid GET /cores"):
-            call(base, "GET", "/cores")
+    garbage = raw_server(lambda conn: conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\r\n"))
+    with garbage as base, pytest.raises(TransportError, match="signaloid GET /cores"):
+        call(base, "GET", "/cores")
 
 
 @pytest.fixture(scope="module")
@@ -213,8 +214,11 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
-        + ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
         check=True,
         capture_output=True,
     )
