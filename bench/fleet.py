@@ -94,7 +94,12 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="worker counts to time, comma-separated")
     parser.add_argument("--shards", default="2,4", help="shard counts to time (empty: none)")
     args = parser.parse_args()
+    # 0: no --workers flag at all (to run this script against code without it, for an A/B)
     worker_counts = [int(n) for n in args.workers.split(",") if n]
+
+    def workers_flag(n: int) -> list[str]:
+        return ["--workers", str(n)] if n else []
+
     shard_counts = [int(n) for n in args.shards.split(",") if n]
     cli = [h.PYTHON, "-m", "reconciler.cli", "drift"]
     cpu_ref_start = h.cpu_reference_s()
@@ -110,11 +115,14 @@ def main() -> None:
             one = [run([*cli, "-f", str(folders[0])], env) for _ in range(args.runs)]
             lone_dir = work / "lone"
             shutil.copytree(folders[0], lone_dir / folders[0].name)
-            lone = [run([*cli, "--stacks", str(lone_dir), "--workers", "1"], env) for _ in range(args.runs)]
+            lone = [
+                run([*cli, "--stacks", str(lone_dir), *workers_flag(min(worker_counts))], env)
+                for _ in range(args.runs)
+            ]
             by_workers: dict[int, list[Ran]] = {}
             for _ in range(args.runs):  # interleaved, so a slow minute of the host hits all alike
                 for n in worker_counts:
-                    cmd = [*cli, "--stacks", str(fleet_dir), "--format", "json", "--workers", str(n)]
+                    cmd = [*cli, "--stacks", str(fleet_dir), "--format", "json", *workers_flag(n)]
                     by_workers.setdefault(n, []).append(run(cmd, env))
             fleet_runs = by_workers[worker_counts[0]]
             report: dict[str, Any] = json.loads(fleet_runs[0].stdout)
@@ -123,7 +131,7 @@ def main() -> None:
                 shards[count] = []
                 for index in range(count):
                     shard_cmd = [*cli, "--stacks", str(fleet_dir), "--shard", f"{index}/{count}"]
-                    shard_cmd += ["--workers", "1"]
+                    shard_cmd += workers_flag(min(worker_counts))
                     runs = [run(shard_cmd, env) for _ in range(max(1, args.runs - 1))]
                     shards[count].append(min(runs, key=lambda r: r.wall_s))
             server_cpu_s = server.cpu_s()
