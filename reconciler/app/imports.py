@@ -1,13 +1,13 @@
 """``import ADDR REMOTE-ID``: record a live object as a resource of the stack, after checking it is
-the right one. The decisions are pure and live in ``engine/adopt.py``."""
+the right one. The decisions are pure and live in ``engine/deciding/adopt.py``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
 from reconciler.app.session import Session
-from reconciler.engine.adopt import check_import, import_entry, settle
-from reconciler.engine.plan import Plan, plan
+from reconciler.engine.deciding.adopt import check_import, import_entry, settle
+from reconciler.engine.deciding.plan import Plan, plan
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS_BY_NAME
 from reconciler.state import StateEntry, StateSnapshot
@@ -25,7 +25,7 @@ class ImportResult:
     def remaining(self) -> Plan | None:
         """What the next apply would do to this address, if anything."""
         change = next((c for c in self.plan.changes if c.address == self.address), None)
-        if change is None or not change.is_change:
+        if change is None or not change.pending:
             return None
         return replace(self.plan, changes=(change,), unmanaged=(), forget=())
 

@@ -19,7 +19,7 @@ import click
 from reconciler.errors import ConfigError, ReconcilerError, os_error_message
 
 if TYPE_CHECKING:
-    from reconciler.app.session import PlanOptions
+    from reconciler.app.planning import PlanOptions
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -125,7 +125,7 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def plan_options() -> PlanOptions:
     """The command's plan options (--target, --exclude, --allow-*), as one frozen value."""
-    from reconciler.app.session import PlanOptions
+    from reconciler.app.planning import PlanOptions
 
     chosen = click.get_current_context().meta.get(_SELECT_KEY, {})
     return PlanOptions(
@@ -200,7 +200,7 @@ def confirm(auto_approve: bool, question: str) -> bool:
 def render(doc: dict[str, Any], fmt: str, report: str = "plan") -> str:
     """``report``: "plan", or "drift" for the drift report's own title."""
     from reconciler.cli.console import styler
-    from reconciler.engine.render import render_json, render_markdown, render_text
+    from reconciler.engine.presenting.render import render_json, render_markdown, render_text
 
     if fmt == "json":
         return render_json(doc)

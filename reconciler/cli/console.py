@@ -9,8 +9,8 @@ from typing import TextIO
 
 import click
 
-from reconciler.engine.apply import ActionResult, ApplyResult, Outcome
-from reconciler.engine.changes import Action, Change
+from reconciler.engine.deciding.changes import Action, Change
+from reconciler.engine.executing.apply import ActionResult, ApplyResult, Outcome
 from reconciler.providers.http import CallStats
 
 PROGRESS = {
@@ -18,7 +18,9 @@ PROGRESS = {
     Action.UPDATE: ("updating", "updated"),
     Action.REPLACE: ("replacing", "replaced"),
     Action.DELETE: ("destroying", "destroyed"),
-    Action.NOOP: ("adopting", "adopted"),
+    Action.ADOPT: ("adopting", "adopted"),
+    Action.MOVE: ("moving in state", "moved in state"),
+    Action.STATE_ONLY: ("recording in state", "recorded in state"),
 }
 
 
@@ -74,7 +76,9 @@ def apply_summary(result: ApplyResult, command: str = "apply") -> list[str]:
         f"Resources: {counts[Action.CREATE]} added, "
         f"{counts[Action.UPDATE]} changed, {counts[Action.REPLACE]} replaced, "
         f"{counts[Action.DELETE]} destroyed"
-        + (f", {counts[Action.NOOP]} adopted" if counts[Action.NOOP] else "")
+        + (f", {counts[Action.ADOPT]} adopted" if counts[Action.ADOPT] else "")
+        + (f", {counts[Action.MOVE]} moved in state" if counts[Action.MOVE] else "")
+        + (f", {counts[Action.STATE_ONLY]} recorded in state" if counts[Action.STATE_ONLY] else "")
         + (f"; {len(unrecorded)} more done on the API but NOT recorded in state" if unrecorded else "")
         + "."
     ]

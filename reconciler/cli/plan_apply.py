@@ -41,13 +41,12 @@ from reconciler.cli.common import (
 @allow_delete_option
 def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bool, out: Path | None) -> None:
     """Show what apply would do."""
+    from reconciler.app.planning import Scope, plan_run
     from reconciler.app.session import open_session
 
     async def body() -> int:
-        async with open_session(
-            paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
-        ) as session:
-            the_plan, _ = await session.plan()
+        async with open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session:
+            the_plan = (await plan_run(session, Scope(plan_options()))).plan
             if out is not None:
                 from reconciler.app.saved_plans import save
 
@@ -81,13 +80,12 @@ def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) 
     With --stacks DIR: every stack under DIR (1 wins over 2: any stack errored)."""
     if fleet.requested(fmt):
         return fleet.run_fleet(paths, sandbox, fmt, notify)
+    from reconciler.app.planning import Scope, plan_run
     from reconciler.app.session import open_session
 
     async def body() -> int:
-        async with open_session(
-            paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
-        ) as session:
-            the_plan, _ = await session.plan()
+        async with open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session:
+            the_plan = (await plan_run(session, Scope(plan_options()))).plan
         doc = the_plan.to_json()
         click.echo(render(doc, fmt, report="drift"), nl=False)
         if notify:
@@ -123,9 +121,7 @@ def _apply_command(
         return False
 
     async def body() -> int:
-        async with open_session(
-            paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
-        ) as session:
+        async with open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session:
             done = await apply_stack(
                 session,
                 destroy=destroy,
@@ -137,6 +133,7 @@ def _apply_command(
                 on_start=lambda: click.echo(""),
                 lock_timeout=lock_timeout,
                 planfile=planfile,
+                options=plan_options(),
             )
         if done.result is None:  # nothing to do, or not confirmed
             return EXIT_OK if not done.plan.has_changes() else EXIT_ERROR
@@ -155,7 +152,7 @@ def _apply_command(
     run(body)
 
 
-# engine.apply.DEFAULT_PARALLELISM, written out so that `--help` imports no engine.
+# engine.executing.apply.DEFAULT_PARALLELISM, written out so that `--help` imports no engine.
 parallelism_option = click.option(
     "--parallelism",
     type=click.IntRange(1, 256),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.engine.changes import Action, Cause, Change, Reason
+from reconciler.engine.deciding.changes import Action, Cause, Change, Reason
 
 # The reason a planner gives each action when nothing special applies.
 _USUAL = {
@@ -12,7 +12,10 @@ _USUAL = {
     Action.UPDATE: (Cause.CONFIG, Reason.CHANGED),
     Action.REPLACE: (Cause.CONFIG, Reason.CANNOT_UPDATE),
     Action.DELETE: (Cause.REMOVED, Reason.NOT_DECLARED),
-    Action.NOOP: (None, Reason.UP_TO_DATE),
+    Action.ADOPT: (None, Reason.ADOPTED),
+    Action.MOVE: (None, Reason.MOVED),
+    Action.STATE_ONLY: (Cause.CONFIG, Reason.STATE_ONLY),
+    Action.NO_OP: (None, Reason.UP_TO_DATE),
 }
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from reconciler.engine.changes import Action, Reason
-from reconciler.engine.deletes import DeleteContext, apply_delete_rules
+from reconciler.engine.deciding.changes import Action, Reason
+from reconciler.engine.deciding.deletes import DeleteContext, apply_delete_rules
 from reconciler.state.base import StateEntry, StateSnapshot
 from reconciler.values import LiveObject, LiveState
 from tests.support.changes import make_change
@@ -16,7 +16,7 @@ def test_rules_return_new_changes_and_leave_their_input_alone() -> None:
         kind="cores", remote_id="cor_new", key=("c",), digest="d", extra={"deposed": ["cor_old"]}
     )
     state = StateSnapshot({"cores.c": entry})
-    changes = {"cores.c": make_change("cores.c", Action.NOOP, remote_id="cor_new", live=new)}
+    changes = {"cores.c": make_change("cores.c", Action.NO_OP, remote_id="cor_new", live=new)}
     before = dict(changes)
     by_id = {"cores": {"cor_old": old, "cor_new": new}}
     context = DeleteContext(

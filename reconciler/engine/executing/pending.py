@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from reconciler.engine.changes import Action, Change, Plan
-from reconciler.engine.journal import key_digest
+from reconciler.engine.deciding.changes import Action, Change, Plan
+from reconciler.engine.executing.journal import key_digest
 from reconciler.kinds import KINDS_BY_NAME
 from reconciler.state.base import StateEntry, StateSnapshot
 from reconciler.values import Desired, LiveObject, LiveState
@@ -109,7 +109,7 @@ def explain(the_plan: Plan, resolved: Resolved) -> Plan:
         return the_plan
     changes = []
     for c in the_plan.changes:
-        if c.remote_id in resolved.adopted and c.action is not Action.NOOP:
+        if c.remote_id in resolved.adopted and c.action.calls_api:
             c = _explained(c)
         changes.append(c)
     return replace(the_plan, changes=tuple(changes), warnings=(*the_plan.warnings, *resolved.warnings))

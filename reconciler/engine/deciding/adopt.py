@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reconciler.engine.changes import Plan
+from reconciler.engine.deciding.changes import Plan
 from reconciler.engine.secrets import stored_key
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS_BY_NAME
@@ -77,6 +77,6 @@ def settle(entry: StateEntry, address: str, plan_after: Plan) -> StateEntry:
     the object differs from the stack, and the digest is cleared so the differences read as
     ``config`` (never applied), not ``drift``."""
     change = next((c for c in plan_after.changes if c.address == address), None)
-    if change is not None and not change.is_change:
+    if change is not None and not change.pending:
         return entry
     return replace(entry, digest="")
