@@ -102,7 +102,7 @@ async def policy_httpx2_default(base: str, count: int, in_flight: int) -> float:
 
 async def policy_fleet_pool(base: str, count: int, in_flight: int) -> float:
     """The transport ``drift --stacks`` shares per endpoint (``EndpointPool``)."""
-    from reconciler.app.fleet.endpoints import EndpointPool
+    from reconciler.providers.endpoints import EndpointPool
 
     pool = EndpointPool(32)
     client = httpx2.AsyncClient(base_url=base, headers={"Authorization": KEY}, transport=pool.transport(base))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import click
 
-from reconciler.cli import fleet, manage, misc, plan_apply
+from reconciler.cli import fleet, manage, misc, plan_apply, policy
 from reconciler.cli.common import collect_garbage_less, skip_pydantic_plugins
 from reconciler.cli.contract import CliGroup, add_debug_everywhere, debug_option
 
@@ -40,6 +40,7 @@ for command in (
     manage.state,
     misc.sandbox,
     fleet.report,
+    policy.policy_group,
 ):
     main.add_command(command)
 add_debug_everywhere(main)

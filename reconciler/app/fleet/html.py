@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.app.fleet.model import shard_label, stack_totals
+from reconciler.app.fleet.model import policy_findings, shard_label, stack_totals
 from reconciler.common.escape import clip, html_attr, html_text
 
 __all__ = ["COLOURS", "render_html"]
@@ -94,6 +94,18 @@ def _stack_details(stack: Mapping[str, Any], anchor: str) -> str:
     ]
     if stack["error"]:
         out.append(f"<pre>{html_text(stack['error'])}</pre>")
+    findings = policy_findings(stack)
+    if findings:
+        out.append('<table class="policy"><tr><th>policy</th><th>rule</th><th>message</th></tr>')
+        for kind, finding in findings:
+            label = "denies" if kind == "deny" else "warns"
+            css = "errored" if kind == "deny" else "drifted"
+            out.append(
+                f'<tr class="policy {css}" data-policy="{kind}"><td>{label}</td>'
+                f"<td><code>{html_text(clip(str(finding['rule']), 100))}</code></td>"
+                f"<td>{html_text(clip(str(finding['msg']), 500))}</td></tr>"
+            )
+        out.append("</table>")
     if stack["kinds"]:
         out.append("<table><tr><th>kind</th><th>drifted</th><th>pending</th><th>in sync</th></tr>")
         for kind, counts in stack["kinds"].items():

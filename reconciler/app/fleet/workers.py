@@ -11,7 +11,7 @@ What the APIs see does not grow: the per-endpoint budget (``--per-endpoint``) an
 at once (``--max-stacks``) are split between the workers, so all of them together keep at most as
 many requests in flight to one endpoint as one process would.
 
-A worker is ``python -m reconciler.app.fleet.workers``: it reads jobs (a share of the stacks and
+A worker is ``python -m reconciler.cli.fleet_worker`` (``serve``): it reads jobs (a share of the stacks and
 its budget) and writes reports, one length-prefixed JSON document each way, until its stdin
 closes, so ``FleetWorkers`` can be kept open across checks (``reconciler watch``) and pay the
 workers' start-up once. A worker that dies makes each of its stacks an ``errored`` entry, never
@@ -29,15 +29,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
 from reconciler.app.fleet.discover import Shard, StackRef
-from reconciler.app.fleet.endpoints import DEFAULT_LIMIT
 from reconciler.app.fleet.model import errored_stack, fleet_report, stamp
+from reconciler.providers.endpoints import DEFAULT_LIMIT
 
-__all__ = ["MIN_STACKS_PER_WORKER", "FleetWorkers", "check_in_workers", "default_workers", "worker_count"]
+if TYPE_CHECKING:
+    from reconciler.app.policy_gate import PolicyChoice
+
+__all__ = [
+    "MIN_STACKS_PER_WORKER",
+    "FleetWorkers",
+    "check_in_workers",
+    "default_workers",
+    "serve",
+    "worker_count",
+]
 
 # A worker costs a Python start-up (~0.3-0.5 s of CPU here), about what one process spends
 # checking 50 stacks: fewer stacks per worker would spend more starting workers than they save.
@@ -72,22 +82,35 @@ class _Job:
     sandbox: bool
     max_stacks: int
     per_endpoint: int
+    policy: PolicyChoice | None = None
 
     def encode(self) -> bytes:
+        policy = self.policy
         return orjson.dumps(
             {
                 "stacks": [[s.name, s.relative, str(s.path)] for s in self.stacks],
                 "sandbox": self.sandbox,
                 "max_stacks": self.max_stacks,
                 "per_endpoint": self.per_endpoint,
+                "policy": None
+                if policy is None
+                else {"paths": [str(p) for p in policy.paths], "namespace": policy.namespace},
             }
         )
 
     @staticmethod
     def decode(data: bytes) -> _Job:
+        from reconciler.app.policy_gate import PolicyChoice
+
         doc = orjson.loads(data)
         stacks = [StackRef(name, relative, Path(path)) for name, relative, path in doc["stacks"]]
-        return _Job(stacks, bool(doc["sandbox"]), int(doc["max_stacks"]), int(doc["per_endpoint"]))
+        chosen = doc["policy"]
+        policy = (
+            None
+            if chosen is None
+            else PolicyChoice(tuple(Path(p) for p in chosen["paths"]), str(chosen["namespace"]))
+        )
+        return _Job(stacks, bool(doc["sandbox"]), int(doc["max_stacks"]), int(doc["per_endpoint"]), policy)
 
 
 class _Worker:
@@ -138,8 +161,10 @@ class FleetWorkers:
         sandbox: bool = False,
         max_stacks: int = 16,
         per_endpoint: int = DEFAULT_LIMIT,
+        policy: PolicyChoice | None = None,
     ) -> None:
         self.count = max(1, min(workers, per_endpoint))
+        self.policy = policy
         self.environ, self.sandbox = dict(environ), sandbox
         self.max_stacks, self.per_endpoint = max_stacks, per_endpoint
         self._workers: list[_Worker] = []
@@ -150,7 +175,7 @@ class FleetWorkers:
                 proc = await asyncio.create_subprocess_exec(
                     sys.executable,
                     "-m",
-                    "reconciler.app.fleet.workers",
+                    "reconciler.cli.fleet_worker",
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                     env=self.environ,
@@ -214,6 +239,7 @@ async def check_in_workers(
     max_stacks: int = 16,
     per_endpoint: int = DEFAULT_LIMIT,
     on_checked: Callable[[dict[str, Any]], None] | None = None,
+    policy: PolicyChoice | None = None,
     min_stacks_per_worker: int = MIN_STACKS_PER_WORKER,
 ) -> dict[str, Any]:
     """The fleet report for ``stacks`` (``model.fleet_report``), checked by up to ``workers``
@@ -232,23 +258,27 @@ async def check_in_workers(
             max_stacks=max_stacks,
             per_endpoint=per_endpoint,
             on_checked=on_checked,
+            policy=policy,
         )
     pool = FleetWorkers(
-        count, environ=environ, sandbox=sandbox, max_stacks=max_stacks, per_endpoint=per_endpoint
+        count,
+        environ=environ,
+        sandbox=sandbox,
+        max_stacks=max_stacks,
+        per_endpoint=per_endpoint,
+        policy=policy,
     )
     async with pool:
         return await pool.check(stacks, shard=shard, on_checked=on_checked)
 
 
-# --- the worker process ------------------------------------------------------------------------
+# --- the worker process (its entry point: ``reconciler/cli/fleet_worker.py``) -----------------------
 
 
-def _serve(jobs: BinaryIO, reports: BinaryIO) -> None:
+def serve(jobs: BinaryIO, reports: BinaryIO) -> None:
     """Answer each job on ``jobs`` with its report on ``reports`` until ``jobs`` ends."""
     from reconciler.app.fleet.run import check_fleet
-    from reconciler.cli.common import collect_garbage_less
 
-    collect_garbage_less()
     while header := jobs.readline():
         job = _Job.decode(jobs.read(int(header)))
         report = asyncio.run(
@@ -258,24 +288,9 @@ def _serve(jobs: BinaryIO, reports: BinaryIO) -> None:
                 sandbox=job.sandbox,
                 max_stacks=job.max_stacks,
                 per_endpoint=job.per_endpoint,
+                policy=job.policy,
             )
         )
         payload = orjson.dumps(report)
         reports.write(b"%d\n" % len(payload) + payload)
         reports.flush()
-
-
-def _main() -> None:
-    """Reports go to the original stdout; anything else printed there (a library's stray print)
-    goes to stderr instead of into a report. Ctrl-C reaches the whole process group: the parent
-    reports it, the workers just stop."""
-    reports = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    try:
-        _serve(sys.stdin.buffer, reports)
-    except KeyboardInterrupt:
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    _main()
