@@ -68,26 +68,31 @@ def test_the_budget_and_the_stacks_are_split_evenly() -> None:
     assert worker_count(30, 16, 32) == 1  # checked in this process
 
 
-def test_a_worker_that_dies_leaves_its_stacks_errored(
+def test_a_worker_that_dies_during_a_check_leaves_its_stacks_errored_and_is_replaced(
     tmp_path: Path, run_cli: RunCli, sandbox_server: Sandbox
 ) -> None:
     root = tmp_path / "fleet"
     applied_fleet(root, run_cli, 4)
     stacks = discover([root])
 
-    async def check() -> dict[str, Any]:
+    async def check() -> tuple[dict[str, Any], dict[str, Any], list[int], list[int]]:
         async with FleetWorkers(2, environ=os.environ) as workers:
-            workers.pids()  # both started
-            os.kill(workers.pids()[0], 9)
-            await asyncio.sleep(0.2)
-            return await workers.check(stacks)
+            started = workers.pids()
+            checking = asyncio.ensure_future(workers.check(stacks))
+            await asyncio.sleep(0.05)  # its job sent; the worker is still starting up
+            os.kill(started[0], 9)
+            first = await checking
+            second = await workers.check(stacks)
+            return first, second, started, workers.pids()
 
-    report = asyncio.run(check())
-    statuses = [s["status"] for s in report["stacks"]]
+    first, second, before, after = asyncio.run(check())
+    statuses = [s["status"] for s in first["stacks"]]
     assert sorted(statuses) == ["errored", "errored", "in_sync", "in_sync"], statuses
-    errored = next(s for s in report["stacks"] if s["status"] == "errored")
+    errored = next(s for s in first["stacks"] if s["status"] == "errored")
     assert "worker process checking it exited unexpectedly" in errored["error"]
-    assert report["exit_code"] == 1
+    assert first["exit_code"] == 1
+    assert after[0] != before[0] and after[1] == before[1]  # the dead one replaced
+    assert second["summary"]["in_sync"] == 4 and second["exit_code"] == 0
 
 
 def test_workers_kept_open_serve_several_checks(

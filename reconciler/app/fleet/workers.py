@@ -172,19 +172,22 @@ class FleetWorkers:
     async def __aenter__(self) -> FleetWorkers:
         try:
             for _ in range(self.count):
-                proc = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "reconciler.cli.fleet_worker",
-                    stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE,
-                    env=self.environ,
-                )
-                self._workers.append(_Worker(proc))
+                self._workers.append(await self._start())
         except BaseException:
             await self.__aexit__(None, None, None)
             raise
         return self
+
+    async def _start(self) -> _Worker:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "reconciler.cli.fleet_worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=self.environ,
+        )
+        return _Worker(proc)
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -206,7 +209,12 @@ class FleetWorkers:
         shard: Shard | None = None,
         on_checked: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
-        """The fleet report for ``stacks``: each worker checks every ``count``-th of them."""
+        """The fleet report for ``stacks``: each worker checks every ``count``-th of them. A worker
+        found dead (since the last check) is replaced first; one that dies during this check
+        leaves its stacks errored."""
+        for index, worker in enumerate(self._workers):
+            if worker.proc.returncode is not None:
+                self._workers[index] = await self._start()
         started, generated_at = time.monotonic(), stamp()
         ordered = sorted(stacks)
         budgets = split(self.per_endpoint, self.count)
