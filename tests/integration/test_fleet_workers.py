@@ -15,8 +15,8 @@ import pytest
 from reconciler.app.fleet.discover import discover
 from reconciler.app.fleet.run import check_fleet
 from reconciler.app.fleet.workers import FleetWorkers, check_in_workers, split, worker_count
-from tests.integration.test_fleet_drift import Counting
 from tests.support.cli import RunCli
+from tests.support.counting import Counting
 from tests.support.fleet import applied_fleet, drift_outside
 from tests.support.sandbox import Sandbox, StartSandbox
 
