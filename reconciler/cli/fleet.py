@@ -40,7 +40,7 @@ def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], None
 
 
 def fleet_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--stacks / --shard / --max-stacks / --per-endpoint, read by ``run_fleet``."""
+    """--stacks / --shard / --max-stacks / --workers / --per-endpoint, read by ``run_fleet``."""
     options = [
         click.option(
             "--stacks",
@@ -69,6 +69,16 @@ def fleet_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="With --stacks: stacks checked at once.",
         ),
         click.option(
+            "--workers",
+            type=click.IntRange(1, 1024),
+            default=None,
+            expose_value=False,
+            callback=_remember("workers"),
+            help="With --stacks: worker processes, each checking a share of the stacks (default: this "
+            "machine's cores; one per 50 stacks at most). --per-endpoint and --max-stacks are split "
+            "between them.",
+        ),
+        click.option(
             "--per-endpoint",
             type=click.IntRange(1, 1024),
             default=32,
@@ -93,7 +103,7 @@ def requested(fmt: str) -> bool:
     if chosen.get("stacks"):
         return True
     ctx = click.get_current_context()
-    for name in ("shard", "max_stacks", "per_endpoint"):
+    for name in ("shard", "max_stacks", "workers", "per_endpoint"):
         if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:
             fail(f"--{name.replace('_', '-')} needs --stacks DIR")
     if fmt in ("html", "prometheus"):
@@ -129,14 +139,15 @@ def run_fleet(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | No
 
     async def body() -> int:
         from reconciler.app.fleet import render
-        from reconciler.app.fleet.run import check_fleet
+        from reconciler.app.fleet.workers import check_in_workers
 
         stacks = in_shard(discover(list(chosen["stacks"])), shard)
         where = f" (shard {shard})" if shard else ""
         click.echo(f"Checking {len(stacks)} stacks{where}…", err=True)
-        report = await check_fleet(
+        report = await check_in_workers(
             stacks,
             environ=os.environ,
+            workers=chosen.get("workers"),
             sandbox=sandbox,
             shard=shard,
             max_stacks=chosen.get("max_stacks", 16),

@@ -43,6 +43,7 @@ REFERENCE_PATTERN = re.compile(r"\$(\$?)\{((?:env:|var\b|each\b)[^}]*)\}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 PLAIN_SUFFIX = ":plain"
 _STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
 
 
 class Mark(NamedTuple):
@@ -120,6 +121,7 @@ class _Building:
     """How values are built (marks, limits, ``${env:}``), whichever parser reads the text."""
 
     constructed_objects: dict[Any, Any]
+    flattens = True  # whether mappings may hold merge keys (<<) to flatten
 
     def _setup(self, file: str, environ: Mapping[str, str]) -> None:
         self.name = file  # marks carry the file name
@@ -198,14 +200,35 @@ if CParser is not None:
             SafeConstructor.__init__(self)
             Resolver.__init__(self)
             self._setup(file, environ)
+            # Merge keys (<<) and value keys (=) need flattening; a file without either never does.
+            self.flattens = "<<" in text or "=" in text
+
+        def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+            """As ``_Building``'s, without counting the depth: ``_nesting_within`` bounded it before
+            anything was composed. Strings and mappings, nearly every value, go straight to their
+            constructor (an alias is built again each time, as there)."""
+            tag = node.tag
+            if tag == _STR_TAG and node.__class__ is yaml.ScalarNode:
+                return _construct_str(self, node)  # type: ignore[arg-type]
+            if tag == _MAP_TAG and node.__class__ is yaml.MappingNode and node not in self.recursive_objects:
+                self.recursive_objects[node] = None
+                try:
+                    return _construct_mapping(self, node)  # type: ignore[arg-type]
+                finally:
+                    del self.recursive_objects[node]
+            self.constructed_objects.pop(node, None)
+            return SafeConstructor.construct_object(self, node, deep=True)
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> MarkedDict:
-    loader.flatten_mapping(node)  # merge keys (<<)
+    if loader.flattens:
+        loader.flatten_mapping(node)  # merge keys (<<)
     result = MarkedDict()
     result.mark = loader._mark(node)
-    result.key_marks = {}
-    result.value_marks = {}
+    key_marks: dict[Any, Mark] = {}
+    value_marks: dict[Any, Mark] = {}
+    result.key_marks, result.value_marks = key_marks, value_marks
+    file = loader.file
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node)
         if not isinstance(key, str | int | float | bool) and key is not None:
@@ -231,8 +254,10 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> MarkedDict:
             result[key] = loader.construct_object(value_node)
         except _IntegerTooLarge as exc:
             raise exc.within(key) from None
-        result.key_marks[key] = loader._mark(key_node)
-        result.value_marks[key] = loader._mark(value_node)
+        at = key_node.start_mark
+        key_marks[key] = Mark(file, at.line + 1, at.column + 1)
+        at = value_node.start_mark
+        value_marks[key] = Mark(file, at.line + 1, at.column + 1)
     return result
 
 

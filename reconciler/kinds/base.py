@@ -44,10 +44,16 @@ class SpecModel(BaseModel):
         return value
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def _non_finite(value: Any, path: str = "") -> str | None:
     """The path of a NaN or infinite float inside ``value`` ("" for the value itself), or None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return path
+    kind = type(value)
+    if kind in _PLAIN:  # most fields: asked for every field of every resource, so asked first
+        return None
+    if kind is float or isinstance(value, float):
+        return None if math.isfinite(value) else path
     if isinstance(value, Mapping):
         for key, item in value.items():
             found = _non_finite(item, f"{path}.{key}" if path else str(key))

@@ -69,7 +69,7 @@ class ResponseTooLarge(ProviderError):
 async def send_within(
     client: httpx2.AsyncClient,
     method: str,
-    path: str,
+    path: str | httpx2.URL,
     limits: Limits,
     deadline_s: float,
     call: str,

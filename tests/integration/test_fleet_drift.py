@@ -6,7 +6,6 @@ connections and its concurrency limit, nothing is written, and ``--notify`` send
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,40 +14,12 @@ import httpx2
 import pytest
 
 from tests.support.cli import RunCli
+from tests.support.counting import Counting
 from tests.support.fleet import applied_fleet, drift_outside, write_stack
 from tests.support.sandbox import Sandbox, StartSandbox
 from tests.support.servers import closed_port
 from tests.support.signaloid import core_patch
 from tests.support.webhooks import receive_webhooks
-
-
-class Counting:
-    """ASGI layer: requests in flight (and the most at once), client connections, methods."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.reset()
-
-    def reset(self) -> None:
-        self.now = self.peak = 0
-        self.clients: set[Any] = set()
-        self.methods: Counter[str] = Counter()
-        self.default_core_lists = 0
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        self.now += 1
-        self.peak = max(self.peak, self.now)
-        self.clients.add(tuple(scope["client"]))
-        self.methods[scope["method"]] += 1
-        self.default_core_lists += (
-            scope["path"].endswith("/cores") and b"default=true" in scope["query_string"]
-        )
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.now -= 1
 
 
 @pytest.fixture
