@@ -43,14 +43,14 @@ async def apply_stack(
     show_plan: Callable[[Plan], None],
     on_notice: Callable[[str], None],
     on_event: EventHook | None = None,
-    on_start: Callable[[], None] | None = None,
+    on_start: Callable[[Plan], None] | None = None,
     lock_timeout: float = 0.0,
     planfile: Path | None = None,
 ) -> ApplyRun:
     """Apply the stack (or destroy it; or, with ``planfile``, exactly that reviewed plan, unasked).
 
     ``confirm`` is asked only when there are changes and no plan file; False applies nothing.
-    ``on_start`` is called once the changes are going ahead, before the first action."""
+    ``on_start`` is called with the plan once its changes are going ahead, before the first action."""
     with session.store.lock("destroy" if destroy else "apply", timeout=lock_timeout):
         interrupted = session.report_interrupted(on_notice)
         if planfile is not None:  # a reviewed plan: exactly its actions, or nothing (stale)
@@ -70,7 +70,7 @@ async def apply_stack(
         if planfile is None and not confirm(the_plan):
             return ApplyRun(the_plan)
         if on_start is not None:
-            on_start()
+            on_start(the_plan)
         result = await session.apply(
             the_plan, parallelism=parallelism, on_event=on_event, on_notice=on_notice, destroy=destroy
         )

@@ -58,7 +58,12 @@ sandbox_option = click.option(
     help="Use the built-in emulators (no accounts), persisted in .reconciler/sandbox/.",
 )
 format_option = click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text for a person; json for scripts (docs/plan-format.md); markdown for a pull request.",
 )
 _ALLOW_DELETE_KEY = "reconciler.allow_delete_unmanaged"
 
@@ -90,8 +95,8 @@ def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], None
     return callback
 
 
-def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--target / --exclude / --allow-mass-delete, handed to the session by ``plan_options``."""
+def target_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--target / --exclude, handed to the session by ``plan_options``."""
     for option in reversed(
         [
             click.option(
@@ -110,17 +115,25 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 callback=_remember("excludes"),
                 help="Leave out this resource or kind, and what depends on it (repeatable).",
             ),
-            click.option(
-                "--allow-mass-delete",
-                is_flag=True,
-                expose_value=False,
-                callback=_remember("allow_mass_delete"),
-                help="Allow a plan that deletes more than half of the managed resources.",
-            ),
         ]
     ):
         command = option(command)
     return command
+
+
+def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--target / --exclude and --allow-mass-delete: for the commands whose plan may be applied
+    (plan, apply). Not on drift (it changes nothing) nor destroy (deleting everything is its
+    purpose; it asks instead)."""
+    command = click.option(
+        "--allow-mass-delete",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember("allow_mass_delete"),
+        help="Allow a plan that deletes more than half of the managed resources (and at least 5); "
+        "without it, apply refuses such a plan and plan warns.",
+    )(command)
+    return target_options(command)
 
 
 def plan_options() -> PlanOptions:

@@ -1,4 +1,5 @@
-"""Terminal output: colour (unless NO_COLOR or not a TTY), apply progress, apply summary."""
+"""Terminal output: colour (unless NO_COLOR or not a TTY) and the apply summary; progress is in
+``progress``."""
 
 from __future__ import annotations
 
@@ -9,17 +10,9 @@ from typing import TextIO
 
 import click
 
-from reconciler.engine.apply import ActionResult, ApplyResult, Outcome
-from reconciler.engine.changes import Action, Change
+from reconciler.engine.apply import ApplyResult, Outcome
+from reconciler.engine.changes import Action
 from reconciler.providers.http import CallStats
-
-PROGRESS = {
-    Action.CREATE: ("creating", "created"),
-    Action.UPDATE: ("updating", "updated"),
-    Action.REPLACE: ("replacing", "replaced"),
-    Action.DELETE: ("destroying", "destroyed"),
-    Action.NOOP: ("adopting", "adopted"),
-}
 
 
 def use_colour(stream: TextIO) -> bool:
@@ -41,24 +34,6 @@ def styler(stream: TextIO | None = None) -> Callable[[str, str], str]:
         return click.style(text, fg=name)
 
     return style
-
-
-def progress_printer(echo: Callable[[str], None]) -> Callable[[Change, str, ActionResult | None], None]:
-    """Plain lines, one per start and end: readable in CI logs and on a terminal alike."""
-
-    def on_event(change: Change, phase: str, result: ActionResult | None) -> None:
-        doing, done = PROGRESS[change.action]
-        if phase == "start":
-            echo(f"{change.address}: {doing}…")
-            return
-        assert result is not None
-        if result.outcome is Outcome.DONE:
-            ident = f" [id={result.remote_id}]" if result.remote_id else ""
-            echo(f"{change.address}: {done} in {result.elapsed_s:.1f}s{ident}")
-        else:
-            echo(f"{change.address}: FAILED after {result.elapsed_s:.1f}s: {result.error}")
-
-    return on_event
 
 
 def apply_summary(result: ApplyResult, command: str = "apply") -> list[str]:

@@ -28,7 +28,10 @@ def _format_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., An
     )
 
 
-format_option = _format_option("html and prometheus: with --stacks only.")
+format_option = _format_option(
+    "text for a person, json for scripts, markdown for an issue or chat; html (a page) and prometheus "
+    "(textfile collector): with --stacks only."
+)
 
 
 def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:

@@ -99,9 +99,7 @@ async def notify(
             f"could not send the drift report to {shown}: HTTP {exc.status} ({message})"
         ) from None
     except ProviderError as exc:
-        raise NotifyError(
-            f"could not send the drift report to {shown}: {scrub(str(exc), secrets)}"
-        ) from None
+        raise NotifyError(f"could not send the drift report to {shown}: {scrub(str(exc), secrets)}") from None
     finally:
         await api.client.aclose()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,6 +24,19 @@ from reconciler.cli.common import (
     run,
     sandbox_option,
     selection_options,
+    target_options,
+)
+
+if TYPE_CHECKING:
+    from reconciler.app.session import Session
+    from reconciler.engine.plan import Plan
+
+verbose_option = click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Print a line as each action starts and ends, also on a terminal (where the default is one "
+    "live bar per kind).",
 )
 
 
@@ -47,7 +61,7 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
         async with open_session(
             paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
         ) as session:
-            the_plan, _ = await session.plan()
+            the_plan = await _planned(session)
             if out is not None:
                 from reconciler.app.saved_plans import save
 
@@ -75,7 +89,7 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
     default=None,
     help="POST the drift report (JSON) to this webhook; failing to is an error. Shown as scheme://host only.",
 )
-@selection_options
+@target_options
 def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) -> None:
     """Read-only check: exit 0 in sync, 2 drifted or pending changes, 1 error. Takes no lock.
     With --stacks DIR: every stack under DIR (1 wins over 2: any stack errored)."""
@@ -87,7 +101,7 @@ def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) 
         async with open_session(
             paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
         ) as session:
-            the_plan, _ = await session.plan()
+            the_plan = await _planned(session)
         doc = the_plan.to_json()
         click.echo(render(doc, fmt, report="drift"), nl=False)
         if notify:
@@ -101,6 +115,19 @@ def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) 
     run(body)
 
 
+async def _planned(session: Session) -> Plan:
+    """The session's plan, with a heartbeat on stderr while live state is read (stdout stays the
+    report's)."""
+    from reconciler.cli.progress import Heartbeat
+
+    reading = Heartbeat(lambda line: click.echo(line, err=True), "reading live state").start()
+    try:
+        the_plan, _ = await session.plan()
+    finally:
+        reading.stop()
+    return the_plan
+
+
 def _apply_command(
     paths: tuple[Path, ...],
     sandbox: bool,
@@ -109,12 +136,18 @@ def _apply_command(
     destroy: bool,
     lock_timeout: float = 0.0,
     planfile: Path | None = None,
+    verbose: bool = False,
 ) -> None:
+    import sys
+
     from reconciler.app.apply_run import apply_stack
     from reconciler.app.session import open_session
-    from reconciler.cli.console import apply_summary, http_summary, progress_printer
+    from reconciler.cli.console import apply_summary, http_summary, use_colour
+    from reconciler.cli.progress import ApplyProgress, Heartbeat, wants_live
 
     verb = "destroy these resources" if destroy else "perform these actions"
+    progress = ApplyProgress(click.echo, live=wants_live(sys.stdout, verbose), colour=use_colour(sys.stdout))
+    reading = Heartbeat(lambda line: click.echo(line, err=True), "reading live state")
 
     def ask(_plan: object) -> bool:
         if confirm(auto_approve, f"\nDo you want to {verb}?"):
@@ -122,22 +155,35 @@ def _apply_command(
         click.echo("Apply cancelled.")
         return False
 
+    def start(the_plan: Plan) -> None:
+        click.echo("")
+        progress.start(the_plan.pending())
+
+    def show(the_plan: Plan) -> None:
+        reading.stop()
+        click.echo(render(the_plan.to_json(), "text"), nl=False)
+
     async def body() -> int:
+        reading.start()
         async with open_session(
             paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
         ) as session:
-            done = await apply_stack(
-                session,
-                destroy=destroy,
-                parallelism=parallelism,
-                confirm=ask,
-                show_plan=lambda the_plan: click.echo(render(the_plan.to_json(), "text"), nl=False),
-                on_notice=lambda line: click.echo(line, err=True),
-                on_event=progress_printer(click.echo),
-                on_start=lambda: click.echo(""),
-                lock_timeout=lock_timeout,
-                planfile=planfile,
-            )
+            try:
+                done = await apply_stack(
+                    session,
+                    destroy=destroy,
+                    parallelism=parallelism,
+                    confirm=ask,
+                    show_plan=show,
+                    on_notice=lambda line: click.echo(line, err=True),
+                    on_event=progress.on_event,
+                    on_start=start,
+                    lock_timeout=lock_timeout,
+                    planfile=planfile,
+                )
+            finally:
+                reading.stop()
+                progress.stop()
         if done.result is None:  # nothing to do, or not confirmed
             return EXIT_OK if not done.plan.has_changes() else EXIT_ERROR
         click.echo("")
@@ -145,7 +191,8 @@ def _apply_command(
             click.echo(line)
         calls = http_summary(done.calls or {})
         if calls:
-            click.echo("API calls (including the plan and the check after apply):")
+            check = "the check after destroy" if destroy else "the check after apply"
+            click.echo(f"API calls (including the plan and {check}):")
             for line in calls:
                 click.echo(line)
         for problem in done.problems:
@@ -171,6 +218,7 @@ parallelism_option = click.option(
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @parallelism_option
 @lock_timeout_option
+@verbose_option
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @selection_options
 @allow_delete_option
@@ -180,12 +228,20 @@ def apply_cmd(
     auto_approve: bool,
     parallelism: int,
     lock_timeout: float,
+    verbose: bool,
     planfile: Path | None,
 ) -> None:
     """Make live state match the stack; with PLANFILE (from `plan --out`), apply exactly that
     reviewed plan, without asking, or refuse if what it was made from has changed since."""
     _apply_command(
-        paths, sandbox, auto_approve, parallelism, destroy=False, lock_timeout=lock_timeout, planfile=planfile
+        paths,
+        sandbox,
+        auto_approve,
+        parallelism,
+        destroy=False,
+        lock_timeout=lock_timeout,
+        planfile=planfile,
+        verbose=verbose,
     )
 
 
@@ -195,10 +251,18 @@ def apply_cmd(
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @parallelism_option
 @lock_timeout_option
-@selection_options
+@verbose_option
+@target_options
 @allow_delete_option
 def destroy(
-    paths: tuple[Path, ...], sandbox: bool, auto_approve: bool, parallelism: int, lock_timeout: float
+    paths: tuple[Path, ...],
+    sandbox: bool,
+    auto_approve: bool,
+    parallelism: int,
+    lock_timeout: float,
+    verbose: bool,
 ) -> None:
     """Delete everything this stack manages (everything in state)."""
-    _apply_command(paths, sandbox, auto_approve, parallelism, destroy=True, lock_timeout=lock_timeout)
+    _apply_command(
+        paths, sandbox, auto_approve, parallelism, destroy=True, lock_timeout=lock_timeout, verbose=verbose
+    )

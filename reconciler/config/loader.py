@@ -154,7 +154,7 @@ def _unprintable(text: str, file: str, exc: yaml.reader.ReaderError) -> ConfigEr
     return ConfigError(
         ConfigIssue(
             f"character U+{exc.character:04X} is not allowed in YAML (a control character?); "
-            "write it as an escape in a double-quoted string, e.g. \"\\x07\"",
+            'write it as an escape in a double-quoted string, e.g. "\\x07"',
             file=file,
             line=line,
             column=column,

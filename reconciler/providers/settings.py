@@ -73,7 +73,8 @@ class ScramjetSettings(_Settings):
 class SteamshipSettings(_Settings):
     api_key: SecretStr | None = Field(default=None, description="default: $STEAMSHIP_API_KEY")
     base: HttpUrlStr | None = Field(
-        default=None, description="API base; default: $STEAMSHIP_API_BASE or https://api.steamship.com/api/v1/"
+        default=None,
+        description="API base; default: $STEAMSHIP_API_BASE or https://api.steamship.com/api/v1/",
     )
     wait_timeout_s: float = Field(
         default=180.0, gt=0, description="how long to wait for a task, or for a package instance's init"

@@ -42,7 +42,7 @@ def _postgres(settings: StateSettings, environ: Mapping[str, str]) -> StateStore
     if not dsn.strip():
         raise StateError(
             "the postgres state backend needs a connection string: set state.dsn in the stack "
-            "(e.g. dsn: \"${env:RECONCILER_PG_DSN}\") or the RECONCILER_PG_DSN environment variable"
+            '(e.g. dsn: "${env:RECONCILER_PG_DSN}") or the RECONCILER_PG_DSN environment variable'
         )
     stack = settings.stack or environ.get("RECONCILER_STATE_STACK", "").strip() or DEFAULT_STACK
     try:
