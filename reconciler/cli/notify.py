@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx2
 
+from reconciler.common.escape import md_text
 from reconciler.common.redact import scrub
 from reconciler.engine.saved import is_pending
 from reconciler.errors import ApiError, ProviderError, ReconcilerError
@@ -60,7 +61,7 @@ def drift_report(
     stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     pending = [c for c in plan_doc.get("changes", []) if is_pending(c)]
     if drifted:
-        addresses = ", ".join(c["address"] for c in pending[:10])
+        addresses = ", ".join(md_text(c["address"]) for c in pending[:10])
         more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
         text = (
             f"reconciler drift: {len(pending)} resource(s) differ from the configuration: {addresses}{more}"

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from reconciler.common.escape import clip, html_text, md_cell_code, md_text
 from reconciler.engine.render_outside import outside_markdown, outside_text
 
 __all__ = ["render_json", "render_markdown", "render_text", "summary_line"]
@@ -211,14 +212,14 @@ def _markdown_change(change: Mapping[str, Any]) -> str:
     cause = f", {' + '.join(causes)}" if causes else ""
     lines = [
         "<details>",
-        f"<summary><code>{SYMBOL[action].strip() or '='}</code> <b>{change['address']}</b> "
-        f"— {label}{cause}</summary>",
+        f"<summary><code>{SYMBOL[action].strip() or '='}</code> <b>{html_text(change['address'])}</b> "
+        f"— {html_text(label + cause)}</summary>",
         "",
-        f"{_md_escape(change['reason'])}",
+        md_text(change["reason"]),
         "",
     ]
     if change.get("refused"):
-        lines += [f"**Refused:** {_md_escape(change['refused'])}", ""]
+        lines += [f"**Refused:** {md_text(change['refused'])}", ""]
     if change["fields"]:
         lines += ["| field | before | after |", "|---|---|---|"]
         for f in change["fields"]:
@@ -226,16 +227,11 @@ def _markdown_change(change: Mapping[str, Any]) -> str:
             op = "add" if action == "create" else _op(f)
             before = "" if op == "add" else _md_cell(_shown(f, "before"))
             after = "" if op == "remove" else _md_cell(_shown(f, "after"))
-            lines.append(f"| `{f['path']}`{mark} | {before} | {after} |")
+            lines.append(f"| {md_cell_code(f['path'])}{mark} | {before} | {after} |")
     lines += ["", "</details>"]
     return "\n".join(lines)
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _md_cell(text: str) -> str:
-    if len(text) > 200:
-        text = text[:197] + "…"
-    return "`" + _md_escape(text).replace("`", "'") + "`"
+    """A value in a table cell: a code span, at most 200 characters (``reconciler.common.escape``)."""
+    return md_cell_code(clip(text, 200))

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from reconciler.common.escape import md_cell_code
+
 __all__ = ["outside_markdown", "outside_text"]
 
 TITLE = "Changed outside reconciler since it last applied (drift)"
@@ -64,8 +66,10 @@ def outside_markdown(
     lines = [f"#### {TITLE}", "", "| resource | field | as applied | live now |", "|---|---|---|---|"]
     for change, fields in drifted:
         if not fields:
-            lines.append(f"| `{change['address']}` | _deleted outside reconciler_ | | |")
+            lines.append(f"| {md_cell_code(change['address'])} | _deleted outside reconciler_ | | |")
         for f in fields:
             before, after = cell(shown(f, "before")), cell(shown(f, "after"))
-            lines.append(f"| `{change['address']}` | `{f['path']}` | {after} | {before} |")
+            lines.append(
+                f"| {md_cell_code(change['address'])} | {md_cell_code(f['path'])} | {after} | {before} |"
+            )
     return [*lines, ""]

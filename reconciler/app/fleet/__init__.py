@@ -9,10 +9,13 @@ JSON, documented in ``docs/fleet-report.md``) → ``render`` (JSON, Markdown, HT
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["FORMATS", "render"]
+__all__ = ["FORMATS", "render", "to_json"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 FORMATS = ("text", "json", "markdown", "html", "prometheus")
 
@@ -20,7 +23,7 @@ FORMATS = ("text", "json", "markdown", "html", "prometheus")
 def render(report: Mapping[str, Any], fmt: str) -> str:
     """The report in ``fmt`` (``text`` is the Markdown, for a terminal or a CI log)."""
     if fmt == "json":
-        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        return to_json(report)
     if fmt == "html":
         from reconciler.app.fleet.html import render_html
 
@@ -32,3 +35,10 @@ def render(report: Mapping[str, Any], fmt: str) -> str:
     from reconciler.app.fleet.markdown import render_markdown
 
     return render_markdown(report)
+
+
+def to_json(report: Mapping[str, Any]) -> str:
+    """JSON, non-ASCII as itself; a lone surrogate (an API's ``"\\udcff"``) as its JSON escape, so
+    the text is always valid UTF-8 and reads back to the same value."""
+    text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -4,16 +4,19 @@ and each stack expandable (``<details>``) to its changes and per-field causes.
 
 Stable hooks for checks and scripts: ``#summary [data-status][data-count]``,
 ``tr.stack[data-status]`` per stack row, ``details.stack[data-name]`` per stack.
+
+Every name, message and value goes in through ``html_text`` or ``html_attr``
+(``reconciler.common.escape``); statuses and counts are the report model's (checked) values.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from html import escape
 from typing import Any
 
 from reconciler.app.fleet.model import shard_label, stack_totals
+from reconciler.common.escape import clip, html_attr, html_text
 
 __all__ = ["COLOURS", "render_html"]
 
@@ -38,9 +41,10 @@ def render_html(report: Mapping[str, Any]) -> str:
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(title)}</title><style>{_STYLE}{_colours()}</style></head><body>",
-        f"<h1>{escape(title)}</h1>",
-        f"<p>{summary['stacks']} stacks checked in {report['duration_s']:.1f}s{escape(shard_label(report))}; "
+        f"<title>{html_text(title)}</title><style>{_STYLE}{_colours()}</style></head><body>",
+        f"<h1>{html_text(title)}</h1>",
+        f"<p>{summary['stacks']} stacks checked in {report['duration_s']:.1f}s"
+        f"{html_text(shard_label(report))}; "
         f"exit code {report['exit_code']}.</p>",
     ]
     if report.get("missing_shards"):
@@ -68,7 +72,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         counts = stack_totals(stack)
         parts.append(
             f'<tr class="stack {stack["status"]}" data-status="{stack["status"]}">'
-            f'<td><a href="#stack-{number}"><code>{escape(stack["name"])}</code></a></td>'
+            f'<td><a href="#stack-{number}"><code>{html_text(stack["name"])}</code></a></td>'
             f'<td><span class="badge">{_LABEL[stack["status"]]}</span></td>'
             f'<td class="n">{counts["drifted"]}</td><td class="n">{counts["pending"]}</td>'
             f'<td class="n">{counts["in_sync"]}</td><td class="n">{stack["duration_s"]:.2f}</td></tr>'
@@ -85,16 +89,16 @@ def _stack_details(stack: Mapping[str, Any], anchor: str) -> str:
     opened = " open" if status in ("errored", "drifted") else ""
     out = [
         f'<details class="stack {status}" id="{anchor}" '
-        f'data-name="{escape(stack["name"])}" data-status="{status}"{opened}>',
-        f"<summary><code>{escape(stack['name'])}</code> — {_LABEL[status]}</summary>",
+        f'data-name="{html_attr(stack["name"])}" data-status="{status}"{opened}>',
+        f"<summary><code>{html_text(stack['name'])}</code> — {_LABEL[status]}</summary>",
     ]
     if stack["error"]:
-        out.append(f"<pre>{escape(stack['error'])}</pre>")
+        out.append(f"<pre>{html_text(stack['error'])}</pre>")
     if stack["kinds"]:
         out.append("<table><tr><th>kind</th><th>drifted</th><th>pending</th><th>in sync</th></tr>")
         for kind, counts in stack["kinds"].items():
             out.append(
-                f"<tr><td>{escape(kind)}</td><td class='n'>{counts['drifted']}</td>"
+                f"<tr><td>{html_text(kind)}</td><td class='n'>{counts['drifted']}</td>"
                 f"<td class='n'>{counts['pending']}</td><td class='n'>{counts['in_sync']}</td></tr>"
             )
         out.append("</table>")
@@ -109,14 +113,14 @@ def _stack_details(stack: Mapping[str, Any], anchor: str) -> str:
                 cause = field["cause"] if field else ", ".join(change["causes"])
                 row_status = "drifted" if cause == "drift" else "pending"
                 out.append(
-                    f'<tr class="change {row_status}"><td><code>{escape(change["address"])}</code></td>'
-                    f"<td>{escape(change['action'])}</td>"
+                    f'<tr class="change {row_status}"><td><code>{html_text(change["address"])}</code></td>'
+                    f"<td>{html_text(change['action'])}</td>"
                     + (
-                        f"<td><code>{escape(field['path'])}</code></td><td>{escape(str(cause))}</td>"
+                        f"<td><code>{html_text(field['path'])}</code></td><td>{html_text(cause)}</td>"
                         f"<td><code>{_value(field['before'])}</code></td>"
                         f"<td><code>{_value(field['after'])}</code></td>"
                         if field
-                        else f"<td colspan='4'>{escape(str(cause))}: {escape(change['reason'])}</td>"
+                        else f"<td colspan='4'>{html_text(cause)}: {html_text(change['reason'])}</td>"
                     )
                     + "</tr>"
                 )
@@ -131,4 +135,4 @@ def _colours() -> str:
 
 def _value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return escape(text if len(text) <= 200 else text[:199] + "…")
+    return html_text(clip(text, 200))

@@ -1,5 +1,7 @@
 """The fleet report as Markdown for an issue or a chat message, at most ``limit`` characters.
 
+Every name, message and value goes in through ``reconciler.common.escape`` (one function per
+Markdown context), so a hostile stack name or API value cannot break a table or add markup.
 The summary and the table of stacks that need attention (errored, drifted, pending) come first;
 then each such stack's changes, until the size cap; what does not fit is counted, not cut mid-way.
 """
@@ -11,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.app.fleet.model import shard_label, stack_totals
+from reconciler.common.escape import clip, md_cell_code, md_code, md_fence, md_text
 
 __all__ = ["DEFAULT_LIMIT", "render_markdown"]
 
@@ -24,7 +27,8 @@ def render_markdown(report: Mapping[str, Any], limit: int = DEFAULT_LIMIT) -> st
     head = [
         "## reconciler fleet drift",
         "",
-        f"{summary['stacks']} stacks checked at {report['generated_at']} in {report['duration_s']:.1f}s"
+        f"{summary['stacks']} stacks checked at {md_text(report['generated_at'])} "
+        f"in {report['duration_s']:.1f}s"
         + shard_label(report)
         + ": "
         + ", ".join(f"**{summary[s]}** {_ICON[s].split(' ', 1)[1]}" for s in _ICON),
@@ -44,9 +48,10 @@ def render_markdown(report: Mapping[str, Any], limit: int = DEFAULT_LIMIT) -> st
     size = sum(len(line) + 1 for line in lines)
     for listed, stack in enumerate(attention):  # the table takes at most half the cap
         counts = stack_totals(stack)
-        note = _cell((stack["error"] or "").split("\n")[0] or ", ".join(stack["kinds"]), 120)
+        note = md_text(clip((stack["error"] or "").split("\n")[0] or ", ".join(stack["kinds"]), 120))
         status = _ICON[stack["status"]]
-        row = f"| `{stack['name']}` | {status} | {counts['drifted']} | {counts['pending']} | {note} |"
+        name = md_cell_code(stack["name"])
+        row = f"| {name} | {status} | {counts['drifted']} | {counts['pending']} | {note} |"
         if size + len(row) > limit // 2:
             lines.append(f"| _… {len(attention) - listed} more_ | | | | |")
             break
@@ -72,25 +77,21 @@ def render_markdown(report: Mapping[str, Any], limit: int = DEFAULT_LIMIT) -> st
 
 
 def _stack_block(stack: Mapping[str, Any]) -> list[str]:
-    lines = [f"### `{stack['name']}` — {_ICON[stack['status']]}", ""]
+    lines = [f"### {md_code(stack['name'])} — {_ICON[stack['status']]}", ""]
     if stack["error"]:
-        return [*lines, "```", stack["error"], "```", ""]
+        return [*lines, md_fence(stack["error"]), ""]
     for change in stack["changes"]:
+        causes = md_text(", ".join(change["causes"]))
         lines.append(
-            f"- `{change['address']}` {change['action']} ({', '.join(change['causes'])}): "
-            f"{_cell(change['reason'])}"
+            f"- {md_code(change['address'])} {md_text(change['action'])} ({causes}): "
+            f"{md_text(clip(change['reason'], 200))}"
         )
         for field in change["fields"]:
             before, after = _value(field["before"]), _value(field["after"])
-            lines.append(f"  - `{field['path']}` ({field['cause']}): {before} → {after}")
+            lines.append(f"  - {md_code(field['path'])} ({md_text(field['cause'])}): {before} → {after}")
     return [*lines, ""]
 
 
 def _value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return "`" + _cell(text, _VALUE_MAX).replace("`", "'") + "`"
-
-
-def _cell(text: str, limit: int = 200) -> str:
-    text = " ".join(str(text).split()).replace("|", "\\|")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return md_code(clip(text, _VALUE_MAX))

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.common.escape import md_text, shown
+
 __all__ = [
     "FORMAT_VERSION",
     "STATUSES",
@@ -92,7 +94,7 @@ def stack_result(
     statuses = {c["status"] for c in changes}
     status = "drifted" if "drifted" in statuses else "pending" if statuses else "in_sync"
     return {
-        "name": name,
+        "name": shown(name),
         "status": status,
         "error": None,
         "checked_at": checked_at,
@@ -109,9 +111,9 @@ def errored_stack(
     name: str, message: str, *, checked_at: str, duration_s: float, http: Mapping[str, Mapping[str, int]]
 ) -> dict[str, Any]:
     return {
-        "name": name,
+        "name": shown(name),
         "status": "errored",
-        "error": message,
+        "error": shown(message, lines=True),
         "checked_at": checked_at,
         "duration_s": round(duration_s, 3),
         "kinds": {},
@@ -195,11 +197,12 @@ def shard_label(report: Mapping[str, Any]) -> str:
 
 def notification(report: Mapping[str, Any], limit: int = 50) -> dict[str, Any]:
     """The one message ``--notify`` sends per fleet run: the summary, a ``text`` line for chat
-    webhooks, and the stacks that need attention (name, status, counts, error; no field values)."""
+    webhooks (Markdown: names escaped, ``reconciler.common.escape.md_text``), and the stacks that
+    need attention (name, status, counts, error; no field values)."""
     summary = report["summary"]
     attention = [s for s in report["stacks"] if s["status"] != "in_sync"]
     counts = ", ".join(f"{summary[s]} {s.replace('_', ' ')}" for s in STATUSES if summary[s])
-    names = ", ".join(s["name"] for s in attention[:10]) + (
+    names = ", ".join(md_text(s["name"]) for s in attention[:10]) + (
         f" and {len(attention) - 10} more" if len(attention) > 10 else ""
     )
     text = f"reconciler fleet drift: {summary['stacks']} stacks{shard_label(report)}: {counts}"
