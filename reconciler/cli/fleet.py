@@ -15,6 +15,8 @@ from typing import Any
 import click
 
 from reconciler.cli.common import fail, run
+from reconciler.cli.console import styler
+from reconciler.common.words import plural
 
 __all__ = ["fleet_options", "format_option", "report", "requested", "run_fleet"]
 
@@ -128,7 +130,7 @@ def run_fleet(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | No
 
         stacks = in_shard(discover(list(chosen["stacks"])), shard)
         where = f" (shard {shard})" if shard else ""
-        click.echo(f"Checking {len(stacks)} stacks{where}…", err=True)
+        click.echo(f"Checking {plural(len(stacks), 'stack')}{where}…", err=True)
         report = await check_fleet(
             stacks,
             environ=os.environ,
@@ -138,11 +140,12 @@ def run_fleet(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | No
             per_endpoint=chosen.get("per_endpoint", 32),
             on_checked=_progress,
         )
-        _write(render(report, fmt))
+        _write(render(report, fmt, styler()))
         summary = report["summary"]
         click.echo(
-            f"{summary['stacks']} stacks: {summary['errored']} errored, {summary['drifted']} drifted, "
-            f"{summary['pending']} pending config, {summary['in_sync']} in sync "
+            f"{plural(summary['stacks'], 'stack')}: {summary['errored']} errored, "
+            f"{summary['drifted']} drifted, {summary['pending']} pending config, "
+            f"{summary['in_sync']} in sync "
             f"({report['duration_s']:.1f}s); exit {report['exit_code']}",
             err=True,
         )
@@ -155,12 +158,15 @@ def run_fleet(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | No
 
 def _progress(stack: dict[str, Any]) -> None:
     """One line on stderr per stack that needs attention (in-sync stacks only count at the end)."""
+    from reconciler.common.escape import shown
+
+    name = shown(stack["name"])
     if stack["status"] == "errored":
         first, *more = stack["error"].splitlines() or [""]
-        extra = f" (and {len(more)} more problems)" if more else ""
-        click.echo(f"  {stack['name']}: errored: {first}{extra}", err=True)
+        extra = f" (and {plural(len(more), 'more problem')})" if more else ""
+        click.echo(f"  {name}: errored: {shown(first)}{extra}", err=True)
     elif stack["status"] != "in_sync":
-        click.echo(f"  {stack['name']}: {stack['status']} ({len(stack['changes'])} changes)", err=True)
+        click.echo(f"  {name}: {stack['status']} ({plural(len(stack['changes']), 'change')})", err=True)
 
 
 async def _notify(url: str, report: dict[str, Any]) -> None:
@@ -193,7 +199,7 @@ def report() -> None:
 
 @report.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@_format_option("text is the Markdown.")
+@_format_option("text: an aligned table for a terminal; json, markdown, html (a page), prometheus.")
 @notify_option
 def merge(files: tuple[Path, ...], fmt: str, notify: str | None) -> None:
     """Merge the JSON reports of a fleet's shards into one (exit 0 in sync, 2 drift, 1 errored or a
@@ -204,7 +210,7 @@ def merge(files: tuple[Path, ...], fmt: str, notify: str | None) -> None:
         from reconciler.app.fleet.merge import merge_reports, read_report
 
         merged = merge_reports({path: read_report(path) for path in files})
-        _write(render(merged, fmt))
+        _write(render(merged, fmt, styler()))
         if merged["missing_shards"]:
             missing = ", ".join(map(str, merged["missing_shards"]))
             count = merged["shards"][0]["count"] if merged["shards"] else "?"

@@ -96,7 +96,7 @@ def test_one_process_reports_every_stack_and_errors_do_not_hide_drift(
     assert set(server.methods) == {"GET"}, server.methods  # read-only
     assert {f: f.joinpath(".reconciler", "state.json").read_bytes() for f in folders} == states
     assert not (root / "team-0" / "env-0" / ".reconciler" / "lock").exists()
-    assert "team-1/env-1: drifted (1 changes)" in result.stderr
+    assert "team-1/env-1: drifted (1 change)" in result.stderr
     assert "6 stacks: 2 errored, 1 drifted, 1 pending config, 2 in sync" in result.stderr
 
     markdown = run_cli("drift", "--stacks", root, "--format", "markdown")

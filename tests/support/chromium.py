@@ -43,17 +43,19 @@ def chromium() -> str:
     pytest.skip(reason)
 
 
-def _run(page: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+def _run(page: Path, *flags: str, fragment: str = "") -> subprocess.CompletedProcess[str]:
     with tempfile.TemporaryDirectory(prefix="reconciler-chromium-") as profile:
-        command = [chromium(), *FLAGS, f"--user-data-dir={profile}", *flags, page.resolve().as_uri()]
+        uri = page.resolve().as_uri() + (f"#{fragment}" if fragment else "")
+        command = [chromium(), *FLAGS, f"--user-data-dir={profile}", *flags, uri]
         result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert result.returncode == 0, f"chromium exited {result.returncode}: {result.stderr[-2000:]}"
     return result
 
 
-def dump_dom(page: Path) -> str:
-    """The page's DOM as the browser built it, serialised."""
-    return _run(page, "--dump-dom").stdout
+def dump_dom(page: Path, fragment: str = "") -> str:
+    """The page's DOM as the browser built it (its scripts run), serialised; ``fragment``: the
+    address's ``#…`` part."""
+    return _run(page, "--dump-dom", fragment=fragment).stdout
 
 
 def screenshot(page: Path, out: Path, size: tuple[int, int] = (1000, 700)) -> Path:

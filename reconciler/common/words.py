@@ -1,0 +1,16 @@
+"""Counts in words, right for 0, 1 and 2: ``plural(1, "stack")`` is "1 stack", ``plural(0, "stack")``
+"0 stacks". The one place English plural forms are made, so no message says "1 changes"."""
+
+from __future__ import annotations
+
+__all__ = ["plural"]
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``count`` and the noun (the last word of ``singular``) in the form the count takes."""
+    if count == 1:
+        return f"{count} {singular}"
+    if plural_form is None:
+        consonant_y = singular.endswith("y") and singular[-2:-1] not in tuple("aeiou")
+        plural_form = singular[:-1] + "ies" if consonant_y else singular + "s"
+    return f"{count} {plural_form}"
