@@ -6,6 +6,7 @@ state for them, and writes the file.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from reconciler.app.session import Session
@@ -23,6 +24,20 @@ def save(session: Session, the_plan: Plan, out: Path) -> None:
     saved_plans.write(doc, out)
 
 
+def _same_stack(saved: saved_plans.SavedPlan, session: Session) -> None:
+    """Refuse a plan made from files none of which make this stack: each of its changes would
+    otherwise be reported as "no longer in the configuration", which hides the real mistake."""
+    made_from = {
+        os.path.normpath(f.get("path", "")) for f in saved.meta.get("files") or () if isinstance(f, dict)
+    }
+    here = {os.path.normpath(p) for p in session.loaded.files}
+    if made_from and not made_from & here:
+        raise PlanError(
+            f"{saved.path} is a plan for another stack: it was made from {', '.join(sorted(made_from))}, "
+            f"and this stack is {', '.join(sorted(here))}; apply it with the -f it was made with"
+        )
+
+
 async def plan_from_saved(session: Session, saved: saved_plans.SavedPlan) -> tuple[Plan, list[str]]:
     """Re-read the kinds the saved plan touches, re-plan them, and return exactly the reviewed changes
     (and the addresses of changes found since, not applied). StalePlan if anything reviewed moved."""
@@ -30,6 +45,7 @@ async def plan_from_saved(session: Session, saved: saved_plans.SavedPlan) -> tup
     if bool(saved.meta.get("sandbox")) != sandbox:
         made = "with --sandbox" if saved.meta.get("sandbox") else "without --sandbox"
         raise PlanError(f"{saved.path} was made {made}; apply it the same way")
+    _same_stack(saved, session)
     kinds = saved.kinds()
     snapshot = session.store.read()
     if not kinds:

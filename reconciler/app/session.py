@@ -133,10 +133,23 @@ class Session:
         if destroy:
             the_plan = for_destroy(the_plan)
         the_plan = select(the_plan, self.options.targets, self.options.excludes)
+        if not destroy:
+            self._check_stack_files(the_plan)
         problem = None if destroy else mass_delete_problem(self._guarded(the_plan), len(snapshot.entries))
         if problem and not self.options.allow_mass_delete:
             the_plan = replace(the_plan, warnings=(*the_plan.warnings, f"apply will refuse: {problem}"))
         return the_plan, live
+
+    def _check_stack_files(self, the_plan: Plan) -> None:
+        """Refuse a plan that deletes what a stack file beside the loaded ones declares
+        (``app/stack_files.py``): the state was made with that file too."""
+        from reconciler.app.stack_files import declared_beside, files_problem
+
+        gone = [c.address for c in the_plan.pending() if c.action is Action.DELETE and not c.deposed_of]
+        declared = declared_beside(self.loaded, gone, self.environ)
+        problem = files_problem(declared, self.loaded, self.store.description)
+        if problem:
+            raise PlanError(problem)
 
     async def apply(
         self,

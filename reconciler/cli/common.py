@@ -210,13 +210,24 @@ def confirm(auto_approve: bool, question: str) -> bool:
     return answer.strip() == "yes"
 
 
-def render(doc: dict[str, Any], fmt: str, report: str = "plan") -> str:
-    """``report``: "plan", or "drift" for the drift report's own title."""
+def render(doc: dict[str, Any], fmt: str, report: str = "plan", state: str | None = None) -> str:
+    """``report``: "plan", "drift" or "destroy", for each one's own title and words. ``state``: where
+    the stack's state is (``StateStore.description``), said in the header of text and Markdown."""
     from reconciler.cli.console import styler
     from reconciler.engine.render import render_json, render_markdown, render_text
 
     if fmt == "json":
         return render_json(doc)
     if fmt == "markdown":
-        return render_markdown(doc, report=report)
-    return render_text(doc, styler(), report=report)
+        text = render_markdown(doc, report=report)
+        if state is None:
+            return text
+        from reconciler.common.escape import md_code
+
+        title, _, rest = text.partition("\n")
+        return f"{title}\n\nState: {md_code(state)}\n{rest}"
+    text = render_text(doc, styler(), report=report)
+    if state is None:
+        return text
+    title, _, rest = text.partition("\n")
+    return f"{title}\nState: {state}\n{rest}"

@@ -16,6 +16,12 @@ from reconciler.providers.http import CallStats
 
 
 def use_colour(stream: TextIO) -> bool:
+    """``--no-color`` and ``NO_COLOR`` win; then ``FORCE_COLOR``; else colour on a terminal. The
+    command line's choice is the root context's ``color`` (``contract.colour_option``)."""
+    ctx = click.get_current_context(silent=True)
+    chosen = ctx.find_root().color if ctx is not None else None
+    if chosen is not None:
+        return chosen
     if os.environ.get("NO_COLOR"):
         return False
     if os.environ.get("FORCE_COLOR"):

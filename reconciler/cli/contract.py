@@ -83,9 +83,8 @@ def _colour(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
 
     root = ctx.find_root()
     if value or os.environ.get("NO_COLOR"):
-        os.environ["NO_COLOR"] = "1"  # for rich too (apply's live bars), which reads it itself
         root.color = False
-    elif os.environ.get("FORCE_COLOR"):
+    elif os.environ.get("FORCE_COLOR") and root.color is None:
         root.color = True
 
 

@@ -62,11 +62,12 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
             paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
         ) as session:
             the_plan = await _planned(session)
+            state = session.store.description
             if out is not None:
                 from reconciler.app.saved_plans import save
 
                 save(session, the_plan, out)
-        click.echo(render(the_plan.to_json(), fmt), nl=False)
+        click.echo(render(the_plan.to_json(), fmt, state=state), nl=False)
         if out is not None:
             flags = [*(f"-f {p}" for p in paths), *(["--sandbox"] if sandbox else [])]
             again = " ".join(["reconciler apply", *flags])
@@ -102,8 +103,9 @@ def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) 
             paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
         ) as session:
             the_plan = await _planned(session)
+            state = session.store.description
         doc = the_plan.to_json()
-        click.echo(render(doc, fmt, report="drift"), nl=False)
+        click.echo(render(doc, fmt, report="drift", state=state), nl=False)
         if notify:
             from reconciler.cli.notify import drift_report, shown_url
             from reconciler.cli.notify import notify as send
@@ -148,6 +150,8 @@ def _apply_command(
     verb = "destroy these resources" if destroy else "perform these actions"
     progress = ApplyProgress(click.echo, live=wants_live(sys.stdout, verbose), colour=use_colour(sys.stdout))
     reading = Heartbeat(lambda line: click.echo(line, err=True), "reading live state")
+    report = "destroy" if destroy else "plan"
+    state: list[str | None] = [None]  # where the session keeps state, once it is open
 
     def ask(_plan: object) -> bool:
         if confirm(auto_approve, f"\nDo you want to {verb}?"):
@@ -161,13 +165,14 @@ def _apply_command(
 
     def show(the_plan: Plan) -> None:
         reading.stop()
-        click.echo(render(the_plan.to_json(), "text"), nl=False)
+        click.echo(render(the_plan.to_json(), "text", report=report, state=state[0]), nl=False)
 
     async def body() -> int:
         reading.start()
         async with open_session(
             paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
         ) as session:
+            state[0] = session.store.description
             try:
                 done = await apply_stack(
                     session,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-__all__ = ["plural"]
+__all__ = ["plural", "seconds", "singular"]
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
@@ -14,3 +14,17 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
         consonant_y = singular.endswith("y") and singular[-2:-1] not in tuple("aeiou")
         plural_form = singular[:-1] + "ies" if consonant_y else singular + "s"
     return f"{count} {plural_form}"
+
+
+def seconds(value: float) -> str:
+    """A duration as people read it: ``30s``, ``29.8s``, ``0.5s`` (never ``29.8131s``)."""
+    return f"{round(value, 1):g}s"
+
+
+def singular(noun: str) -> str:
+    """The singular of a kind's plural name, in words: ``cores`` -> "core", ``repositories`` ->
+    "repository", ``package_instances`` -> "package instance"."""
+    words = noun.replace("_", " ")
+    if words.endswith("ies"):
+        return words[:-3] + "y"
+    return words[:-1] if words.endswith("s") else words

@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from reconciler.common.words import singular
 from reconciler.engine.causes import attribute
 from reconciler.engine.changes import Action, Cause, Change, Plan, Reason
 from reconciler.engine.deletes import DeleteContext, apply_delete_rules
@@ -325,7 +326,7 @@ class _Planner:
                 if not known:
                     raise PlanError(
                         f"{res.address}: {field_name} {value!r} does not exist "
-                        f"(no such {ref_rule.kind} on {kind.provider})"
+                        f"(no {singular(ref_rule.kind)} with that id on {kind.provider.capitalize()})"
                     )
         return kind.resolve_refs(attrs, self._planned_id)
 

@@ -67,11 +67,19 @@ def summary_line(doc: Mapping[str, Any]) -> str:
 # What a rendering is titled: a plan (plan, apply, destroy) or a drift report (drift: read-only).
 TITLES = {
     "plan": ("No changes.", "reconciler will perform the following actions:", "### reconciler plan"),
+    "destroy": ("Nothing to destroy.", "reconciler will destroy the following:", "### reconciler destroy"),
     "drift": (
         "No drift.",
         "Drift report: live state differs from the configuration; `reconciler apply` would do this:",
         "### reconciler drift report",
     ),
+}
+
+# Why there is nothing to do, said after TITLES[report][0].
+NOTHING_BECAUSE = {
+    "plan": "Live state matches the configuration.",
+    "drift": "Live state matches the configuration.",
+    "destroy": "The state records no resource of this stack.",
 }
 
 
@@ -82,7 +90,7 @@ def render_text(
     none, title, _ = TITLES[report]
     out: list[str] = []
     if not changes:
-        out.append(style(none, "green") + " Live state matches the configuration.")
+        out.append(style(none, "green") + " " + NOTHING_BECAUSE[report])
     else:
         out.extend(outside_text(doc, style, _shown))
         out.append(title)
@@ -175,7 +183,7 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000, report: str
     ]
     changes = [c for c in doc["changes"] if _listed(c)]
     if not changes:
-        head.append("**No changes.** Live state matches the configuration.")
+        head.append(f"**{TITLES[report][0]}** {NOTHING_BECAUSE[report]}")
     head.extend(outside_markdown(doc, _md_cell, _shown))
     sections: list[str] = []
     for change in changes:
