@@ -118,7 +118,7 @@ def main() -> None:
             runs = [asyncio.run(measured_plan(stack_dir, server.environ)) for _ in range(args.runs)]
             naive = asyncio.run(naive_refresh(stack_dir, server.environ))
     first = runs[0]
-    if first["summary"]["noop"] != args.resources or first["summary"]["adopt"]:
+    if first["summary"]["no-op"] != args.resources:
         raise SystemExit(f"the seeded stack does not plan as {args.resources} no-ops: {first['summary']}")
     wall = statistics.median(r["wall_s"] for r in runs)
     plan_s = statistics.median(r["plan_s"] for r in runs)

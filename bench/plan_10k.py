@@ -114,7 +114,7 @@ def main() -> None:
         ("resources (by kind)", f"{args.resources}", ", ".join(f"{k}={n}" for k, n in counts.items())),
         ("imports", f"{imports_s:.3f} s", "(not in the total)"),
         ("load + validate", f"{stages['load_validate']:.3f} s", f"{size_mb:.1f} MB of YAML"),
-        ("plan", f"{stages['plan']:.3f} s", f"{summary['update']} updates, {summary['noop']} no-ops"),
+        ("plan", f"{stages['plan']:.3f} s", f"{summary['update']} updates, {summary['no-op']} no-ops"),
         ("Plan.to_json", f"{stages['to_json']:.3f} s", ""),
         ("render text", f"{stages['render_text']:.3f} s", f"{len(text) // 1024} KiB"),
         ("render JSON", f"{stages['render_json']:.3f} s", f"{len(rendered) // 1024} KiB"),

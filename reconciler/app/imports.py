@@ -25,7 +25,7 @@ class ImportResult:
     def remaining(self) -> Plan | None:
         """What the next apply would do to this address, if anything."""
         change = next((c for c in self.plan.changes if c.address == self.address), None)
-        if change is None or not change.is_change:
+        if change is None or not change.pending:
             return None
         return replace(self.plan, changes=(change,), unmanaged=(), forget=())
 

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 from reconciler.config import LoadedStack, load_stack
 from reconciler.config.stack import stack_model
 from reconciler.engine.apply import ApplyResult, EventHook, Outcome, apply
+from reconciler.engine.changes import Action
 from reconciler.engine.deletes import for_destroy
 from reconciler.engine.journal import Journal
 from reconciler.engine.pending import PendingCreate, Resolved, explain, pending_creates, resolve
-from reconciler.engine.plan import Action, Plan, PlanAsListed, plan
+from reconciler.engine.plan import Plan, PlanAsListed, plan
 from reconciler.engine.safety import mass_delete_problem
 from reconciler.engine.select import select
 from reconciler.errors import PlanError
@@ -247,7 +248,7 @@ class Session:
         after, _ = await self.plan(destroy=destroy)
         problems = []
         for change in after.changes:
-            if change.address in done and (change.action is not Action.NOOP or change.adopt):
+            if change.address in done and change.pending:
                 fields = ", ".join(f.path for f in change.fields) or change.reason
                 problems.append(
                     f"{change.address}: the API accepted the {result.results[change.address].action.value} "

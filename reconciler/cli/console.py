@@ -55,7 +55,9 @@ def apply_summary(result: ApplyResult, command: str = "apply") -> list[str]:
         f"Resources: {counts[Action.CREATE]} added, "
         f"{counts[Action.UPDATE]} changed, {counts[Action.REPLACE]} replaced, "
         f"{counts[Action.DELETE]} destroyed"
-        + (f", {counts[Action.NOOP]} adopted" if counts[Action.NOOP] else "")
+        + (f", {counts[Action.ADOPT]} adopted" if counts[Action.ADOPT] else "")
+        + (f", {counts[Action.MOVE]} moved in state" if counts[Action.MOVE] else "")
+        + (f", {counts[Action.STATE_ONLY]} recorded in state" if counts[Action.STATE_ONLY] else "")
         + (f"; {len(unrecorded)} more done on the API but NOT recorded in state" if unrecorded else "")
         + "."
     ]

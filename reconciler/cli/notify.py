@@ -22,7 +22,6 @@ import httpx2
 
 from reconciler.common.escape import md_text
 from reconciler.common.redact import scrub
-from reconciler.engine.saved import is_pending
 from reconciler.errors import ApiError, ProviderError, ReconcilerError
 from reconciler.providers.connect import Endpoint, api_client
 from reconciler.providers.http import check_endpoint
@@ -59,7 +58,7 @@ def drift_report(
     plan_doc: Mapping[str, Any], *, drifted: bool, now: datetime | None = None
 ) -> dict[str, Any]:
     stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    pending = [c for c in plan_doc.get("changes", []) if is_pending(c)]
+    pending = [c for c in plan_doc.get("changes", []) if c["pending"]]
     if drifted:
         addresses = ", ".join(md_text(c["address"]) for c in pending[:10])
         more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""

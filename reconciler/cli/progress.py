@@ -41,10 +41,9 @@ VERBS = {
     "update": ("updating", "updated"),
     "replace": ("replacing", "replaced"),
     "delete": ("destroying", "destroyed"),
-    "noop": ("adopting", "adopted"),
     "adopt": ("adopting", "adopted"),
-    "move": ("moving", "moved"),
-    "state-only": ("recording", "recorded"),
+    "move": ("moving in state", "moved in state"),
+    "state-only": ("recording in state", "recorded in state"),
 }
 
 

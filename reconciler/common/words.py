@@ -17,8 +17,9 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
 
 
 def seconds(value: float) -> str:
-    """A duration as people read it: ``30s``, ``29.8s``, ``0.5s`` (never ``29.8131s``)."""
-    return f"{round(value, 1):g}s"
+    """A duration as people read it: ``30s``, ``29.8s``, ``2.35s``, ``0.05s`` (never ``29.8131s``):
+    three significant digits at most, none lost before the decimal point."""
+    return f"{round(value, 1):g}s" if value >= 10 else f"{value:.3g}s"
 
 
 def singular(noun: str) -> str:

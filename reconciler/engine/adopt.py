@@ -77,6 +77,6 @@ def settle(entry: StateEntry, address: str, plan_after: Plan) -> StateEntry:
     the object differs from the stack, and the digest is cleared so the differences read as
     ``config`` (never applied), not ``drift``."""
     change = next((c for c in plan_after.changes if c.address == address), None)
-    if change is not None and not change.is_change:
+    if change is not None and not change.pending:
         return entry
     return replace(entry, digest="")

@@ -296,7 +296,7 @@ class _Applier:
                 await self._write(change.address, None)
             return None
         assert desired is not None
-        if change.action is Action.NOOP:  # adoption: only state changes
+        if not change.action.calls_api:  # adopt, move, state-only: only state changes
             assert live is not None
             slot.release()
             await self._record(desired, live)

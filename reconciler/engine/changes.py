@@ -13,20 +13,65 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from reconciler.engine.diff import FieldDiff
+from reconciler.errors import PlanError
 from reconciler.values import Desired, LiveObject, Ref, Unknown
 
-__all__ = ["FORMAT_VERSION", "SENSITIVE_CHANGED", "Action", "Cause", "Change", "Plan", "Reason"]
+__all__ = [
+    "FORMAT_VERSION",
+    "SENSITIVE_CHANGED",
+    "Action",
+    "Cause",
+    "Change",
+    "Plan",
+    "Reason",
+    "ReplaceOrder",
+    "upgrade_plan_json",
+]
 
-FORMAT_VERSION = "1"
+# 2: an explicit ``action`` from the closed set below, ``pending`` and ``replace_order`` per change
+# (1: ``noop`` plus the flags ``adopt``/``moved_from``/``sync_state``; read by upgrade_plan_json).
+FORMAT_VERSION = "2"
 SENSITIVE_CHANGED = "(sensitive, changed)"
 
 
 class Action(enum.StrEnum):
+    """What apply will do for one resource: one value from a closed set, decided by the planner
+    and read by every other part (apply, saved plans, drift, notify, the fleet, the renderers),
+    as OpenTofu's ``plans.Action``. Nobody derives it again from reasons or flags.
+
+    The first four call the API. The next three only write state: ``adopt`` records a live object
+    found by natural key, ``move`` moves a state entry to the resource's new address (a rename in
+    the configuration), ``state-only`` changes what state records (``lifecycle.prevent_destroy``).
+    An adopted or renamed resource whose fields also differ is an ``update`` (or ``replace``) and
+    keeps ``Change.adopt`` / ``Change.moved_from`` to say so."""
+
     CREATE = "create"
     UPDATE = "update"
     REPLACE = "replace"
     DELETE = "delete"
-    NOOP = "noop"
+    ADOPT = "adopt"
+    MOVE = "move"
+    STATE_ONLY = "state-only"
+    NO_OP = "no-op"
+
+    @property
+    def pending(self) -> bool:
+        """Apply has something to do: the one rule, written here only."""
+        return self is not Action.NO_OP
+
+    @property
+    def calls_api(self) -> bool:
+        return self in _API_ACTIONS
+
+
+_API_ACTIONS = frozenset({Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE})
+
+
+class ReplaceOrder(enum.StrEnum):
+    """The order of a replace's two calls (``lifecycle.create_before_destroy`` chooses the second)."""
+
+    DELETE_THEN_CREATE = "delete-then-create"
+    CREATE_THEN_DELETE = "create-then-delete"
 
 
 class Cause(enum.StrEnum):
@@ -38,8 +83,8 @@ class Cause(enum.StrEnum):
 
 class Reason(enum.StrEnum):
     """Why a change has its action, as a closed set (OpenTofu's ``ActionReason``): ``Change.reason``
-    says the same in words, for people. ``adopt``, ``moved_from`` and ``refused`` stay flags on
-    the change: an adopted or renamed resource can still be updated, a refused one still planned."""
+    says the same in words, for people. Explanation only: nothing decides from it (the action
+    does)."""
 
     NOT_FOUND = "not_found"  # create: declared, not found live
     DELETED_OUTSIDE = "deleted_outside"  # create: state knew it, it is gone: created again
@@ -49,10 +94,10 @@ class Reason(enum.StrEnum):
     NOT_DECLARED = "not_declared"  # delete: in state, no longer in the configuration
     DEPOSED = "deposed"  # delete: left over by a create_before_destroy replace
     DESTROY = "destroy"  # delete: ``destroy`` deletes everything the stack manages
-    UP_TO_DATE = "up_to_date"  # noop
-    ADOPTED = "adopted"  # noop: found by natural key, apply records it in state
-    MOVED = "moved"  # noop: renamed in the configuration, apply moves its state entry
-    STATE_ONLY = "state_only"  # noop: only what state records changes (lifecycle.prevent_destroy)
+    UP_TO_DATE = "up_to_date"  # no-op
+    ADOPTED = "adopted"  # adopt: found by natural key, apply records it in state
+    MOVED = "moved"  # move: renamed in the configuration, apply moves its state entry
+    STATE_ONLY = "state_only"  # state-only: what state records changes (lifecycle.prevent_destroy)
 
 
 class Change(NamedTuple):
@@ -69,32 +114,38 @@ class Change(NamedTuple):
     reason: str
     reason_code: Reason
     remote_id: str | None = None
+    # Found by natural key, not by state: true for ``adopt``, and for an update or replace of an
+    # object adopted on the way.
     adopt: bool = False
     fields: tuple[FieldDiff, ...] = ()
     depends_on: tuple[str, ...] = ()
     # Set when lifecycle.prevent_destroy forbids this delete/replace: why, and how to proceed.
     refused: str | None = None
-    create_before_destroy: bool = False
+    # A replace's order; None for every other action.
+    replace_order: ReplaceOrder | None = None
     # For the delete of an object left over by a create_before_destroy replace: its owner's address.
     deposed_of: str | None = None
-    # The resource was renamed in the configuration: the address state knew it by.
+    # The resource was renamed in the configuration: the address state knew it by (``move``, or
+    # an update or replace of the renamed resource).
     moved_from: str | None = None
-    # Nothing to change on the API, but what state records must change (lifecycle.prevent_destroy
-    # turned on or off): apply writes state only.
-    sync_state: bool = False
     # Apply-only data, never serialised:
     desired: Desired | None = None
     live: LiveObject | None = None
 
     @property
-    def is_change(self) -> bool:
-        return self.action is not Action.NOOP or self.adopt or self.moved_from is not None or self.sync_state
+    def pending(self) -> bool:
+        return self.action.pending
+
+    @property
+    def create_before_destroy(self) -> bool:
+        return self.replace_order is ReplaceOrder.CREATE_THEN_DELETE
 
     def to_json(self) -> dict[str, Any]:
         return {
             "address": self.address,
             "kind": self.kind,
             "action": self.action.value,
+            "pending": self.action.pending,
             "cause": self.cause.value if self.cause else None,
             "causes": _causes(self),
             "adopt": self.adopt,
@@ -105,8 +156,7 @@ class Change(NamedTuple):
             "fields": [_field_json(f) for f in self.fields],
             "refused": self.refused,
             "moved_from": self.moved_from,
-            "sync_state": self.sync_state,
-            "create_before_destroy": self.create_before_destroy,
+            **({"replace_order": self.replace_order.value} if self.replace_order else {}),
         }
 
 
@@ -153,19 +203,17 @@ class Plan:
     warnings: tuple[str, ...] = field(default=())
 
     def has_changes(self) -> bool:
-        return any(c.is_change for c in self.changes)
+        return any(c.action.pending for c in self.changes)
 
     def summary(self) -> dict[str, int]:
+        """Changes per action: each change counted once."""
         counts = {a.value: 0 for a in Action}
-        counts["adopt"] = counts["move"] = 0
         for c in self.changes:
             counts[c.action.value] += 1
-            counts["adopt"] += c.adopt
-            counts["move"] += c.moved_from is not None
         return counts
 
     def pending(self) -> list[Change]:
-        return [c for c in self.changes if c.is_change]
+        return [c for c in self.changes if c.action.pending]
 
     def refused(self) -> list[Change]:
         return [c for c in self.changes if c.refused]
@@ -179,3 +227,43 @@ class Plan:
             "warnings": list(self.warnings),
             "errors": [c.refused for c in self.changes if c.refused],
         }
+
+
+def upgrade_plan_json(doc: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """A plan JSON document of this version, from one of this version or of version 1 (whose
+    ``noop`` stood for adopt, move and state-only changes, told apart by flags). Anything else is
+    refused with one message naming ``source``. Version 1 is read here and nowhere else."""
+    version = doc.get("format_version")
+    if version == FORMAT_VERSION:
+        return dict(doc)
+    if version != "1":
+        raise PlanError(
+            f"{source}: unsupported plan format_version {version!r} "
+            f"(this reconciler reads {FORMAT_VERSION} and 1); run plan again"
+        )
+    changes = [_upgrade_change(c) for c in doc.get("changes", ()) if isinstance(c, Mapping)]
+    summary: dict[str, int] = {a.value: 0 for a in Action}
+    for c in changes:
+        summary[c["action"]] = summary.get(c["action"], 0) + 1
+    return {**doc, "format_version": FORMAT_VERSION, "changes": changes, "summary": summary}
+
+
+def _upgrade_change(change: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in change.items() if k not in ("sync_state", "create_before_destroy")}
+    action = change.get("action")
+    if action == "noop":
+        if change.get("adopt"):
+            action = Action.ADOPT.value
+        elif change.get("moved_from"):
+            action = Action.MOVE.value
+        elif change.get("sync_state"):
+            action = Action.STATE_ONLY.value
+        else:
+            action = Action.NO_OP.value
+    out["action"] = action
+    out["pending"] = action != Action.NO_OP.value
+    if action == Action.REPLACE.value:
+        first_create = bool(change.get("create_before_destroy"))
+        order = ReplaceOrder.CREATE_THEN_DELETE if first_create else ReplaceOrder.DELETE_THEN_CREATE
+        out["replace_order"] = order.value
+    return out

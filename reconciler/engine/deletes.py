@@ -180,7 +180,7 @@ def _add_delete_dependencies(changes: dict[str, Change]) -> None:
     by_name = {(c.kind, c.live.name): c for c in changes.values() if c.live is not None}
     extra: dict[str, set[str]] = {}
     for change in changes.values():
-        if change.live is None or change.action is Action.NOOP:
+        if change.live is None or not change.action.calls_api:
             continue
         kind = KINDS_BY_NAME[change.kind]
         for field_name, rule in kind.references.items():

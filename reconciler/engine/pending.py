@@ -109,7 +109,7 @@ def explain(the_plan: Plan, resolved: Resolved) -> Plan:
         return the_plan
     changes = []
     for c in the_plan.changes:
-        if c.remote_id in resolved.adopted and c.action is not Action.NOOP:
+        if c.remote_id in resolved.adopted and c.action.calls_api:
             c = _explained(c)
         changes.append(c)
     return replace(the_plan, changes=tuple(changes), warnings=(*the_plan.warnings, *resolved.warnings))

@@ -17,7 +17,7 @@ from typing import Any
 
 from reconciler.common.words import singular
 from reconciler.engine.causes import attribute
-from reconciler.engine.changes import Action, Cause, Change, Plan, Reason
+from reconciler.engine.changes import Action, Cause, Change, Plan, Reason, ReplaceOrder
 from reconciler.engine.deletes import DeleteContext, apply_delete_rules
 from reconciler.engine.diff import FieldDiff, diff_attrs
 from reconciler.errors import PlanError
@@ -342,11 +342,11 @@ class _Planner:
         entries = self.state.entries
         change = self._change_for_resource(res, entries.get(moved_from or res.address))
         entry = entries.get(res.address)
-        if change.action is Action.NOOP and not change.adopt and entry is not None:
+        if change.action is Action.NO_OP and entry is not None:
             wanted = bool(res.lifecycle and res.lifecycle.prevent_destroy)
             if wanted != bool(entry.extra.get("prevent_destroy")):
                 change = change._replace(
-                    sync_state=True,
+                    action=Action.STATE_ONLY,
                     cause=Cause.CONFIG,
                     reason=f"lifecycle.prevent_destroy turned {'on' if wanted else 'off'}: recorded in state",
                     reason_code=Reason.STATE_ONLY,
@@ -354,17 +354,18 @@ class _Planner:
         if moved_from is None:
             return change
         reason = f"renamed from {moved_from} in the configuration (the same object); {change.reason}"
-        code = Reason.MOVED if change.reason_code is Reason.UP_TO_DATE else change.reason_code
-        return change._replace(moved_from=moved_from, reason=reason, reason_code=code)
+        if change.action is Action.NO_OP:
+            return change._replace(
+                action=Action.MOVE, moved_from=moved_from, reason=reason, reason_code=Reason.MOVED
+            )
+        return change._replace(moved_from=moved_from, reason=reason)
 
     def _change_for_resource(self, res: Desired, entry: StateEntry | None) -> Change:
         """``entry``: the state entry the resource is known by (its old address, if renamed)."""
         kind = KINDS_BY_NAME[res.kind]
         obj, adopted = self.matched[res.address]
         deps = (
-            tuple(
-                sorted(a for a in res.refs if a in self.changes and self.changes[a].action is not Action.NOOP)
-            )
+            tuple(sorted(a for a in res.refs if a in self.changes and self.changes[a].action.calls_api))
             if res.refs
             else ()
         )
@@ -410,6 +411,7 @@ class _Planner:
                 cause=cause,
                 reason=f"{tainted}; it must be created again",
                 reason_code=Reason.TAINTED,
+                replace_order=ReplaceOrder.DELETE_THEN_CREATE,
                 remote_id=obj.remote_id,
                 adopt=adopted,
                 fields=fields,
@@ -420,7 +422,7 @@ class _Planner:
             reason = f"adopting the existing object found by {kind.key_doc}" if adopted else "up to date"
             return _declared(
                 res,
-                action=Action.NOOP,
+                action=Action.ADOPT if adopted else Action.NO_OP,
                 cause=None,
                 reason=reason,
                 reason_code=Reason.ADOPTED if adopted else Reason.UP_TO_DATE,
@@ -452,11 +454,15 @@ class _Planner:
             adopt=adopted,
             fields=fields,
             depends_on=deps,
-            create_before_destroy=bool(
-                action is Action.REPLACE and res.lifecycle and res.lifecycle.create_before_destroy
-            ),
+            replace_order=_replace_order(res) if action is Action.REPLACE else None,
             live=obj,
         )
+
+
+def _replace_order(res: Desired) -> ReplaceOrder:
+    if res.lifecycle and res.lifecycle.create_before_destroy:
+        return ReplaceOrder.CREATE_THEN_DELETE
+    return ReplaceOrder.DELETE_THEN_CREATE
 
 
 def _declared(res: Desired, **fields: Any) -> Change:

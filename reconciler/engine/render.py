@@ -12,15 +12,36 @@ from reconciler.engine.render_outside import outside_markdown, outside_text
 
 __all__ = ["render_json", "render_markdown", "render_text", "summary_line"]
 
-SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "noop": " "}
+SYMBOL = {
+    "create": "+",
+    "update": "~",
+    "replace": "-/+",
+    "delete": "-",
+    "adopt": " ",
+    "move": " ",
+    "state-only": " ",
+    "no-op": " ",
+}
 VERB = {
     "create": "will be created",
     "update": "will be updated in place",
     "replace": "must be replaced",
     "delete": "will be destroyed",
-    "noop": "will be adopted (recorded in state, no API change)",
+    "adopt": "will be adopted (recorded in state, no API change)",
+    "move": "will be moved in state from {moved_from} (no API change)",
+    "state-only": "will be updated in state only (no API change)",
+    "no-op": "is up to date",
 }
-COLOUR = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red", "noop": "cyan"}
+COLOUR = {
+    "create": "green",
+    "update": "yellow",
+    "replace": "magenta",
+    "delete": "red",
+    "adopt": "cyan",
+    "move": "cyan",
+    "state-only": "cyan",
+    "no-op": "cyan",
+}
 Style = Callable[[str, str], str]
 
 
@@ -49,8 +70,10 @@ def _op(field: Mapping[str, Any]) -> str:
     return "add" if field["before"] is None else "remove" if field["after"] is None else "change"
 
 
-def _listed(change: Mapping[str, Any]) -> bool:
-    return change["action"] != "noop" or any(change.get(k) for k in ("adopt", "moved_from", "sync_state"))
+def _adopting(doc: Mapping[str, Any]) -> int:
+    """Objects found by natural key that apply records: ``adopt`` actions, and updates or replaces
+    of an object adopted on the way."""
+    return sum(1 for c in doc["changes"] if c.get("adopt"))
 
 
 def summary_line(doc: Mapping[str, Any]) -> str:
@@ -59,8 +82,13 @@ def summary_line(doc: Mapping[str, Any]) -> str:
         f"Plan: {s['create']} to add, {s['update']} to change, {s['replace']} to replace, "
         f"{s['delete']} to destroy."
     )
-    if s.get("adopt"):
-        line += f" {s['adopt']} to adopt."
+    adopting = _adopting(doc)
+    if adopting:
+        line += f" {adopting} to adopt."
+    if s.get("move"):
+        line += f" {s['move']} to move in state."
+    if s.get("state-only"):
+        line += f" {s['state-only']} to update in state only."
     return line
 
 
@@ -86,7 +114,7 @@ NOTHING_BECAUSE = {
 def render_text(
     doc: Mapping[str, Any], style: Style = _plain, verbose: bool = False, report: str = "plan"
 ) -> str:
-    changes = [c for c in doc["changes"] if _listed(c)]
+    changes = [c for c in doc["changes"] if c["pending"]]
     none, title, _ = TITLES[report]
     out: list[str] = []
     if not changes:
@@ -110,14 +138,10 @@ def render_text(
 def _text_change(change: Mapping[str, Any], style: Style) -> list[str]:
     action = change["action"]
     colour = COLOUR[action]
-    verb = VERB[action]
-    if action == "noop" and change.get("moved_from") and not change.get("adopt"):
-        verb = f"will be moved in state from {change['moved_from']} (no API change)"
-    elif action == "noop" and change.get("sync_state"):
-        verb = "will be updated in state only (no API change)"
+    verb = VERB[action].format(moved_from=change.get("moved_from"))
     cause = change.get("cause")
     head = f"  # {change['address']} {verb}"
-    if change.get("adopt") and action != "noop":
+    if change.get("adopt") and action != "adopt":
         head += " (adopting the existing object)"
     reason = change["reason"]
     if cause == "drift":
@@ -127,7 +151,7 @@ def _text_change(change: Mapping[str, Any], style: Style) -> list[str]:
     lines.append(style(f"{SYMBOL[action]:>3} {change['address']}", colour) + ident)
     if change.get("refused"):
         lines.append(style("      ! refused (see the error below)", "red"))
-    if change.get("create_before_destroy"):
+    if change.get("replace_order") == "create-then-delete":
         lines.append("      (create_before_destroy: the new object is created before the old one is deleted)")
     fields = change["fields"]
     width = max((len(f["path"]) for f in fields), default=0)
@@ -178,10 +202,10 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000, report: str
         "",
         "| create | update | replace | delete | adopt |",
         "|---:|---:|---:|---:|---:|",
-        f"| {s['create']} | {s['update']} | {s['replace']} | {s['delete']} | {s.get('adopt', 0)} |",
+        f"| {s['create']} | {s['update']} | {s['replace']} | {s['delete']} | {_adopting(doc)} |",
         "",
     ]
-    changes = [c for c in doc["changes"] if _listed(c)]
+    changes = [c for c in doc["changes"] if c["pending"]]
     if not changes:
         head.append(f"**{TITLES[report][0]}** {NOTHING_BECAUSE[report]}")
     head.extend(outside_markdown(doc, _md_cell, _shown))
@@ -211,17 +235,12 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000, report: str
 
 def _markdown_change(change: Mapping[str, Any]) -> str:
     action = change["action"]
-    label = (
-        ("move" if change.get("moved_from") and not change.get("adopt") else "adopt")
-        if action == "noop"
-        else action
-    )
     causes = change.get("causes") or ([change["cause"]] if change.get("cause") else [])
     cause = f", {' + '.join(causes)}" if causes else ""
     lines = [
         "<details>",
         f"<summary><code>{SYMBOL[action].strip() or '='}</code> <b>{html_text(change['address'])}</b> "
-        f"— {html_text(label + cause)}</summary>",
+        f"— {html_text(action + cause)}</summary>",
         "",
         md_text(change["reason"]),
         "",

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.common.paths import write_atomic
-from reconciler.engine.changes import Change, Plan
+from reconciler.engine.changes import Action, Change, Plan, upgrade_plan_json
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS_BY_NAME
 from reconciler.state.base import StateSnapshot, digest
@@ -45,7 +45,7 @@ __all__ = ["SAVED_FORMAT_VERSION", "SavedPlan", "StalePlan", "check", "dump", "l
 
 SAVED_FORMAT_VERSION = "1"
 # What must be the same in the saved and the recomputed change for the plan to be still valid.
-_COMPARED = ("action", "adopt", "remote_id", "fields", "refused", "moved_from")
+_COMPARED = ("action", "adopt", "remote_id", "fields", "refused", "moved_from", "replace_order")
 
 
 class StalePlan(PlanError):
@@ -110,8 +110,8 @@ class SavedPlan:
         return {c["address"]: c for c in self.doc["changes"]}
 
     def pending(self) -> dict[str, Mapping[str, Any]]:
-        """The reviewed actions: every change that is not a plain no-op."""
-        return {a: c for a, c in self.changes.items() if is_pending(c)}
+        """The reviewed actions: every change the plan marks ``pending``."""
+        return {a: c for a, c in self.changes.items() if c["pending"]}
 
     def kinds(self) -> set[str]:
         """The kinds to re-read: those the plan touches, and those they refer to (to resolve ids)."""
@@ -124,11 +124,6 @@ class SavedPlan:
             found.add(kind)
             todo.extend(ref.kind for ref in KINDS_BY_NAME[kind].references.values())
         return found
-
-
-def is_pending(change: Mapping[str, Any]) -> bool:
-    """A change in the plan JSON that apply would carry out (the JSON twin of ``Change.is_change``)."""
-    return change["action"] != "noop" or bool(change.get("adopt")) or bool(change.get("moved_from"))
 
 
 def load(path: Path) -> SavedPlan:
@@ -146,13 +141,23 @@ def load(path: Path) -> SavedPlan:
             f"{path} is not a saved plan (it is kept as it is); make one with "
             "`reconciler plan -f STACK --out plan.json`, then `reconciler apply -f STACK plan.json`"
         )
-    if meta.get("format_version") != SAVED_FORMAT_VERSION or doc.get("format_version") != "1":
+    if meta.get("format_version") != SAVED_FORMAT_VERSION:
         raise PlanError(
             f"{path}: unsupported saved plan format {meta.get('format_version')!r} "
             f"(this reconciler reads version {SAVED_FORMAT_VERSION}); run plan again"
         )
     if not isinstance(meta.get("bindings"), dict):
         raise PlanError(f"{path} is not a saved plan (no bindings section)")
+    doc = upgrade_plan_json(doc, str(path))  # a plan saved by the previous version: its actions made explicit
+    actions = {a.value for a in Action}
+    for change in doc["changes"]:
+        if not (
+            isinstance(change, dict)
+            and isinstance(change.get("address"), str)
+            and change.get("action") in actions
+            and isinstance(change.get("pending"), bool)
+        ):
+            raise PlanError(f"{path} is not a saved plan (a change without an address, action or pending)")
     return SavedPlan(path, doc)
 
 
@@ -206,11 +211,11 @@ def _why_stale(
     if fingerprint is not None and remote_id is not None:
         obj = live.by_id(saved["kind"]).get(remote_id)
         if obj is None:
-            if saved["action"] == "delete" or (now is not None and not now.is_change):
+            if saved["action"] == "delete" or (now is not None and not now.pending):
                 return f"already deleted since the plan was made ({remote_id}); was this plan applied?"
             return f"deleted outside reconciler ({remote_id})"
         if obj.fingerprint != fingerprint:
-            if now is not None and not now.is_change:  # e.g. this very plan, applied a second time
+            if now is not None and not now.pending:  # e.g. this very plan, applied a second time
                 return "already as planned: changed since, and it matches the configuration now"
             return "changed outside"
     if now is None:
@@ -227,7 +232,7 @@ def restrict(saved: SavedPlan, now: Plan) -> tuple[Plan, list[str]]:
     """``now`` cut down to exactly the reviewed changes, and the addresses of other pending changes
     (found since, never reviewed: not applied)."""
     reviewed = set(saved.pending())
-    kept = tuple(c for c in now.changes if c.address in reviewed or not c.is_change)
+    kept = tuple(c for c in now.changes if c.address in reviewed or not c.pending)
     others = sorted(c.address for c in now.pending() if c.address not in reviewed)
     return replace(now, changes=kept, unmanaged=(), forget=()), others
 

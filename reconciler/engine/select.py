@@ -43,7 +43,7 @@ def select(plan: Plan, targets: Iterable[str] = (), excludes: Iterable[str] = ()
             pulled.add(dep)
             stack.extend(by_address[dep].depends_on)
         for dep in sorted(pulled):
-            if by_address[dep].is_change:
+            if by_address[dep].pending:
                 warnings.append(f"{dep} is included because a target depends on it")
         keep = chosen | pulled
     if excludes:
@@ -56,7 +56,7 @@ def select(plan: Plan, targets: Iterable[str] = (), excludes: Iterable[str] = ()
                 if blockers:
                     dropped.add(address)
                     changed = True
-                    if by_address[address].is_change:
+                    if by_address[address].pending:
                         warnings.append(f"{address} is left out because it depends on {', '.join(blockers)}")
         keep -= dropped
     changes = tuple(c for c in plan.changes if c.address in keep)

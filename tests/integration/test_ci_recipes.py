@@ -140,7 +140,7 @@ def _check_flow(
     result = job.run(drift)
     assert result.returncode == 2, result.stdout + result.stderr  # the scheduled job fails on drift
     assert reports[-1]["drifted"] is True
-    (change,) = [c for c in reports[-1]["changes"] if c["action"] != "noop"]
+    (change,) = [c for c in reports[-1]["changes"] if c["pending"]]
     assert (change["address"], change["cause"]) == ("cores.fast-athens", "drift")
 
 

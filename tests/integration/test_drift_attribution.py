@@ -24,7 +24,7 @@ def test_a_yaml_edit_and_an_out_of_band_edit_in_one_change(
 
     result = run_cli("drift", "--format", "json", "-f", stack_dir.path)
     assert result.exit_code == 2, result
-    (change,) = [c for c in result.json()["changes"] if c["action"] != "noop"]
+    (change,) = [c for c in result.json()["changes"] if c["pending"]]
     assert change["causes"] == ["config", "drift"] and change["cause"] == "config"
     causes = {f["path"]: f["cause"] for f in change["fields"]}
     assert causes == {"precision": "config", "memory_size": "drift"}
@@ -41,5 +41,5 @@ def test_a_yaml_edit_and_an_out_of_band_edit_in_one_change(
     assert run_cli("drift", "-f", stack_dir.path).exit_code == 0
     api.client.patch(f"/cores/{core['CoreID']}", json={**body, "Precision": 64, "MemorySize": 256000})
     result = run_cli("drift", "--format", "json", "-f", stack_dir.path)
-    (change,) = [c for c in result.json()["changes"] if c["action"] != "noop"]
+    (change,) = [c for c in result.json()["changes"] if c["pending"]]
     assert change["causes"] == ["drift"], change  # the re-applied YAML is the new baseline

@@ -54,7 +54,7 @@ def test_drift_posts_the_report_and_exit_codes_follow_drift(
     in_sync = run_cli("drift", "--format", "json", "--notify", receiver.url, "-f", stack_dir.path)
     assert in_sync.exit_code == 0, in_sync
     (report,) = receiver.reports
-    assert report["drifted"] is False and report["format_version"] == "1"
+    assert report["drifted"] is False and report["format_version"] == "2"
     assert report["generated_at"].endswith("Z") and "in sync" in report["text"]
 
     core_id = stack_dir.state()["cores.fast"]
@@ -67,7 +67,7 @@ def test_drift_posts_the_report_and_exit_codes_follow_drift(
     assert drifted.exit_code == 2, drifted
     report = receiver.reports[-1]
     assert report["drifted"] is True
-    (change,) = [c for c in report["changes"] if c["action"] != "noop"]
+    (change,) = [c for c in report["changes"] if c["pending"]]
     assert (change["address"], change["cause"]) == ("cores.fast", "drift")
     assert [(f["path"], f["before"], f["after"]) for f in change["fields"]] == [("precision", 512, 128)]
     assert "cores.fast" in report["text"]
@@ -102,3 +102,18 @@ def test_notify_refuses_plain_http_to_a_remote_host(
     assert result.exit_code == 1
     assert "not sending the drift report to http://hooks.example.com/…" in result.stderr
     assert TOKEN not in result.output
+
+
+def test_a_state_only_change_is_reported_as_a_resource_that_differs(
+    stack_dir: StackDir, run_cli: RunCli, api: SignaloidApi, receiver: Receiver
+) -> None:
+    """drift --notify with only lifecycle.prevent_destroy turned on: drifted, and the text counts it."""
+    stack_dir.write(cores={"fast": dict(CORE)})
+    assert run_cli("apply", "--auto-approve", "-f", stack_dir.path).exit_code == 0
+    stack_dir.write(cores={"fast": {**CORE, "lifecycle": {"prevent_destroy": True}}})
+
+    result = run_cli("drift", "--format", "json", "--notify", receiver.url, "-f", stack_dir.path)
+    assert result.exit_code == 2, result
+    (report,) = receiver.reports
+    assert report["drifted"] is True
+    assert report["text"] == "reconciler drift: 1 resource(s) differ from the configuration: cores.fast"

@@ -95,14 +95,14 @@ def big_report() -> dict[str, Any]:
             continue
         changes = []
         if status == "drifted":
-            changes = [change("cores.a", precision=(64, 128)), change("cores.b", action="noop", cause=None)]
+            changes = [change("cores.a", precision=(64, 128)), change("cores.b", action="no-op", cause=None)]
         elif status == "pending":
             changes = [
                 change("cores.a", cause="config", precision=(64, 128)),
-                change("cores.b", "noop", None),
+                change("cores.b", "no-op", None),
             ]
         else:
-            changes = [change("cores.a", "noop", None), change("cores.b", "noop", None)]
+            changes = [change("cores.a", "no-op", None), change("cores.b", "no-op", None)]
         stacks.append(stack_result(name, plan_doc(*changes), checked_at=AT, duration_s=0.2, http={}))
     return fleet_report(stacks, generated_at=AT, duration_s=4.2)
 

@@ -140,7 +140,7 @@ def test_export_validate_plan_shows_only_adoptions(
     assert plan.exit_code == 0, plan
     changes = plan.json()["changes"]
     assert len(changes) == 5
-    assert {c["action"] for c in changes} == {"noop"} and all(c["adopt"] for c in changes)
+    assert {c["action"] for c in changes} == {"adopt"} and all(c["adopt"] for c in changes)
     assert not plan.json()["unmanaged"]
 
 

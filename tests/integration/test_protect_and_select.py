@@ -148,7 +148,7 @@ def test_a_rename_in_the_yaml_moves_the_object_in_state(
     plan = run_cli("plan", "--format", "json", "-f", stack_dir.path)
     (change,) = plan.json()["changes"]
     assert (change["address"], change["action"], change["moved_from"]) == (
-        "webhooks.new-name", "noop", "webhooks.old-name",
+        "webhooks.new-name", "move", "webhooks.old-name",
     )  # fmt: skip
     result = apply(run_cli, stack_dir)
     assert result.exit_code == 0, result

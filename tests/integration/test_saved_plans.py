@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.support.cli import RunCli
-from tests.support.signaloid import API_KEY, CORE, WEBHOOK, SignaloidApi, StackDir
+from tests.support.signaloid import API_KEY, CORE, WEBHOOK, SignaloidApi, StackDir, repository
 
 HOOK_URL = "https://hooks.example.com/signaloid"
 
@@ -45,14 +45,14 @@ def test_a_saved_plan_records_what_it_was_made_from(
 ) -> None:
     stack_dir.write(cores={"fast": {**CORE, "precision": 256}}, webhooks={"ci": {"url": HOOK_URL, **WEBHOOK}})
     doc = _plan_out(run_cli, stack_dir, tmp_path / "plan.json")
-    assert doc["format_version"] == "1"
+    assert doc["format_version"] == "2"
     meta = doc["saved_plan"]
     assert meta["format_version"] == "1" and meta["sandbox"] is False
     assert [f["path"] for f in meta["files"]] == [str(stack_dir.file)]
     binding = meta["bindings"]["cores.fast"]
     assert binding["remote_id"] == applied["cores.fast"]
     assert binding["live_fingerprint"] and binding["desired_digest"].startswith("sha256:")
-    (change,) = [c for c in doc["changes"] if c["action"] != "noop"]
+    (change,) = [c for c in doc["changes"] if c["pending"]]
     assert (change["address"], change["action"]) == ("cores.fast", "update")
 
 
@@ -185,3 +185,89 @@ def test_not_a_saved_plan(stack_dir: StackDir, run_cli: RunCli, api: SignaloidAp
     assert "is not a saved plan (it is kept as it is); make one with" in result.stderr
     assert "`reconciler plan -f STACK --out plan.json`" in result.stderr  # not over the file given
     assert not api.objects("cores")
+
+
+def test_a_saved_plan_records_a_protection_turned_on(
+    stack_dir: StackDir, run_cli: RunCli, api: SignaloidApi, applied: dict[str, str], tmp_path: Path
+) -> None:
+    """A state-only change (lifecycle.prevent_destroy turned on) is applied from a saved plan, not
+    lost: the next plan has nothing left, and the protection holds."""
+    protected = {**CORE, "lifecycle": {"prevent_destroy": True}}
+    stack_dir.write(cores={"fast": protected}, webhooks={"ci": {"url": HOOK_URL, **WEBHOOK}})
+    plan_file = tmp_path / "plan.json"
+    _plan_out(run_cli, stack_dir, plan_file)
+
+    result = run_cli("apply", "-f", stack_dir.path, plan_file)
+    assert result.exit_code == 0, result
+    assert "No changes" not in result.stdout
+    again = run_cli("plan", "--detailed-exitcode", "-f", stack_dir.path)
+    assert again.exit_code == 0, again
+    stack_dir.write(webhooks={"ci": {"url": HOOK_URL, **WEBHOOK}})  # the core leaves the YAML
+    refused = run_cli("plan", "-f", stack_dir.path)
+    assert refused.exit_code == 1 and "lifecycle.prevent_destroy" in refused.output, refused
+
+
+URL_A, URL_B = "https://github.com/example/model-a", "https://github.com/example/model-b"
+
+
+def test_a_saved_plan_with_every_action_applies_exactly_what_it_shows(
+    stack_dir: StackDir, run_cli: RunCli, api: SignaloidApi, tmp_path: Path
+) -> None:
+    hook = {"url": HOOK_URL, **WEBHOOK}
+    stack_dir.write(
+        cores={name: dict(CORE) for name in ("fast", "gone", "kept", "same")},
+        repositories={"model": repository(URL_A)},
+        webhooks={"old-name": hook},
+    )
+    assert run_cli("apply", "--auto-approve", "-f", stack_dir.path).exit_code == 0
+    before = stack_dir.state()
+    found = api.create_core("found")
+    stack_dir.write(
+        cores={
+            "fast": {**CORE, "precision": 256},  # update
+            "kept": {**CORE, "lifecycle": {"prevent_destroy": True}},  # state-only
+            "same": dict(CORE),  # no-op
+            "found": dict(CORE),  # adopt
+            "new": dict(CORE),  # create; cores.gone: delete
+        },
+        repositories={"model": repository(URL_B)},  # replace
+        webhooks={"new-name": hook},  # move
+    )
+    plan_file = tmp_path / "plan.json"
+    doc = _plan_out(run_cli, stack_dir, plan_file)
+    actions = {c["address"]: (c["action"], c["pending"]) for c in doc["changes"]}
+    assert actions == {
+        "cores.fast": ("update", True),
+        "cores.found": ("adopt", True),
+        "cores.gone": ("delete", True),
+        "cores.kept": ("state-only", True),
+        "cores.new": ("create", True),
+        "cores.same": ("no-op", False),
+        "repositories.model": ("replace", True),
+        "webhooks.new-name": ("move", True),
+    }
+    (replace,) = [c for c in doc["changes"] if c["action"] == "replace"]
+    assert replace["replace_order"] == "delete-then-create"
+
+    result = run_cli("apply", "-f", stack_dir.path, plan_file)
+    assert result.exit_code == 0, result
+    for line in (
+        "cores.fast: updated",
+        "cores.found: adopted",
+        "cores.gone: destroyed",
+        "cores.kept: recorded in state",
+        "cores.new: created",
+        "repositories.model: replaced",
+        "webhooks.new-name: moved in state",
+    ):
+        assert line in result.stdout, line
+    assert "cores.same:" not in result.stdout
+    after = stack_dir.state()
+    assert after["cores.found"] == found and after["webhooks.new-name"] == before["webhooks.old-name"]
+    assert (after["cores.same"], after["cores.kept"]) == (before["cores.same"], before["cores.kept"])
+    assert before["cores.gone"] not in api.ids("cores") and "cores.gone" not in after
+    assert after["repositories.model"] != before["repositories.model"]
+    assert api.ids("repositories") == {after["repositories.model"]}
+    state_doc = json.loads(stack_dir.state_text())
+    assert "cores.kept" in json.dumps(state_doc) and "prevent_destroy" in json.dumps(state_doc)
+    assert run_cli("plan", "--detailed-exitcode", "-f", stack_dir.path).exit_code == 0

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.engine.changes import Action
 from tests.support.cli import RunCli
 from tests.support.signaloid import CORE, WEBHOOK, SignaloidApi, StackDir, repository
 
@@ -211,12 +212,12 @@ def test_plan_json_has_the_documented_shape(
     result = run_cli("plan", "--format", "json", "--detailed-exitcode", "-f", stack_dir.path)
     assert result.exit_code == 2, result
     doc = result.json()
-    assert doc["format_version"] == "1"
-    change_keys = {"address", "kind", "action", "cause", "adopt", "reason", "remote_id", "fields"}
+    assert doc["format_version"] == "2"
+    change_keys = {"address", "kind", "action", "pending", "cause", "adopt", "reason", "remote_id", "fields"}
     field_keys = {"path", "before", "after", "sensitive", "forces_replacement"}
     for change in doc["changes"]:
         assert change_keys <= set(change), change
-        assert change["action"] in {"create", "update", "replace", "delete", "noop"}
+        assert change["action"] in {a.value for a in Action}
         assert change["cause"] in {"config", "drift", "new", "removed", None}
         assert isinstance(change["adopt"], bool) and isinstance(change["reason"], str)
         for f in change["fields"]:
@@ -254,15 +255,15 @@ def test_plan_json_has_the_documented_shape(
         "removed",
         applied["webhooks.ci-notify"],
     )
-    assert by_address["cores.reference-wide"]["action"] == "noop"
+    assert by_address["cores.reference-wide"]["action"] == "no-op"
 
     summary = doc["summary"]
-    assert {k: summary[k] for k in ("create", "update", "replace", "delete", "noop")} == {
+    assert {k: summary[k] for k in ("create", "update", "replace", "delete", "no-op")} == {
         "create": 1,
         "update": 1,
         "replace": 1,
         "delete": 1,
-        "noop": 1,
+        "no-op": 1,
     }
     assert doc["unmanaged"] == [{"kind": "cores", "remote_id": stranger, "name": "not-ours"}]
     assert api.by_id("cores")[applied["cores.fast-athens"]]["Precision"] == 128, "plan must not write"
@@ -278,7 +279,7 @@ def test_changes_made_outside_show_as_drift_and_apply_restores_them(
 
     drift = run_cli("drift", "--format", "json", "-f", stack_dir.path)
     assert drift.exit_code == 2, drift
-    changes = {c["address"]: c for c in drift.json()["changes"] if c["action"] != "noop"}
+    changes = {c["address"]: c for c in drift.json()["changes"] if c["pending"]}
     assert set(changes) == {"cores.fast-athens", "webhooks.ci-notify"}
     core, hook = changes["cores.fast-athens"], changes["webhooks.ci-notify"]
     assert (core["action"], core["cause"], core["remote_id"]) == ("update", "drift", core_id)

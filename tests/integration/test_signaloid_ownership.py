@@ -54,9 +54,9 @@ def test_objects_created_outside_are_adopted_not_duplicated(
     assert "Plan: 0 to add, 0 to change, 0 to replace, 0 to destroy. 3 to adopt." in plan.stdout
     doc = run_cli("plan", "--format", "json", "-f", stack_dir.path).json()
     assert {(c["address"], c["action"], c["adopt"], c["remote_id"]) for c in doc["changes"]} == {
-        ("cores.fast-athens", "noop", True, core),
-        ("repositories.sensor-model", "noop", True, repo),
-        ("webhooks.ci-notify", "noop", True, hook),
+        ("cores.fast-athens", "adopt", True, core),
+        ("repositories.sensor-model", "adopt", True, repo),
+        ("webhooks.ci-notify", "adopt", True, hook),
     }
     assert doc["unmanaged"] == []
 
@@ -179,7 +179,7 @@ def test_lost_state_is_recovered_by_adoption_without_duplicates(
     assert plan.exit_code == 2, plan
     doc = plan.json()
     assert {(c["address"], c["action"], c["adopt"]) for c in doc["changes"]} == {
-        (address, "noop", True) for address in before
+        (address, "adopt", True) for address in before
     }
     assert doc["summary"]["create"] == 0 and doc["unmanaged"] == []
 

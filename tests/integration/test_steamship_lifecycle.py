@@ -114,7 +114,7 @@ def test_create_then_the_next_plan_is_empty(stack_dir: StackDir, run_cli: RunCli
     assert again.exit_code == 0, again
     assert "No changes." in again.stdout
     doc = run_cli("plan", "--format", "json", "-f", stack_dir.path).json()
-    assert {c["action"] for c in doc["changes"]} == {"noop"} and doc["unmanaged"] == []
+    assert {c["action"] for c in doc["changes"]} == {"no-op"} and doc["unmanaged"] == []
 
 
 def test_a_config_change_is_a_replace_naming_the_field(
@@ -133,7 +133,7 @@ def test_a_config_change_is_a_replace_naming_the_field(
     assert "Plan: 0 to add, 0 to change, 1 to replace, 0 to destroy." in text.stdout
 
     doc = run_cli("plan", "--format", "json", "-f", stack_dir.path).json()
-    [change] = [c for c in doc["changes"] if c["action"] != "noop"]
+    [change] = [c for c in doc["changes"] if c["pending"]]
     assert change["address"] == "package_instances.summarizer" and change["action"] == "replace"
     [field] = change["fields"]
     assert (field["path"], field["before"], field["after"]) == ("config.max_words", 200, 300)
@@ -161,7 +161,7 @@ def test_a_failed_init_fails_the_apply_with_the_engines_message_and_a_rerun_conv
 
     # Unchanged YAML: the failed instance is replaced (and fails again), never left as it is.
     unchanged = run_cli("plan", "--format", "json", "-f", stack_dir.path).json()
-    [change] = [c for c in unchanged["changes"] if c["action"] != "noop"]
+    [change] = [c for c in unchanged["changes"] if c["pending"]]
     assert change["action"] == "replace" and "initialisation failed" in change["reason"]
 
     standard(stack_dir, broken={"workspace": "research", "package": "hello-world"})

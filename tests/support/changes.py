@@ -12,7 +12,10 @@ _USUAL = {
     Action.UPDATE: (Cause.CONFIG, Reason.CHANGED),
     Action.REPLACE: (Cause.CONFIG, Reason.CANNOT_UPDATE),
     Action.DELETE: (Cause.REMOVED, Reason.NOT_DECLARED),
-    Action.NOOP: (None, Reason.UP_TO_DATE),
+    Action.ADOPT: (None, Reason.ADOPTED),
+    Action.MOVE: (None, Reason.MOVED),
+    Action.STATE_ONLY: (Cause.CONFIG, Reason.STATE_ONLY),
+    Action.NO_OP: (None, Reason.UP_TO_DATE),
 }
 
 

@@ -60,7 +60,7 @@ def change(
 
 
 def plan_doc(*changes: dict[str, Any]) -> dict[str, Any]:
-    return {"format_version": "1", "changes": list(changes), "unmanaged": [], "warnings": [], "errors": []}
+    return {"format_version": "2", "changes": list(changes), "unmanaged": [], "warnings": [], "errors": []}
 
 
 def applied_fleet(root: Path, run_cli: Callable[..., Any], count: int) -> list[Path]:

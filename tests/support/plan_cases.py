@@ -31,7 +31,7 @@ CHANGE_KEYS = {
     "forces_replacement",
     "depends_on",
     "moved_from",
-    "create_before_destroy",
+    "replace_order",
     "refused",
     "causes",
     "field_causes",

@@ -42,14 +42,10 @@ def stamp(when: datetime | None = None) -> str:
     return (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _pending(change: Mapping[str, Any]) -> bool:
-    """What ``Change.is_change`` says, read from the plan JSON: ``drift -f`` would exit 2 for it."""
-    return change["action"] != "noop" or any(change.get(k) for k in ("adopt", "moved_from", "sync_state"))
-
-
 def _resource_status(change: Mapping[str, Any]) -> str:
-    """``drifted`` when any field (or the change itself) has cause ``drift``, even beside a config edit."""
-    if not _pending(change):
+    """``drifted`` when any field (or the change itself) has cause ``drift``, even beside a config edit;
+    a change the plan does not mark ``pending`` is in sync."""
+    if not change["pending"]:
         return "in_sync"
     return "drifted" if "drift" in change["causes"] else "pending"
 

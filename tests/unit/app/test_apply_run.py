@@ -51,7 +51,7 @@ def _pending(stack: Path) -> int:
     async def body() -> int:
         async with open_session([stack], sandbox=True, environ={}) as session:
             the_plan, _ = await session.plan()
-            return sum(1 for c in the_plan.changes if c.is_change)
+            return sum(1 for c in the_plan.changes if c.pending)
 
     return asyncio.run(body())
 

@@ -10,6 +10,8 @@ import httpx2
 import pytest
 
 from reconciler.cli.notify import NotifyError, drift_report, notify, shown_url
+from reconciler.engine.changes import Action, Plan
+from tests.support.changes import make_change
 
 URL = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX?sig=abcdef123456"
 
@@ -28,11 +30,18 @@ def test_shown_url_keeps_scheme_and_host_only(url: str, shown: str) -> None:
 
 
 def test_drift_report_adds_drifted_time_and_text() -> None:
-    doc = {"format_version": "1", "changes": [{"address": "cores.a", "action": "update", "adopt": False}]}
+    doc = Plan((make_change("cores.a", Action.UPDATE), make_change("cores.b", Action.NO_OP))).to_json()
     report = drift_report(doc, drifted=True, now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
     assert report["drifted"] is True and report["generated_at"] == "2026-01-02T03:04:05Z"
     assert report["text"] == "reconciler drift: 1 resource(s) differ from the configuration: cores.a"
     assert report["changes"] == doc["changes"]
+
+
+@pytest.mark.parametrize("action", [Action.ADOPT, Action.MOVE, Action.STATE_ONLY])
+def test_drift_report_counts_the_changes_that_only_write_state(action: Action) -> None:
+    doc = Plan((make_change("cores.a", action),)).to_json()
+    report = drift_report(doc, drifted=True)
+    assert report["text"] == "reconciler drift: 1 resource(s) differ from the configuration: cores.a"
 
 
 def run(url: str, handler: object, sleeps: list[float]) -> None:

@@ -20,7 +20,9 @@ def test_plural(count: int, noun: str, said: str) -> None:
 
 
 def test_seconds_and_singular() -> None:
-    assert [seconds(s) for s in (29.8131, 30.0, 0.5, 300)] == ["29.8s", "30s", "0.5s", "300s"]
+    assert [seconds(s) for s in (29.8131, 30.0, 0.5, 300, 0.05, 2.345)] == [
+        "29.8s", "30s", "0.5s", "300s", "0.05s", "2.35s",
+    ]  # fmt: skip
     assert [singular(k) for k in ("cores", "repositories", "package_instances")] == [
         "core", "repository", "package instance",
     ]  # fmt: skip
@@ -32,7 +34,7 @@ def test_seconds_and_singular() -> None:
 def test_the_fleet_table_counts_stacks_in_words(count: int, said: str) -> None:
     stacks = [
         stack_result(
-            f"fleet/s{i}", plan_doc(change("cores.a", "noop", None)), checked_at="t", duration_s=0.1, http={}
+            f"fleet/s{i}", plan_doc(change("cores.a", "no-op", None)), checked_at="t", duration_s=0.1, http={}
         )
         for i in range(count)
     ]

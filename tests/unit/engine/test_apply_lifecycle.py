@@ -148,7 +148,7 @@ def test_create_before_destroy_creates_first_and_records_the_old_object_until_it
     the_plan = world.plan(widget("w", 2, create_before_destroy=True))
     (change,) = the_plan.changes
     assert (change.action, change.create_before_destroy) == (Action.REPLACE, True)
-    assert change.to_json()["create_before_destroy"] is True
+    assert change.to_json()["replace_order"] == "create-then-delete"
 
     result = world.apply(the_plan)
     assert result.ok, result
@@ -178,7 +178,7 @@ def test_a_failed_delete_leaves_a_deposed_object_that_the_next_plan_deletes(worl
     world.provider.fail_delete.clear()
     the_plan = world.plan(widget("w", 2, create_before_destroy=True))
     assert {c.address: c.action for c in the_plan.changes} == {
-        "widgets.w": Action.NOOP,
+        "widgets.w": Action.NO_OP,
         f"widgets.w#deposed-{old}": Action.DELETE,
     }
     assert the_plan.unmanaged == ()

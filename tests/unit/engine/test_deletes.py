@@ -16,7 +16,7 @@ def test_rules_return_new_changes_and_leave_their_input_alone() -> None:
         kind="cores", remote_id="cor_new", key=("c",), digest="d", extra={"deposed": ["cor_old"]}
     )
     state = StateSnapshot({"cores.c": entry})
-    changes = {"cores.c": make_change("cores.c", Action.NOOP, remote_id="cor_new", live=new)}
+    changes = {"cores.c": make_change("cores.c", Action.NO_OP, remote_id="cor_new", live=new)}
     before = dict(changes)
     by_id = {"cores": {"cor_old": old, "cor_new": new}}
     context = DeleteContext(

@@ -99,7 +99,7 @@ def test_a_resource_tied_by_state_is_planned_from_its_page_before_the_list_is_co
     assert planning.planned_ahead == 2
     live.listed("cores")
     changes = {c.address: c.action.value for c in planning.finish().changes}
-    assert changes == {"cores.a": "noop", "cores.b": "update"}
+    assert changes == {"cores.a": "no-op", "cores.b": "update"}
 
 
 def test_an_object_listed_twice_is_planned_from_its_last_copy_as_plan_does() -> None:

@@ -16,7 +16,7 @@ Each case holds:
 - ``expect``: ``changes`` per address (``action, reason_code, cause, adopt, remote_id, reason`` fragment,
   ``fields`` as a list of paths or ``{path: [before, after]}`` as the plan JSON shows them,
   ``forces_replacement``, ``depends_on``, ``causes``, ``field_causes`` ``{path: cause}``,
-  ``moved_from``, ``create_before_destroy``, ``refused``: a
+  ``moved_from``, ``replace_order``, ``refused``: a
   fragment of the refusal, or null for "not refused"); and optionally ``unmanaged`` (remote ids), ``forget``,
   ``order`` (addresses in plan order), ``summary``, ``has_changes``; or ``error`` (fragments of
   the PlanError message).
@@ -50,7 +50,8 @@ from tests.support.plan_cases import (
 
 
 def check_change(address: str, got: dict[str, Any], want: dict[str, Any]) -> None:
-    keys = ("action", "reason_code", "cause", "adopt", "remote_id", "moved_from", "create_before_destroy")
+    keys = ("action", "reason_code", "cause", "adopt", "remote_id", "moved_from", "replace_order")
+    assert got["pending"] is (got["action"] != "no-op"), f"{address}: pending {got['pending']!r}"
     for key in keys:
         if key in want:
             assert got[key] == want[key], f"{address}.{key}: {got[key]!r} != {want[key]!r}"
@@ -144,14 +145,14 @@ def test_plan_is_a_pure_function_with_a_json_value(path: Path, tmp_path: Path) -
     doc = first.to_json()
     assert doc == second.to_json()
     assert json.loads(json.dumps(doc)) == doc
-    assert doc["format_version"] == "1"
+    assert doc["format_version"] == "2"
     addresses = [c["address"] for c in doc["changes"]]
     assert len(addresses) == len(set(addresses))
     for change in doc["changes"]:
         assert set(change["depends_on"]) <= set(addresses), change["address"]
         assert change["address"] not in change["depends_on"]
-    counts = {a: sum(c["action"] == a for c in doc["changes"]) for a in ("create", "update", "replace")}
-    assert {k: doc["summary"][k] for k in counts} == counts
+    counts = {a: sum(c["action"] == a for c in doc["changes"]) for a in doc["summary"]}
+    assert doc["summary"] == counts
 
 
 def test_plan_ignores_the_order_of_its_inputs(tmp_path: Path) -> None:

@@ -31,6 +31,9 @@ PLANS = {
     "no_changes": "noop_in_state",
     "config_and_drift": "config_and_drift_in_one_change",  # per-field causes, the drift section
     "deleted_outside": "deleted_live_is_recreated_as_drift",
+    "adopt": "adopt_by_natural_key_noop",  # the actions that only write state, one each
+    "move": "renamed_in_yaml_is_moved",
+    "state_only": "prevent_destroy_turned_on_is_state_only",
 }
 RENDERERS = {"txt": render_text, "json": render_json, "md": render_markdown}
 

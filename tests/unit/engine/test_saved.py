@@ -34,7 +34,7 @@ def update(name: str, obj: LiveObject, res: Desired, *fields: FieldDiff) -> Chan
 
 def noop(name: str, obj: LiveObject, res: Desired) -> Change:
     return make_change(
-        f"cores.{name}", Action.NOOP, "up to date", remote_id=obj.remote_id, desired=res, live=obj
+        f"cores.{name}", Action.NO_OP, "up to date", remote_id=obj.remote_id, desired=res, live=obj
     )
 
 
@@ -126,6 +126,8 @@ def test_restrict_keeps_exactly_the_reviewed_changes(tmp_path: Path, stack: Path
         ('{"format_version": "1", "changes": []}', "is not a saved plan (it is kept as it is"),
         ('{"format_version": "1", "changes": [], "saved_plan": {"format_version": "9", "bindings": {}}}',
          "unsupported saved plan format '9'"),
+        ('{"format_version": "7", "changes": [], "saved_plan": {"format_version": "1", "bindings": {}}}',
+         "unsupported plan format_version .7. (this reconciler reads 2 and 1"),
     ],
 )  # fmt: skip
 def test_load_refuses_what_is_not_a_saved_plan(tmp_path: Path, content: str, message: str) -> None:
@@ -152,3 +154,39 @@ def test_the_file_names_the_installed_version(tmp_path: Path, stack: Path) -> No
 
     doc = dump(Plan(()), [stack], sandbox=False)
     assert doc["saved_plan"]["reconciler_version"] == version("reconciler-iac") != "unknown"
+
+
+def _v1_change(address: str, action: str, **flags: object) -> dict[str, object]:
+    """A change as format_version 1 wrote it: ``noop`` plus flags for what only writes state."""
+    return {"address": address, "kind": "cores", "action": action, "adopt": False, "moved_from": None,
+            "sync_state": False, "create_before_destroy": False, "remote_id": "cor_x", "fields": [],
+            "refused": None, "cause": None, "causes": [], "reason": "", "reason_code": "", "depends_on": [],
+            **flags}  # fmt: skip
+
+
+def test_a_plan_saved_by_the_previous_format_is_read_with_its_actions_explicit(tmp_path: Path) -> None:
+    changes = [
+        _v1_change("cores.same", "noop"),
+        _v1_change("cores.found", "noop", adopt=True),
+        _v1_change("cores.renamed", "noop", moved_from="cores.old"),
+        _v1_change("cores.kept", "noop", sync_state=True),
+        _v1_change("cores.both", "update", adopt=True),
+        _v1_change("cores.swap", "replace", create_before_destroy=True),
+    ]
+    doc = {"format_version": "1", "changes": changes, "summary": {}, "saved_plan": {"format_version": "1",
+           "bindings": {}}}  # fmt: skip
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    saved = load(path)
+    assert {a: (c["action"], c["pending"]) for a, c in saved.changes.items()} == {
+        "cores.same": ("no-op", False),
+        "cores.found": ("adopt", True),
+        "cores.renamed": ("move", True),
+        "cores.kept": ("state-only", True),
+        "cores.both": ("update", True),
+        "cores.swap": ("replace", True),
+    }
+    assert saved.changes["cores.swap"]["replace_order"] == "create-then-delete"
+    assert saved.changes["cores.both"]["adopt"] is True
+    assert saved.doc["summary"]["no-op"] == 1 and saved.doc["format_version"] == "2"
+    assert set(saved.pending()) == set(saved.changes) - {"cores.same"}

@@ -25,7 +25,7 @@ PLAN = Plan(
     (
         change("cores.a", Action.CREATE),
         change("cores.old", Action.DELETE, "repositories.r"),
-        change("cores.same", Action.NOOP),
+        change("cores.same", Action.NO_OP),
         change("repositories.r", Action.UPDATE, "cores.a"),
         change("webhooks.h", Action.UPDATE),
     ),
@@ -61,7 +61,7 @@ def test_a_target_without_dependencies_is_alone_and_no_inclusion_is_claimed() ->
 
 
 def test_a_pulled_in_noop_is_kept_but_not_announced() -> None:
-    plan = Plan((change("cores.a", Action.NOOP), change("repositories.r", Action.UPDATE, "cores.a")))
+    plan = Plan((change("cores.a", Action.NO_OP), change("repositories.r", Action.UPDATE, "cores.a")))
     got = select(plan, targets=["repositories.r"])
     assert addresses(got) == ["cores.a", "repositories.r"]
     assert got.warnings == (PARTIAL,)
@@ -108,7 +108,7 @@ def test_forget_is_kept_with_exclusions_only() -> None:
 def test_a_deposed_leftover_goes_with_its_owner() -> None:
     plan = Plan(
         (
-            change("cores.c", Action.NOOP),
+            change("cores.c", Action.NO_OP),
             change("cores.c#deposed-cor_old", Action.DELETE, deposed_of="cores.c"),
             change("webhooks.h", Action.UPDATE),
         )

@@ -16,7 +16,7 @@ AT = "2026-01-02T03:04:05Z"
 
 
 def shard(index: int, count: int, *names: str, drift: bool = False) -> dict[str, Any]:
-    kind = "update" if drift else "noop"
+    kind = "update" if drift else "no-op"
     stacks = [
         stack_result(
             n,

@@ -15,7 +15,7 @@ def stack(name: str, *changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def noop(address: str) -> dict[str, Any]:
-    return change(address, action="noop", cause=None)
+    return change(address, action="no-op", cause=None)
 
 
 def test_statuses_per_resource_kind_and_stack() -> None:
@@ -43,12 +43,12 @@ def test_a_field_that_drifted_makes_a_config_change_drifted_and_keeps_its_own_ca
 
 
 def test_a_state_only_change_is_pending_as_drift_dash_f_would_exit_2() -> None:
-    state_only = {**noop("cores.x"), "sync_state": True}
+    state_only = change("cores.x", action="state-only", cause="config")
     assert stack("a", state_only)["status"] == "pending"
 
 
 def test_an_adoption_is_pending_not_in_sync() -> None:
-    adopt = {**noop("cores.x"), "adopt": True}
+    adopt = change("cores.x", action="adopt", cause=None)
     assert stack("a", adopt)["status"] == "pending"
 
 

@@ -32,7 +32,7 @@ def report(drifted: int = 2, in_sync: int = 1, errored: int = 1) -> dict[str, An
     stacks += [
         stack_result(
             f"fleet/ok{i}",
-            plan_doc(change("cores.y", action="noop", cause=None)),
+            plan_doc(change("cores.y", action="no-op", cause=None)),
             checked_at=AT,
             duration_s=0.1,
             http={},
