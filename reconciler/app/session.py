@@ -144,9 +144,11 @@ class Session:
     def _check_stack_files(self, the_plan: Plan) -> None:
         """Refuse a plan that deletes what a stack file beside the loaded ones declares
         (``app/stack_files.py``): the state was made with that file too."""
+        gone = [c.address for c in the_plan.pending() if c.action is Action.DELETE and not c.deposed_of]
+        if not gone:
+            return
         from reconciler.app.stack_files import declared_beside, files_problem
 
-        gone = [c.address for c in the_plan.pending() if c.action is Action.DELETE and not c.deposed_of]
         declared = declared_beside(self.loaded, gone, self.environ)
         problem = files_problem(declared, self.loaded, self.store.description)
         if problem:

@@ -15,8 +15,6 @@ from typing import Any
 import click
 
 from reconciler.cli.common import fail, run
-from reconciler.cli.console import styler
-from reconciler.common.words import plural
 
 __all__ = ["fleet_options", "format_option", "report", "requested", "run_fleet"]
 
@@ -127,6 +125,7 @@ def run_fleet(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | No
     async def body() -> int:
         from reconciler.app.fleet import render
         from reconciler.app.fleet.run import check_fleet
+        from reconciler.common.words import plural
 
         stacks = in_shard(discover(list(chosen["stacks"])), shard)
         where = f" (shard {shard})" if shard else ""
@@ -140,7 +139,7 @@ def run_fleet(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | No
             per_endpoint=chosen.get("per_endpoint", 32),
             on_checked=_progress,
         )
-        _write(render(report, fmt, styler()))
+        _write(render(report, fmt, _styler()))
         summary = report["summary"]
         click.echo(
             f"{plural(summary['stacks'], 'stack')}: {summary['errored']} errored, "
@@ -159,6 +158,7 @@ def run_fleet(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | No
 def _progress(stack: dict[str, Any]) -> None:
     """One line on stderr per stack that needs attention (in-sync stacks only count at the end)."""
     from reconciler.common.escape import shown
+    from reconciler.common.words import plural
 
     name = shown(stack["name"])
     if stack["status"] == "errored":
@@ -187,6 +187,13 @@ notify_option = click.option(
 )
 
 
+def _styler() -> Callable[[str, str], str]:
+    """The terminal's colours (``cli.console``, imported when a report is written: it loads the engine)."""
+    from reconciler.cli.console import styler
+
+    return styler()
+
+
 def _write(text: str) -> None:
     click.echo(text, nl=False)
     sys.stdout.flush()
@@ -210,7 +217,7 @@ def merge(files: tuple[Path, ...], fmt: str, notify: str | None) -> None:
         from reconciler.app.fleet.merge import merge_reports, read_report
 
         merged = merge_reports({path: read_report(path) for path in files})
-        _write(render(merged, fmt, styler()))
+        _write(render(merged, fmt, _styler()))
         if merged["missing_shards"]:
             missing = ", ".join(map(str, merged["missing_shards"]))
             count = merged["shards"][0]["count"] if merged["shards"] else "?"
