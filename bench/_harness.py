@@ -223,11 +223,13 @@ def write_stack(directory: Path, doc: Mapping[str, Any]) -> Path:
 # --- running the tool in-process ----------------------------------------------------------------------
 async def apply_stack(stack_dir: Path, environ: Mapping[str, str], parallelism: int = 32) -> dict[str, Any]:
     """Plan and apply ``stack_dir`` in this process; raise if anything failed."""
+    from reconciler.app.planning import plan_run
     from reconciler.app.session import open_session
 
     async with open_session([stack_dir], sandbox=False, environ=environ) as session:
-        the_plan, _ = await session.plan()
-        result = await session.apply(the_plan, parallelism=parallelism)
+        run = await plan_run(session)
+        the_plan = run.plan
+        result = await session.apply(run, parallelism=parallelism)
     if not result.ok:
         failed = [r for r in result.results.values() if r.outcome.value != "done"][:3]
         raise RuntimeError(f"seeding failed: {failed}")

@@ -24,13 +24,15 @@ ONE_CALL_KINDS = ("cores", "repositories", "webhooks", "workspaces")
 
 
 async def measured_apply(stack_dir: Path, environ: Mapping[str, str], parallelism: int) -> dict[str, Any]:
+    from reconciler.app.planning import plan_run
     from reconciler.app.session import open_session
 
     async with open_session([stack_dir], sandbox=False, environ=environ) as session:
-        the_plan, _ = await session.plan()
+        run = await plan_run(session)
+        the_plan = run.plan
         before = sum(p.stats().requests for p in session.providers.values())
         started = time.perf_counter()
-        result = await session.apply(the_plan, parallelism=parallelism)
+        result = await session.apply(run, parallelism=parallelism)
         elapsed = time.perf_counter() - started
         requests = sum(p.stats().requests for p in session.providers.values()) - before
         recorded = len(session.store.read().entries)

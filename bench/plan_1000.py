@@ -24,10 +24,11 @@ import _harness as h
 
 
 async def measured_plan(stack_dir: Path, environ: Mapping[str, str]) -> dict[str, Any]:
-    """One refresh + plan in a fresh session, as ``reconciler plan`` does it (``Session.plan``:
+    """One refresh + plan in a fresh session, as ``reconciler plan`` does it (``app.planning.plan_run``:
     each kind planned while the others' pages are on the way); times each stage."""
+    from reconciler.app.planning import plan_run
     from reconciler.app.session import open_session
-    from reconciler.engine.plan import plan
+    from reconciler.engine.deciding.plan import plan
 
     t0 = time.perf_counter()
     session = open_session([stack_dir], sandbox=False, environ=environ)
@@ -38,7 +39,8 @@ async def measured_plan(stack_dir: Path, environ: Mapping[str, str]) -> dict[str
         kinds = session.kinds_in_play(snapshot)
         session.provider_for(kinds)  # clients built (no I/O) before the clock starts
         t2 = time.perf_counter()
-        the_plan, live = await session.plan()
+        run = await plan_run(session)
+        the_plan, live = run.plan, run.live
         t3 = time.perf_counter()
         # For the record: the plan alone, as it would cost after the refresh instead of during it.
         plan(session.loaded.resources, live, snapshot)
@@ -89,7 +91,7 @@ def startup_s() -> float:
     """Interpreter start-up plus the imports a plan needs, in a fresh process (best of 3)."""
     code = (
         "import reconciler.cli, reconciler.app.session, reconciler.providers.signaloid, "
-        "reconciler.engine.render"
+        "reconciler.engine.presenting.render"
     )
     best = float("inf")
     for _ in range(3):

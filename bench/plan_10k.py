@@ -52,8 +52,8 @@ def main() -> None:
     t = time.perf_counter()
     from reconciler.cli.console import styler
     from reconciler.config import load_stack
-    from reconciler.engine.plan import plan
-    from reconciler.engine.render import render_json, render_text
+    from reconciler.engine.deciding.plan import plan
+    from reconciler.engine.presenting.render import render_json, render_text
 
     imports_s = time.perf_counter() - t
     kinds = [k for k in h.kinds_in_use() if k != "package_instances"] + ["package_instances"]

@@ -25,7 +25,7 @@ from typing import Any
 
 import _harness as h
 
-from reconciler.engine.apply import DEFAULT_PARALLELISM
+from reconciler.engine.executing.apply import DEFAULT_PARALLELISM
 
 SIGNALOID_KINDS = ("cores", "repositories", "webhooks")
 ONE_CALL_KINDS = ("cores", "repositories", "webhooks", "workspaces")
@@ -34,13 +34,15 @@ FIXED = {"http": {"adaptive_concurrency": False}}
 
 
 async def measured_apply(stack_dir: Path, environ: Mapping[str, str], parallelism: int) -> dict[str, Any]:
+    from reconciler.app.planning import plan_run
     from reconciler.app.session import open_session
 
     async with open_session([stack_dir], sandbox=False, environ=environ) as session:
-        the_plan, _ = await session.plan()
+        run = await plan_run(session)
+        the_plan = run.plan
         before = session.http_stats()
         started = time.perf_counter()
-        result = await session.apply(the_plan, parallelism=parallelism)
+        result = await session.apply(run, parallelism=parallelism)
         elapsed = time.perf_counter() - started
         after = session.http_stats()
         # The peak adaptive limit per API: read off the concrete providers that hold one client

@@ -11,7 +11,7 @@
      │    ├── LockHeld        another run holds the lock
      │    └── LockLost        this run's lock is gone (stop before the next write)
      ├── PlanError            a plan cannot be made (ambiguous adoption, bad reference, ...)
-     │    └── StalePlan       a saved plan no longer matches live state or the stack (engine/saved.py)
+     │    └── StalePlan       a saved plan no longer matches live state or the stack (deciding/saved.py)
      ├── NotifyError          a drift report could not be delivered (--notify)
      ├── MergeError           fleet shard reports cannot be merged (app/fleet/merge.py)
      ├── RunTimedOut          the run passed its --deadline (cli/deadline.py)

@@ -2,7 +2,7 @@
 
 These are plain frozen dataclasses (with slots) rather than pydantic models because a
 plan of 10,000 resources builds tens of thousands of them; pydantic validates the user's
-input (``config``) and the plan JSON (``engine.plan``), not these internal hand-offs.
+input (``config``) and the plan JSON (``engine.deciding``), not these internal hand-offs.
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.app.planning import PlanOptions, Scope, plan_run, verify
 from reconciler.app.session import Session
-from reconciler.engine.apply import ApplyResult, EventHook
-from reconciler.engine.plan import Plan
+from reconciler.engine.deciding.plan import Plan
+from reconciler.engine.executing.apply import ApplyResult, EventHook
 from reconciler.providers.stats import CallStats
 
 __all__ = ["ApplyRun", "apply_stack"]
@@ -46,6 +47,7 @@ async def apply_stack(
     on_start: Callable[[Plan], None] | None = None,
     lock_timeout: float = 0.0,
     planfile: Path | None = None,
+    options: PlanOptions = PlanOptions(),
 ) -> ApplyRun:
     """Apply the stack (or destroy it; or, with ``planfile``, exactly that reviewed plan, unasked).
 
@@ -55,24 +57,23 @@ async def apply_stack(
         interrupted = session.report_interrupted(on_notice)
         if planfile is not None:  # a reviewed plan: exactly its actions, or nothing (stale)
             from reconciler.app.saved_plans import plan_from_saved
-            from reconciler.engine.saved import load
+            from reconciler.engine.deciding.saved import load
 
-            the_plan, unreviewed = await plan_from_saved(session, load(planfile))
+            run, unreviewed = await plan_from_saved(session, load(planfile), options)
             for address in unreviewed:
                 on_notice(f"Note: {address} has changes not in {planfile}; not applied.")
         else:
-            the_plan, _ = await session.plan(destroy=destroy)
+            run = await plan_run(session, Scope(options, destroy=destroy))
+        the_plan = run.plan
         show_plan(the_plan)
         if not the_plan.has_changes():
             if interrupted:
-                session.settle_journal()
+                session.settle_journal(run)
             return ApplyRun(the_plan)
         if planfile is None and not confirm(the_plan):
             return ApplyRun(the_plan)
         if on_start is not None:
             on_start(the_plan)
-        result = await session.apply(
-            the_plan, parallelism=parallelism, on_event=on_event, on_notice=on_notice, destroy=destroy
-        )
-        problems = await session.verify(the_plan, result, destroy=destroy)
+        result = await session.apply(run, parallelism=parallelism, on_event=on_event)
+        problems = await verify(session, run, result)
         return ApplyRun(the_plan, result, tuple(problems), session.http_stats())

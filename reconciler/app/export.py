@@ -1,9 +1,10 @@
-"""``export``: stack YAML from live objects. The decisions are pure and live in ``engine/export.py``."""
+"""``export``: stack YAML from live objects. The decisions are pure and live in
+``engine/presenting/export.py``."""
 
 from __future__ import annotations
 
 from reconciler.app.session import Session
-from reconciler.engine.export import Exported, check_kinds, default_kinds, export_stack
+from reconciler.engine.presenting.export import Exported, check_kinds, default_kinds, export_stack
 from reconciler.errors import ProviderError
 from reconciler.providers import PROVIDER_NAMES
 

@@ -1,13 +1,13 @@
 """``import ADDR REMOTE-ID``: record a live object as a resource of the stack, after checking it is
-the right one. The decisions are pure and live in ``engine/adopt.py``."""
+the right one. The decisions are pure and live in ``engine/deciding/adopt.py``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
 from reconciler.app.session import Session
-from reconciler.engine.adopt import check_import, import_entry, settle
-from reconciler.engine.plan import Plan, plan
+from reconciler.engine.deciding.adopt import check_import, import_entry, settle
+from reconciler.engine.deciding.plan import Plan, plan
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS_BY_NAME
 from reconciler.state import StateEntry, StateSnapshot

@@ -1,20 +1,21 @@
 """Saved plans (``plan --out``, ``apply FILE``) over a :class:`~reconciler.app.session.Session`.
 
-The decisions are pure and live in ``engine/saved.py``; this module only reads live state and
-state for them, and writes the file.
+The decisions are pure and live in ``engine/deciding/saved.py``; the re-plan is the one pipeline
+(``app/planning.py``), scoped to the kinds the saved plan touches; this module writes the file.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
+from reconciler.app.planning import PlannedRun, PlanOptions, Scope, plan_run
 from reconciler.app.session import Session
-from reconciler.engine import saved as saved_plans
-from reconciler.engine.pending import explain
-from reconciler.engine.plan import Plan, plan
+from reconciler.engine.deciding import saved as saved_plans
+from reconciler.engine.deciding.plan import Plan
 from reconciler.errors import PlanError
-from reconciler.state import StateSnapshot
+from reconciler.values import LiveState
 
 __all__ = ["plan_from_saved", "save"]
 
@@ -38,28 +39,23 @@ def _same_stack(saved: saved_plans.SavedPlan, session: Session) -> None:
         )
 
 
-async def plan_from_saved(session: Session, saved: saved_plans.SavedPlan) -> tuple[Plan, list[str]]:
-    """Re-read the kinds the saved plan touches, re-plan them, and return exactly the reviewed changes
-    (and the addresses of changes found since, not applied). StalePlan if anything reviewed moved."""
+async def plan_from_saved(
+    session: Session, saved: saved_plans.SavedPlan, options: PlanOptions = PlanOptions()
+) -> tuple[PlannedRun, list[str]]:
+    """Plan again, through the one pipeline, the kinds the saved plan touches, and return exactly the
+    reviewed changes (and the addresses of changes found since, not applied). StalePlan if
+    anything reviewed moved."""
     sandbox = session.sandbox is not None
     if bool(saved.meta.get("sandbox")) != sandbox:
         made = "with --sandbox" if saved.meta.get("sandbox") else "without --sandbox"
         raise PlanError(f"{saved.path} was made {made}; apply it the same way")
     _same_stack(saved, session)
     kinds = saved.kinds()
-    snapshot = session.store.read()
     if not kinds:
-        return Plan(()), []
-    live = await session.refresh(kinds)
-    pending = [p for p in session.pending_creates() if p.kind in kinds]
-    resolved = session.resolve_pending(pending, live, snapshot, session.loaded.resources) if pending else None
-    if resolved is not None and resolved.entries:  # as `plan` saw them (engine/pending.py)
-        snapshot = StateSnapshot({**snapshot.entries, **resolved.entries})
-    desired, state = saved_plans.scope(saved, session.loaded.resources, snapshot)
-    now = plan(desired, live, state, allow_delete_unmanaged=session.options.allow_delete_unmanaged)
-    if resolved is not None:
-        now = explain(now, resolved)
-    problems = saved_plans.check(saved, now, live, session.loaded.resources)
+        return PlannedRun(Plan(()), LiveState()), []
+    run = await plan_run(session, Scope(options, kinds=frozenset(kinds)))
+    problems = saved_plans.check(saved, run.plan, run.live, session.loaded.resources)
     if problems:
         raise saved_plans.StalePlan(saved_plans.stale_message(problems))
-    return saved_plans.restrict(saved, now)
+    kept, others = saved_plans.restrict(saved, run.plan)
+    return replace(run, plan=kept), others

@@ -19,7 +19,7 @@ import click
 from reconciler.errors import ConfigError, ReconcilerError, os_error_message
 
 if TYPE_CHECKING:
-    from reconciler.app.session import PlanOptions
+    from reconciler.app.planning import PlanOptions
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -138,7 +138,7 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def plan_options() -> PlanOptions:
     """The command's plan options (--target, --exclude, --allow-*), as one frozen value."""
-    from reconciler.app.session import PlanOptions
+    from reconciler.app.planning import PlanOptions
 
     chosen = click.get_current_context().meta.get(_SELECT_KEY, {})
     return PlanOptions(
@@ -214,7 +214,7 @@ def render(doc: dict[str, Any], fmt: str, report: str = "plan", state: str | Non
     """``report``: "plan", "drift" or "destroy", for each one's own title and words. ``state``: where
     the stack's state is (``StateStore.description``), said in the header of text and Markdown."""
     from reconciler.cli.console import styler
-    from reconciler.engine.render import render_json, render_markdown, render_text
+    from reconciler.engine.presenting.render import render_json, render_markdown, render_text
 
     if fmt == "json":
         return render_json(doc)

@@ -10,8 +10,8 @@ from typing import TextIO
 
 import click
 
-from reconciler.engine.apply import ApplyResult, Outcome
-from reconciler.engine.changes import Action
+from reconciler.engine.deciding.changes import Action
+from reconciler.engine.executing.apply import ApplyResult, Outcome
 from reconciler.providers.http import CallStats
 
 

@@ -29,7 +29,7 @@ from reconciler.cli.common import (
 
 if TYPE_CHECKING:
     from reconciler.app.session import Session
-    from reconciler.engine.plan import Plan
+    from reconciler.engine.deciding.plan import Plan
 
 verbose_option = click.option(
     "--verbose",
@@ -58,9 +58,7 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
     from reconciler.app.session import open_session
 
     async def body() -> int:
-        async with open_session(
-            paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
-        ) as session:
+        async with open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session:
             the_plan = await _planned(session)
             state = session.store.description
             if out is not None:
@@ -99,9 +97,7 @@ def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) 
     from reconciler.app.session import open_session
 
     async def body() -> int:
-        async with open_session(
-            paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
-        ) as session:
+        async with open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session:
             the_plan = await _planned(session)
             state = session.store.description
         doc = the_plan.to_json()
@@ -120,14 +116,14 @@ def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) 
 async def _planned(session: Session) -> Plan:
     """The session's plan, with a heartbeat on stderr while live state is read (stdout stays the
     report's)."""
+    from reconciler.app.planning import Scope, plan_run
     from reconciler.cli.progress import Heartbeat
 
     reading = Heartbeat(lambda line: click.echo(line, err=True), "reading live state").start()
     try:
-        the_plan, _ = await session.plan()
+        return (await plan_run(session, Scope(plan_options()))).plan
     finally:
         reading.stop()
-    return the_plan
 
 
 def _apply_command(
@@ -169,9 +165,7 @@ def _apply_command(
 
     async def body() -> int:
         reading.start()
-        async with open_session(
-            paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, options=plan_options()
-        ) as session:
+        async with open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session:
             state[0] = session.store.description
             try:
                 done = await apply_stack(
@@ -185,6 +179,7 @@ def _apply_command(
                     on_start=start,
                     lock_timeout=lock_timeout,
                     planfile=planfile,
+                    options=plan_options(),
                 )
             finally:
                 reading.stop()
@@ -207,7 +202,7 @@ def _apply_command(
     run(body)
 
 
-# engine.apply.DEFAULT_PARALLELISM, written out so that `--help` imports no engine.
+# engine.executing.apply.DEFAULT_PARALLELISM, written out so that `--help` imports no engine.
 parallelism_option = click.option(
     "--parallelism",
     type=click.IntRange(1, 256),

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
-    from reconciler.engine.apply import ActionResult
-    from reconciler.engine.changes import Change
+    from reconciler.engine.deciding.changes import Change
+    from reconciler.engine.executing.apply import ActionResult
 
 __all__ = ["HEARTBEAT_S", "ApplyProgress", "clock_text", "still_running", "wants_live"]
 

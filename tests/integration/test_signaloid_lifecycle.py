@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.engine.changes import Action
+from reconciler.engine.deciding.changes import Action
 from tests.support.cli import RunCli
 from tests.support.signaloid import CORE, WEBHOOK, SignaloidApi, StackDir, repository
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.engine.changes import Action, Cause, Change, Reason
+from reconciler.engine.deciding.changes import Action, Cause, Change, Reason
 
 # The reason a planner gives each action when nothing special applies.
 _USUAL = {

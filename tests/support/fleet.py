@@ -9,8 +9,8 @@ from typing import Any
 import httpx2
 import yaml
 
-from reconciler.engine.changes import Action, Cause
-from reconciler.engine.diff import FieldDiff
+from reconciler.engine.deciding.changes import Action, Cause
+from reconciler.engine.deciding.diff import FieldDiff
 from tests.support.changes import make_change
 
 __all__ = ["applied_fleet", "change", "drift_outside", "plan_doc", "write_stack"]

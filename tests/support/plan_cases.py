@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 
 from reconciler.config import load_stack
-from reconciler.engine.causes import APPLIED_FIELDS, field_digests
-from reconciler.engine.plan import Plan, plan
+from reconciler.engine.deciding.causes import APPLIED_FIELDS, field_digests
+from reconciler.engine.deciding.plan import Plan, plan
 from reconciler.kinds import KINDS_BY_NAME
 from reconciler.state.base import StateEntry, StateSnapshot, digest
 from reconciler.values import Desired, LiveObject, LiveState

@@ -15,7 +15,12 @@ PACKAGE = Path(__file__).resolve().parents[2] / "reconciler"
 
 @pytest.mark.parametrize(
     "module",
-    ["reconciler.engine.plan", "reconciler.engine.apply", "reconciler.app.session", "reconciler.providers"],
+    [
+        "reconciler.engine.deciding.plan",
+        "reconciler.engine.executing.apply",
+        "reconciler.app.session",
+        "reconciler.providers",
+    ],
 )
 def test_importing_the_engine_loads_no_http_library(module: str) -> None:
     code = (

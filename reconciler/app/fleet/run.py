@@ -69,6 +69,7 @@ async def check_fleet(
 async def _check(
     ref: StackRef, *, environ: Mapping[str, str], sandbox: bool, pool: EndpointPool
 ) -> dict[str, Any]:
+    from reconciler.app.planning import plan_run
     from reconciler.app.session import open_session
 
     started, checked_at = time.monotonic(), stamp()
@@ -77,7 +78,7 @@ async def _check(
         session = open_session([ref.path], sandbox=sandbox, environ=environ, endpoints=pool)
         async with session:
             try:
-                the_plan, _ = await session.plan()
+                the_plan = (await plan_run(session)).plan
             finally:
                 http = _http_figures(session.http_stats())
         return stack_result(

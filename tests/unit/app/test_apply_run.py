@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.app.apply_run import ApplyRun, apply_stack
-from reconciler.app.session import PlanOptions, open_session
-from reconciler.engine.plan import Plan
+from reconciler.app.planning import PlanOptions, plan_run
+from reconciler.app.session import open_session
+from reconciler.engine.deciding.plan import Plan
 from tests.support.examples import pristine_example
 
 STARTS: list[int] = []  # one entry per on_start call of the last _apply
@@ -31,9 +32,7 @@ def _apply(stack: Path, answer: bool, options: PlanOptions | None = None) -> tup
         return answer
 
     async def body() -> ApplyRun:
-        async with open_session(
-            [stack], sandbox=True, environ={}, options=options or PlanOptions()
-        ) as session:
+        async with open_session([stack], sandbox=True, environ={}) as session:
             return await apply_stack(
                 session,
                 destroy=False,
@@ -42,6 +41,7 @@ def _apply(stack: Path, answer: bool, options: PlanOptions | None = None) -> tup
                 show_plan=lambda _: None,
                 on_notice=print,
                 on_start=lambda _plan: STARTS.append(1),
+                options=options or PlanOptions(),
             )
 
     return asyncio.run(body()), asked
@@ -50,7 +50,7 @@ def _apply(stack: Path, answer: bool, options: PlanOptions | None = None) -> tup
 def _pending(stack: Path) -> int:
     async def body() -> int:
         async with open_session([stack], sandbox=True, environ={}) as session:
-            the_plan, _ = await session.plan()
+            the_plan = (await plan_run(session)).plan
             return sum(1 for c in the_plan.changes if c.pending)
 
     return asyncio.run(body())

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from reconciler.cli.console import apply_summary
-from reconciler.engine.apply import ActionResult, ApplyResult, Outcome
-from reconciler.engine.changes import Action
+from reconciler.engine.deciding.changes import Action
+from reconciler.engine.executing.apply import ActionResult, ApplyResult, Outcome
 
 AGAIN = "run destroy again to finish"
 

@@ -10,7 +10,7 @@ import httpx2
 import pytest
 
 from reconciler.cli.notify import NotifyError, drift_report, notify, shown_url
-from reconciler.engine.changes import Action, Plan
+from reconciler.engine.deciding.changes import Action, Plan
 from tests.support.changes import make_change
 
 URL = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX?sig=abcdef123456"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from reconciler.cli.progress import ApplyProgress, Heartbeat, clock_text, still_running
-from reconciler.engine.apply import ActionResult, Outcome
-from reconciler.engine.changes import Action, Change, Reason
+from reconciler.engine.deciding.changes import Action, Change, Reason
+from reconciler.engine.executing.apply import ActionResult, Outcome
 
 
 class Clock:

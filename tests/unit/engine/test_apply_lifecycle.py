@@ -1,4 +1,5 @@
-"""create_before_destroy, deposed leftovers and refused changes, through ``plan`` and ``engine.apply``
+"""create_before_destroy, deposed leftovers and refused changes, through ``plan`` and
+``engine.executing.apply``
 with the real LocalStateStore and no HTTP.
 
 No registered kind can exercise create_before_destroy: the kinds that allow it (cores, webhooks) have no
@@ -18,9 +19,9 @@ from typing import Any
 import pytest
 
 from reconciler.config.lifecycle import Lifecycle
-from reconciler.engine import plan as plan_module
-from reconciler.engine.apply import ApplyResult, Outcome, apply
-from reconciler.engine.plan import Action, Plan, plan
+from reconciler.engine.deciding import plan as plan_module
+from reconciler.engine.deciding.plan import Action, Plan, plan
+from reconciler.engine.executing.apply import ApplyResult, Outcome, apply
 from reconciler.errors import ApiError
 from reconciler.kinds import KINDS, KINDS_BY_NAME
 from reconciler.kinds.base import Kind, SpecModel

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reconciler.cli.plan_apply import apply_cmd, destroy
-from reconciler.engine.apply import DEFAULT_PARALLELISM
+from reconciler.engine.executing.apply import DEFAULT_PARALLELISM
 
 
 def test_the_cli_default_is_the_engines() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from reconciler.engine.changes import Action, Reason
-from reconciler.engine.deletes import DeleteContext, apply_delete_rules
+from reconciler.engine.deciding.changes import Action, Reason
+from reconciler.engine.deciding.deletes import DeleteContext, apply_delete_rules
 from reconciler.state.base import StateEntry, StateSnapshot
 from reconciler.values import LiveObject, LiveState
 from tests.support.changes import make_change

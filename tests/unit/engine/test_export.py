@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from reconciler.config import load_stack
-from reconciler.engine.export import export_stack, slug
+from reconciler.engine.presenting.export import export_stack, slug
 from reconciler.values import LiveObject, LiveState
 
 CORE = {"class": "C0", "microarchitecture": "Athens", "precision": 128, "memory_size": 256000,

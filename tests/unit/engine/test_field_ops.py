@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.engine.changes import Action, Plan, Reason
-from reconciler.engine.deletes import for_destroy
-from reconciler.engine.diff import diff_attrs
-from reconciler.engine.render import render_markdown, render_text
+from reconciler.engine.deciding.changes import Action, Plan, Reason
+from reconciler.engine.deciding.deletes import for_destroy
+from reconciler.engine.deciding.diff import diff_attrs
+from reconciler.engine.presenting.render import render_markdown, render_text
 from reconciler.kinds.base import Kind, SpecModel
 from tests.support.changes import make_change
 

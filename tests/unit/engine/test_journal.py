@@ -1,4 +1,5 @@
-"""The apply journal (engine/journal.py): intent/result lines, and what a next run learns from them."""
+"""The apply journal (engine/executing/journal.py): intent/result lines, and what a next run learns
+from them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import main
-from reconciler.engine.journal import Journal
+from reconciler.engine.executing.journal import Journal
 from reconciler.errors import StateError
 
 

@@ -17,8 +17,8 @@ import yaml
 from click.testing import CliRunner
 
 from reconciler.cli import main
-from reconciler.engine.journal import key_digest
-from reconciler.engine.pending import PendingCreate, pending_creates, resolve
+from reconciler.engine.executing.journal import key_digest
+from reconciler.engine.executing.pending import PendingCreate, pending_creates, resolve
 from reconciler.state.base import StateEntry, StateSnapshot
 from reconciler.values import LiveObject, LiveState
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.engine.plan import Plan, PlanAsListed, plan
+from reconciler.engine.deciding.plan import Plan, plan
+from reconciler.engine.deciding.plan_as_listed import PlanAsListed
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS
 from reconciler.state.base import StateEntry, StateSnapshot, digest

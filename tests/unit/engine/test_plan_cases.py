@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.engine.plan import plan
+from reconciler.engine.deciding.plan import plan
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS_BY_NAME
 from reconciler.values import LiveState

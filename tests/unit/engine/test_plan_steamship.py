@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from reconciler.config import load_stack
-from reconciler.engine.changes import Reason
-from reconciler.engine.plan import Action, Cause, Plan, plan
+from reconciler.engine.deciding.changes import Reason
+from reconciler.engine.deciding.plan import Action, Cause, Plan, plan
 from reconciler.errors import PlanError
 from reconciler.kinds.package_instances import NO_UPDATE
 from reconciler.state.base import StateEntry, StateSnapshot, digest

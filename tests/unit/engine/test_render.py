@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from reconciler.engine.diff import FieldDiff
-from reconciler.engine.plan import Action, Plan, plan
-from reconciler.engine.render import render_json, render_markdown, render_text, summary_line
+from reconciler.engine.deciding.diff import FieldDiff
+from reconciler.engine.deciding.plan import Action, Plan, plan
+from reconciler.engine.presenting.render import render_json, render_markdown, render_text, summary_line
 from reconciler.state.base import StateSnapshot
 from reconciler.values import LiveState
 from tests.support.changes import make_change

@@ -1,11 +1,12 @@
-"""The mass-delete guard (engine/safety.py): more than half of the managed resources, and at least 5."""
+"""The mass-delete guard (engine/deciding/safety.py): more than half of the managed resources, and
+at least 5."""
 
 from __future__ import annotations
 
 import pytest
 
-from reconciler.engine.plan import Action, Cause, Change, Plan
-from reconciler.engine.safety import mass_delete_problem
+from reconciler.engine.deciding.plan import Action, Cause, Change, Plan
+from reconciler.engine.deciding.safety import mass_delete_problem
 from tests.support.changes import make_change
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.engine.diff import FieldDiff
-from reconciler.engine.plan import Action, Change, Plan
-from reconciler.engine.saved import check, dump, load, restrict, write
+from reconciler.engine.deciding.diff import FieldDiff
+from reconciler.engine.deciding.plan import Action, Change, Plan
+from reconciler.engine.deciding.saved import check, dump, load, restrict, write
 from reconciler.errors import PlanError
 from reconciler.state.base import digest
 from reconciler.values import Desired, LiveObject, LiveState

@@ -1,10 +1,10 @@
-"""--target / --exclude (engine/select.py): a narrowed plan stays applicable, and says what it pulled in
-or left out. Plans are built by hand: select only reads addresses, kinds, actions and depends_on."""
+"""--target / --exclude (engine/deciding/select.py): a narrowed plan stays applicable, and says what it
+pulled in or left out. Plans are built by hand: select only reads addresses, kinds, actions and depends_on."""
 
 from __future__ import annotations
 
-from reconciler.engine.plan import Action, Cause, Change, Plan
-from reconciler.engine.select import select
+from reconciler.engine.deciding.plan import Action, Cause, Change, Plan
+from reconciler.engine.deciding.select import select
 from tests.support.changes import make_change
 
 PARTIAL = "this plan is partial (--target/--exclude): other changes may be pending"

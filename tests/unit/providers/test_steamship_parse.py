@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.engine.diff import diff_attrs
+from reconciler.engine.deciding.diff import diff_attrs
 from reconciler.errors import ProviderError
 from reconciler.kinds import get_kind
 from reconciler.kinds.package_instances import NO_UPDATE, failed_init, normalise_config

@@ -14,7 +14,7 @@ from reconciler.app.fleet import FORMATS, render
 from reconciler.app.fleet.model import errored_stack, fleet_report, notification, stack_result
 from reconciler.cli.notify import drift_report
 from reconciler.common.escape import shown
-from reconciler.engine.render import render_markdown as render_plan_markdown
+from reconciler.engine.presenting.render import render_markdown as render_plan_markdown
 from tests.support.fleet import change, plan_doc
 from tests.support.markup import parse_html, parse_markdown
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from reconciler.engine.plan import plan
+from reconciler.engine.deciding.plan import plan
 from reconciler.errors import PlanError, ProviderError
 from reconciler.packages.pack import load_package
 from reconciler.providers.http import ApiClient

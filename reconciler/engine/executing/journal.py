@@ -165,7 +165,7 @@ class Journal:
 
         A create gives its ``kind`` and natural ``key`` (recorded as a digest): if its outcome is
         never recorded, the next run finds the object by that key even when the YAML no longer
-        declares it (engine/pending.py)."""
+        declares it (engine/executing/pending.py)."""
         call_id = uuid.uuid4().hex[:12]
         self._in_flight.add(call_id)
         await self._append(

@@ -3,8 +3,9 @@
 It matches each declared resource to its live object (by state, else by natural key:
 adoption, or a rename in the YAML: a move), diffs the managed fields, chooses the action and
 its cause, orders the changes by their references, and applies the rules for deletes and
-replaces (``engine/deletes.py``, a pure ``changes -> changes`` function). The values it returns
-are in ``engine/changes.py``. ``PlanAsListed`` works out the same plan while the refresh is still listing.
+replaces (``engine/deciding/deletes.py``, a pure ``changes -> changes`` function). The values it returns
+are in ``engine/deciding/changes.py``. ``plan_as_listed.py`` works out the same plan while the
+refresh is still listing.
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ from dataclasses import replace
 from typing import Any
 
 from reconciler.common.words import singular
-from reconciler.engine.causes import attribute
-from reconciler.engine.changes import Action, Cause, Change, Plan, Reason, ReplaceOrder
-from reconciler.engine.deletes import DeleteContext, apply_delete_rules
-from reconciler.engine.diff import FieldDiff, diff_attrs
+from reconciler.engine.deciding.causes import attribute
+from reconciler.engine.deciding.changes import Action, Cause, Change, Plan, Reason, ReplaceOrder
+from reconciler.engine.deciding.deletes import DeleteContext, apply_delete_rules
+from reconciler.engine.deciding.diff import FieldDiff, diff_attrs
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS, KINDS_BY_NAME, Kind
 from reconciler.state.base import StateEntry, StateSnapshot
 from reconciler.values import UNKNOWN, Desired, LiveObject, LiveState, Ref
 
-__all__ = ["Action", "Cause", "Change", "Plan", "PlanAsListed", "plan"]
+__all__ = ["Action", "Cause", "Change", "Plan", "Planner", "plan"]
 
 
 def plan(
@@ -40,75 +41,15 @@ def plan(
     A delete (or replace) that would take unmanaged objects with it (``Kind.delete_guard``) is
     refused unless its address is in ``allow_delete_unmanaged``.
     """
-    planner = _Planner(list(desired), live, state)
+    planner = Planner(list(desired), live, state)
     planner.allow_delete_unmanaged = frozenset(allow_delete_unmanaged)
     return planner.finish()
 
 
-class PlanAsListed:
-    """The same plan as :func:`plan`, worked out while the refresh is still listing.
+class Planner:
+    """The planner's working state for one plan; ``plan()`` drives it, and
+    ``plan_as_listed.PlanAsListed`` drives a subclass while the refresh lists."""
 
-    Give :meth:`added` to ``LiveState.on_added`` and :meth:`listed` to ``LiveState.on_listed``.
-    A resource that state ties to an object of a page just listed is planned at once (a match
-    by id is final, whatever the other pages hold); each kind's other resources are planned as
-    soon as its own list and the lists of the kinds it refers to are complete. So the planning
-    overlaps the wait for the last pages instead of following it. Kinds outside ``pending``
-    (not refreshed) are planned at once. An error found while planning is held and raised by
-    :meth:`finish`, after the refresh, so a refresh failure is reported first, as with :func:`plan`.
-    """
-
-    def __init__(
-        self,
-        desired: Iterable[Desired],
-        live: LiveState,
-        state: StateSnapshot,
-        *,
-        pending: Collection[str],
-        allow_delete_unmanaged: Collection[str] = (),
-    ) -> None:
-        self._planner = _Planner(list(desired), live, state)
-        self._planner.allow_delete_unmanaged = frozenset(allow_delete_unmanaged)
-        self._pending = set(pending)
-        self._error: Exception | None = None
-        self._plan_ready()
-
-    def added(self, kind: str, objects: list[LiveObject]) -> None:
-        if self._error is not None or kind not in self._pending:
-            return
-        try:
-            self._planner.plan_early(kind, objects)
-        except Exception as exc:  # raised from finish(), as below
-            self._error = exc
-
-    def listed(self, kind: str) -> None:
-        self._pending.discard(kind)
-        self._plan_ready()
-
-    @property
-    def planned_ahead(self) -> int:
-        """Resources planned before their kind's list was complete (so far)."""
-        return self._planner.planned_ahead
-
-    def _plan_ready(self) -> None:
-        planner = self._planner
-        if self._error is not None:
-            return
-        try:
-            for kind in KINDS:
-                if kind.name in planner.planned or kind.name in self._pending:
-                    continue
-                if all(ref.kind in planner.planned for ref in kind.references.values()):
-                    planner.plan_kind(kind.name)
-        except Exception as exc:  # raised from finish(), once the refresh is known to be complete
-            self._error = exc
-
-    def finish(self) -> Plan:
-        if self._error is not None:
-            raise self._error
-        return self._planner.finish()
-
-
-class _Planner:
     def __init__(self, desired: list[Desired], live: LiveState, state: StateSnapshot) -> None:
         self.desired = desired
         self.live = live
@@ -119,10 +60,6 @@ class _Planner:
             self.by_kind.setdefault(res.kind, []).append(res)
             self.by_address[res.address] = res
         self.planned: set[str] = set()  # kinds
-        self.early: dict[str, list[tuple[str, LiveObject]]] = {}  # kind -> (address, object) planned early
-        self.planned_ahead = 0
-        # address -> objects whose resource refers to it and waits for it to be planned
-        self.waiting_on: dict[str, list[LiveObject]] = {}
         self.by_id: dict[str, dict[str, LiveObject]] = {}
         self.by_key: dict[str, dict[tuple[str, ...], list[LiveObject]]] = {}
         self.owned_ids = {(e.kind, e.remote_id): a for a, e in state.entries.items()}
@@ -138,54 +75,11 @@ class _Planner:
         self.allow_delete_unmanaged: frozenset[str] = frozenset()
         self.warnings: list[str] = []
 
-    def plan_early(self, kind: str, objects: Iterable[LiveObject]) -> None:
-        """Plan, ahead of the rest of their kind, the declared resources that state ties to these
-        objects by id. Left for :meth:`plan_kind`: a resource that names an object by a literal
-        id (checked against the complete list). One that refers to a resource not planned yet
-        waits for it (``waiting``)."""
-        if kind in self.planned:
-            return
-        literal_fields = [
-            f for f, rule in KINDS_BY_NAME[kind].references.items() if rule.resolves_to == "remote_id"
-        ]
-        early = self.early.setdefault(kind, [])
-        planned = []
-        for obj in objects:
-            address = self.owned_ids.get((kind, obj.remote_id))
-            res = self.by_address.get(address) if address is not None else None
-            if res is None or res.kind != kind or res.address in self.matched:
-                continue
-            entry = self.state.get(res.address)
-            if entry is None or entry.remote_id != obj.remote_id:
-                continue  # a deposed object of the resource, not the resource's own
-            if literal_fields and any(isinstance(res.attrs.get(f), str) for f in literal_fields):
-                continue
-            if res.refs:
-                missing = next((a for a in res.refs if a not in self.changes), None)
-                if missing is not None:
-                    self.waiting_on.setdefault(missing, []).append(obj)
-                    continue
-            self.matched[res.address] = (obj, False)
-            self.changes[res.address] = self._change_for(res)
-            early.append((res.address, obj))
-            planned.append(res.address)
-        self.planned_ahead += len(planned)
-        self._release(planned)
-
-    def _release(self, addresses: Iterable[str]) -> None:
-        """Those now planned: plan early what was waiting for them."""
-        for address in addresses:
-            waiting = self.waiting_on.pop(address, None)
-            if waiting:
-                self.plan_early(waiting[0].kind, waiting)
-
     def plan_kind(self, kind: str) -> None:
         """Plan the declared resources of ``kind``. Its live list must be complete, and the kinds
         it refers to planned already (their changes resolve its references)."""
         by_id = self.by_id[kind] = self.live.by_id(kind)
-        for address, obj in self.early.pop(kind, ()):
-            if by_id.get(obj.remote_id) is not obj:  # listed twice: the last copy counts, as in by_id
-                del self.matched[address], self.changes[address]
+        self._superseded(kind, by_id)
         resources = self.by_kind.get(kind, ())
         for res in resources:
             if res.address not in self.matched:
@@ -193,7 +87,14 @@ class _Planner:
         for res in resources:
             self._plan_in_order(res)
         self.planned.add(kind)
-        self._release(res.address for res in resources)
+        self._planned(res.address for res in resources)
+
+    def _superseded(self, kind: str, by_id: Mapping[str, LiveObject]) -> None:
+        """Hook for planning while listing: drop what was planned early against an object listed
+        twice (the last copy counts). Nothing is planned early here."""
+
+    def _planned(self, addresses: Iterable[str]) -> None:
+        """Hook for planning while listing: these resources are planned now."""
 
     def finish(self) -> Plan:
         """Plan any kind not planned yet, then what spans kinds: deletes, guards, the unmanaged."""

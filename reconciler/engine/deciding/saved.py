@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.common.paths import write_atomic
-from reconciler.engine.changes import Action, Change, Plan, upgrade_plan_json
+from reconciler.engine.deciding.changes import Action, Change, Plan, upgrade_plan_json
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS_BY_NAME
 from reconciler.state.base import StateSnapshot, digest

@@ -9,7 +9,7 @@ is for, and it asks for confirmation.
 
 from __future__ import annotations
 
-from reconciler.engine.changes import Action, Plan
+from reconciler.engine.deciding.changes import Action, Plan
 
 __all__ = ["mass_delete_problem"]
 

@@ -14,8 +14,8 @@ import dataclasses
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from reconciler.engine.changes import Cause
-from reconciler.engine.diff import FieldDiff
+from reconciler.engine.deciding.changes import Cause
+from reconciler.engine.deciding.diff import FieldDiff
 from reconciler.state.base import StateEntry, digest
 
 __all__ = ["APPLIED_FIELDS", "attribute", "field_digests"]

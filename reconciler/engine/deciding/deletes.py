@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from reconciler.engine.changes import Action, Cause, Change, Plan, Reason
+from reconciler.engine.deciding.changes import Action, Cause, Change, Plan, Reason
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS, KINDS_BY_NAME
 from reconciler.state.base import StateSnapshot

@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from reconciler.engine.causes import APPLIED_FIELDS, field_digests
-from reconciler.engine.changes import Action, Change, Plan
-from reconciler.engine.journal import Journal
+from reconciler.engine.deciding.causes import APPLIED_FIELDS, field_digests
+from reconciler.engine.deciding.changes import Action, Change, Plan
+from reconciler.engine.executing.journal import Journal
 from reconciler.engine.secrets import stored_key
 from reconciler.errors import CreatedUnusable, ReconcilerError, StateError
 from reconciler.kinds import KINDS_BY_NAME

@@ -2,7 +2,7 @@
 action (:class:`Reason`), one :class:`Change` per resource, and the :class:`Plan` with its
 versioned JSON (``Plan.to_json()``), which every renderer and the saved-plan file read.
 Apply-only data (the desired resource, the live object) rides along on each change but is never
-serialised. ``engine/plan.py`` makes these values.
+serialised. ``engine/deciding/plan.py`` makes these values.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from reconciler.engine.diff import FieldDiff
+from reconciler.engine.deciding.diff import FieldDiff
 from reconciler.errors import PlanError
 from reconciler.values import Desired, LiveObject, Ref, Unknown
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.common.escape import clip, html_text, md_cell_code, md_text
-from reconciler.engine.render_outside import outside_markdown, outside_text
+from reconciler.engine.presenting.render_outside import outside_markdown, outside_text
 
 __all__ = ["render_json", "render_markdown", "render_text", "summary_line"]
 

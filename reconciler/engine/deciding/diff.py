@@ -30,7 +30,9 @@ class FieldDiff:
     after: Any
     sensitive: bool = False
     forces_replacement: str | None = None  # why, when it does
-    cause: str | None = None  # "config" or "drift" (engine/causes.py); a create's: the change's cause
+    cause: str | None = (
+        None  # "config" or "drift" (engine/deciding/causes.py); a create's: the change's cause
+    )
     op: Op = "change"
 
     @property

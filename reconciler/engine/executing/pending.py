@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from reconciler.engine.changes import Action, Change, Plan
-from reconciler.engine.journal import key_digest
+from reconciler.engine.deciding.changes import Action, Change, Plan
+from reconciler.engine.executing.journal import key_digest
 from reconciler.kinds import KINDS_BY_NAME
 from reconciler.state.base import StateEntry, StateSnapshot
 from reconciler.values import Desired, LiveObject, LiveState

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from reconciler.engine.changes import Change, Plan
+from reconciler.engine.deciding.changes import Change, Plan
 
 __all__ = ["select"]
 

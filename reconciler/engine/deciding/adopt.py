@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from reconciler.engine.changes import Plan
+from reconciler.engine.deciding.changes import Plan
 from reconciler.engine.secrets import stored_key
 from reconciler.errors import PlanError
 from reconciler.kinds import KINDS_BY_NAME

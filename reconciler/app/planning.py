@@ -1,0 +1,158 @@
+"""The one planning pipeline: ``plan_run(session, scope) -> PlannedRun``.
+
+Every command that plans goes through here, in the same order of steps: ``plan``, ``drift``,
+``apply`` and ``destroy``, ``apply FILE`` (a saved plan, scoped to the kinds it touches), the check
+after apply, and the fleet. The steps (see ARCHITECTURE.md, "The flow of one plan"):
+
+1. read state and the journal of an interrupted apply (its creates of unknown outcome);
+2. refresh the kinds in play from every API at once, planning each kind as soon as its lists
+   are in (``engine.deciding.plan_as_listed``);
+3. find the interrupted creates' objects by natural key, and plan again with them recorded;
+4. word a destroy, cut to ``--target`` / ``--exclude``, refuse deleting what a stack file beside
+   the loaded ones still declares (``app/stack_files.py``), and judge the mass-delete guard.
+
+The result is a value: nothing is stashed on the session for a later step to find.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from reconciler.app.session import Session
+from reconciler.engine.deciding.changes import Action
+from reconciler.engine.deciding.deletes import for_destroy
+from reconciler.engine.deciding.plan import Plan, plan
+from reconciler.engine.deciding.plan_as_listed import PlanAsListed
+from reconciler.engine.deciding.safety import mass_delete_problem
+from reconciler.engine.deciding.select import select
+from reconciler.engine.executing.apply import ApplyResult, Outcome
+from reconciler.engine.executing.pending import PendingCreate, explain, resolve
+from reconciler.errors import PlanError
+from reconciler.state import StateEntry, StateSnapshot
+from reconciler.values import LiveState
+
+__all__ = ["PlanOptions", "PlannedRun", "Scope", "plan_run", "verify"]
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """What the command line chose about which changes a run plans and may apply."""
+
+    # Addresses whose delete may take unmanaged objects with it (``plan(allow_delete_unmanaged=)``).
+    allow_delete_unmanaged: frozenset[str] = frozenset()
+    # --target / --exclude (engine/deciding/select.py) and the mass-delete guard (engine/deciding/safety.py).
+    targets: frozenset[str] = frozenset()
+    excludes: frozenset[str] = frozenset()
+    allow_mass_delete: bool = False
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one run plans: the command line's options, a destroy or not, and which kinds (None:
+    every kind the stack or its state uses; a saved plan names the kinds it touches)."""
+
+    options: PlanOptions = PlanOptions()
+    destroy: bool = False
+    kinds: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """A plan and what it was made from, for apply and for the check after it."""
+
+    plan: Plan
+    live: LiveState
+    scope: Scope = Scope()
+    # Objects of creates an interrupted apply left unresolved, found by natural key (address ->
+    # entry): apply records them in state before its journal replaces the one that told of them.
+    adopted: Mapping[str, StateEntry] = field(default_factory=dict)
+    pending_creates: tuple[PendingCreate, ...] = ()
+    managed: int = 0  # state entries when planned: what the mass-delete guard compares against
+
+    def mass_delete_problem(self) -> str | None:
+        """Why apply must refuse this plan as a mass delete; None when it may go ahead. A destroy
+        and ``--allow-mass-delete`` are exempt; the deletes of objects interrupted creates made
+        (never managed on purpose, minutes old) do not count."""
+        if self.scope.destroy or self.scope.options.allow_mass_delete:
+            return None
+        adopted = {e.remote_id for e in self.adopted.values()}
+        adopted |= {i for e in self.adopted.values() for i in e.extra.get("deposed", ())}
+        judged = self.plan
+        if adopted:
+            judged = replace(judged, changes=tuple(c for c in judged.changes if c.remote_id not in adopted))
+        return mass_delete_problem(judged, self.managed)
+
+
+async def plan_run(session: Session, scope: Scope = Scope()) -> PlannedRun:
+    """Refresh and plan the stack of ``session`` within ``scope``. Reads state, the journal and
+    the APIs; writes nothing."""
+    snapshot = session.store.read()
+    desired = [] if scope.destroy else session.loaded.resources
+    pending = session.pending_creates()
+    if scope.kinds is None:
+        kinds = session.kinds_in_play(snapshot, desired) | {p.kind for p in pending}
+        state = snapshot
+    else:
+        kinds = set(scope.kinds)
+        pending = [p for p in pending if p.kind in kinds]
+        desired = [d for d in desired if d.kind in kinds]
+        # The other kinds are not re-read: planning them would see them all as missing.
+        state = StateSnapshot({a: e for a, e in snapshot.entries.items() if e.kind in kinds})
+    allowed = scope.options.allow_delete_unmanaged
+    live = LiveState()
+    planning = PlanAsListed(desired, live, state, pending=kinds, allow_delete_unmanaged=allowed)
+    live.on_added, live.on_listed = planning.added, planning.listed
+    await session.refresh(kinds, live)
+    the_plan = planning.finish()
+    adopted: Mapping[str, StateEntry] = {}
+    if pending:
+        resolved = resolve(pending, live, snapshot, desired)
+        adopted = resolved.entries
+        if resolved.entries:  # planned again, with what the interrupted creates made recorded
+            overlaid = StateSnapshot({**state.entries, **resolved.entries})
+            the_plan = plan(desired, live, overlaid, allow_delete_unmanaged=allowed)
+        the_plan = explain(the_plan, resolved)
+    if scope.destroy:
+        the_plan = for_destroy(the_plan)
+    the_plan = select(the_plan, scope.options.targets, scope.options.excludes)
+    if not scope.destroy:
+        _check_stack_files(session, the_plan)
+    run = PlannedRun(the_plan, live, scope, adopted, tuple(pending), len(snapshot.entries))
+    problem = run.mass_delete_problem()
+    if problem:
+        warned = replace(the_plan, warnings=(*the_plan.warnings, f"apply will refuse: {problem}"))
+        run = replace(run, plan=warned)
+    return run
+
+
+def _check_stack_files(session: Session, the_plan: Plan) -> None:
+    """Refuse a plan that deletes what a stack file beside the loaded ones still declares: the
+    state was made with that file too (``app/stack_files.py``, docs/state.md)."""
+    gone = [c.address for c in the_plan.pending() if c.action is Action.DELETE and not c.deposed_of]
+    if not gone:
+        return
+    from reconciler.app.stack_files import declared_beside, files_problem
+
+    declared = declared_beside(session.loaded, gone, session.environ)
+    problem = files_problem(declared, session.loaded, session.store.description)
+    if problem:
+        raise PlanError(problem)
+
+
+async def verify(session: Session, run: PlannedRun, result: ApplyResult) -> list[str]:
+    """The check after apply: re-read what changed, within the run's scope, and name what still
+    differs from the configuration."""
+    done = {a for a, r in result.results.items() if r.outcome is Outcome.DONE}
+    if not done:
+        return []
+    after = await plan_run(session, run.scope)
+    problems = []
+    for change in after.plan.changes:
+        if change.address in done and change.pending:
+            fields = ", ".join(f.path for f in change.fields) or change.reason
+            problems.append(
+                f"{change.address}: the API accepted the {result.results[change.address].action.value} "
+                f"but the object read back still differs ({change.action.value}: {fields})"
+            )
+    return problems
