@@ -12,6 +12,8 @@
      │    └── LockLost        this run's lock is gone (stop before the next write)
      ├── PlanError            a plan cannot be made (ambiguous adoption, bad reference, ...)
      │    └── StalePlan       a saved plan no longer matches live state or the stack (deciding/saved.py)
+     ├── PolicyError          a policy cannot be loaded or run: it never passes a plan (policy/)
+     │    └── EngineFailed    the engine's process crashed or hit a limit (policy/isolate.py)
      ├── NotifyError          a drift report could not be delivered (--notify)
      ├── MergeError           fleet shard reports cannot be merged (app/fleet/merge.py)
      ├── RunTimedOut          the run passed its --deadline (cli/deadline.py)
@@ -54,6 +56,7 @@ __all__ = [
     "NotFound",
     "PackageError",
     "PlanError",
+    "PolicyError",
     "ProviderError",
     "RateLimited",
     "ReconcilerError",
@@ -141,6 +144,11 @@ class LockLost(StateError):
 
 class PlanError(ReconcilerError):
     pass
+
+
+class PolicyError(ReconcilerError):
+    """A policy file cannot be read or parsed, a rule failed, or the engine crashed or hit a
+    limit: the plan is not judged, so it is not passed (policies fail closed)."""
 
 
 class ProviderError(ReconcilerError):

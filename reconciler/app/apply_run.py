@@ -8,15 +8,19 @@ re-checked against live state and applied exactly, or refused as stale.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.app.planning import PlanOptions, Scope, plan_run, verify
 from reconciler.app.session import Session
 from reconciler.engine.deciding.plan import Plan
 from reconciler.engine.executing.apply import ApplyResult, EventHook
 from reconciler.providers.stats import CallStats
+
+if TYPE_CHECKING:
+    from reconciler.app.policy_gate import Verdict
 
 __all__ = ["ApplyRun", "apply_stack"]
 
@@ -29,10 +33,16 @@ class ApplyRun:
     result: ApplyResult | None = None
     problems: tuple[str, ...] = ()  # what the check after apply found still differing
     calls: dict[str, CallStats] | None = None  # API calls per provider, the plan's included
+    verdict: Verdict | None = None  # what the policies said, when the run has any
+
+    @property
+    def denied(self) -> bool:
+        """A policy denied the plan: nothing was applied."""
+        return self.verdict is not None and self.verdict.denied
 
     @property
     def ok(self) -> bool:
-        return self.result is None or (self.result.ok and not self.problems)
+        return not self.denied and (self.result is None or (self.result.ok and not self.problems))
 
 
 async def apply_stack(
@@ -48,11 +58,15 @@ async def apply_stack(
     lock_timeout: float = 0.0,
     planfile: Path | None = None,
     options: PlanOptions = PlanOptions(),
+    judge: Callable[[Plan], Awaitable[Verdict]] | None = None,
 ) -> ApplyRun:
     """Apply the stack (or destroy it; or, with ``planfile``, exactly that reviewed plan, unasked).
 
-    ``confirm`` is asked only when there are changes and no plan file; False applies nothing.
-    ``on_start`` is called with the plan once its changes are going ahead, before the first action."""
+    ``judge`` (the run's policies) is asked about the plan about to be applied, a saved plan's
+    included (policies may have changed since it was made); a denial applies nothing, before any
+    write call and before ``confirm``. ``confirm`` is asked only when there are changes and no
+    plan file; False applies nothing. ``on_start`` is called with the plan once its changes are going
+    ahead, before the first action."""
     with session.store.lock("destroy" if destroy else "apply", timeout=lock_timeout):
         interrupted = session.report_interrupted(on_notice)
         if planfile is not None:  # a reviewed plan: exactly its actions, or nothing (stale)
@@ -66,14 +80,17 @@ async def apply_stack(
             run = await plan_run(session, Scope(options, destroy=destroy))
         the_plan = run.plan
         show_plan(the_plan)
+        verdict = await judge(the_plan) if judge is not None else None
+        if verdict is not None and verdict.denied:
+            return ApplyRun(the_plan, verdict=verdict)
         if not the_plan.has_changes():
             if interrupted:
                 session.settle_journal(run)
-            return ApplyRun(the_plan)
+            return ApplyRun(the_plan, verdict=verdict)
         if planfile is None and not confirm(the_plan):
-            return ApplyRun(the_plan)
+            return ApplyRun(the_plan, verdict=verdict)
         if on_start is not None:
             on_start(the_plan)
         result = await session.apply(run, parallelism=parallelism, on_event=on_event)
         problems = await verify(session, run, result)
-        return ApplyRun(the_plan, result, tuple(problems), session.http_stats())
+        return ApplyRun(the_plan, result, tuple(problems), session.http_stats(), verdict)

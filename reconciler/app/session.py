@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.app.planned import PlannedRun
 from reconciler.config import LoadedStack, load_stack
 from reconciler.config.stack import stack_model
 from reconciler.engine.executing.apply import ApplyResult, EventHook, apply
@@ -23,8 +24,7 @@ from reconciler.state import LocalStateStore, StateSnapshot, StateStore
 from reconciler.values import Desired, LiveState
 
 if TYPE_CHECKING:
-    from reconciler.app.fleet.endpoints import EndpointPool
-    from reconciler.app.planning import PlannedRun
+    from reconciler.providers.endpoints import EndpointPool
     from reconciler.sandbox.inprocess import InProcessSandbox
 
 __all__ = ["Session", "open_export_session", "open_session"]
@@ -166,7 +166,7 @@ def open_session(
 ) -> Session:
     """A session over the stack at ``paths``, with its state store (or the sandbox's) and journal.
 
-    ``endpoints`` (an ``app.fleet.endpoints.EndpointPool``) shares one transport per API endpoint."""
+    ``endpoints`` (a ``providers.endpoints.EndpointPool``) shares one transport per API endpoint."""
     loaded = load_stack(paths, environ)
     if sandbox:
         return _sandboxed(loaded, environ, endpoints, journal=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import click
 
-from reconciler.cli import fleet, manage, misc, plan_apply
+from reconciler.cli import fleet, manage, misc, plan_apply, policy
 from reconciler.cli.common import collect_garbage_less, skip_pydantic_plugins
 from reconciler.cli.contract import CliGroup, add_debug_everywhere, colour_option, debug_option
 from reconciler.cli.help_text import add_epilogs
@@ -55,6 +55,7 @@ for command in (
     misc.sandbox,
     fleet.report,
     misc.completion,
+    policy.policy_group,
 ):
     main.add_command(command)
 add_debug_everywhere(main)

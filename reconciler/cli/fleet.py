@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from reconciler.cli import policy
 from reconciler.cli.common import fail, run
 
 __all__ = ["fleet_options", "format_option", "report", "requested", "run_fleet"]
@@ -138,13 +139,14 @@ def run_fleet(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | No
             max_stacks=chosen.get("max_stacks", 16),
             per_endpoint=chosen.get("per_endpoint", 32),
             on_checked=_progress,
+            policy=policy.chosen(),
         )
         _write(render(report, fmt, _styler()))
         summary = report["summary"]
         click.echo(
             f"{plural(summary['stacks'], 'stack')}: {summary['errored']} errored, "
             f"{summary['drifted']} drifted, {summary['pending']} pending config, "
-            f"{summary['in_sync']} in sync "
+            f"{summary['in_sync']} in sync, {summary.get('policy_denied', 0)} denied by policy "
             f"({report['duration_s']:.1f}s); exit {report['exit_code']}",
             err=True,
         )
@@ -167,6 +169,8 @@ def _progress(stack: dict[str, Any]) -> None:
         click.echo(f"  {name}: errored: {shown(first)}{extra}", err=True)
     elif stack["status"] != "in_sync":
         click.echo(f"  {name}: {stack['status']} ({plural(len(stack['changes']), 'change')})", err=True)
+    if (stack.get("policy") or {}).get("denied"):
+        click.echo(f"  {name}: denied by policy", err=True)
 
 
 async def _notify(url: str, report: dict[str, Any]) -> None:

@@ -81,6 +81,18 @@ EPILOGS: dict[str, tuple[tuple[str, ...], str]] = {
         ("reconciler report merge shard-0.json shard-1.json --format markdown",),
         "0 in sync; 2 drifted or pending changes; 1 a stack errored or a shard's report is missing.",
     ),
+    "policy": (
+        ("reconciler policy test examples/policy",),
+        "0 every test passed / no denial; 1 a denial, a failed test or an error.",
+    ),
+    "policy test": (
+        ("reconciler policy test examples/policy",),
+        "0 every case and test_ rule passed; 1 one failed, or a policy does not load.",
+    ),
+    "policy eval": (
+        ("reconciler policy eval plan.json --policy examples/policy --format markdown",),
+        "0 no policy denies the plan; 1 one does, or a policy does not load (never a pass).",
+    ),
     "completion": (
         (
             "reconciler completion bash > ~/.local/share/bash-completion/completions/reconciler",

@@ -18,12 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx2
-
 from reconciler.common.escape import md_text
 from reconciler.common.redact import scrub
 from reconciler.errors import ApiError, ProviderError, ReconcilerError
-from reconciler.providers.connect import Endpoint, api_client
+from reconciler.providers.connect import Endpoint, Transport, api_client
 from reconciler.providers.http import check_endpoint
 from reconciler.providers.settings import HttpSettings
 
@@ -74,7 +72,7 @@ async def notify(
     url: str,
     report: Mapping[str, Any],
     *,
-    transport: httpx2.AsyncBaseTransport | None = None,
+    transport: Transport | None = None,
     settings: HttpSettings = SETTINGS,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
 ) -> None:

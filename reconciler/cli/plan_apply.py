@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli import fleet
+from reconciler.cli import fleet, policy
 from reconciler.cli.common import (
     EXIT_CHANGES,
     EXIT_ERROR,
@@ -28,6 +28,7 @@ from reconciler.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from reconciler.app.policy_gate import Verdict
     from reconciler.app.session import Session
     from reconciler.engine.deciding.plan import Plan
 
@@ -53,23 +54,34 @@ verbose_option = click.option(
 )
 @selection_options
 @allow_delete_option
+@policy.policy_options
 def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bool, out: Path | None) -> None:
     """Show what apply would do."""
     from reconciler.app.session import open_session
 
     async def body() -> int:
-        async with open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session:
+        async with (
+            open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session,
+            policy.gate(session) as gate,
+        ):
             the_plan = await _planned(session)
             state = session.store.description
             if out is not None:
                 from reconciler.app.saved_plans import save
 
                 save(session, the_plan, out)
-        click.echo(render(the_plan.to_json(), fmt, state=state), nl=False)
+            doc = the_plan.to_json()
+            verdict = await gate.judge(doc, "plan") if gate is not None else None
+        if verdict is not None:
+            doc["policy"] = verdict.to_json()
+        click.echo(render(doc, fmt, state=state), nl=False)
         if out is not None:
             flags = [*(f"-f {p}" for p in paths), *(["--sandbox"] if sandbox else [])]
             again = " ".join(["reconciler apply", *flags])
             click.echo(f"Saved the plan to {out}; apply exactly this plan with: {again} {out}", err=True)
+        if verdict is not None and verdict.denied:
+            policy.verdict_note(verdict, "this plan must not be applied")
+            return EXIT_ERROR
         if the_plan.refused():
             return EXIT_ERROR
         return EXIT_CHANGES if detailed_exitcode and the_plan.has_changes() else EXIT_OK
@@ -89,6 +101,7 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
     help="POST the drift report (JSON) to this webhook; failing to is an error. Shown as scheme://host only.",
 )
 @target_options
+@policy.policy_options
 def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) -> None:
     """Read-only check: exit 0 in sync, 2 drifted or pending changes, 1 error. Takes no lock.
     With --stacks DIR: every stack under DIR (1 wins over 2: any stack errored)."""
@@ -97,10 +110,16 @@ def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) 
     from reconciler.app.session import open_session
 
     async def body() -> int:
-        async with open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session:
+        async with (
+            open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session,
+            policy.gate(session) as gate,
+        ):
             the_plan = await _planned(session)
             state = session.store.description
-        doc = the_plan.to_json()
+            doc = the_plan.to_json()
+            verdict = await gate.judge(doc, "drift") if gate is not None else None
+        if verdict is not None:
+            doc["policy"] = verdict.to_json()
         click.echo(render(doc, fmt, report="drift", state=state), nl=False)
         if notify:
             from reconciler.cli.notify import drift_report, shown_url
@@ -108,6 +127,9 @@ def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) 
 
             await send(notify, drift_report(doc, drifted=the_plan.has_changes()))
             click.echo(f"Drift report sent to {shown_url(notify)}", err=True)
+        if verdict is not None and verdict.denied:
+            policy.verdict_note(verdict, "applying these changes would be refused")
+            return EXIT_ERROR
         return EXIT_CHANGES if the_plan.has_changes() else EXIT_OK
 
     run(body)
@@ -165,8 +187,19 @@ def _apply_command(
 
     async def body() -> int:
         reading.start()
-        async with open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session:
+        async with (
+            open_session(paths_or_cwd(paths), sandbox=sandbox, environ=os.environ) as session,
+            policy.gate(session) as gate,
+        ):
             state[0] = session.store.description
+            judge = None
+            if gate is not None:
+
+                async def judge(the_plan: Plan) -> Verdict:
+                    verdict = await gate.judge(the_plan.to_json(), "destroy" if destroy else "apply")
+                    policy.show_verdict(verdict)
+                    return verdict
+
             try:
                 done = await apply_stack(
                     session,
@@ -180,10 +213,14 @@ def _apply_command(
                     lock_timeout=lock_timeout,
                     planfile=planfile,
                     options=plan_options(),
+                    judge=judge,
                 )
             finally:
                 reading.stop()
                 progress.stop()
+        if done.denied:
+            policy.verdict_note(done.verdict, "nothing was applied")
+            return EXIT_ERROR
         if done.result is None:  # nothing to do, or not confirmed
             return EXIT_OK if not done.plan.has_changes() else EXIT_ERROR
         click.echo("")
@@ -222,6 +259,7 @@ parallelism_option = click.option(
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @selection_options
 @allow_delete_option
+@policy.policy_options
 def apply_cmd(
     paths: tuple[Path, ...],
     sandbox: bool,
@@ -254,6 +292,7 @@ def apply_cmd(
 @verbose_option
 @target_options
 @allow_delete_option
+@policy.policy_options
 def destroy(
     paths: tuple[Path, ...],
     sandbox: bool,

@@ -17,6 +17,7 @@ from reconciler.config.lifecycle import with_lifecycle
 from reconciler.config.loader import LoadedFile, Mark, MarkedDict, MarkedList
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.kinds import KINDS, KINDS_BY_NAME
+from reconciler.policy.settings import PolicySettings
 from reconciler.providers.settings import Providers
 from reconciler.state.settings import StateSettings
 
@@ -33,6 +34,7 @@ class _StackBase(BaseModel):
     version: typing.Literal[1] = Field(description="stack format version; always 1")
     providers: Providers = Providers()
     state: StateSettings = StateSettings()
+    policy: PolicySettings | None = None
 
     @pydantic.field_validator("version", mode="before")
     @classmethod

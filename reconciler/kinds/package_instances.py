@@ -1,9 +1,9 @@
 """Steamship package instances: a deployed package, configured, in a workspace.
 
-The engine has no update call, so every field forces a replacement. ``config`` is compared on
-the keys the user wrote only: the engine stores the package's template defaults along with the
-given values, and a key left out of the YAML is not managed (DESIGN.md: fields left out are
-not reset). Numbers and numeric strings compare equal, as the engine coerces them.
+The engine has no update call, so every field forces a replacement. ``config`` is compared on the keys the
+user wrote only: the engine stores the package's template defaults along with the given values, and a key
+left out of the YAML is not managed (ARCHITECTURE.md, "Invariants": fields left out are not reset). Numbers
+and numeric strings compare equal, as the engine coerces them.
 """
 
 from __future__ import annotations

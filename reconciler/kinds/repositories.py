@@ -70,5 +70,7 @@ KIND = Kind(
         "trace_variables": empty_as_none,
     },
     references={"core": Reference(kind="cores", literal=CORE_ID)},
-    no_create_before_destroy_reason="Signaloid connects a remote URL and branch only once",
+    # Only a new remote_url forces a replace, and the new connection's (remote_url, branch) is then
+    # not the old one's, so both can exist while the new one is created first.
+    create_before_destroy=True,
 )

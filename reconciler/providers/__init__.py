@@ -19,7 +19,7 @@ def build_providers(
 ) -> dict[str, Provider]:
     """Providers for ``names``; imported lazily so a command that needs none stays fast.
 
-    ``endpoints`` (an ``app.fleet.endpoints.EndpointPool``) shares one transport per endpoint."""
+    ``endpoints`` (a ``providers.endpoints.EndpointPool``) shares one transport per endpoint."""
     from reconciler.providers.connect import shared_transports
 
     built: dict[str, Provider] = {}

@@ -15,8 +15,9 @@ __all__ = ["Provider", "fingerprint"]
 
 
 class Provider(Protocol):
+    """One API. Which kinds it serves is declared once, by each kind (``Kind.provider``)."""
+
     name: str
-    kinds: tuple[str, ...]
 
     def stats(self) -> CallStats:
         """Requests, retries and 429s so far, over every client the provider holds: a snapshot,

@@ -19,15 +19,25 @@ from reconciler.providers.settings import HttpSettings
 
 __all__ = [
     "Endpoint",
+    "Transport",
     "api_client",
     "api_key",
     "endpoint_and_key",
+    "in_process",
     "shared_reads",
     "shared_transports",
     "tls_for",
 ]
 
 USER_AGENT = "reconciler/0.1"
+# What carries a client's requests: a pool of connections, or an in-process app. Named here so
+# the layers above type it without importing the HTTP library.
+Transport = httpx2.AsyncBaseTransport
+
+
+def in_process(app: Any) -> Transport:
+    """A transport that calls an ASGI app in this process (the sandbox's emulators)."""
+    return httpx2.ASGITransport(app=app)
 
 
 def api_key(api: str, configured: Any, environ: Mapping[str, str], variable: str) -> str:
@@ -44,7 +54,7 @@ def api_key(api: str, configured: Any, environ: Mapping[str, str], variable: str
 @dataclass(frozen=True)
 class Endpoint:
     url: str
-    transport: httpx2.AsyncBaseTransport | None = None  # set for the in-process sandbox
+    transport: Transport | None = None  # set for the in-process sandbox
 
 
 SANDBOX_KEY = "sandbox-key"

@@ -1,6 +1,6 @@
 """Provider settings: the stack's ``providers:`` section, and the HTTP policy's knobs.
 
-Credentials and endpoints may also come from the environment (DESIGN.md, command line);
+Credentials and endpoints may also come from the environment (README.md, "Providers");
 a value written in the stack wins. Secrets are ``SecretStr`` so they never print.
 """
 

@@ -10,9 +10,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-import httpx2
-
-from reconciler.providers.connect import Endpoint
+from reconciler.providers.connect import Endpoint, in_process
 from reconciler.sandbox.limits import ApiLimits, LimitConfig
 
 # api -> (module, base path of its routes inside the app)
@@ -57,5 +55,5 @@ class InProcessSandbox:
 
     def endpoint(self, api: str, instance: str | None = None) -> Endpoint:
         _, base = EMULATORS[api]
-        transport = httpx2.ASGITransport(app=self.app(api, instance))
+        transport = in_process(self.app(api, instance))
         return Endpoint(url=f"http://{api}.sandbox{base}", transport=transport)

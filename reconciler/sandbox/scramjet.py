@@ -1,7 +1,7 @@
 """Emulator of a Scramjet Transform Hub's REST API (v1), in two dialects (``scramjet_profiles``).
 
 Mounted by the sandbox under ``/scramjet``, so its base URL is ``http://HOST:PORT/scramjet/api/v1``.
-See ``../shared/api-notes/scramjet.md``. Where the documented API and the real 0.18.7 hub differ, the
+See ARCHITECTURE.md, "The three APIs". Where the documented API and the real 0.18.7 hub differ, the
 ``documented`` profile (the default) follows the documentation and ``hub-0.18.7`` the real hub; in the
 documented profile a duplicate name is 405 (0.18.7 stores a second copy),
 ``PUT /sequence/:id_or_name`` replaces a package in place (0.18.7 answers 404), ``_stop`` answers 202

@@ -1,6 +1,6 @@
 """The two dialects the Scramjet hub emulator speaks, and the hub-wide reports both share.
 
-- ``documented``: the hub API v1 of the reference (``../shared/seeds/scramjet-api-reference.md``).
+- ``documented``: the hub API v1 of the reference (Scramjet's published API reference).
 - ``hub-0.18.7``: what the real Transform Hub 0.18.7 from npm does, read from its own code
   (``@scramjet/host`` ``lib/host.js``, ``lib/csi-controller.js``, ``@scramjet/api-server``) and checked
   by ``tests/integration/test_scramjet_differential.py`` against the real hub: no ``PUT``, duplicate

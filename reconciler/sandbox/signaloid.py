@@ -1,7 +1,8 @@
 """Emulator of the Signaloid Cloud Compute Engine API: cores, connected repositories, webhooks.
 
-Follows ``api-notes/signaloid.md`` closely enough that the provider runs unchanged against it and
-against ``https://api.signaloid.io``. Choices where the notes leave room (documented once, here):
+Follows the real API as observed (ARCHITECTURE.md, "The three APIs") closely enough that the provider runs
+unchanged against it and against ``https://api.signaloid.io``. Choices where the notes leave room
+(documented once, here):
 
 - Auth: ``Authorization: <raw key>``. No header → 401; a ``Bearer ...`` value → 401 (the real API
   takes the raw key); with ``api_key`` configured, any other key → 403 (what an API gateway answers

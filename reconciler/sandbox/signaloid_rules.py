@@ -1,4 +1,4 @@
-"""Validation rules and constants of the Signaloid emulator (see ``api-notes/signaloid.md``).
+"""Validation rules and constants of the Signaloid emulator (see ARCHITECTURE.md, "The three APIs").
 
 Pure functions: each takes a decoded JSON body and returns the normalised fields, or raises
 :class:`ApiError` with a message that names the offending field and says why. Rules that need the

@@ -1,4 +1,5 @@
-"""Emulator of the Steamship Engine API, faithful to ``api-notes/steamship.md``.
+"""Emulator of the Steamship Engine API, faithful to the real API as observed
+(ARCHITECTURE.md, "The three APIs").
 
 Checked against the official client ``steamship==2.17.34`` by
 ``tests/integration/test_steamship_conformance.py``.
@@ -25,7 +26,7 @@ Wire contract (routes under ``/api/v1/``; served as ``/steamship/api/v1/`` by ``
   the client ignores unknown fields). Stored ``config`` has template defaults filled in
   (see :mod:`reconciler.sandbox.steamship_packages`). The invocation URL is sent twice: as
   ``invocationURL``, the key the official client reads (its ``to_camel`` upper-cases a ``_url``
-  suffix, so that is what the engine sends), and as ``invocationUrl``, as the api-notes spell it.
+  suffix, so that is what the engine sends), and as ``invocationUrl``, as the API's notes spell it.
 - ``task/get {"id"}`` answers the task as ``data``; ``account/current`` answers ``{"user": {id, handle}}``.
 - Lists page with ``pageSize`` (default 20, capped at ``page_size_max``), an opaque ``pageToken`` and
   ``nextPageToken`` (``null`` on the last page), ``sortOrder`` ``DESC`` (default, newest first) or ``ASC``.

@@ -101,9 +101,9 @@ def test_recipes_install_this_project_pinned_never_the_pypi_namesake(path: Path)
 
 def test_github_workflow_triggers() -> None:
     plan_apply, drift = load(GITHUB / "reconciler.yml"), load(GITHUB / "reconciler-drift.yml")
-    on = plan_apply.get("on", plan_apply.get(True))  # YAML 1.1 reads a bare `on` as true
+    on = plan_apply.get("on") or plan_apply[True]  # type: ignore[index]  # YAML 1.1 reads a bare `on` as true
     assert set(on) == {"pull_request", "push"} and on["push"]["branches"] == ["main"]
-    assert "schedule" in drift.get("on", drift.get(True))
+    assert "schedule" in (drift.get("on") or drift[True])  # type: ignore[index]
     artifact = [
         s for s in plan_apply["jobs"]["plan"]["steps"] if s.get("uses", "").startswith("actions/upload")
     ]
@@ -173,7 +173,7 @@ def test_a_typo_in_the_plan_line_fails_the_job(tmp_path: Path, ci_tools: CiTools
     """The recipes' own pattern: `… --detailed-exitcode > plan.md || [ $? -eq 2 ]` must not pass a typo."""
     work = workspace(tmp_path, "examples/quickstart")
     job = Job(work, {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}, ci_tools)
-    install = ('python -m pip install "$RECONCILER_INSTALL"', {})
+    install: tuple[str, dict[str, str]] = ('python -m pip install "$RECONCILER_INSTALL"', {})
     typo = (
         "reconciler plan -f examples/quickstart --fromat markdown --detailed-exitcode > plan.md"
         " || [ $? -eq 2 ]"

@@ -111,7 +111,7 @@ def test_github_matrix_of_shards_then_one_merged_report(
 ) -> None:
     hook_url, received = receiver
     doc = load(GITHUB)
-    on = doc.get("on", doc.get(True))  # YAML 1.1 reads a bare `on` as true
+    on = doc.get("on") or doc[True]  # type: ignore[index]  # YAML 1.1 reads a bare `on` as true
     assert "schedule" in on
     assert doc["env"]["FLEET_DIR"] == FLEET_DIR
     work = workspace(tmp_path, FLEET_DIR)
@@ -197,7 +197,9 @@ def test_crontab_installs_once_then_its_line_writes_the_textfile_metrics(
     env = env_for({}, sandbox_server, hook_url)
     job = Job(work, env, ci_tools)
     venv = tmp_path / "opt-reconciler"
-    setup = [(line.replace("/opt/reconciler", str(venv)), {}) for line in installs]
+    setup: list[tuple[str, dict[str, str]]] = [
+        (line.replace("/opt/reconciler", str(venv)), {}) for line in installs
+    ]
     result = job.run(setup)
     assert result.returncode == 0, result.stderr
     lend_test_dependencies(venv)  # the wheel went in with PIP_NO_DEPS: its dependencies, as above

@@ -75,7 +75,7 @@ def test_two_hundred_resources_converge_under_a_twenty_percent_fault_mix(tmp_pat
         inventory = Inventory(clean)
         try:
             before = inventory.snapshot()  # e.g. Steamship's default workspace: not the run's
-            runs = []
+            runs: list[subprocess.CompletedProcess[str]] = []
             while len(runs) < 4 and (not runs or runs[-1].returncode != 0):
                 runs.append(reconciler(env, "apply", "--auto-approve", "--parallelism", "16", "-f", folder))
             report = "\n".join(f"exit {r.returncode}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}" for r in runs)

@@ -173,7 +173,15 @@ def test_after_a_killed_apply_the_next_one_says_so_and_converges(
     sandbox = start_sandbox(wrap=Slow)
     stack_dir.write(cores={f"core-{i}": {**CORE, "precision": 64 + i} for i in range(4)})
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
-    command = [str(RECONCILER_BIN), "apply", "--auto-approve", "--parallelism", "1", "-f", stack_dir.path]
+    command = [
+        str(RECONCILER_BIN),
+        "apply",
+        "--auto-approve",
+        "--parallelism",
+        "1",
+        "-f",
+        str(stack_dir.path),
+    ]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = ""
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -58,7 +59,12 @@ def test_read_only_commands_write_nothing_on_any_provider(
     start_sandbox: StartSandbox, run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     recorder = Recorder()
-    sandbox = start_sandbox(wrap=lambda app: setattr(recorder, "app", app) or recorder)
+
+    def wrap(app: Any) -> Recorder:
+        recorder.app = app
+        return recorder
+
+    sandbox = start_sandbox(wrap=wrap)
     monkeypatch.setenv("STEAMSHIP_API_BASE", f"{sandbox.url}/steamship/api/v1/")
     monkeypatch.setenv("STEAMSHIP_API_KEY", API_KEY)
     folder = tmp_path / "stack"
@@ -84,7 +90,8 @@ def test_plan_and_drift_make_no_write_call_on_a_real_hub(
         folder = tmp_path / "stack"
         folder.mkdir()
         shutil.copytree(COUNTER, folder / "pkg")
-        doc = {"version": 1, "providers": {"scramjet": {"hubs": {"local": {"url": f"{proxy}/api/v1"}}}},
+        hubs = {"local": {"url": f"{proxy}/api/v1"}}
+        doc: dict[str, Any] = {"version": 1, "providers": {"scramjet": {"hubs": hubs}},
                "sequences": {"reconciler-test-counter": {"hub": "local", "package": "./pkg",
                                                          "instances": [{"args": [1]}]}}}  # fmt: skip
         (folder / "stack.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")

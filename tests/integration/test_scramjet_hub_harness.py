@@ -1,4 +1,4 @@
-"""The real Transform Hub 0.18.7 harness works, and the hub's observed quirks (api-notes) still hold.
+"""The real Transform Hub 0.18.7 harness works, and the hub's observed quirks still hold.
 
 These tests talk to the hub with plain httpx2, no provider code: they pin what the Scramjet provider
 must cope with (duplicate names, no PUT, the array body of ``_stop``, crash-at-load instances that
@@ -102,11 +102,11 @@ def test_counter_instances_run_stop_and_delete(hub: RealHub, api: httpx2.Client)
 
     # The counter keeps running: healthy now and still healthy a couple of seconds later.
     for inst in (first, second):
-        wait_until(
-            lambda i=inst: api.get(f"/instance/{i}/health").json().get("healthy") is True,
-            "health",
-            timeout=10.0,
-        )
+
+        def healthy(i: str = inst) -> bool:
+            return api.get(f"/instance/{i}/health").json().get("healthy") is True
+
+        wait_until(healthy, "health", timeout=10.0)
     time.sleep(2)
     assert instance_ids(api) == {first, second}
     assert all(api.get(f"/instance/{i}/health").json()["healthy"] for i in (first, second))

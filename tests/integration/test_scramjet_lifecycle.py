@@ -78,7 +78,7 @@ def write(folder: Path, hubs: dict[str, Hub], sequences: dict[str, Any]) -> None
     (folder / "stack.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
 
 
-def counter(instances: list[dict[str, Any]], hub: str = "a") -> dict[str, Any]:
+def counter(instances: list[Any], hub: str = "a") -> dict[str, Any]:
     return {NAME: {"hub": hub, "package": "./counter", "instances": instances}}
 
 

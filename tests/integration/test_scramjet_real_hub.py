@@ -85,7 +85,7 @@ def write_stack(folder: Path, url: str, sequences: dict[str, Any]) -> None:
     (folder / "stack.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
 
 
-def counter(instances: list[dict[str, Any]]) -> dict[str, Any]:
+def counter(instances: list[Any]) -> dict[str, Any]:
     return {NAME: {"hub": "local", "package": "./counter", "instances": instances}}
 
 

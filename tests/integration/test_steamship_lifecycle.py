@@ -27,7 +27,8 @@ class Recorder:
     """An ASGI layer that notes every operation called."""
 
     def __init__(self, app: Any) -> None:
-        self.app, self.operations = app, []
+        self.app = app
+        self.operations: list[str] = []
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":

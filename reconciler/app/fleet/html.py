@@ -24,7 +24,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.app.fleet.model import STATUSES, by_severity, next_command, shard_label, stack_totals
+from reconciler.app.fleet.model import (
+    STATUSES,
+    by_severity,
+    next_command,
+    policy_denied,
+    policy_findings,
+    shard_label,
+    stack_totals,
+)
 from reconciler.common.escape import clip, html_attr, html_text
 from reconciler.common.words import plural
 
@@ -112,6 +120,9 @@ def render_html(report: Mapping[str, Any]) -> str:
         f"{report['duration_s']:.1f}s{html_text(shard_label(report))}; exit code {report['exit_code']}"
         f"</p></header><main>",
     ]
+    if summary.get("policy_denied"):
+        denied = plural(summary["policy_denied"], "stack")
+        parts.append(f'<p class="err" id="policy-denied">Denied by policy: {denied}.</p>')
     if report.get("missing_shards"):
         missing = ", ".join(str(i) for i in report["missing_shards"])
         parts.append(f'<p class="err" id="missing">Incomplete: no report from shard(s) {missing}.</p>')
@@ -169,6 +180,8 @@ def _stack_row(stack: Mapping[str, Any], anchor: str) -> str:
         counts = "".join(f'<td class="n">{totals[s]}</td>' for s in ("drifted", "pending", "in_sync"))
     command = next_command(stack)
     why = stack["error"].split("\n", 1)[0] if stack["error"] else ""
+    if policy_denied(stack):
+        why = f"denied by policy{'; ' + why if why else ''}"
     name = f"<code>{html_text(stack['name'])}</code>"
     return (
         f'<tr class="{"stack" if status == "in_sync" else f"stack {status}"}" data-status="{status}" '
@@ -192,6 +205,18 @@ def _stack_details(stack: Mapping[str, Any], anchor: str) -> str:
     ]
     if stack["error"]:
         out.append(f'<pre class="err">{html_text(stack["error"])}</pre>')
+    findings = policy_findings(stack)
+    if findings:
+        out.append('<table class="policy"><tr><th>policy</th><th>rule</th><th>message</th></tr>')
+        for kind, finding in findings:
+            label = "denies" if kind == "deny" else "warns"
+            css = "errored" if kind == "deny" else "drifted"
+            out.append(
+                f'<tr class="policy {css}" data-policy="{kind}"><td>{label}</td>'
+                f"<td><code>{html_text(clip(str(finding['rule']), 100))}</code></td>"
+                f"<td>{html_text(clip(str(finding['msg']), 500))}</td></tr>"
+            )
+        out.append("</table>")
     command = next_command(stack)
     if command:
         out.append(f"<p>Next: <code>{html_text(command)}</code></p>")

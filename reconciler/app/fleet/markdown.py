@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.app.fleet.model import shard_label, stack_totals
+from reconciler.app.fleet.model import policy_denied, policy_findings, shard_label, stack_totals
 from reconciler.common.escape import clip, md_cell_code, md_code, md_fence, md_text
 
 __all__ = ["DEFAULT_LIMIT", "render_markdown"]
@@ -41,7 +41,9 @@ def render_markdown(report: Mapping[str, Any], limit: int = DEFAULT_LIMIT) -> st
     if report.get("missing_shards"):
         missing = ", ".join(str(i) for i in report["missing_shards"])
         head += [f"**Incomplete: no report from shard(s) {missing}.**", ""]
-    attention = [s for s in report["stacks"] if s["status"] != "in_sync"]
+    if summary.get("policy_denied"):
+        head += [f"**Denied by policy: {summary['policy_denied']} stack(s).**", ""]
+    attention = [s for s in report["stacks"] if s["status"] != "in_sync" or policy_findings(s)]
     if not attention:
         return "\n".join([*head, "Every stack is in sync."]) + "\n"
     lines = [*head, "| stack | status | drifted | pending | |", "|---|---|---:|---:|---|"]
@@ -49,6 +51,8 @@ def render_markdown(report: Mapping[str, Any], limit: int = DEFAULT_LIMIT) -> st
     for listed, stack in enumerate(attention):  # the table takes at most half the cap
         counts = stack_totals(stack)
         note = md_text(clip((stack["error"] or "").split("\n")[0] or ", ".join(stack["kinds"]), 120))
+        if policy_denied(stack):
+            note = f"⛔ denied by policy; {note}"
         status = _ICON[stack["status"]]
         name = md_cell_code(stack["name"])
         row = f"| {name} | {status} | {counts['drifted']} | {counts['pending']} | {note} |"
@@ -80,6 +84,11 @@ def _stack_block(stack: Mapping[str, Any]) -> list[str]:
     lines = [f"### {md_code(stack['name'])} — {_ICON[stack['status']]}", ""]
     if stack["error"]:
         return [*lines, md_fence(stack["error"]), ""]
+    for kind, finding in policy_findings(stack):
+        mark = "⛔ policy denies" if kind == "deny" else "⚠ policy warns"
+        lines.append(
+            f"- {mark} ({md_code(clip(finding['rule'], 100))}): {md_text(clip(finding['msg'], 500))}"
+        )
     for change in stack["changes"]:
         causes = md_text(", ".join(change["causes"]))
         lines.append(

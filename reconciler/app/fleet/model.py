@@ -81,8 +81,10 @@ def stack_result(
     checked_at: str,
     duration_s: float,
     http: Mapping[str, Mapping[str, int]],
+    policy: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One stack's entry, from its plan JSON (only pending changes are kept, with their fields)."""
+    """One stack's entry, from its plan JSON (only pending changes are kept, with their fields).
+    ``policy``: the policies' verdict on the plan (``Verdict.to_json()``), None without policies."""
     kinds: dict[str, Counter[str]] = {}
     changes = []
     for change in plan_doc.get("changes", ()):
@@ -103,6 +105,7 @@ def stack_result(
         "unmanaged": len(plan_doc.get("unmanaged", ())),
         "warnings": list(plan_doc.get("warnings", ())) + list(plan_doc.get("errors", ())),
         "http": {api: dict(figures) for api, figures in sorted(http.items())},
+        "policy": dict(policy) if policy is not None else None,
     }
 
 
@@ -120,6 +123,7 @@ def errored_stack(
         "unmanaged": 0,
         "warnings": [],
         "http": {api: dict(figures) for api, figures in sorted(http.items())},
+        "policy": None,
     }
 
 
@@ -141,13 +145,42 @@ def summarise(stacks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {
         "stacks": len(stacks),
         **{status: by_status.get(status, 0) for status in STATUSES},
+        "policy_denied": sum(policy_denied(s) for s in stacks),
         "resources": _counts(resources),
         "http": {api: dict(c) for api, c in sorted(http.items())},
     }
 
 
+def _policy(stack: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The stack's policy verdict, or {} (none, or not the shape a report holds: a merged report
+    is a file from elsewhere, read as it comes)."""
+    policy = stack.get("policy")
+    return policy if isinstance(policy, dict) else {}
+
+
+def policy_denied(stack: Mapping[str, Any]) -> bool:
+    """A policy denied the stack's pending changes (applying them would be refused)."""
+    return _policy(stack).get("denied") is True
+
+
+def policy_findings(stack: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The stack's policy denials and warnings, as ("deny" | "warn", {"rule": str, "msg": str})."""
+    found: list[tuple[str, Mapping[str, Any]]] = []
+    results = _policy(stack).get("results")
+    for result in results if isinstance(results, list) else []:
+        if not isinstance(result, dict):
+            continue
+        for kind, key in (("deny", "denials"), ("warn", "warnings")):
+            items = result.get(key)
+            for item in items if isinstance(items, list) else []:
+                if isinstance(item, dict):
+                    found.append((kind, {"rule": str(item.get("rule", "")), "msg": str(item.get("msg", ""))}))
+    return found
+
+
 def exit_code(summary: Mapping[str, Any], *, incomplete: bool = False) -> int:
-    if summary["errored"] or incomplete:
+    """1 beats 2 beats 0: a stack errored, a shard missing, or a policy denial; then any change."""
+    if summary["errored"] or summary.get("policy_denied") or incomplete:
         return 1
     return 2 if summary["drifted"] or summary["pending"] else 0
 
@@ -199,7 +232,7 @@ def notification(report: Mapping[str, Any], limit: int = 50) -> dict[str, Any]:
     webhooks (Markdown: names escaped, ``reconciler.common.escape.md_text``), and the stacks that
     need attention (name, status, counts, error; no field values)."""
     summary = report["summary"]
-    attention = [s for s in report["stacks"] if s["status"] != "in_sync"]
+    attention = [s for s in report["stacks"] if s["status"] != "in_sync" or policy_denied(s)]
     counts = ", ".join(f"{summary[s]} {s.replace('_', ' ')}" for s in STATUSES if summary[s])
     names = ", ".join(md_text(s["name"]) for s in attention[:10]) + (
         f" and {len(attention) - 10} more" if len(attention) > 10 else ""
@@ -217,7 +250,13 @@ def notification(report: Mapping[str, Any], limit: int = 50) -> dict[str, Any]:
         "shards": report.get("shards", []),
         "missing_shards": report.get("missing_shards", []),
         "stacks": [
-            {"name": s["name"], "status": s["status"], "error": s["error"], **stack_totals(s)}
+            {
+                "name": s["name"],
+                "status": s["status"],
+                "error": s["error"],
+                "policy_denied": policy_denied(s),
+                **stack_totals(s),
+            }
             for s in attention[:limit]
         ],
         "stacks_not_listed": max(0, len(attention) - limit),

@@ -10,6 +10,9 @@ Gauges (the file is a snapshot of one check, so none is a counter):
 - ``reconciler_drift_last_check_timestamp_seconds{stack}`` and ``…_check_duration_seconds{stack}``;
 - ``reconciler_drift_api_requests{stack,api}``, ``…_api_retries{stack,api}``,
   ``…_api_rate_limited{stack,api}``;
+- ``reconciler_drift_policy_denials{stack}``, ``…_policy_warnings{stack}``: what the stack's
+  policies said of its plan (absent for a stack without policies);
+- ``reconciler_drift_fleet_policy_denied_stacks``: stacks a policy denied;
 - ``reconciler_drift_fleet_stacks{status}``, ``reconciler_drift_fleet_duration_seconds``,
   ``reconciler_drift_fleet_last_run_timestamp_seconds``, ``reconciler_drift_fleet_missing_shards``.
 """
@@ -23,7 +26,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from reconciler.app.fleet.model import STATUSES
+from reconciler.app.fleet.model import STATUSES, policy_findings
 
 __all__ = ["render_prometheus"]
 
@@ -52,6 +55,8 @@ def render_prometheus(report: Mapping[str, Any]) -> str:
     retries = gauge("api_retries", "HTTP retries during the stack's check", ("stack", "api"))
     limited = gauge("api_rate_limited", "HTTP 429 answers during the stack's check", ("stack", "api"))
     stacks = gauge("fleet_stacks", "Stacks of the fleet by status", ("status",))
+    denials = gauge("policy_denials", "Denials the stack's policies gave its plan", ("stack",))
+    policy_warnings = gauge("policy_warnings", "Warnings the stack's policies gave its plan", ("stack",))
 
     for stack in report["stacks"]:
         name = stack["name"]
@@ -62,6 +67,10 @@ def render_prometheus(report: Mapping[str, Any]) -> str:
         causes = Counter((c["kind"], cause) for c in stack["changes"] for cause in c["causes"])
         for (kind, cause), count in sorted(causes.items()):
             resources.labels(name, kind, cause).set(count)
+        if isinstance(stack.get("policy"), dict):
+            kinds = Counter(kind for kind, _ in policy_findings(stack))
+            denials.labels(name).set(kinds["deny"])
+            policy_warnings.labels(name).set(kinds["warn"])
         for api, figures in stack.get("http", {}).items():
             requests.labels(name, api).set(figures.get("requests", 0))
             retries.labels(name, api).set(figures.get("retries", 0))
@@ -71,6 +80,9 @@ def render_prometheus(report: Mapping[str, Any]) -> str:
     gauge("fleet_duration_seconds", "How long the fleet check took").set(report["duration_s"])
     gauge("fleet_last_run_timestamp_seconds", "When the fleet check started (Unix time)").set(
         _epoch(report["generated_at"])
+    )
+    gauge("fleet_policy_denied_stacks", "Stacks whose plan a policy denied").set(
+        report["summary"].get("policy_denied", 0)
     )
     gauge("fleet_missing_shards", "Shards whose report was missing at merge").set(
         len(report.get("missing_shards", []))

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from reconciler.app.fleet.discover import Shard, StackRef
-from reconciler.app.fleet.endpoints import DEFAULT_LIMIT, EndpointPool
 from reconciler.app.fleet.model import errored_stack, fleet_report, stack_result, stamp
 from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.providers.endpoints import DEFAULT_LIMIT, EndpointPool
+
+if TYPE_CHECKING:
+    from reconciler.app.policy_gate import PolicyChoice
+    from reconciler.policy.evaluate import PolicyRun
 
 __all__ = ["DEFAULT_MAX_STACKS", "check_fleet", "describe_error"]
 
@@ -43,23 +48,32 @@ async def check_fleet(
     max_stacks: int = DEFAULT_MAX_STACKS,
     per_endpoint: int = DEFAULT_LIMIT,
     on_checked: Callable[[dict[str, Any]], None] | None = None,
+    policy: PolicyChoice | None = None,
 ) -> dict[str, Any]:
-    """The fleet report (``model.fleet_report``) for ``stacks``."""
+    """The fleet report (``model.fleet_report``) for ``stacks``. ``policy``: the command line's
+    policies, judged on every stack's plan (each stack's own ``policy:`` block as well)."""
     started, generated_at = time.monotonic(), stamp()
     pool = EndpointPool(per_endpoint)
     slots = asyncio.Semaphore(max_stacks)
 
     async def one(ref: StackRef) -> dict[str, Any]:
         async with slots:
-            result = await _check(ref, environ=environ, sandbox=sandbox, pool=pool)
+            result = await _check(ref, environ=environ, sandbox=sandbox, pool=pool, shared=shared)
         if on_checked is not None:
             on_checked(result)
         return result
 
+    shared = []
+    if policy is not None:  # the command line's policies: one engine for every stack
+        from reconciler.app.policy_gate import start_shared
+
+        shared = [start_shared(policy, environ)]
     try:
         results = await asyncio.gather(*(one(ref) for ref in stacks))
     finally:
         await pool.aclose()
+        for run in shared:
+            await run.close()
     shards = [{"index": shard.index, "count": shard.count}] if shard else []
     return fleet_report(
         results, generated_at=generated_at, duration_s=time.monotonic() - started, shards=shards
@@ -67,26 +81,36 @@ async def check_fleet(
 
 
 async def _check(
-    ref: StackRef, *, environ: Mapping[str, str], sandbox: bool, pool: EndpointPool
+    ref: StackRef,
+    *,
+    environ: Mapping[str, str],
+    sandbox: bool,
+    pool: EndpointPool,
+    shared: list[PolicyRun],
 ) -> dict[str, Any]:
     from reconciler.app.planning import plan_run
     from reconciler.app.session import open_session
 
     started, checked_at = time.monotonic(), stamp()
     http: dict[str, dict[str, int]] = {}
+    verdict = None
     try:
         session = open_session([ref.path], sandbox=sandbox, environ=environ, endpoints=pool)
-        async with session:
+        async with session, _gate(shared, session.loaded, environ, ref.name) as gate:
             try:
                 the_plan = (await plan_run(session)).plan
             finally:
                 http = _http_figures(session.http_stats())
+            doc = the_plan.to_json()
+            if gate is not None:
+                verdict = (await gate.judge(doc, "drift")).to_json()
         return stack_result(
             ref.name,
-            the_plan.to_json(),
+            doc,
             checked_at=checked_at,
             duration_s=time.monotonic() - started,
             http=http,
+            policy=verdict,
         )
     except Exception as exc:  # one stack's failure is its entry, never the fleet's
         return errored_stack(
@@ -96,6 +120,25 @@ async def _check(
             duration_s=time.monotonic() - started,
             http=http,
         )
+
+
+@asynccontextmanager
+async def _gate(
+    shared: list[PolicyRun], loaded: Any, environ: Mapping[str, str], name: str
+) -> AsyncIterator[Any]:
+    """The stack's policy gate (the command line's policies, ``shared`` by every stack, and the
+    stack's own block), or None: then nothing of the policy engine is imported."""
+    if not shared and getattr(loaded.stack, "policy", None) is None:
+        yield None
+        return
+    from reconciler.app.policy_gate import PolicyChoice, open_gate
+
+    gate = open_gate(PolicyChoice(), loaded, environ, stack=name, shared=shared)
+    if gate is None:
+        yield None
+        return
+    async with gate:
+        yield gate
 
 
 def _http_figures(stats: Mapping[str, Any]) -> dict[str, dict[str, int]]:

@@ -12,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from reconciler.app.fleet.model import STATUSES, by_severity, next_command, shard_label, stack_totals
+from reconciler.app.fleet.model import (
+    STATUSES,
+    by_severity,
+    next_command,
+    policy_denied,
+    shard_label,
+    stack_totals,
+)
 from reconciler.common.escape import clip, shown
 from reconciler.common.words import plural
 
@@ -41,6 +48,8 @@ def render_text(report: Mapping[str, Any], style: Style = lambda text, _name: te
     if report.get("missing_shards"):
         missing = ", ".join(str(i) for i in report["missing_shards"])
         lines.append(style(f"Incomplete: no report from shard(s) {missing}.", "red"))
+    if summary.get("policy_denied"):
+        lines.append(style(f"Denied by policy: {plural(summary['policy_denied'], 'stack')}.", "red"))
     stacks = by_severity(report["stacks"])
     in_sync = [s for s in stacks if s["status"] == "in_sync"]
     listed = [s for s in stacks if s["status"] != "in_sync"]
@@ -61,6 +70,10 @@ def render_text(report: Mapping[str, Any], style: Style = lambda text, _name: te
         if stack["error"]:
             first = shown(clip(stack["error"].split("\n", 1)[0], _ERROR_MAX))
             lines.append(" " * (widths[0] + 2) + style(first, "red"))
+        if policy_denied(stack):
+            lines.append(
+                " " * (widths[0] + 2) + style("denied by policy: applying it would be refused", "red")
+            )
     if len(listed) < len(stacks):
         more = len(stacks) - len(listed)
         lines.append(f"… and {plural(more, 'more stack')} in sync (--format json or html lists every stack)")

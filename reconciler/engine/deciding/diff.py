@@ -1,9 +1,9 @@
 """Per-resource field diff: desired (managed fields only) against live, after normalisation.
 
-Only fields the user wrote are compared (DESIGN.md: fields left out are not managed), and in a
-kind's ``partial_mappings`` only the keys the user wrote. Equal
-values are found with ``==`` first, the cheap path almost every resource takes; deepdiff is
-used only for a changed mapping, to name the nested keys that differ.
+Only fields the user wrote are compared (ARCHITECTURE.md, "Invariants": fields left out are not managed),
+and in a kind's ``partial_mappings`` only the keys the user wrote. Equal values are found with ``==`` first,
+the cheap path almost every resource takes; deepdiff is used only for a changed mapping, to name the nested
+keys that differ.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ __all__ = ["FieldDiff", "Op", "diff_attrs"]
 
 # What a field diff does (kopf's diff ops): ``add`` a field or key that was not there, ``remove``
 # one, ``change`` its value. A key set to null is a ``change`` to null, not a ``remove``: the two
-# differ on the wire. A top-level field set to null is a ``remove`` (DESIGN.md: null clears it).
+# differ on the wire. A top-level field set to null is a ``remove`` (ARCHITECTURE.md, "Invariants").
 Op = Literal["add", "remove", "change"]
 
 

@@ -9,8 +9,9 @@ from typing import Any
 
 from reconciler.common.escape import clip, html_text, md_cell_code, md_text
 from reconciler.engine.presenting.render_outside import outside_markdown, outside_text
+from reconciler.engine.presenting.render_policy import policy_markdown, policy_text
 
-__all__ = ["render_json", "render_markdown", "render_text", "summary_line"]
+__all__ = ["render_json", "render_markdown", "render_policy_markdown", "render_text", "summary_line"]
 
 SYMBOL = {
     "create": "+",
@@ -132,6 +133,7 @@ def render_text(
         out.append(style(f"Warning: {warning}", "yellow"))
     for error in doc.get("errors", []):
         out.append(style(f"Error: {error}", "red"))
+    out.extend(policy_text(doc, style))
     return "\n".join(out) + "\n"
 
 
@@ -208,6 +210,7 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000, report: str
     changes = [c for c in doc["changes"] if c["pending"]]
     if not changes:
         head.append(f"**{TITLES[report][0]}** {NOTHING_BECAUSE[report]}")
+    head.extend(policy_markdown(doc))
     head.extend(outside_markdown(doc, _md_cell, _shown))
     sections: list[str] = []
     for change in changes:
@@ -231,6 +234,11 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000, report: str
         )
     out.extend(tail)
     return "\n".join(out) + "\n"
+
+
+def render_policy_markdown(doc: Mapping[str, Any]) -> str:
+    """Only the policy results of ``doc`` (``policy eval``), as in a plan's Markdown."""
+    return "\n".join(policy_markdown(doc)).strip() + "\n"
 
 
 def _markdown_change(change: Mapping[str, Any]) -> str:

@@ -1,8 +1,8 @@
 """Scramjet hub payloads → LiveObjects, request bodies, instance matching, log picking. Pure, no I/O.
 
-Two shapes are read (api-notes/scramjet.md): the documented hub lists instances with ``appConfig``,
-``sequenceArgs`` (or ``args``) and ``status``; a real 0.18.7 hub lists only ``{id, sequence}``, and
-``GET /instance/:id`` adds ``appConfig?`` and ``sequenceArgs?`` (absent means none).
+Two shapes are read (ARCHITECTURE.md, "The three APIs"): the documented hub lists instances with
+``appConfig``, ``sequenceArgs`` (or ``args``) and ``status``; a real 0.18.7 hub lists only ``{id,
+sequence}``, and ``GET /instance/:id`` adds ``appConfig?`` and ``sequenceArgs?`` (absent means none).
 """
 
 from __future__ import annotations

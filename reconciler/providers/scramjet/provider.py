@@ -1,6 +1,6 @@
 """The Scramjet provider: sequences and their instances, on any number of hubs.
 
-Works with the documented hub API and with a real Transform Hub 0.18.7 (api-notes/scramjet.md),
+Works with the documented hub API and with a real Transform Hub 0.18.7 (ARCHITECTURE.md, "The three APIs"),
 detecting what a hub supports instead of assuming:
 
 - a refresh reads ``/sequences`` and ``/instances`` of every hub at once (one call each), and
@@ -59,7 +59,6 @@ NO_PUT = "hub {hub} has no PUT /sequence/:id (e.g. Transform Hub 0.18.7): a new 
 
 class ScramjetProvider:
     name = "scramjet"
-    kinds = ("sequences",)
 
     def __init__(
         self,

@@ -4,8 +4,8 @@ Payloads are decoded JSON, so an object is a ``dict`` (checked as such: ``isinst
 the ``Mapping`` ABC costs several times more, once per field of every listed object).
 
 Responses are PascalCase in the reference and camelCase in Signaloid's own SDK types (``webhookId``,
-``secret``); every parser reads both (``_pascal``: a payload without the PascalCase id is renamed,
-key by key, case-insensitively). Webhook requests are camelCase (api-notes/signaloid.md). A webhook's
+``secret``); every parser reads both (``_pascal``: a payload without the PascalCase id is renamed, key by
+key, case-insensitively). Webhook requests are camelCase (ARCHITECTURE.md, "The three APIs"). A webhook's
 ``Secret`` is never read into a LiveObject, and is left out of its fingerprint.
 """
 

@@ -33,7 +33,6 @@ _PARSERS: dict[str, Callable[[Any], LiveObject]] = {
 
 class SignaloidProvider:
     name = "signaloid"
-    kinds = ("cores", "repositories", "webhooks")
 
     def __init__(
         self, http: ApiClient, *, shared: Any = None, account: tuple[str, str] | None = None
@@ -124,7 +123,7 @@ class SignaloidProvider:
                 live.external_ids.setdefault("cores", set()).update(await defaults)
             live.listed(kind)
 
-        jobs: list[Any] = [one(k) for k in self.kinds if k in kinds]
+        jobs: list[Any] = [one(k) for k in _PATHS if k in kinds]
         await asyncio.gather(*jobs, *([defaults] if defaults is not None else []))
 
     async def _find(self, kind: str, key: tuple[str, ...]) -> LiveObject | None:

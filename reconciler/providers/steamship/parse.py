@@ -1,9 +1,9 @@
 """Steamship payloads → LiveObjects, tasks and error text. Pure functions, no I/O.
 
-Bodies are camelCase (api-notes/steamship.md). A package instance names its workspace by
+Bodies are camelCase (ARCHITECTURE.md, "The three APIs"). A package instance names its workspace by
 ``workspaceHandle`` when the engine includes it, else by ``workspaceId`` (mapped to a handle
 from the workspace list). The invocation URL is ``invocationURL`` on the wire (what the
-official client reads), ``invocationUrl`` in the api-notes: both are accepted.
+official client reads), ``invocationUrl`` in the API's notes: both are accepted.
 """
 
 from __future__ import annotations

@@ -37,7 +37,6 @@ MAX_POLL_S = 1.0  # the official client polls every second
 
 class SteamshipProvider:
     name = "steamship"
-    kinds = ("workspaces", "package_instances")
 
     def __init__(self, http: ApiClient, wait_timeout_s: float = 180.0) -> None:
         self.http = http

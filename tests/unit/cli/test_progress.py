@@ -31,7 +31,7 @@ def test_clock_text() -> None:
 
 
 def test_log_lines_count_and_time_every_end() -> None:
-    clock, lines = Clock(), []
+    clock, lines = Clock(), list[str]()
     progress = ApplyProgress(lines.append, live=False, clock=clock)
     a, b, c = change("cores.a"), change("webhooks.b"), change("cores.c", Action.DELETE)
     progress.total, progress.started_at = 3, clock.now  # as start() sets them, without a loop
@@ -51,7 +51,7 @@ def test_log_lines_count_and_time_every_end() -> None:
 
 
 def test_the_heartbeat_names_only_what_runs_long_longest_first() -> None:
-    clock, lines = Clock(), []
+    clock, lines = Clock(), list[str]()
     progress = ApplyProgress(lines.append, live=False, clock=clock)
     progress.total, progress.started_at = 6, clock.now
     progress.heartbeat()

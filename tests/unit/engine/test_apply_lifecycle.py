@@ -51,7 +51,6 @@ class Widgetry:
     """An in-memory provider; ``calls`` logs (verb, id); ``fail_delete`` ids answer 503."""
 
     name = "widgetry"
-    kinds = ("widgets",)
 
     def stats(self) -> CallStats:
         return CallStats()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -22,8 +23,9 @@ def core(name: str, remote_id: str = CORE_ID) -> LiveObject:
 
 
 def repo(url: str, branch: str = "main", core_id: str | None = None, remote_id: str = "rep_1") -> LiveObject:
-    attrs = {"remote_url": url, "branch": branch, "commit": "HEAD", "build_directory": "src", "arguments": "",
-             "core": core_id, "data_sources": [], "trace_variables": None}  # fmt: skip
+    attrs: dict[str, Any] = {"remote_url": url, "branch": branch, "commit": "HEAD", "build_directory": "src",
+                             "arguments": "", "core": core_id, "data_sources": [],
+                             "trace_variables": None}  # fmt: skip
     return LiveObject("repositories", remote_id, (url, branch), attrs, f"{url}@{branch}")
 
 

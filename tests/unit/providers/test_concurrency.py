@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx2
@@ -38,7 +38,7 @@ class VirtualTime:
             await asyncio.sleep(0)
 
 
-def run(test: Callable[[VirtualTime], Awaitable[Any]]) -> Any:
+def run(test: Callable[[VirtualTime], Coroutine[Any, Any, Any]]) -> Any:
     return asyncio.run(test(VirtualTime()))
 
 

@@ -1,5 +1,5 @@
 """The Scramjet emulator's ``hub-0.18.7`` profile: what the real Transform Hub 0.18.7 answers
-(its own code, ``@scramjet/host`` 0.18.7, and api-notes/scramjet.md), where the documented API differs."""
+(its own code, ``@scramjet/host`` 0.18.7, and what was observed of it), where the documented API differs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Signaloid emulator answers as api-notes/signaloid.md records the real API."""
+"""The Signaloid emulator answers as the real API was observed to answer."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def api() -> TestClient:
 
 
 def all_pages(api: TestClient, path: str, key: str) -> list[list[dict[str, Any]]]:
-    pages, params = [], {}
+    pages: list[list[dict[str, Any]]] = []
+    params: dict[str, Any] = {}
     while True:
         body = api.get(path, params=params).json()
         pages.append(body[key])

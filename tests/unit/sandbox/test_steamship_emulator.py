@@ -36,7 +36,7 @@ class Engine:
         self.client, self.clock = client, clock
 
     def call(self, operation: str, body: dict[str, Any] | None = None, *, status: int = 200,
-             **headers: str) -> dict[str, Any]:  # fmt: skip
+             **headers: Any) -> dict[str, Any]:  # fmt: skip
         response = self.client.post(f"/api/v1/{operation}", json=body or {}, headers={**AUTH, **headers})
         assert response.status_code == status, response.text
         return response.json()
@@ -176,11 +176,16 @@ def test_task_get_answers_the_task_and_account_current_the_user(engine: Engine) 
     assert user["handle"] == "sandbox" and user["id"]
 
 
+def _headers(values: dict[str, Any]) -> dict[str, Any]:
+    """Header keyword arguments, typed so they cannot be taken for ``status``."""
+    return values
+
+
 def test_background_header_turns_any_operation_into_a_task_that_can_fail(engine: Engine) -> None:
-    ok = engine.call("workspace/create", {"handle": "later"}, **{"X-Task-Background": "True"})
+    ok = engine.call("workspace/create", {"handle": "later"}, **_headers({"X-Task-Background": "True"}))
     assert ok["status"]["state"] == "waiting"
     bad = engine.call("package/instance/create", {"packageHandle": "nope", "handle": "x"},
-                      **{"X-Task-Background": "true"})  # fmt: skip
+                      **_headers({"X-Task-Background": "true"}))  # fmt: skip
     engine.clock.now += 3
     succeeded = engine.call("task/status", {"taskId": ok["status"]["taskId"]})
     assert succeeded["data"]["workspace"]["handle"] == "later"
@@ -216,7 +221,7 @@ def test_workspace_headers_id_wins_over_handle(engine: Engine) -> None:
         "package/instance/create", body, **{"X-Workspace-Id": a["id"], "X-Workspace-Handle": "b"}
     )
     assert created["data"]["packageInstance"]["workspaceHandle"] == "a"
-    by_handle = engine.call("package/instance/get", {"handle": "h"}, **{"X-Workspace-Handle": "a"})
+    by_handle = engine.call("package/instance/get", {"handle": "h"}, **_headers({"X-Workspace-Handle": "a"}))
     assert by_handle["data"]["packageInstance"]["id"] == created["data"]["packageInstance"]["id"]
     engine.error("package/instance/get", {"handle": "h"}, 404, **{"X-Workspace-Handle": "b"})
     engine.error("package/instance/get", {"handle": "h"}, 404, **{"X-Workspace-Handle": "missing"})
@@ -358,7 +363,8 @@ def test_state_persists_across_apps_and_pending_work_is_finished(tmp_path: Path)
     first = make_engine(tmp_path)
     ws = first.call("workspace/create", {"handle": "research"})["data"]["workspace"]
     inst = first.instance("summ", package="summarize-text", config={"model": "m"}, workspaceId=ws["id"])
-    task = first.call("workspace/create", {"handle": "bg"}, **{"X-Task-Background": "true"})["status"]
+    background = _headers({"X-Task-Background": "true"})
+    task = first.call("workspace/create", {"handle": "bg"}, **background)["status"]
     assert inst["initStatus"] == "initializing"
     assert (tmp_path / "steamship.json").exists()
 

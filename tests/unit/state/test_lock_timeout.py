@@ -112,7 +112,12 @@ def test_another_hosts_lock_is_never_taken_over(state_path: Path) -> None:
 def test_lock_wait_with_negative_timeout_tries_once() -> None:
     fake = FakeTime()
     attempts: list[int] = []
-    assert not fake.wait().until(lambda: bool(attempts.append(1)), timeout=-3)
+
+    def attempt() -> bool:
+        attempts.append(1)
+        return False
+
+    assert not fake.wait().until(attempt, timeout=-3)
     assert attempts == [1] and fake.sleeps == []
 
 

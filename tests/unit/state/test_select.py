@@ -30,7 +30,9 @@ def test_the_environment_chooses_postgres_and_its_stack(tmp_path: Path) -> None:
 
 
 def test_the_stack_wins_over_the_environment(tmp_path: Path) -> None:
-    written = StateSettings(backend="postgres", dsn="host=elsewhere dbname=s password=pw", stack="staging")
+    written = StateSettings.model_validate(
+        {"backend": "postgres", "dsn": "host=elsewhere dbname=s password=pw", "stack": "staging"}
+    )
     store = open_store(written, tmp_path, ENV)
     assert isinstance(store, PostgresStateStore) and store.stack == "staging"
     assert "elsewhere" in store.description and "pw" not in store.description
@@ -53,7 +55,7 @@ def test_an_unknown_backend_in_the_environment_is_refused(tmp_path: Path) -> Non
 
 
 def test_the_dsn_is_a_secret_in_the_settings() -> None:
-    settings = StateSettings(backend="postgres", dsn=DSN)
+    settings = StateSettings.model_validate({"backend": "postgres", "dsn": DSN})
     assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.model_dump())
 
 

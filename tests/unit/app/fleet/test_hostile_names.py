@@ -34,11 +34,15 @@ HOSTILE = [
 EVIL = "`x` | ![img](https://evil.example/i.png)\n# injected\n```\n<img src=x onerror=alert(1)>"
 
 
+# A field name that is Markdown syntax, typed so it cannot be taken for ``action`` or ``cause``.
+HOSTILE_FIELD: dict[str, Any] = {"pre|cision`": (EVIL, 128)}
+
+
 def hostile_report() -> dict[str, Any]:
     stacks = [
         stack_result(
             name,
-            plan_doc(change("cores.x", **{"pre|cision`": (EVIL, 128)})),
+            plan_doc(change("cores.x", **HOSTILE_FIELD)),
             checked_at=AT,
             duration_s=0.1,
             http={},
@@ -120,7 +124,7 @@ def test_drift_notify_text_is_escaped() -> None:
 
 
 def test_plan_markdown_keeps_hostile_values_in_their_cells() -> None:
-    doc = plan_doc(change("cores.x", **{"pre|cision`": (EVIL, 128)}))
+    doc = plan_doc(change("cores.x", **HOSTILE_FIELD))
     doc["summary"] = {"create": 0, "update": 1, "replace": 0, "delete": 0}
     parsed = parse_markdown(render_plan_markdown(doc, report="drift"))
     assert parsed.images == [] and parsed.links == []

@@ -72,3 +72,16 @@ def test_the_notification_is_one_summary_naming_the_stacks_to_look_at() -> None:
     assert message["text"].endswith("and 2 more)")
     assert len(message["stacks"]) == 5 and message["stacks_not_listed"] == 7
     assert "changes" not in message["stacks"][0]  # no field values in a chat message
+
+
+def test_policy_verdicts_of_another_shape_are_read_as_none() -> None:
+    """A merged report is a file from elsewhere: a stack's policy of the wrong shape is no verdict."""
+    from reconciler.app.fleet.model import policy_denied, policy_findings
+
+    for policy in ("denied", ["x"], {"denied": "yes", "results": "all"}, {"results": [1, {"denials": "x"}]}):
+        stack = {"name": "s", "policy": policy}
+        assert not policy_denied(stack) and policy_findings(stack) == []
+    good = {
+        "policy": {"denied": True, "results": [{"denials": [{"rule": "deny", "msg": 5}], "warnings": []}]}
+    }
+    assert policy_denied(good) and policy_findings(good) == [("deny", {"rule": "deny", "msg": "5"})]

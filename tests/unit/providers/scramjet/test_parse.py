@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -62,7 +63,12 @@ def test_sequence_attrs_and_key() -> None:
 
 def test_instances_match_as_a_multiset() -> None:
     running = [inst("i1", [1]), inst("i2", [1]), inst("i3", [2], {"a": 1}), inst("i4", [9])]
-    desired = [{"args": [1]}, {"args": [2], "app_config": {"a": 1}}, {"args": [3]}, {"args": [3]}]
+    desired: list[dict[str, Any]] = [
+        {"args": [1]},
+        {"args": [2], "app_config": {"a": 1}},
+        {"args": [3]},
+        {"args": [3]},
+    ]
     to_start, to_stop = match_instances(desired, running)
     assert to_start == [{"args": [3], "app_config": {}}, {"args": [3], "app_config": {}}]
     assert [i.id for i in to_stop] == ["i2", "i4"]

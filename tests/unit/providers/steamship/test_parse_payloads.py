@@ -1,5 +1,5 @@
 """The Steamship parsers over payloads in the official client's own shapes (its models serialised by
-itself) and the api-notes' spelling, with edge cases: missing optional fields, extra fields, nulls."""
+itself) and the spelling of the API's notes, with edge cases: missing optional fields, extra fields, nulls."""
 
 from __future__ import annotations
 

@@ -90,8 +90,8 @@ def _http_transport(url: str, limits: httpx2.Limits) -> httpx2.AsyncBaseTranspor
     network backend, so its pool is replaced by the same pool built with one."""
     import httpcore2
 
-    from reconciler.app.fleet.streams import PollingBackend
     from reconciler.providers.connect import tls_for
+    from reconciler.providers.streams import PollingBackend
 
     tls = tls_for(url)
     transport = httpx2.AsyncHTTPTransport(limits=limits, verify=tls)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from reconciler.app.fleet.streams import PollingBackend
+from reconciler.providers.streams import PollingBackend
 
 
 def test_is_readable_turns_true_once_the_server_closes_the_connection() -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx2
 import pytest
 
-from reconciler.app.fleet.endpoints import EndpointPool, origin
+from reconciler.providers.endpoints import EndpointPool, origin
 
 
 class Gated(httpx2.AsyncBaseTransport):
@@ -44,7 +45,12 @@ def test_two_stacks_on_one_endpoint_share_its_limit_and_keep_their_own_keys() ->
 
 async def _two_stacks() -> None:
     made: list[Gated] = []
-    pool = EndpointPool(limit=2, make_transport=lambda _url, _limits: made.append(Gated()) or made[-1])
+
+    def make(_url: str, _limits: Any) -> Gated:
+        made.append(Gated())
+        return made[-1]
+
+    pool = EndpointPool(limit=2, make_transport=make)
     clients = [
         httpx2.AsyncClient(
             base_url=f"http://api.test/{n}",
