@@ -10,6 +10,7 @@ from typing import TextIO
 
 import click
 
+from reconciler.common.words import plural
 from reconciler.engine.deciding.changes import Action
 from reconciler.engine.executing.apply import ApplyResult, Outcome
 from reconciler.providers.http import CallStats
@@ -73,8 +74,8 @@ def apply_summary(result: ApplyResult, command: str = "apply") -> list[str]:
         blocked_by_refusals = [bool(r.blocked_by) and set(r.blocked_by) <= refused for r in waiting]
         if unrecorded:
             lines.append(
-                f"State does NOT record the {len(unrecorded)} change(s) marked [id=…] above; once state "
-                f"can be written, run {command} again: it checks live objects by natural key first."
+                f"State does NOT record the {plural(len(unrecorded), 'change')} marked [id=…] above; once "
+                f"state can be written, run {command} again: it checks live objects by natural key first."
             )
         elif any(not r.refused for r in failed) or not all(blocked_by_refusals):
             lines.append(f"State records everything that was done; run {command} again to finish.")

@@ -225,7 +225,8 @@ def merge(files: tuple[Path, ...], fmt: str, notify: str | None) -> None:
         if merged["missing_shards"]:
             missing = ", ".join(map(str, merged["missing_shards"]))
             count = merged["shards"][0]["count"] if merged["shards"] else "?"
-            click.echo(f"Error: no report from shard(s) {missing} of {count}", err=True)
+            shards = "shards" if len(merged["missing_shards"]) > 1 else "shard"
+            click.echo(f"Error: no report from {shards} {missing} of {count}", err=True)
         if notify:
             await _notify(notify, merged)
         return int(merged["exit_code"])

@@ -19,6 +19,7 @@ from reconciler.cli.common import (
     run,
     sandbox_option,
 )
+from reconciler.common.words import plural
 
 if TYPE_CHECKING:
     from reconciler.state import StateStore
@@ -66,7 +67,7 @@ def export(paths: tuple[Path, ...], sandbox: bool, kinds: tuple[str, ...]) -> No
         click.echo(exported.text, nl=False)
         for note in [*notes, *(f"not exported: {s}" for s in exported.skipped)]:
             click.echo(f"Note: {note}", err=True)
-        click.echo(f"Exported {exported.count} resource(s).", err=True)
+        click.echo(f"Exported {plural(exported.count, 'resource')}.", err=True)
         return EXIT_OK
 
     run(body)

@@ -16,6 +16,7 @@ from reconciler.cli.common import (
     run,
 )
 from reconciler.cli.sandbox_dialects import dialect_options, dialects
+from reconciler.common.words import plural
 
 
 @click.command()
@@ -26,7 +27,8 @@ def validate(paths: tuple[Path, ...]) -> None:
 
     async def body() -> int:
         loaded = load_stack(paths_or_cwd(paths), os.environ)
-        click.echo(f"The stack is valid: {len(loaded.resources)} resource(s) in {len(loaded.files)} file(s).")
+        resources, files = plural(len(loaded.resources), "resource"), plural(len(loaded.files), "file")
+        click.echo(f"The stack is valid: {resources} in {files}.")
         return EXIT_OK
 
     run(body)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from reconciler.common.words import plural
+
 if TYPE_CHECKING:
     from reconciler.app.policy_gate import PolicyChoice, PolicyGate, Verdict
     from reconciler.app.session import Session
@@ -100,7 +102,8 @@ def verdict_note(verdict: Verdict | None, what: str) -> None:
     """Say on stderr that a policy denied the plan (the rendering above shows each denial)."""
     if verdict is not None and verdict.denied:
         click.echo(
-            f"Error: denied by policy ({verdict.denial_count()} denial(s), listed above); {what}", err=True
+            f"Error: denied by policy ({plural(verdict.denial_count(), 'denial')}, listed above); {what}",
+            err=True,
         )
 
 

@@ -200,8 +200,8 @@ def test_shards_partition_the_fleet_and_merge_back_into_the_whole_report(
 
     incomplete = run_cli("report", "merge", files[0], files[2], "--format", "markdown")
     assert incomplete.exit_code == 1
-    assert "no report from shard(s) 1 of 3" in incomplete.stderr
-    assert "**Incomplete: no report from shard(s) 1.**" in incomplete.stdout
+    assert "no report from shard 1 of 3" in incomplete.stderr
+    assert "**Incomplete: no report from shard 1.**" in incomplete.stdout
 
 
 def test_usage_mistakes_are_one_clear_error(tmp_path: Path, run_cli: RunCli) -> None:

@@ -125,7 +125,8 @@ def render_html(report: Mapping[str, Any]) -> str:
         parts.append(f'<p class="err" id="policy-denied">Denied by policy: {denied}.</p>')
     if report.get("missing_shards"):
         missing = ", ".join(str(i) for i in report["missing_shards"])
-        parts.append(f'<p class="err" id="missing">Incomplete: no report from shard(s) {missing}.</p>')
+        shards = "shards" if len(report["missing_shards"]) > 1 else "shard"
+        parts.append(f'<p class="err" id="missing">Incomplete: no report from {shards} {missing}.</p>')
     parts.append('<div id="summary">')
     for status in STATUSES:  # a status is coloured only when some stacks have it
         count = summary[status]

@@ -239,7 +239,8 @@ def notification(report: Mapping[str, Any], limit: int = 50) -> dict[str, Any]:
     )
     text = f"reconciler fleet drift: {summary['stacks']} stacks{shard_label(report)}: {counts}"
     if report.get("missing_shards"):
-        text += f"; no report from shard(s) {', '.join(map(str, report['missing_shards']))}"
+        missing = report["missing_shards"]
+        text += f"; no report from shard{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))}"
     return {
         "format_version": FORMAT_VERSION,
         "report": REPORT + "-summary",

@@ -47,7 +47,8 @@ def render_text(report: Mapping[str, Any], style: Style = lambda text, _name: te
     ]
     if report.get("missing_shards"):
         missing = ", ".join(str(i) for i in report["missing_shards"])
-        lines.append(style(f"Incomplete: no report from shard(s) {missing}.", "red"))
+        shards = "shards" if len(report["missing_shards"]) > 1 else "shard"
+        lines.append(style(f"Incomplete: no report from {shards} {missing}.", "red"))
     if summary.get("policy_denied"):
         lines.append(style(f"Denied by policy: {plural(summary['policy_denied'], 'stack')}.", "red"))
     stacks = by_severity(report["stacks"])

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.common.escape import clip, html_text, md_cell_code, md_text
+from reconciler.common.words import plural
 from reconciler.engine.presenting.render_outside import outside_markdown, outside_text
 from reconciler.engine.presenting.render_policy import policy_markdown, policy_text
 
@@ -182,7 +183,8 @@ def _unmanaged_text(doc: Mapping[str, Any]) -> list[str]:
         return []
     lines = [
         "",
-        f"Unmanaged: {len(unmanaged)} live object(s) not in the configuration nor in state (never touched):",
+        f"Unmanaged: {plural(len(unmanaged), 'live object')} not in the configuration nor in state "
+        "(never touched):",
     ]
     for obj in unmanaged[:50]:
         name = f" {obj['name']!r}" if obj.get("name") else ""
@@ -217,7 +219,10 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000, report: str
         sections.append(_markdown_change(change))
     tail = []
     if doc.get("unmanaged"):
-        tail.append(f"\n_{len(doc['unmanaged'])} unmanaged live object(s) are not touched._")
+        tail.append(
+            f"\n_{plural(len(doc['unmanaged']), 'unmanaged live object')} "
+            f"{'is' if len(doc['unmanaged']) == 1 else 'are'} not touched._"
+        )
     body = "\n".join(head)
     budget = max_chars - len(body) - sum(len(t) for t in tail) - 200
     used, shown = 0, 0
@@ -229,7 +234,7 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000, report: str
     out = [body, *sections[:shown]]
     if shown < len(sections):
         out.append(
-            f"\n_… {len(sections) - shown} more change(s) not shown (size cap); "
+            f"\n_… {plural(len(sections) - shown, 'more change')} not shown (size cap); "
             "see the JSON plan for all of them._"
         )
     out.extend(tail)

@@ -67,7 +67,7 @@ def test_markdown_stays_under_its_size_cap_and_says_what_it_left_out() -> None:
     assert len(text) <= 20_000
     shown = len(re.findall(r"^### ", text, flags=re.MULTILINE))
     assert 0 < shown < 400
-    assert f"the changes of {400 - shown} more stack(s) are not shown here" in text
+    assert f"the changes of {400 - shown} more stacks are not shown here" in text
 
 
 def test_in_sync_fleet_says_so() -> None:
