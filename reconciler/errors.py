@@ -6,7 +6,8 @@
      ├── ConfigError          the stack files are wrong (each issue has file, line and field)
      │    └── DeriveError     a kind's derived field cannot be computed (kinds/*: ``Kind.derive``)
      ├── PackageError         a sequence package cannot be packed or used (packages/pack.py)
-     │    └── ArchiveProblem  what is wrong inside a .tar.gz (packages/archive.py)
+     │    ├── ArchiveProblem  what is wrong inside a .tar.gz (packages/archive.py)
+     │    └── TreeProblem     a local file or folder the stack names cannot be read (packages/tree.py)
      ├── StateError           the state store cannot be read, written or locked
      │    ├── LockHeld        another run holds the lock
      │    └── LockLost        this run's lock is gone (stop before the next write)

@@ -77,6 +77,9 @@ class Desired:
     lifecycle: Any = None  # a config.lifecycle.Lifecycle, or None
     # Fields holding a value from ${env:…} (anywhere inside): shown as (sensitive), stored as digests.
     sensitive: frozenset[str] = frozenset()
+    # Addresses this resource must come after although no field holds them as a Ref (a repository's
+    # data source naming a ``files`` resource: each of its files is uploaded first).
+    after: tuple[str, ...] = ()
     # Derived once: the planner asks for these for every resource, many times over.
     address: str = field(init=False)
     ignored: frozenset[str] = field(init=False)
@@ -86,7 +89,11 @@ class Desired:
         object.__setattr__(self, "address", f"{self.kind}.{self.name}")
         ignored = frozenset(self.lifecycle.ignore_changes) if self.lifecycle else frozenset()
         object.__setattr__(self, "ignored", ignored)
-        refs = tuple(dict.fromkeys(v.address for v in self.create_attrs.values() if isinstance(v, Ref)))
+        refs = tuple(
+            dict.fromkeys(
+                [*(v.address for v in self.create_attrs.values() if isinstance(v, Ref)), *self.after]
+            )
+        )
         object.__setattr__(self, "refs", refs)
 
 

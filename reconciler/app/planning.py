@@ -29,32 +29,33 @@ from reconciler.engine.deciding.select import select
 from reconciler.engine.executing.apply import ApplyResult, Outcome
 from reconciler.engine.executing.pending import explain, resolve
 from reconciler.errors import PlanError
+from reconciler.kinds import REGISTRY, KindRegistry
 from reconciler.state import StateEntry, StateSnapshot
 from reconciler.values import LiveState
 
 __all__ = ["PlanOptions", "PlannedRun", "Scope", "plan_run", "verify"]
 
 
-async def plan_run(session: Session, scope: Scope = Scope()) -> PlannedRun:
-    """Refresh and plan the stack of ``session`` within ``scope``. Reads state, the journal and
-    the APIs; writes nothing."""
+async def plan_run(session: Session, scope: Scope = Scope(), kinds: KindRegistry = REGISTRY) -> PlannedRun:
+    """Refresh and plan the stack of ``session`` within ``scope``, with the ``kinds`` the run knows.
+    Reads state, the journal and the APIs; writes nothing."""
     snapshot = session.store.read()
     desired = [] if scope.destroy else session.loaded.resources
     pending = session.pending_creates()
     if scope.kinds is None:
-        kinds = session.kinds_in_play(snapshot, desired) | {p.kind for p in pending}
+        listed = session.kinds_in_play(snapshot, desired) | {p.kind for p in pending}
         state = snapshot
     else:
-        kinds = set(scope.kinds)
-        pending = [p for p in pending if p.kind in kinds]
-        desired = [d for d in desired if d.kind in kinds]
+        listed = set(scope.kinds)
+        pending = [p for p in pending if p.kind in listed]
+        desired = [d for d in desired if d.kind in listed]
         # The other kinds are not re-read: planning them would see them all as missing.
-        state = StateSnapshot({a: e for a, e in snapshot.entries.items() if e.kind in kinds})
+        state = StateSnapshot({a: e for a, e in snapshot.entries.items() if e.kind in listed})
     allowed = scope.options.allow_delete_unmanaged
     live = LiveState()
-    planning = PlanAsListed(desired, live, state, pending=kinds, allow_delete_unmanaged=allowed)
+    planning = PlanAsListed(desired, live, state, pending=listed, allow_delete_unmanaged=allowed, kinds=kinds)
     live.on_added, live.on_listed = planning.added, planning.listed
-    await session.refresh(kinds, live)
+    await session.refresh(listed, live)
     the_plan = planning.finish()
     adopted: Mapping[str, StateEntry] = {}
     if pending:
@@ -62,7 +63,7 @@ async def plan_run(session: Session, scope: Scope = Scope()) -> PlannedRun:
         adopted = resolved.entries
         if resolved.entries:  # planned again, with what the interrupted creates made recorded
             overlaid = StateSnapshot({**state.entries, **resolved.entries})
-            the_plan = plan(desired, live, overlaid, allow_delete_unmanaged=allowed)
+            the_plan = plan(desired, live, overlaid, allow_delete_unmanaged=allowed, kinds=kinds)
         the_plan = explain(the_plan, resolved)
     if scope.destroy:
         the_plan = for_destroy(the_plan)

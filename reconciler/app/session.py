@@ -74,11 +74,12 @@ class Session:
 
     def kinds_in_play(self, snapshot: StateSnapshot, desired: list[Desired] | None = None) -> set[str]:
         """Every kind of every provider the stack or its state uses: the unmanaged inventory
-        covers a provider's other kinds too, at one list call each."""
+        covers a provider's other kinds too, at one list call each (those whose unmanaged objects
+        are shown at all without a declared one: not ``Kind.inventory == False``)."""
         desired = self.loaded.resources if desired is None else desired
         used = {r.kind for r in desired} | snapshot.kinds()
         providers = {KINDS_BY_NAME[k].provider for k in used}
-        return {k.name for k in KINDS if k.provider in providers}
+        return {k.name for k in KINDS if k.provider in providers and (k.inventory or k.name in used)}
 
     async def refresh(self, kinds: set[str], live: LiveState | None = None) -> LiveState:
         """List every kind in play, all providers at once (into ``live``, if given)."""

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import graphlib
+import re
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,8 @@ def desired_resources(
     names = {kind.name: set(getattr(stack, kind.name, {})) for kind in KINDS}  # only named kinds are fields
     issues: list[ConfigIssue] = []
     result: list[Desired] = []
+    shared: dict[str, Any] = {}  # LoadContext.shared: one per stack load
+    members: dict[str, list[str]] = {}  # address of an expanded resource -> its members' addresses
     for kind in KINDS:
         section = data.get(kind.name) if isinstance(data.get(kind.name), MarkedDict) else None
         for name, spec in getattr(stack, kind.name, {}).items():
@@ -56,13 +61,39 @@ def desired_resources(
                     )
             mark = section.key_marks.get(name) if section is not None else None
             location = Location(mark.file, mark.line) if mark else None
+            # Only kinds with load-time hooks need it: resolving a folder per resource costs syscalls.
+            hooked = kind.derive is not None or kind.expand is not None
+            context = LoadContext(_base_dir(mark), stack.providers, shared) if hooked else None
             if kind.derive is not None:
-                issue = _derive(kind, name, (attrs, create_attrs), body, mark, stack)
+                assert context is not None
+                issue = _hook(
+                    kind, name, body, mark, partial(_merge, kind, name, attrs, create_attrs, context)
+                )
                 if issue is not None:
                     issues.append(issue)
                     continue
             sensitive = _sensitive_fields(body, secret_marks)
-            result.append(Desired(kind.name, name, attrs, create_attrs, location, spec.lifecycle, sensitive))
+            after, after_issues = _after(kind, name, spec, body, names, members)
+            issues.extend(after_issues)
+            if kind.expand is not None:
+                expanded: list[tuple[str, dict[str, Any]]] = []
+                assert context is not None
+                issue = _hook(
+                    kind, name, body, mark, partial(_expand, kind, name, create_attrs, context, expanded)
+                )
+                if issue is not None:
+                    issues.append(issue)
+                    continue
+                parts = [
+                    Desired(kind.name, f"{name}/{member}", a, a, location, spec.lifecycle, sensitive, after)
+                    for member, a in expanded
+                ]
+                members[f"{kind.name}.{name}"] = [d.address for d in parts]
+                result.extend(parts)
+                continue
+            result.append(
+                Desired(kind.name, name, attrs, create_attrs, location, spec.lifecycle, sensitive, after)
+            )
     issues.extend(_duplicate_keys(result))
     if issues:
         raise ConfigError(issues)
@@ -87,13 +118,32 @@ def _holds_secret(mark: Mark | None, value: Any, secret_marks: frozenset[tuple[s
     return False
 
 
-def _derive(
-    kind: Kind, name: str, targets: tuple[dict[str, Any], ...], body: Any, mark: Mark | None, stack: Any
-) -> ConfigIssue | None:
+def _base_dir(mark: Mark | None) -> Path:
+    """The folder of the stack file declaring a resource: its relative paths start (and stay) there."""
+    return (Path(mark.file).parent if mark else Path(".")).resolve()
+
+
+def _merge(
+    kind: Kind, name: str, attrs: dict[str, Any], create_attrs: dict[str, Any], context: LoadContext
+) -> None:
     """``Kind.derive``: add fields computed from local files (e.g. a package digest) to the attrs."""
-    base_dir = (Path(mark.file).parent if mark else Path(".")).resolve()
+    derived = kind.derive(name, create_attrs, context)  # type: ignore[misc]
+    attrs.update(derived)
+    create_attrs.update(derived)
+
+
+def _expand(
+    kind: Kind, name: str, attrs: dict[str, Any], context: LoadContext, into: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """``Kind.expand``: the members a resource stands for (the files of a folder)."""
+    assert kind.expand is not None
+    into.extend(kind.expand(name, attrs, context))
+
+
+def _hook(kind: Kind, name: str, body: Any, mark: Mark | None, call: Callable[[], Any]) -> ConfigIssue | None:
+    """Run a kind's load-time hook; its DeriveError becomes an issue at the field's file:line."""
     try:
-        derived = kind.derive(name, targets[-1], LoadContext(base_dir, stack.providers))  # type: ignore[misc]
+        call()
     except DeriveError as exc:
         where = body.value_marks.get(exc.field) if exc.field and isinstance(body, MarkedDict) else None
         where = where or mark
@@ -104,9 +154,35 @@ def _derive(
             column=where.column if where and where is not mark else None,
             field=f"{kind.name}.{name}" + (f".{exc.field}" if exc.field else ""),
         )
-    for target in targets:
-        target.update(derived)
     return None
+
+
+def _after(
+    kind: Kind, name: str, spec: Any, body: Any, names: dict[str, set[str]], members: dict[str, list[str]]
+) -> tuple[tuple[str, ...], list[ConfigIssue]]:
+    """``Kind.comes_after``: the addresses this resource waits for (an expanded one: its members),
+    and an issue for each name that is not declared."""
+    if kind.comes_after is None:
+        return (), []
+    after: list[str] = []
+    issues = []
+    for target_kind, target, field in kind.comes_after(spec):
+        if target not in names.get(target_kind, ()):
+            declared = ", ".join(sorted(names.get(target_kind, ()))) or f"no {target_kind} are declared"
+            top = re.split(r"[.\[]", field, maxsplit=1)[0]
+            mark = body.value_marks.get(top) if isinstance(body, MarkedDict) else None
+            issues.append(
+                ConfigIssue(
+                    f"{target!r} is not one of this stack's {target_kind} ({declared})",
+                    file=mark.file if mark else None,
+                    line=mark.line if mark else None,
+                    field=f"{kind.name}.{name}.{field}",
+                )
+            )
+            continue
+        address = f"{target_kind}.{target}"
+        after.extend(members.get(address, [address]))
+    return tuple(dict.fromkeys(after)), issues
 
 
 def _check_cycles(resources: list[Desired]) -> None:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from reconciler.errors import DeriveError
-from reconciler.values import LiveObject, LiveState, Ref
+from reconciler.values import Desired, LiveObject, LiveState, Ref
 
 __all__ = ["DeriveError", "Kind", "LoadContext", "Reference", "SpecModel"]
 
@@ -89,6 +89,9 @@ class LoadContext:
 
     base_dir: Path  # folder of the stack file declaring the resource: relative paths start (and stay) here
     providers: Any  # the stack's validated ``providers:`` settings
+    # One per stack load, shared by every resource's hooks: for limits across the stack (the bytes
+    # of all ``files``).
+    shared: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,23 @@ class Kind:
     # A stricter rule for logical names, when the name is the API's own (a Steamship handle), so
     # ``validate`` refuses what the API would: (regex, what it allows, in words).
     name_rule: tuple[str, str] | None = None
+    # A resource declared once that stands for several objects (a folder of files): (name, attrs
+    # with derived fields, context) -> (member, attrs) of each, planned as ``<name>/<member>``.
+    # Raise DeriveError for a problem. Members come and go with the local files.
+    expand: Callable[[str, Mapping[str, Any], LoadContext], list[tuple[str, dict[str, Any]]]] | None = None
+    # Which unmanaged live objects of this kind a plan lists: given the declared resources of the
+    # kind, a predicate (e.g. files under a declared storage path, not every file of the account).
+    # None: every object nobody manages.
+    unmanaged_scope: Callable[[list[Desired]], Callable[[LiveObject], bool]] | None = None
+    # Whether a stack that neither declares nor owns this kind still lists it, for the unmanaged
+    # inventory. False for cloud-storage files: their listing is the whole account's storage, and
+    # ``unmanaged_scope`` would show none of it.
+    inventory: bool = True
+    # Resources of the stack this one comes after without a field holding a Ref (a repository's data
+    # source naming a ``files`` resource): spec -> (kind, name, field path) of each
+    # (``Desired.after``). ``orders_after`` names those kinds, which the planner plans first.
+    comes_after: Callable[[Any], list[tuple[str, str, str]]] | None = None
+    orders_after: tuple[str, ...] = ()
 
     def live(
         self,

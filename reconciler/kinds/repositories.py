@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from reconciler.kinds.base import Kind, Reference, SpecModel
 from reconciler.kinds.fields import HttpUrlStr, Integer, NonEmptyStr
@@ -18,6 +18,20 @@ class DataSource(SpecModel):
     resource_id: NonEmptyStr
     resource_type: Literal["Gateway", "Bucket", "SignaloidCloudStorage"]
     location: NonEmptyStr
+    files: NonEmptyStr | None = Field(
+        default=None,
+        exclude=True,  # ours only: orders the upload first, never sent to the API nor compared
+        description="a `files` resource of this stack this data source reads: its files are uploaded "
+        "before the repository is connected or updated (resource_type SignaloidCloudStorage)",
+    )
+
+    @model_validator(mode="after")
+    def _files_are_cloud_storage(self) -> DataSource:
+        if self.files is not None and self.resource_type != "SignaloidCloudStorage":
+            raise ValueError(
+                "files: names cloud-storage files, so resource_type must be SignaloidCloudStorage"
+            )
+        return self
 
 
 class TraceVariable(SpecModel):
@@ -48,6 +62,15 @@ class RepositorySpec(SpecModel):
         return value
 
 
+def _files_read(spec: RepositorySpec) -> list[tuple[str, str, str]]:
+    """The ``files`` resources the repository's data sources name: uploaded before it."""
+    return [
+        ("files", source.files, f"data_sources[{i}].files")
+        for i, source in enumerate(spec.data_sources or [])
+        if source.files is not None
+    ]
+
+
 def _key(name: str, attrs: Any) -> tuple[str, ...]:
     return (str(attrs.get("remote_url") or "").rstrip("/"), str(attrs.get("branch") or ""))
 
@@ -73,4 +96,6 @@ KIND = Kind(
     # Only a new remote_url forces a replace, and the new connection's (remote_url, branch) is then
     # not the old one's, so both can exist while the new one is created first.
     create_before_destroy=True,
+    comes_after=_files_read,
+    orders_after=("files",),
 )

@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import Field
 
-from reconciler.common.paths import PathProblem, resolve
 from reconciler.kinds.base import DeriveError, Kind, LoadContext, SpecModel
 from reconciler.kinds.fields import NonEmptyStr
+from reconciler.packages.tree import TreeProblem, inside
 
 __all__ = ["KIND", "InstanceSpec", "SequenceSpec", "canonical_instances", "instance_key"]
 
@@ -68,16 +68,9 @@ def _derive(name: str, attrs: Mapping[str, Any], ctx: LoadContext) -> dict[str, 
         declared = ", ".join(sorted(hubs)) or "none are declared"
         raise DeriveError(f"unknown hub {attrs['hub']!r} (providers.scramjet.hubs: {declared})", "hub")
     try:
-        path = resolve(ctx.base_dir / attrs["package"])
-    except PathProblem as exc:
-        message = f"package {attrs['package']!r} cannot be followed: {exc.reason}"
-        raise DeriveError(message, "package") from None
-    if path != ctx.base_dir and ctx.base_dir not in path.parents:
-        raise DeriveError(
-            f"package {attrs['package']!r} is outside the stack's folder {ctx.base_dir}; "
-            "keep packages beside the stack",
-            "package",
-        )
+        path = inside(ctx.base_dir, attrs["package"])
+    except TreeProblem as exc:
+        raise DeriveError(f"package {exc}", "package") from None
     from reconciler.packages.pack import PackageError, load_package  # tarfile, pathspec: only for sequences
 
     try:

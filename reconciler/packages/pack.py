@@ -9,8 +9,9 @@ content, and a changed package is a changed digest.
 Left out of a packed directory: ``.git/``, ``node_modules/.cache/``, ``.reconciler/``, and what the
 root ``.npmignore`` excludes, or, without one, the root ``.gitignore`` (as npm does), read with
 ``pathspec``'s gitignore rules (comments, ``!`` negation, anchoring, folders, ``**``, escapes, the
-last matching pattern wins). Symlinks are followed when they stay inside the package; one that
-leads out of it, or a loop, is an error.
+last matching pattern wins). What may be read, and how much, follows ``tree.py`` (the rules every
+local folder the stack names gets): symlinks only inside the package, no devices or FIFOs, sizes
+checked with ``stat`` before reading.
 """
 
 from __future__ import annotations
@@ -19,16 +20,14 @@ import gzip
 import hashlib
 import io
 import json
-import os
-import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
-from reconciler.common.paths import SYMLINK_LOOP, PathProblem, resolve
 from reconciler.errors import PackageError
 from reconciler.packages.archive import ArchiveProblem, check_archive
+from reconciler.packages.tree import Caps, LocalEntry, read_capped, walk
 
 if TYPE_CHECKING:
     from pathspec import PathSpec
@@ -141,46 +140,11 @@ def _excluded(rel: str, is_dir: bool, rules: PathSpec) -> bool:
     return rules.match_file(f"{rel}/" if is_dir else rel)
 
 
-def _walk(root: Path) -> list[tuple[str, Path, bool]]:
-    """(archive path, real path, is_dir) of everything to pack, sorted, symlinks checked."""
-    real_root = _resolve(root, root)
+def _walk(root: Path) -> list[LocalEntry]:
+    """Everything to pack, sorted, checked by the rules every local folder gets (``tree.py``)."""
     rules = _rules(root)
-    found: list[tuple[str, Path, bool]] = []
-    seen_dirs = {real_root}
-
-    def visit(folder: Path, rel_folder: str) -> None:
-        for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-            rel = f"{rel_folder}{entry.name}"
-            real = _resolve(entry, root) if entry.is_symlink() else entry
-            if real != entry and real != real_root and real_root not in real.parents:
-                raise PackageError(f"{entry}: symlink leads out of the package ({real})")
-            is_dir = real.is_dir()
-            if rel != "package.json" and _excluded(rel, is_dir, rules):
-                continue
-            if is_dir:
-                key = real.resolve()
-                if key in seen_dirs:
-                    raise PackageError(f"{entry}: symlink loop (leads back to {key})")
-                seen_dirs.add(key)
-                found.append((rel, real, True))
-                visit(real, rel + "/")
-                seen_dirs.discard(key)
-            elif real.is_file():
-                found.append((rel, real, False))
-            if len(found) > MAX_FILES:
-                raise PackageError(f"{root}: more than {MAX_FILES:,} files (is node_modules excluded?)")
-
-    visit(root, "")
-    return found
-
-
-def _resolve(path: Path, root: Path) -> Path:
-    try:
-        return resolve(path, strict=True)
-    except PathProblem as exc:
-        if exc.reason == SYMLINK_LOOP:
-            raise PackageError(str(exc)) from exc
-        raise PackageError(f"{path}: cannot read ({exc.reason}) in package {root}") from exc
+    caps = Caps(MAX_FILES, MAX_PACKAGE_BYTES, MAX_PACKAGE_BYTES, "package")
+    return walk(root, caps, lambda rel, is_dir: rel != "package.json" and _excluded(rel, is_dir, rules))
 
 
 def pack_directory(root: Path) -> bytes:
@@ -188,21 +152,17 @@ def pack_directory(root: Path) -> bytes:
     if not (root / "package.json").is_file():
         raise PackageError(f"{root}: no package.json in this directory")
     raw = io.BytesIO()
-    total = 0
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for rel, real, is_dir in _walk(root):
-            info = tarfile.TarInfo(rel)
+        for entry in _walk(root):
+            info = tarfile.TarInfo(entry.rel)
             info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-            if is_dir:
+            if entry.is_dir:
                 info.type, info.mode = tarfile.DIRTYPE, 0o755
                 tar.addfile(info)
                 continue
-            data = real.read_bytes()
-            total += len(data)
-            if total > MAX_PACKAGE_BYTES:
-                raise PackageError(f"{root}: more than {MAX_PACKAGE_BYTES // 2**20} MiB to pack")
+            data = read_capped(entry)
             info.size = len(data)
-            info.mode = 0o755 if os.stat(real).st_mode & stat.S_IXUSR else 0o644
+            info.mode = 0o755 if entry.executable else 0o644
             tar.addfile(info, io.BytesIO(data))
     out = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as gz:

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.providers.base import Provider
+
+if TYPE_CHECKING:  # both load the HTTP library, which importing the providers' seam must not
+    from reconciler.providers.connect import Sandbox
+    from reconciler.providers.endpoints import EndpointPool
 
 __all__ = ["PROVIDER_NAMES", "Provider", "build_providers"]
 
@@ -15,7 +19,12 @@ PROVIDER_NAMES = ("signaloid", "scramjet", "steamship")
 
 
 def build_providers(
-    stack: Any, names: set[str], *, environ: Mapping[str, str], sandbox: Any = None, endpoints: Any = None
+    stack: Any,
+    names: set[str],
+    *,
+    environ: Mapping[str, str],
+    sandbox: Sandbox | None = None,
+    endpoints: EndpointPool | None = None,
 ) -> dict[str, Provider]:
     """Providers for ``names``; imported lazily so a command that needs none stays fast.
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx2
@@ -17,11 +17,16 @@ from reconciler.errors import ProviderError
 from reconciler.providers.http import ApiClient, check_endpoint
 from reconciler.providers.settings import HttpSettings
 
+if TYPE_CHECKING:
+    from reconciler.providers.endpoints import EndpointPool
+
 __all__ = [
     "Endpoint",
+    "Sandbox",
     "Transport",
     "api_client",
     "api_key",
+    "bare_client",
     "endpoint_and_key",
     "in_process",
     "shared_reads",
@@ -51,6 +56,12 @@ def api_key(api: str, configured: Any, environ: Mapping[str, str], variable: str
     return str(key)
 
 
+class Sandbox(Protocol):
+    """What a provider asks of the in-process emulators (``sandbox.inprocess.InProcessSandbox``)."""
+
+    def endpoint(self, api: str, instance: str | None = None) -> Endpoint: ...
+
+
 @dataclass(frozen=True)
 class Endpoint:
     url: str
@@ -61,7 +72,7 @@ SANDBOX_KEY = "sandbox-key"
 
 
 def endpoint_and_key(
-    api: str, sandbox: Any, url: str, configured: Any, environ: Mapping[str, str], variable: str
+    api: str, sandbox: Sandbox | None, url: str, configured: Any, environ: Mapping[str, str], variable: str
 ) -> tuple[Endpoint, str]:
     """Where ``api`` is and the key it takes: the in-process emulator under --sandbox (no account,
     a fixed key), else ``url`` and the key from the stack or ``variable``."""
@@ -94,11 +105,11 @@ def tls_for(url: str) -> ssl.SSLContext:
 
 # Set while a session builds its providers (``shared_transports``): url -> the transport shared by
 # every client of that endpoint in this run (the fleet's ``EndpointPool.transport``).
-_SHARED: ContextVar[Any] = ContextVar("reconciler_shared_transports", default=None)
+_SHARED: ContextVar[EndpointPool | None] = ContextVar("reconciler_shared_transports", default=None)
 
 
 @contextmanager
-def shared_transports(pool: Any) -> Iterator[None]:
+def shared_transports(pool: EndpointPool | None) -> Iterator[None]:
     """Clients built inside this block send through ``pool.transport(url)`` (None: their own pool)."""
     token = _SHARED.set(pool)
     try:
@@ -107,11 +118,24 @@ def shared_transports(pool: Any) -> Iterator[None]:
         _SHARED.reset(token)
 
 
-def shared_reads(endpoint: Endpoint) -> Any:
+def shared_reads(endpoint: Endpoint) -> EndpointPool | None:
     """The run's ``read_once`` registry (a fleet's ``EndpointPool``) for a network endpoint, or None:
     one stack alone, or the in-process sandbox (each stack has its own emulator behind one URL)."""
     pool = _SHARED.get()
     return pool if pool is not None and endpoint.transport is None else None
+
+
+def bare_client(endpoint: Endpoint, settings: HttpSettings) -> httpx2.AsyncClient:
+    """A client for URLs an API hands us (a presigned upload URL): no base URL, no credentials, no
+    redirects, TLS verified; the in-process sandbox's transport when there is one."""
+    timeout = httpx2.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s))
+    return httpx2.AsyncClient(
+        transport=endpoint.transport,
+        verify=_verifying_context(),
+        timeout=timeout,
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=False,
+    )
 
 
 def api_client(

@@ -47,6 +47,8 @@ class InProcessSandbox:
             if api == "scramjet":
                 # Every CLI command is a new process: running instances must outlive it, as on a hub.
                 options.setdefault("persist_instances", True)
+                # httpx's ASGI transport waits for a whole answer: streams end after what they hold.
+                options.setdefault("endless_streams", False)
             if instance:
                 options["name"] = key
             app = module.create_app(self.data_dir, **options)

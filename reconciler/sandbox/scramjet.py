@@ -20,6 +20,13 @@ Choices where the notes are silent:
   ``"scramjet": {"sandbox": {"crash": true}}`` or its name is in ``crash_packages``: ``start`` answers
   200 with an instance id, but the instance never appears (``GET /instance/:id`` and ``/health`` are
   404) and ``GET /log`` (ndjson, like the hub log) holds an ERROR line naming the instance and sequence.
+- Both dialects do what 0.18.7 does around the routes (``scramjet_guard.hub_front``): CORS
+  (``access-control-allow-origin: *`` on every answer, ``OPTIONS`` answered 200), and a trailing
+  slash is the same route (``/sequences/``). Streams (``/instance/:id/output``, ``/stdout``, the
+  hub's ``/log``) stay open (``scramjet_streams.py``); ``/input`` answers 200 and feeds ``/output``;
+  ``_event`` answers 202 ``{"accepted": true}``.
+- ``hub-0.18.7``: a killed instance lingers ``KILL_LINGER_S`` (the runner takes that long to exit):
+  ``GET`` still answers 200 and a second ``_kill`` 202 meanwhile, then it is gone.
 - Sequences persist in ``JsonStore(data_dir, name)``, package bytes in ``<data_dir>/<name>-packages/``;
   instances live in memory only and never survive a restart, as on a real hub (unless
   ``persist_instances``, which the CLI's in-process sandbox sets).
@@ -40,18 +47,21 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from reconciler.common.paths import write_atomic
-from reconciler.sandbox.scramjet_guard import Handler, guard
+from reconciler.sandbox.scramjet_guard import Handler, guard, hub_front
 from reconciler.sandbox.scramjet_package import PackageError, read_package
 from reconciler.sandbox.scramjet_profiles import DOCUMENTED, PROFILES, Profile, load_check
+from reconciler.sandbox.scramjet_streams import Feed
 from reconciler.sandbox.store import JsonStore
 
 __all__ = ["create_app"]
 
 API = "/api/v1"
+KILL_LINGER_S = 0.5
+STREAM = "application/octet-stream"
 
 
 def _now() -> str:
@@ -83,6 +93,7 @@ class _Hub:
         profile: Profile,
         crash_packages: Collection[str],
         persist_instances: bool = False,
+        endless_streams: bool = True,
     ):
         self.profile = profile
         self.data_dir = data_dir
@@ -95,14 +106,44 @@ class _Hub:
             self.data.setdefault("instances", {}) if persist_instances else {}
         )
         self.log_lines: list[dict[str, Any]] = []
+        self.endless_streams = endless_streams
+        self.log_feed = Feed(endless_streams)
+        self.feeds: dict[tuple[str, str], Feed] = {}  # (instance id, "output" | "stdout")
 
     # ---- helpers ---------------------------------------------------------------------------------
 
     def _log(self, level: str, msg: str, source: str, **data: Any) -> None:
-        line = {"level": level, "msg": msg, "ts": int(time.time() * 1000), "from": source}
-        self.log_lines.append({**line, **data})
+        line = {"level": level, "msg": msg, "ts": int(time.time() * 1000), "from": source, **data}
+        self.log_lines.append(line)
+        self.log_feed.write((json.dumps(line, separators=(",", ":")) + "\n").encode())
+
+    def _feed(self, inst_id: str, name: str) -> Feed:
+        feed = self.feeds.get((inst_id, name))
+        if feed is None:
+            feed = self.feeds[(inst_id, name)] = Feed(self.endless_streams)
+        return feed
+
+    def _live(self, inst_id: str) -> dict[str, Any] | None:
+        """The instance, unless a kill's linger is over (then it is removed now)."""
+        self._purge()
+        return self.instances.get(inst_id)
+
+    def _purge(self) -> None:
+        now = time.time()
+        for inst_id in [i for i, inst in self.instances.items() if inst.get("_gone_at", now + 1) <= now]:
+            self._remove(inst_id)
+
+    def _remove(self, inst_id: str) -> dict[str, Any]:
+        inst = self.instances.pop(inst_id)
+        self._instances_changed()
+        for name in ("output", "stdout"):
+            feed = self.feeds.pop((inst_id, name), None)
+            if feed is not None:
+                feed.close()
+        return inst
 
     def _sequence_view(self, seq_id: str) -> dict[str, Any]:
+        self._purge()
         seq = self.data["sequences"][seq_id]
         running = [i for i, inst in self.instances.items() if inst["sequence"] == seq_id]
         return {"id": seq_id, "config": seq["config"], "instances": running}
@@ -117,6 +158,7 @@ class _Hub:
             self.store.save(self.data)
 
     def _in_use(self, seq_id: str) -> bool:
+        self._purge()
         return any(inst["sequence"] == seq_id for inst in self.instances.values())
 
     def _write_package(self, seq_id: str, body: bytes) -> None:
@@ -147,7 +189,7 @@ class _Hub:
     def _instance_view(self, inst: dict[str, Any], listed: bool) -> dict[str, Any]:
         """0.18.7 lists ``{id, sequence}`` only and details without ``status``."""
         if self.profile.rich_instances:
-            return {k: v for k, v in inst.items() if k != "processId"}
+            return {k: v for k, v in inst.items() if k != "processId" and not k.startswith("_")}
         if listed:
             return {"id": inst["id"], "sequence": inst["sequence"]}
         keys = ("started", "created", "id", "sequence", "appConfig", "sequenceArgs")
@@ -165,8 +207,7 @@ class _Hub:
         return JSONResponse([])  # sequences here never provide or require topics
 
     async def hub_log(self, request: Request) -> Response:
-        body = "".join(json.dumps(line) + "\n" for line in self.log_lines)
-        return Response(body, media_type="application/octet-stream")
+        return StreamingResponse(self.log_feed.follow(), media_type=STREAM)
 
     # ---- sequences -------------------------------------------------------------------------------
 
@@ -293,26 +334,26 @@ class _Hub:
     # ---- instances -------------------------------------------------------------------------------
 
     async def list_instances(self, request: Request) -> Response:
+        self._purge()
         return JSONResponse([self._instance_view(inst, listed=True) for inst in self.instances.values()])
 
     async def get_instance(self, request: Request) -> Response:
         inst_id = request.path_params["id"]
-        inst = self.instances.get(inst_id)
+        inst = self._live(inst_id)
         if inst is None:
             return self._instance_not_found(inst_id)
         return JSONResponse(self._instance_view(inst, listed=False))
 
     async def instance_health(self, request: Request) -> Response:
         inst_id = request.path_params["id"]
-        if inst_id not in self.instances:
+        if self._live(inst_id) is None:
             return self._instance_not_found(inst_id)
         if self.profile.rich_instances:
             return JSONResponse({"healthy": True})
         return JSONResponse({"healthy": True, "processId": self.instances[inst_id]["processId"]})
 
     def _end_instance(self, inst_id: str, status: str, how: str) -> JSONResponse:
-        inst = self.instances.pop(inst_id)
-        self._instances_changed()
+        inst = self._remove(inst_id)
         self._log("TRACE", f"Instance {how}", "CSIController", instance=inst_id, sequence=inst["sequence"])
         seq = self.data["sequences"].get(inst["sequence"])
         info = {"id": inst["sequence"], "config": seq["config"]} if seq else None
@@ -329,13 +370,15 @@ class _Hub:
         timeout = body[1].get("timeout")
         if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
             await asyncio.sleep(timeout / 1000)
-        if inst_id in self.instances:  # unless killed meanwhile
+        if (
+            self._live(inst_id) is not None and "_gone_at" not in self.instances[inst_id]
+        ):  # not killed meanwhile
             self._end_instance(inst_id, "stopping", "stopped")
         return _opstatus(200, "OK")
 
     async def stop_instance(self, request: Request) -> Response:
         inst_id = request.path_params["id"]
-        if inst_id not in self.instances:
+        if self._live(inst_id) is None:
             return self._instance_not_found(inst_id)
         try:
             body = await self._json_body(request)
@@ -355,10 +398,53 @@ class _Hub:
 
     async def kill_instance(self, request: Request) -> Response:
         inst_id = request.path_params["id"]
-        if inst_id not in self.instances:
+        inst = self._live(inst_id)
+        if inst is None:
             return self._instance_not_found(inst_id)
-        ended = self._end_instance(inst_id, "killing", "killed")
-        return ended if self.profile.rich_instances else _opstatus(202, "Accepted")
+        if self.profile.rich_instances:
+            return self._end_instance(inst_id, "killing", "killed")
+        if "_gone_at" not in inst:  # 0.18.7: the runner is told to exit; the instance goes with it
+            inst["_gone_at"] = time.time() + KILL_LINGER_S
+            self._instances_changed()
+            # Gone then even if nobody asks (its streams end); a lazy purge covers a restart.
+            asyncio.get_running_loop().call_later(KILL_LINGER_S + 0.01, self._purge)
+            self._log(
+                "TRACE", "Instance killed", "CSIController", instance=inst_id, sequence=inst["sequence"]
+            )
+        return _opstatus(202, "Accepted")
+
+    async def instance_stream(self, request: Request) -> Response:
+        """``/output`` and ``/stdout``: open streams of what the instance writes (module docstring)."""
+        inst_id = request.path_params["id"]
+        if self._live(inst_id) is None:
+            return self._instance_not_found(inst_id)
+        name = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+        return StreamingResponse(self._feed(inst_id, name).follow(), media_type=STREAM)
+
+    async def instance_input(self, request: Request) -> Response:
+        """``/input``: 200 with an empty body; a sandbox instance passes it through to ``/output``."""
+        inst_id = request.path_params["id"]
+        if self._live(inst_id) is None:
+            return self._instance_not_found(inst_id)
+        async for chunk in request.stream():
+            if chunk:
+                text = chunk.decode("utf-8", errors="replace")
+                self._feed(inst_id, "output").write((json.dumps(text) + "\n").encode())
+        return Response(status_code=200)
+
+    async def instance_event(self, request: Request) -> Response:
+        """``_event`` with ``[5001, {eventName, message}]``: handed to the runner, 202."""
+        inst_id = request.path_params["id"]
+        if self._live(inst_id) is None:
+            return self._instance_not_found(inst_id)
+        try:
+            body = await self._json_body(request)
+        except ValueError:
+            return _error(400, "Invalid JSON body")
+        event = body[1] if isinstance(body, list) and len(body) > 1 else None
+        if isinstance(event, dict) and isinstance(event.get("eventName"), str):
+            self._log("DEBUG", "Event sent", "CSIController", instance=inst_id, data=[event["eventName"]])
+        return JSONResponse({"accepted": True}, status_code=202)
 
 
 def create_app(
@@ -370,18 +456,21 @@ def create_app(
     version: str | None = None,
     crash_packages: Collection[str] = (),
     persist_instances: bool = False,
-) -> Starlette:
+    endless_streams: bool = True,
+) -> Any:
     """Build the hub emulator. ``token`` turns on Cloud Platform style bearer auth;
     ``crash_packages`` names sequences (package.json ``name``) whose instances crash at load;
     ``persist_instances`` keeps running instances in the data dir too (the in-process sandbox of the
     CLI, where every command is a new process: a "restart" there must not stop them); ``profile``
-    is ``documented`` or ``hub-0.18.7`` and ``version`` overrides what ``GET /version`` reports."""
+    is ``documented`` or ``hub-0.18.7`` and ``version`` overrides what ``GET /version`` reports;
+    ``endless_streams=False`` ends each stream after what it holds (a transport that waits for whole
+    answers: the in-process sandbox)."""
     if profile not in PROFILES:
         raise ValueError(f"unknown Scramjet profile {profile!r}: expected one of {', '.join(PROFILES)}")
     chosen = PROFILES[profile]
     if version is not None:
         chosen = dataclasses.replace(chosen, version=version)
-    hub = _Hub(data_dir, name, chosen, crash_packages, persist_instances)
+    hub = _Hub(data_dir, name, chosen, crash_packages, persist_instances, endless_streams)
     table: list[tuple[str, str, Handler, str]] = [
         ("/version", "GET", hub.version_info, "get"),
         ("/load-check", "GET", hub.load_check, "get"),
@@ -398,6 +487,10 @@ def create_app(
         ("/instance/{id}/health", "GET", hub.instance_health, "get"),
         ("/instance/{id}/_stop", "POST", hub.stop_instance, "op"),
         ("/instance/{id}/_kill", "POST", hub.kill_instance, "op"),
+        ("/instance/{id}/_event", "POST", hub.instance_event, "op"),
+        ("/instance/{id}/output", "GET", hub.instance_stream, "stream"),
+        ("/instance/{id}/stdout", "GET", hub.instance_stream, "stream"),
+        ("/instance/{id}/input", "POST", hub.instance_input, "stream"),
     ]
     if chosen.has_put:
         table.append(("/sequence/{id}", "PUT", hub.replace_sequence, "upload"))
@@ -407,4 +500,4 @@ def create_app(
     ]
     app = Starlette(routes=routes, exception_handlers={404: _empty_404, 405: _empty_404})
     app.state.hub = hub
-    return app
+    return hub_front(app)

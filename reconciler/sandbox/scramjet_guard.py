@@ -1,19 +1,23 @@
-"""What the hub checks before a route runs: the bearer token (Cloud Platform hubs) and its content
+"""What the hub does before a route runs: the bearer token (Cloud Platform hubs) and its content
 types (``@scramjet/api-server``'s mime checks: a POST/DELETE without a JSON content type, a GET whose
-``Accept`` excludes JSON, an upload that is not ``application/octet-stream`` are all 400)."""
+``Accept`` excludes JSON, an upload that is not ``application/octet-stream`` are all 400); and
+around every route (:func:`hub_front`), what 0.18.7's server does for any path: CORS
+(``@scramjet/host`` ``middlewares/cors.js``: ``access-control-allow-origin: *`` on every answer;
+an ``OPTIONS`` preflight answered 200 with empty body) and a trailing slash ignored."""
 
 from __future__ import annotations
 
 import functools
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from reconciler.sandbox.scramjet_profiles import Profile
 
-__all__ = ["Handler", "guard"]
+__all__ = ["Handler", "guard", "hub_front"]
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -59,3 +63,40 @@ def guard(handler: Handler, kind: str, token: str | None, profile: Profile) -> H
         return await handler(request)
 
     return endpoint
+
+
+_CORS = [(b"access-control-allow-origin", b"*")]
+_PREFLIGHT = [
+    *_CORS,
+    (b"access-control-allow-headers", b"*"),
+    (b"access-control-allow-methods", b"DELETE, POST, GET, OPTIONS"),
+    (b"content-length", b"0"),
+]
+ASGIApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
+
+
+def hub_front(app: ASGIApp) -> ASGIApp:
+    """``app`` behind 0.18.7's front: CORS on every answer, ``OPTIONS`` 200, ``/x/`` is ``/x``."""
+
+    async def front(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS":
+            await send({"type": "http.response.start", "status": 200, "headers": _PREFLIGHT})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        path = scope["path"]
+        if len(path) > 1 and path.endswith("/"):
+            scope = dict(scope, path=path.rstrip("/") or "/")
+            if scope.get("raw_path"):
+                scope["raw_path"] = scope["raw_path"].rstrip(b"/") or b"/"
+
+        async def cors(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = dict(message, headers=[*message.get("headers", []), *_CORS])
+            await send(message)
+
+        await app(scope, receive, cors)
+
+    return front

@@ -68,6 +68,7 @@ def load_check(data_dir: Path | None) -> dict[str, Any]:
                 "available": disk.free,
                 "use": round(100 * disk.used / disk.total, 2) if disk.total else 0,
                 "mount": str(disk_path),
+                "rw": os.access(disk_path, os.W_OK),
             }
         ],
     }

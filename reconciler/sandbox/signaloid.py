@@ -12,7 +12,10 @@ unchanged against it and against ``https://api.signaloid.io``. Choices where the
   the page's last item) only when more items follow. It stays valid when that item is deleted.
 - Path ids that do not match ``cor_``/``rep_`` + 32 characters → 400; well-formed unknown ids → 404.
 - Default cores (``Owner: "signaloid"``) are seen only with ``default=true`` (list and get);
-  PATCH/DELETE of one → 403.
+  PATCH of one → 403; DELETE of one → 400 (the seed lists 400 and 404 for Delete Core, not 403).
+- PATCH /cores/{id} takes all six fields (the seed marks each required, as the SDK's
+  ``CorePatchRequest`` does): a body with only some → 400 naming the missing ones.
+- Cloud storage (``/files``, the upload URL): ``signaloid_storage.py``.
 - Connecting a RemoteURL + Branch that is already connected (also by PATCH) → 409.
 - Repository fields that are unset read ``Arguments: ""``, ``Core: null``, ``DataSources: []``,
   ``TraceVariables: []``. A webhook created without description reads ``Description: ""``.
@@ -39,7 +42,6 @@ from starlette.routing import Route
 
 from reconciler.sandbox.signaloid_casing import CASINGS, camel_keys
 from reconciler.sandbox.signaloid_rules import (
-    CORE_FIELDS,
     DEFAULT_CORES,
     REPOSITORY_FIELDS,
     ApiError,
@@ -53,6 +55,7 @@ from reconciler.sandbox.signaloid_rules import (
     validate_repository,
     validate_webhook,
 )
+from reconciler.sandbox.signaloid_storage import Storage
 from reconciler.sandbox.store import JsonStore
 
 __all__ = ["create_app"]
@@ -80,7 +83,14 @@ def _iso_now() -> str:
 class _Emulator:
     """The API's state (one plain dict, persisted whole after each change) and its handlers."""
 
-    def __init__(self, data_dir: Path | None, api_key: str | None, page_size: int, casing: str) -> None:
+    def __init__(
+        self,
+        data_dir: Path | None,
+        api_key: str | None,
+        page_size: int,
+        casing: str,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         if casing not in CASINGS:
@@ -90,6 +100,9 @@ class _Emulator:
         self.data = self.store.load(_empty_data())
         self.api_key = api_key
         self.page_size = page_size
+        self.storage = Storage(
+            self.data, self._save, self._user, data_dir, page_size, api_key, **(storage_options or {})
+        )
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -215,21 +228,19 @@ class _Emulator:
         self._save()
         return JSONResponse(self._out(core), status_code=201)
 
-    def _custom_core(self, request: Request, uid: str, verb: str) -> dict[str, Any]:
+    def _custom_core(self, request: Request, uid: str, verb: str, status: int) -> dict[str, Any]:
         core_id = request.path_params["id"]
         check_id("CoreID", core_id)
         if core_id in DEFAULT_CORE_IDS:
             raise ApiError(
-                403, f"CoreID {core_id} is a default core (managed by Signaloid): cannot be {verb}"
+                status, f"CoreID {core_id} is a default core (managed by Signaloid): cannot be {verb}"
             )
         return self._find("cores", "CoreID", core_id, uid)
 
     async def update_core(self, request: Request) -> JSONResponse:
         uid = self._user(request)
-        core = self._custom_core(request, uid, "updated")
-        fields = validate_core(parse_body(await request.body()), partial=True)
-        if not fields:
-            raise ApiError(400, f"Request body must set at least one of: {', '.join(CORE_FIELDS)}")
+        core = self._custom_core(request, uid, "updated", 403)
+        fields = validate_core(parse_body(await request.body()), partial=False)
         check_precision({**core, **fields})
         if all(core[name] == value for name, value in fields.items()):
             raise ApiError(400, "The request must change at least one field of the core")
@@ -239,7 +250,7 @@ class _Emulator:
 
     async def delete_core(self, request: Request) -> JSONResponse:
         uid = self._user(request)
-        self._delete("cores", self._custom_core(request, uid, "deleted"), "CoreID")
+        self._delete("cores", self._custom_core(request, uid, "deleted", 400), "CoreID")
         return JSONResponse(OK)
 
     # -- repositories -----------------------------------------------------------------------------
@@ -401,7 +412,9 @@ class _Emulator:
             ("PUT", "/webhooks/{id}", self.update_webhook),
             ("DELETE", "/webhooks/{id}", self.delete_webhook),
         ]
-        return [Route(path, handler, methods=[method]) for method, path, handler in table]
+        return [
+            Route(path, handler, methods=[method]) for method, path, handler in table
+        ] + self.storage.routes()
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
@@ -419,16 +432,30 @@ async def _server_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(
-    data_dir: Path | None = None, *, api_key: str | None = None, page_size: int = 5, casing: str = "pascal"
+    data_dir: Path | None = None,
+    *,
+    api_key: str | None = None,
+    page_size: int = 5,
+    casing: str = "pascal",
+    upload_fault: str | None = None,
+    upload_fault_count: int = 1,
+    upload_hang_s: float = 30.0,
 ) -> Starlette:
     """The Signaloid emulator as an ASGI app, its paths at the root (``/cores``, ``/webhooks``, ...).
 
     ``data_dir``: persist to ``<data_dir>/signaloid.json`` (loaded now, saved after every change);
     ``None`` keeps everything in memory. ``api_key``: accept only this key (else any key).
     ``page_size``: items per page of the paginated lists. ``casing``: ``pascal`` (the reference) or
-    ``camel`` (the SDK's types) for the objects it answers with.
+    ``camel`` (the SDK's types) for the objects it answers with. ``upload_fault`` (with
+    ``upload_fault_count`` and ``upload_hang_s``): a fault of the storage upload URL, for tests
+    (``signaloid_storage.py``).
     """
-    emulator = _Emulator(data_dir, api_key, page_size, casing)
+    storage = {
+        "upload_fault": upload_fault,
+        "upload_fault_count": upload_fault_count,
+        "upload_hang_s": upload_hang_s,
+    }
+    emulator = _Emulator(data_dir, api_key, page_size, casing, storage)
     return Starlette(
         routes=emulator.routes(),
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},

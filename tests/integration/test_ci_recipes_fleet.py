@@ -34,7 +34,7 @@ from tests.support.ci_jobs import (
 from tests.support.ci_runner import lend_test_dependencies
 from tests.support.cli import RECONCILER_BIN
 from tests.support.sandbox import Sandbox
-from tests.support.signaloid import API_KEY
+from tests.support.signaloid import API_KEY, core_patch
 from tests.support.webhooks import receive_webhooks
 
 FLEET = Path(__file__).resolve().parents[2] / "examples" / "ci" / "fleet"
@@ -69,7 +69,10 @@ def apply_fleet(job: Job, fleet: Path) -> None:
 
 def drift_one_core(sandbox: Sandbox) -> None:
     core = next(c for c in sandbox.api.objects("cores") if c["Name"] == "team-b-prod-athens")
-    assert sandbox.api.client.patch(f"/cores/{core['CoreID']}", json={"Precision": 32}).status_code == 200
+    assert (
+        sandbox.api.client.patch(f"/cores/{core['CoreID']}", json=core_patch(core, Precision=32)).status_code
+        == 200
+    )
 
 
 def k8s_container(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

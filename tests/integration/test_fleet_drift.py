@@ -18,6 +18,7 @@ from tests.support.cli import RunCli
 from tests.support.fleet import applied_fleet, drift_outside, write_stack
 from tests.support.sandbox import Sandbox, StartSandbox
 from tests.support.servers import closed_port
+from tests.support.signaloid import core_patch
 from tests.support.webhooks import receive_webhooks
 
 
@@ -115,7 +116,9 @@ def test_a_yaml_edit_and_an_out_of_band_edit_on_one_core_report_each_field_with_
     stack_yaml.write_text(stack_yaml.read_text().replace("precision: 128", "precision: 256"))
     with httpx2.Client(base_url=sandbox_server.signaloid_url, headers={"Authorization": "key-0"}) as api:
         core = next(c for c in api.get("/cores").json()["Cores"] if c["Name"] == "s0-a")
-        assert api.patch(f"/cores/{core['CoreID']}", json={"MemorySize": 512000}).status_code == 200
+        assert (
+            api.patch(f"/cores/{core['CoreID']}", json=core_patch(core, MemorySize=512000)).status_code == 200
+        )
 
     result = run_cli("drift", "--stacks", root, "--format", "json")
 

@@ -18,7 +18,7 @@ import pytest
 from reconciler.sandbox.faults import FaultConfig, FaultInjector
 from tests.support.cli import RECONCILER_BIN, RunCli
 from tests.support.sandbox import StartSandbox
-from tests.support.signaloid import CORE, WEBHOOK, SignaloidApi, StackDir, repository
+from tests.support.signaloid import CORE, WEBHOOK, SignaloidApi, StackDir, core_patch, repository
 
 
 def hook(n: int | str, **extra: Any) -> dict[str, Any]:
@@ -67,7 +67,9 @@ def test_ignore_changes_leaves_a_field_changed_outside_alone(
     assert apply(run_cli, stack_dir).exit_code == 0
     core_id = stack_dir.state()["cores.c"]
     assert api.by_id("cores")[core_id]["Precision"] == 128, "ignored fields are still sent on create"
-    api.client.patch(f"/cores/{core_id}", json={"Precision": 512}).raise_for_status()
+    api.client.patch(
+        f"/cores/{core_id}", json=core_patch(api.by_id("cores")[core_id], Precision=512)
+    ).raise_for_status()
 
     plan = run_cli("plan", "--detailed-exitcode", "-f", stack_dir.path)
     assert plan.exit_code == 0, plan

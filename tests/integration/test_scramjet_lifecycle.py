@@ -19,6 +19,7 @@ import yaml
 
 from reconciler.sandbox.scramjet import create_app
 from tests.support.cli import RunCli
+from tests.support.polling import wait_until
 from tests.support.servers import serve_app
 
 COUNTER = Path(__file__).resolve().parents[1] / "support" / "sequences" / "counter"
@@ -117,6 +118,10 @@ def test_create_update_scale_drift_delete(
     assert hub.instances() == [(seq_id, [20], {})]
     (inst,) = hub.client.get("/instances").json()
     assert hub.client.post(f"/instance/{inst['id']}/_kill", json={}).status_code == 202
+    # 0.18.7 keeps a killed instance until its runner has exited, as the real hub does.
+    wait_until(
+        lambda: hub.client.get(f"/instance/{inst['id']}").status_code == 404, "the killed instance gone"
+    )
     result = run_cli("drift", "-f", folder)
     assert result.exit_code == 2 and "drift" in result.stdout, result
     assert run_cli("apply", "--auto-approve", "-f", folder).exit_code == 0

@@ -273,7 +273,10 @@ def test_changes_made_outside_show_as_drift_and_apply_restores_them(
     applied: dict[str, str], stack_dir: StackDir, run_cli: RunCli, api: SignaloidApi
 ) -> None:
     core_id, hook_id = applied["cores.fast-athens"], applied["webhooks.ci-notify"]
-    patched = api.client.patch(f"/cores/{core_id}", json={"Precision": 64})
+    current = api.by_id("cores")[core_id]
+    six = ("Name", "Class", "Precision", "MemorySize", "Microarchitecture", "CorrelationTracking")
+    body = {**{k: current.get(k, current.get(k[0].lower() + k[1:])) for k in six}, "Precision": 64}
+    patched = api.client.patch(f"/cores/{core_id}", json=body)  # all six: the API takes no fewer
     assert patched.status_code == 200, patched.text
     assert api.client.delete(f"/webhooks/{hook_id}").status_code == 200
 

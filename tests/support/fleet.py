@@ -12,6 +12,7 @@ import yaml
 from reconciler.engine.deciding.changes import Action, Cause
 from reconciler.engine.deciding.diff import FieldDiff
 from tests.support.changes import make_change
+from tests.support.signaloid import core_patch
 
 __all__ = ["applied_fleet", "change", "drift_outside", "plan_doc", "write_stack"]
 
@@ -81,4 +82,7 @@ def drift_outside(signaloid_url: str, key: str, core_name: str, precision: int) 
     with httpx2.Client(base_url=signaloid_url, headers={"Authorization": key}, timeout=10) as api:
         cores = api.get("/cores").json()["Cores"]
         core = next(c for c in cores if c["Name"] == core_name)
-        assert api.patch(f"/cores/{core['CoreID']}", json={"Precision": precision}).status_code == 200
+        assert (
+            api.patch(f"/cores/{core['CoreID']}", json=core_patch(core, Precision=precision)).status_code
+            == 200
+        )

@@ -18,7 +18,26 @@ import yaml
 
 from tests.support.signaloid_casing import to_pascal
 
-__all__ = ["API_KEY", "CORE", "WEBHOOK", "SignaloidApi", "StackDir", "repository"]
+__all__ = [
+    "API_KEY",
+    "CORE",
+    "CORE_PATCH_FIELDS",
+    "WEBHOOK",
+    "SignaloidApi",
+    "StackDir",
+    "core_patch",
+    "repository",
+]
+
+# PATCH /cores/{id} takes all six (the seed marks each required; the SDK's CorePatchRequest).
+CORE_PATCH_FIELDS = ("Name", "Class", "Precision", "MemorySize", "Microarchitecture", "CorrelationTracking")
+
+
+def core_patch(core: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A PATCH /cores body: the core's six fields as listed (either casing), with ``changes``."""
+    pascal = to_pascal(core)
+    return {**{name: pascal[name] for name in CORE_PATCH_FIELDS}, **changes}
+
 
 API_KEY = "integration-test-key"
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 from reconciler.engine.deciding.changes import Plan
 from reconciler.engine.secrets import stored_key
 from reconciler.errors import PlanError
-from reconciler.kinds import KINDS_BY_NAME
+from reconciler.kinds import REGISTRY, KindRegistry
 from reconciler.state.base import StateEntry, StateSnapshot, digest
 from reconciler.values import Desired, LiveObject, LiveState
 
@@ -22,7 +22,12 @@ __all__ = ["check_import", "import_entry", "settle"]
 
 
 def check_import(
-    address: str, remote_id: str, desired: list[Desired], live: LiveState, state: StateSnapshot
+    address: str,
+    remote_id: str,
+    desired: list[Desired],
+    live: LiveState,
+    state: StateSnapshot,
+    kinds: KindRegistry = REGISTRY,
 ) -> tuple[Desired, LiveObject]:
     """The declared resource and the live object to record for it, or PlanError saying why not."""
     declared = {d.address: d for d in desired}
@@ -34,7 +39,7 @@ def check_import(
         raise PlanError(
             f"{address} is not declared in the stack{hint}; declare it in the YAML first, then import it"
         )
-    kind = KINDS_BY_NAME[res.kind]
+    kind = kinds[res.kind]
     obj = live.by_id(res.kind).get(remote_id)
     if obj is None:
         raise PlanError(

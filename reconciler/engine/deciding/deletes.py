@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from reconciler.common.words import plural
 from reconciler.engine.deciding.changes import Action, Cause, Change, Plan, Reason
 from reconciler.errors import PlanError
-from reconciler.kinds import KINDS, KINDS_BY_NAME
+from reconciler.kinds import REGISTRY, KindRegistry
 from reconciler.state.base import StateSnapshot
 from reconciler.values import Desired, LiveObject, LiveState
 
@@ -33,6 +33,7 @@ class DeleteContext:
     by_id: Mapping[str, Mapping[str, LiveObject]]  # kind -> remote id -> live object
     owned_ids: Mapping[tuple[str, str], str]  # (kind, remote id) -> the address state has it under
     allow_delete_unmanaged: frozenset[str] = frozenset()
+    kinds: KindRegistry = REGISTRY
 
 
 def apply_delete_rules(
@@ -45,7 +46,7 @@ def apply_delete_rules(
     warnings: list[str] = []
     if any(c.action is Action.DELETE or c.action is Action.REPLACE for c in out.values()):
         _check_references_to_deletes(out, ctx)
-        _add_delete_dependencies(out)
+        _add_delete_dependencies(out, ctx)
         _protect(out, ctx)
         warnings = _guard_deletes(out, ctx)
     return out, warnings
@@ -79,16 +80,16 @@ def _add_deposed_deletes(changes: dict[str, Change], ctx: DeleteContext) -> None
             )
 
 
-def _destructive(changes: Mapping[str, Change]) -> list[tuple[str, Change]]:
+def _destructive(changes: Mapping[str, Change], ctx: DeleteContext) -> list[tuple[str, Change]]:
     """The deletes and replaces, in a stable order (the plan's), whatever order they were planned in."""
     found = [(a, c) for a, c in changes.items() if c.action in (Action.DELETE, Action.REPLACE)]
-    order = {k.name: i for i, k in enumerate(KINDS)}
+    order = ctx.kinds.order
     return sorted(found, key=lambda ac: (order.get(ac[1].kind, 99), ac[1].name, ac[0]))
 
 
 def _protect(changes: dict[str, Change], ctx: DeleteContext) -> None:
     """lifecycle.prevent_destroy: refuse that resource's delete or replace, and only that."""
-    for address, change in _destructive(changes):
+    for address, change in _destructive(changes, ctx):
         if change.deposed_of:
             continue
         desired = change.desired
@@ -127,7 +128,7 @@ def _check_references_to_deletes(changes: Mapping[str, Change], ctx: DeleteConte
         "remote_id": {(c.kind, c.remote_id): c for c in deletes},
     }
     for res in ctx.desired:
-        for field_name, ref_rule in KINDS_BY_NAME[res.kind].references.items():
+        for field_name, ref_rule in ctx.kinds.by_name[res.kind].references.items():
             value = res.create_attrs.get(field_name)
             if not isinstance(value, str):
                 continue
@@ -145,8 +146,8 @@ def _guard_deletes(changes: dict[str, Change], ctx: DeleteContext) -> list[str]:
     """``Kind.delete_guard``: refuse a delete that would take unmanaged objects with it."""
     guarded = [
         (address, change)
-        for address, change in _destructive(changes)
-        if KINDS_BY_NAME[change.kind].delete_guard is not None
+        for address, change in _destructive(changes, ctx)
+        if ctx.kinds.by_name[change.kind].delete_guard is not None
         and change.live is not None
         and not change.refused
     ]
@@ -155,7 +156,7 @@ def _guard_deletes(changes: dict[str, Change], ctx: DeleteContext) -> list[str]:
         return warnings
     managed = frozenset(ctx.owned_ids) | {(c.kind, c.remote_id) for c in changes.values() if c.remote_id}
     for address, change in guarded:
-        guard = KINDS_BY_NAME[change.kind].delete_guard
+        guard = ctx.kinds.by_name[change.kind].delete_guard
         assert guard is not None and change.live is not None
         blockers = guard(change.live, ctx.live, managed)
         if not blockers:
@@ -173,7 +174,7 @@ def _guard_deletes(changes: dict[str, Change], ctx: DeleteContext) -> list[str]:
     return warnings
 
 
-def _add_delete_dependencies(changes: dict[str, Change]) -> None:
+def _add_delete_dependencies(changes: dict[str, Change], ctx: DeleteContext) -> None:
     """A delete (or a replace's delete) waits for every change that moves a reference off it."""
     if not any(c.action is Action.DELETE for c in changes.values()):
         return
@@ -183,7 +184,7 @@ def _add_delete_dependencies(changes: dict[str, Change]) -> None:
     for change in changes.values():
         if change.live is None or not change.action.calls_api:
             continue
-        kind = KINDS_BY_NAME[change.kind]
+        kind = ctx.kinds.by_name[change.kind]
         for field_name, rule in kind.references.items():
             index = by_name if rule.resolves_to == "name" else by_remote
             value = change.live.attrs.get(field_name)

@@ -22,7 +22,7 @@ from reconciler.engine.deciding.changes import Action, Cause, Change, Plan, Reas
 from reconciler.engine.deciding.deletes import DeleteContext, apply_delete_rules
 from reconciler.engine.deciding.diff import FieldDiff, diff_attrs
 from reconciler.errors import PlanError
-from reconciler.kinds import KINDS, KINDS_BY_NAME, Kind
+from reconciler.kinds import REGISTRY, Kind, KindRegistry, SpecModel
 from reconciler.state.base import StateEntry, StateSnapshot
 from reconciler.values import UNKNOWN, Desired, LiveObject, LiveState, Ref
 
@@ -35,13 +35,14 @@ def plan(
     state: StateSnapshot,
     *,
     allow_delete_unmanaged: Collection[str] = (),
+    kinds: KindRegistry = REGISTRY,
 ) -> Plan:
     """Work out what to do. Pure: no I/O, the same inputs give the same plan.
 
     A delete (or replace) that would take unmanaged objects with it (``Kind.delete_guard``) is
     refused unless its address is in ``allow_delete_unmanaged``.
     """
-    planner = Planner(list(desired), live, state)
+    planner = Planner(list(desired), live, state, kinds)
     planner.allow_delete_unmanaged = frozenset(allow_delete_unmanaged)
     return planner.finish()
 
@@ -50,7 +51,11 @@ class Planner:
     """The planner's working state for one plan; ``plan()`` drives it, and
     ``plan_as_listed.PlanAsListed`` drives a subclass while the refresh lists."""
 
-    def __init__(self, desired: list[Desired], live: LiveState, state: StateSnapshot) -> None:
+    def __init__(
+        self, desired: list[Desired], live: LiveState, state: StateSnapshot, kinds: KindRegistry = REGISTRY
+    ) -> None:
+        self.kinds = kinds
+        self.kind_of = kinds.by_name
         self.desired = desired
         self.live = live
         self.state = state
@@ -98,7 +103,7 @@ class Planner:
 
     def finish(self) -> Plan:
         """Plan any kind not planned yet, then what spans kinds: deletes, guards, the unmanaged."""
-        for kind in KINDS:
+        for kind in self.kinds:
             if kind.name not in self.planned:
                 self.plan_kind(kind.name)
         declared = self.declared
@@ -127,22 +132,36 @@ class Planner:
                 live=obj,
             )
         context = DeleteContext(
-            self.desired, self.live, self.state, self.by_id, self.owned_ids, self.allow_delete_unmanaged
+            self.desired,
+            self.live,
+            self.state,
+            self.by_id,
+            self.owned_ids,
+            self.allow_delete_unmanaged,
+            self.kinds,
         )
         self.changes, warnings = apply_delete_rules(self.changes, context)
         self.warnings.extend(warnings)
         claimed = {(c.kind, c.remote_id) for c in self.changes.values() if c.remote_id}
         unmanaged = tuple(
             o
-            for kind in KINDS
-            for o in self.live.objects.get(kind.name, [])
+            for kind in self.kinds
+            for o in self._listed_unmanaged(kind)
             if (o.kind, o.remote_id) not in claimed and (o.kind, o.remote_id) not in self.owned_ids
         )
         return Plan(self._in_plan_order(), unmanaged, tuple(forget), tuple(self.warnings))
 
+    def _listed_unmanaged(self, kind: Kind) -> list[LiveObject]:
+        """The live objects of ``kind`` a plan may list as unmanaged (``Kind.unmanaged_scope``)."""
+        objects = self.live.objects.get(kind.name, [])
+        if kind.unmanaged_scope is None or not objects:
+            return objects
+        shown = kind.unmanaged_scope(self.by_kind.get(kind.name, []))
+        return [o for o in objects if shown(o)]
+
     def _in_plan_order(self) -> tuple[Change, ...]:
-        """By kind (in ``KINDS`` order; kinds not there last), then by name."""
-        order = {k.name: i for i, k in enumerate(KINDS)}
+        """By kind (in the registry's order; kinds not there last), then by name."""
+        order = self.kinds.order
         groups: dict[int, list[Change]] = {}
         for c in self.changes.values():
             groups.setdefault(order.get(c.kind, len(order)), []).append(c)
@@ -163,7 +182,7 @@ class Planner:
             obj = self.by_id.get(res.kind, {}).get(entry.remote_id)
             if obj is not None:
                 return obj, False
-        kind = KINDS_BY_NAME[res.kind]
+        kind = self.kind_of[res.kind]
         key = kind.natural_key(res.name, res.create_attrs)
         candidates = [
             o for o in self._by_key(res.kind).get(key, []) if (o.kind, o.remote_id) not in self.owned_ids
@@ -215,7 +234,7 @@ class Planner:
         self.changes[res.address] = self._change_for(res)
 
     def _resolve(self, res: Desired, attrs: Mapping[str, Any]) -> Mapping[str, Any]:
-        kind = KINDS_BY_NAME[res.kind]
+        kind = self.kind_of[res.kind]
         if not kind.references:
             return attrs
         for field_name, ref_rule in kind.references.items():
@@ -263,7 +282,7 @@ class Planner:
 
     def _change_for_resource(self, res: Desired, entry: StateEntry | None) -> Change:
         """``entry``: the state entry the resource is known by (its old address, if renamed)."""
-        kind = KINDS_BY_NAME[res.kind]
+        kind = self.kind_of[res.kind]
         obj, adopted = self.matched[res.address]
         deps = (
             tuple(sorted(a for a in res.refs if a in self.changes and self.changes[a].action.calls_api))
@@ -385,16 +404,15 @@ def _creation_fields(
 
 
 @functools.cache
-def _machine_local_fields(kind_name: str) -> frozenset[str]:
-    kind = KINDS_BY_NAME[kind_name]
-    written = {f.alias or name for name, f in kind.spec.model_fields.items()}
-    return frozenset(kind.local_fields - written)
+def _machine_local_fields(spec: type[SpecModel], local_fields: frozenset[str]) -> frozenset[str]:
+    written = {f.alias or name for name, f in spec.model_fields.items()}
+    return frozenset(local_fields - written)
 
 
 def _machine_local(kind: Kind) -> frozenset[str]:
     """Local inputs derived on this machine (a package's absolute path): not shown in a plan, which
     shows what the user wrote instead (``package: ./sequences/x``, relative to the stack)."""
-    return _machine_local_fields(kind.name) if kind.local_fields else frozenset()
+    return _machine_local_fields(kind.spec, kind.local_fields) if kind.local_fields else frozenset()
 
 
 def _with_state_fields(kind: Kind, obj: LiveObject, entry: StateEntry | None) -> Mapping[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 
 from reconciler.engine.deciding.plan import Plan, Planner
-from reconciler.kinds import KINDS, KINDS_BY_NAME
+from reconciler.kinds import REGISTRY, KindRegistry
 from reconciler.state.base import StateSnapshot
 from reconciler.values import Desired, LiveObject, LiveState
 
@@ -38,8 +38,9 @@ class PlanAsListed:
         *,
         pending: Collection[str],
         allow_delete_unmanaged: Collection[str] = (),
+        kinds: KindRegistry = REGISTRY,
     ) -> None:
-        self._planner = _StreamingPlanner(list(desired), live, state)
+        self._planner = _StreamingPlanner(list(desired), live, state, kinds)
         self._planner.allow_delete_unmanaged = frozenset(allow_delete_unmanaged)
         self._pending = set(pending)
         self._error: Exception | None = None
@@ -67,10 +68,11 @@ class PlanAsListed:
         if self._error is not None:
             return
         try:
-            for kind in KINDS:
+            for kind in planner.kinds:
                 if kind.name in planner.planned or kind.name in self._pending:
                     continue
-                if all(ref.kind in planner.planned for ref in kind.references.values()):
+                before = (*(ref.kind for ref in kind.references.values()), *kind.orders_after)
+                if all(k in planner.planned for k in before):
                     planner.plan_kind(kind.name)
         except Exception as exc:  # raised from finish(), once the refresh is known to be complete
             self._error = exc
@@ -84,8 +86,10 @@ class PlanAsListed:
 class _StreamingPlanner(Planner):
     """``Planner`` plus what planning ahead of a kind's complete list needs to remember."""
 
-    def __init__(self, desired: list[Desired], live: LiveState, state: StateSnapshot) -> None:
-        super().__init__(desired, live, state)
+    def __init__(
+        self, desired: list[Desired], live: LiveState, state: StateSnapshot, kinds: KindRegistry
+    ) -> None:
+        super().__init__(desired, live, state, kinds)
         self.early: dict[str, list[tuple[str, LiveObject]]] = {}  # kind -> (address, object) planned early
         self.planned_ahead = 0
         # address -> objects whose resource refers to it and waits for it to be planned
@@ -99,7 +103,7 @@ class _StreamingPlanner(Planner):
         if kind in self.planned:
             return
         literal_fields = [
-            f for f, rule in KINDS_BY_NAME[kind].references.items() if rule.resolves_to == "remote_id"
+            f for f, rule in self.kind_of[kind].references.items() if rule.resolves_to == "remote_id"
         ]
         early = self.early.setdefault(kind, [])
         planned = []

@@ -37,7 +37,7 @@ from typing import Any
 from reconciler.common.paths import write_atomic
 from reconciler.engine.deciding.changes import Action, Change, Plan, upgrade_plan_json
 from reconciler.errors import PlanError
-from reconciler.kinds import KINDS_BY_NAME
+from reconciler.kinds import REGISTRY, KindRegistry
 from reconciler.state.base import StateSnapshot, digest
 from reconciler.values import Desired, LiveState
 
@@ -113,16 +113,17 @@ class SavedPlan:
         """The reviewed actions: every change the plan marks ``pending``."""
         return {a: c for a, c in self.changes.items() if c["pending"]}
 
-    def kinds(self) -> set[str]:
-        """The kinds to re-read: those the plan touches, and those they refer to (to resolve ids)."""
+    def kinds(self, registry: KindRegistry = REGISTRY) -> set[str]:
+        """The kinds to re-read: those the plan touches, and those they refer to or come after."""
         found: set[str] = set()
         todo = [c["kind"] for c in self.pending().values()]
         while todo:
             kind = todo.pop()
-            if kind in found or kind not in KINDS_BY_NAME:
+            if kind in found or kind not in registry:
                 continue
             found.add(kind)
-            todo.extend(ref.kind for ref in KINDS_BY_NAME[kind].references.values())
+            todo.extend(ref.kind for ref in registry[kind].references.values())
+            todo.extend(registry[kind].orders_after)
         return found
 
 

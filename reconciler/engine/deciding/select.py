@@ -1,6 +1,8 @@
 """``--target`` / ``--exclude``: narrow a plan to some addresses, keeping it applicable.
 
-An ADDR is ``kind.name`` or a whole ``kind``. A target brings in the changes it depends on
+An ADDR is ``kind.name`` or a whole ``kind``; a resource that stands for many objects (a ``files``
+folder: ``files.inputs/a.csv``) is selected whole by its own address (``files.inputs``).
+A target brings in the changes it depends on
 (they must happen first), and an exclusion takes out the changes that depend on it (they
 cannot happen without it); both are said in the plan's warnings, so nothing is dropped
 silently (hashicorp/terraform#2253 asked for -exclude; this is it, with its consequences shown).
@@ -18,7 +20,7 @@ __all__ = ["select"]
 
 def _matches(change: Change, patterns: set[str]) -> bool:
     base = change.deposed_of or change.address
-    return base in patterns or change.kind in patterns
+    return base in patterns or change.kind in patterns or base.split("/", 1)[0] in patterns
 
 
 def select(plan: Plan, targets: Iterable[str] = (), excludes: Iterable[str] = ()) -> Plan:
@@ -26,6 +28,7 @@ def select(plan: Plan, targets: Iterable[str] = (), excludes: Iterable[str] = ()
     if not targets and not excludes:
         return plan
     known = {c.address for c in plan.changes} | {c.kind for c in plan.changes}
+    known |= {c.address.split("/", 1)[0] for c in plan.changes}
     by_address = {c.address: c for c in plan.changes}
     warnings = list(plan.warnings)
     for address in sorted(a for a in targets | excludes if a not in known):

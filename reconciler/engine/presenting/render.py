@@ -11,6 +11,7 @@ from reconciler.common.escape import clip, html_text, md_cell_code, md_text
 from reconciler.common.words import plural
 from reconciler.engine.presenting.render_outside import outside_markdown, outside_text
 from reconciler.engine.presenting.render_policy import policy_markdown, policy_text
+from reconciler.engine.presenting.render_summary import Summary, summarised
 
 __all__ = ["render_json", "render_markdown", "render_policy_markdown", "render_text", "summary_line"]
 
@@ -124,9 +125,13 @@ def render_text(
     else:
         out.extend(outside_text(doc, style, _shown))
         out.append(title)
-        for change in changes:
+        for item in summarised(changes):
             out.append("")
-            out.extend(_text_change(change, style))
+            if isinstance(item, Summary):
+                out.append(style(f"  # {item.line()}", "bold"))
+                out.append(style(f"{SYMBOL[item.action]:>3} {item.first()}", COLOUR[item.action]))
+                continue
+            out.extend(_text_change(item, style))
         out.append("")
         out.append(style(summary_line(doc), "bold"))
     out.extend(_unmanaged_text(doc))
@@ -215,8 +220,11 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000, report: str
     head.extend(policy_markdown(doc))
     head.extend(outside_markdown(doc, _md_cell, _shown))
     sections: list[str] = []
-    for change in changes:
-        sections.append(_markdown_change(change))
+    for item in summarised(changes):
+        if isinstance(item, Summary):
+            sections.append(f"- `{SYMBOL[item.action]}` **{md_text(item.line())}**: {md_text(item.first())}")
+            continue
+        sections.append(_markdown_change(item))
     tail = []
     if doc.get("unmanaged"):
         tail.append(

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler.errors import ProviderError
-from reconciler.providers.connect import Endpoint, api_client
+from reconciler.providers.connect import Endpoint, Sandbox, api_client
 from reconciler.providers.http import ApiClient
 from reconciler.providers.scramjet.provider import ScramjetProvider
 
@@ -20,7 +20,7 @@ def is_cloud_platform(url: str) -> bool:
     return host == "scramjet.cloud" or host.endswith(".scramjet.cloud")
 
 
-def build(stack: Any, environ: Mapping[str, str], sandbox: Any) -> ScramjetProvider:
+def build(stack: Any, environ: Mapping[str, str], sandbox: Sandbox | None) -> ScramjetProvider:
     settings = stack.providers.scramjet
     clients: dict[str, ApiClient] = {}
     for hub, hub_settings in settings.hubs.items():

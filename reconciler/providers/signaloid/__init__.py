@@ -1,4 +1,4 @@
-"""Signaloid Cloud Compute Engine: cores, repositories, webhooks."""
+"""Signaloid Cloud Compute Engine: cores, repositories, webhooks, cloud-storage files."""
 
 from __future__ import annotations
 
@@ -6,24 +6,32 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.providers.connect import api_client, endpoint_and_key, shared_reads
+from reconciler.providers.connect import Sandbox, api_client, bare_client, endpoint_and_key, shared_reads
 from reconciler.providers.signaloid.provider import SignaloidProvider
+from reconciler.providers.signaloid.storage import CloudStorage
 
 DEFAULT_URL = "https://api.signaloid.io"
 
 
-def build(stack: Any, environ: Mapping[str, str], sandbox: Any) -> SignaloidProvider:
+def build(stack: Any, environ: Mapping[str, str], sandbox: Sandbox | None) -> SignaloidProvider:
     settings = stack.providers.signaloid
     url = (settings.url or environ.get("SIGNALOID_API_URL") or DEFAULT_URL).rstrip("/")
     endpoint, key = endpoint_and_key(
         "signaloid", sandbox, url, settings.api_key, environ, "SIGNALOID_API_KEY"
     )
     http = api_client("signaloid", endpoint, settings.http, headers={"Authorization": key}, secrets=[key])
+    # Upload URLs are presigned, usually on another host: a client with no credentials at all.
+    storage = CloudStorage(
+        http,
+        bare_client(endpoint, settings.http),
+        check_urls=endpoint.transport is None,
+        insecure_ok=settings.http.allow_insecure_http,
+    )
     shared = shared_reads(endpoint)
     if shared is None:
-        return SignaloidProvider(http)
+        return SignaloidProvider(http, storage=storage)
     account = (endpoint.url, hashlib.sha256(key.encode()).hexdigest())  # never the key itself
-    return SignaloidProvider(http, shared=shared, account=account)
+    return SignaloidProvider(http, storage=storage, shared=shared, account=account)
 
 
 __all__ = ["SignaloidProvider", "build"]

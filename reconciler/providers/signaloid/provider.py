@@ -1,10 +1,11 @@
-"""The Signaloid Cloud Compute Engine provider: cores, repositories, webhooks."""
+"""The Signaloid Cloud Compute Engine provider: cores, repositories, webhooks, cloud-storage files."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from reconciler.errors import BadRequest, ProviderError
 from reconciler.kinds import get_kind
@@ -18,6 +19,7 @@ from reconciler.providers.signaloid.parse import (
     repository_body,
     webhook_body,
 )
+from reconciler.providers.signaloid.storage import CloudStorage
 from reconciler.providers.stats import CallStats
 from reconciler.values import Desired, LiveObject, LiveState
 
@@ -35,11 +37,18 @@ class SignaloidProvider:
     name = "signaloid"
 
     def __init__(
-        self, http: ApiClient, *, shared: Any = None, account: tuple[str, str] | None = None
+        self,
+        http: ApiClient,
+        *,
+        storage: CloudStorage | None = None,
+        shared: Any = None,
+        account: tuple[str, str] | None = None,
     ) -> None:
-        """``shared`` (a fleet run's ``read_once``) and ``account`` (endpoint, key digest): stacks of
-        one account share the default cores' list, which is the same for all of them, in a run."""
+        """``storage``: cloud storage (``storage.py``), needed for ``files``. ``shared`` (a fleet
+        run's ``read_once``) and ``account`` (endpoint, key digest): stacks of one account share the
+        default cores' list, which is the same for all of them, in a run."""
         self.http = http
+        self.storage = storage
         self._shared, self._account = shared, account
 
     def stats(self) -> CallStats:
@@ -47,6 +56,13 @@ class SignaloidProvider:
 
     async def aclose(self) -> None:
         await self.http.client.aclose()
+        if self.storage is not None:
+            await self.storage.bare.aclose()
+
+    def _storage(self) -> CloudStorage:
+        if self.storage is None:
+            raise ProviderError("signaloid: this provider was built without cloud storage")
+        return self.storage
 
     # --- reading -------------------------------------------------------------------------
     async def _pages(
@@ -118,12 +134,16 @@ class SignaloidProvider:
         defaults = asyncio.ensure_future(self._default_core_ids()) if "repositories" in kinds else None
 
         async def one(kind: str) -> None:
+            if kind == "files":
+                await self._storage().list(lambda objects: live.extend(kind, objects))
+                live.listed(kind)
+                return
             await self._list(kind, lambda objects: live.extend(kind, objects))
             if defaults is not None and kind in ("cores", "repositories"):
                 live.external_ids.setdefault("cores", set()).update(await defaults)
             live.listed(kind)
 
-        jobs: list[Any] = [one(k) for k in _PATHS if k in kinds]
+        jobs: list[Any] = [one(k) for k in sorted(kinds)]  # the session passes only kinds this API owns
         await asyncio.gather(*jobs, *([defaults] if defaults is not None else []))
 
     async def _find(self, kind: str, key: tuple[str, ...]) -> LiveObject | None:
@@ -140,6 +160,8 @@ class SignaloidProvider:
     # --- writing -------------------------------------------------------------------------
     async def create(self, desired: Desired, attrs: Mapping[str, Any]) -> LiveObject:
         kind = desired.kind
+        if kind == "files":
+            return await self._storage().upload(attrs)
         if kind == "cores":
             body = core_body(desired.name, attrs)
         elif kind == "repositories":
@@ -169,6 +191,8 @@ class SignaloidProvider:
     async def update(
         self, desired: Desired, live: LiveObject, attrs: Mapping[str, Any], changed: set[str]
     ) -> LiveObject | None:
+        if desired.kind == "files":  # new content: the same upload, over the old file
+            return await self._storage().upload(attrs)
         kind, path = desired.kind, f"{_PATHS[desired.kind]}/{live.remote_id}"
         if kind == "cores":
             # PATCH /cores takes all six fields.
@@ -205,4 +229,7 @@ class SignaloidProvider:
                 raise
 
     async def delete(self, kind: str, live: LiveObject) -> None:
+        if kind == "files":  # one file, the stack's own: never a folder, never recursive
+            await self.http.request("DELETE", "/files/" + quote(live.remote_id, safe="/"), ok={404})
+            return
         await self.http.request("DELETE", f"{_PATHS[kind]}/{live.remote_id}", ok={404})

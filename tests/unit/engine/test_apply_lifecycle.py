@@ -19,11 +19,10 @@ from typing import Any
 import pytest
 
 from reconciler.config.lifecycle import Lifecycle
-from reconciler.engine.deciding import plan as plan_module
 from reconciler.engine.deciding.plan import Action, Plan, plan
 from reconciler.engine.executing.apply import ApplyResult, Outcome, apply
 from reconciler.errors import ApiError
-from reconciler.kinds import KINDS, KINDS_BY_NAME
+from reconciler.kinds import KINDS, KINDS_BY_NAME, KindRegistry
 from reconciler.kinds.base import Kind, SpecModel
 from reconciler.providers.stats import CallStats
 from reconciler.state import LocalStateStore
@@ -101,10 +100,13 @@ class Widgetry:
         pass
 
 
+# The planner takes the kinds as a parameter; apply still looks a kind up by name.
+WITH_WIDGETS = KindRegistry((*KINDS, WIDGETS))
+
+
 @pytest.fixture(autouse=True)
 def _widgets_kind(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setitem(KINDS_BY_NAME, "widgets", WIDGETS)
-    monkeypatch.setattr(plan_module, "KINDS", (*KINDS, WIDGETS))
     yield
 
 
@@ -121,7 +123,7 @@ class World:
     def plan(self, *desired: Desired) -> Plan:
         live = LiveState()
         asyncio.run(self.provider.refresh({"widgets"}, live))
-        return plan(list(desired), live, self.store.read())
+        return plan(list(desired), live, self.store.read(), kinds=WITH_WIDGETS)
 
     def apply(self, the_plan: Plan) -> ApplyResult:
         return asyncio.run(apply(the_plan, {"widgetry": self.provider}, self.store))  # type: ignore[dict-item]
@@ -317,7 +319,7 @@ def test_a_lost_lock_starts_no_new_action(tmp_path: Path, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(provider, "create", create_then_lose_the_directory)
     live = LiveState()
-    the_plan = plan([widget(n, 1) for n in ("a", "b", "c")], live, store.read())
+    the_plan = plan([widget(n, 1) for n in ("a", "b", "c")], live, store.read(), kinds=WITH_WIDGETS)
     with store.lock("apply"):
         result = asyncio.run(apply(the_plan, {"widgetry": provider}, store, parallelism=1))  # type: ignore[dict-item]
     assert len(provider.calls) == 1  # b and c never reached the API

@@ -121,3 +121,19 @@ def test_selection_does_not_change_the_input_plan() -> None:
     before = PLAN.to_json()
     select(PLAN, targets=["repositories.r"], excludes=["webhooks.h"])
     assert PLAN.to_json() == before
+
+
+def test_a_files_folder_is_targeted_and_excluded_whole_by_its_own_address() -> None:
+    plan = Plan(
+        (
+            change("files.inputs/a.csv", Action.CREATE),
+            change("files.inputs/sub/b.csv", Action.UPDATE),
+            change("files.other/c.csv", Action.DELETE),
+        )
+    )
+    assert addresses(select(plan, targets=["files.inputs"])) == [
+        "files.inputs/a.csv",
+        "files.inputs/sub/b.csv",
+    ]
+    assert addresses(select(plan, excludes=["files.inputs"])) == ["files.other/c.csv"]
+    assert not any("matches nothing" in w for w in select(plan, targets=["files.inputs"]).warnings)

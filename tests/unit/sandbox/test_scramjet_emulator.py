@@ -273,7 +273,8 @@ def test_no_auth_without_token(client: TestClient) -> None:
     assert client.get(f"{API}/version", headers={"authorization": "Bearer anything"}).status_code == 200
 
 
-def test_crash_marker_instance_vanishes_with_a_log_line(client: TestClient) -> None:
+def test_crash_marker_instance_vanishes_with_a_log_line() -> None:
+    client = TestClient(create_app(endless_streams=False))  # TestClient waits for a whole answer
     seq_id = upload(client, make_package("crasher", scramjet={"sandbox": {"crash": True}}))
     inst_id = start(client, seq_id)
     assert client.get(f"{API}/instance/{inst_id}").status_code == 404

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 from starlette.testclient import TestClient
 
+from reconciler.sandbox import scramjet
 from reconciler.sandbox.scramjet import create_app
 from tests.support.scramjet_packages import API, JSON, UPLOAD, make_package
 
@@ -37,6 +39,8 @@ def test_version_load_check_topics(hub: TestClient) -> None:
     load = hub.get(f"{API}/load-check").json()
     assert set(load) == {"avgLoad", "currentLoad", "memFree", "memUsed", "fsSize"}
     assert load["memFree"] > 0 and load["fsSize"][0]["size"] >= load["fsSize"][0]["used"]
+    assert set(load["fsSize"][0]) == {"fs", "type", "size", "used", "available", "use", "mount", "rw"}
+    assert isinstance(load["fsSize"][0]["rw"], bool)
     assert hub.get(f"{API}/topics").json() == []
 
 
@@ -106,13 +110,21 @@ def test_stop_takes_only_the_array_body(hub: TestClient) -> None:
     assert hub.get(f"{API}/instances").json() == []
 
 
-def test_kill_is_accepted(hub: TestClient) -> None:
+def test_kill_is_accepted_and_the_instance_goes_a_moment_later(
+    hub: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scramjet, "KILL_LINGER_S", 0.2)
     seq_id = upload(hub)
     inst = start(hub, seq_id, {})
     resp = hub.request("DELETE", f"{API}/sequence/{seq_id}", headers=JSON)
     assert (resp.status_code, resp.json()["opStatus"]) == (409, "Conflict")
     resp = hub.post(f"{API}/instance/{inst}/_kill", json={})
     assert (resp.status_code, resp.json()) == (202, {"opStatus": "Accepted"})
+    # Going, not gone: as on the real hub, until its runner has exited.
+    assert hub.get(f"{API}/instance/{inst}").status_code == 200
+    again = hub.post(f"{API}/instance/{inst}/_kill", json={})
+    assert (again.status_code, again.json()) == (202, {"opStatus": "Accepted"})
+    time.sleep(0.3)
     assert hub.get(f"{API}/instance/{inst}").status_code == 404
     resp = hub.request("DELETE", f"{API}/sequence/{seq_id}", headers=JSON)
     assert (resp.status_code, resp.json()) == (200, {"opStatus": "OK", "id": seq_id})
@@ -121,3 +133,37 @@ def test_kill_is_accepted(hub: TestClient) -> None:
 def test_unknown_profile_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"unknown Scramjet profile 'hub-0\.9'.*hub-0\.18\.7"):
         create_app(profile="hub-0.9")
+
+
+def test_cors_on_every_answer_and_options_preflight(hub: TestClient) -> None:
+    for resp in (
+        hub.get(f"{API}/version"),
+        hub.get(f"{API}/no-such-route"),
+        hub.get(f"{API}/instance/{GONE}"),
+    ):
+        assert resp.headers["access-control-allow-origin"] == "*"
+    for path in ("/sequences", "/no-such-route", f"/instance/{GONE}/_kill"):
+        resp = hub.options(
+            f"{API}{path}", headers={"Origin": "http://x", "Access-Control-Request-Method": "GET"}
+        )
+        assert (resp.status_code, resp.content) == (200, b"")
+        assert resp.headers["access-control-allow-methods"] == "DELETE, POST, GET, OPTIONS"
+        assert resp.headers["access-control-allow-headers"] == "*"
+
+
+def test_a_trailing_slash_is_the_same_route_not_a_redirect(hub: TestClient) -> None:
+    seq_id = upload(hub)
+    for path in ("/sequences/", "/version/", "/instances/", f"/sequence/{seq_id}/"):
+        resp = hub.get(f"{API}{path}", follow_redirects=False)
+        assert resp.status_code == 200 and resp.json() == hub.get(f"{API}{path.rstrip('/')}").json()
+
+
+def test_input_is_200_and_event_is_202_accepted(hub: TestClient) -> None:
+    inst = start(hub, upload(hub), {})
+    resp = hub.post(f"{API}/instance/{inst}/input", content="hello\n", headers={"content-type": "text/plain"})
+    assert (resp.status_code, resp.content) == (200, b"")
+    event = [5001, {"eventName": "ping", "message": "hi"}]
+    resp = hub.post(f"{API}/instance/{inst}/_event", json=event)
+    assert (resp.status_code, resp.json()) == (202, {"accepted": True})
+    for path in ("input", "_event"):
+        assert hub.post(f"{API}/instance/{GONE}/{path}", json=event).status_code == 404
