@@ -12,11 +12,13 @@
      │    ├── LockHeld        another run holds the lock
      │    └── LockLost        this run's lock is gone (stop before the next write)
      ├── PlanError            a plan cannot be made (ambiguous adoption, bad reference, ...)
-     │    └── StalePlan       a saved plan no longer matches live state or the stack (deciding/saved.py)
+     │    ├── StalePlan       a saved plan no longer matches live state or the stack (deciding/saved.py)
+     │    └── SelectionError  a --target/--exclude ADDR names no kind or matches nothing (deciding/select.py)
      ├── PolicyError          a policy cannot be loaded or run: it never passes a plan (policy/)
      │    └── EngineFailed    the engine's process crashed or hit a limit (policy/isolate.py)
      ├── NotifyError          a drift report could not be delivered (--notify)
-     ├── MergeError           fleet shard reports cannot be merged (app/fleet/merge.py)
+     ├── MergeError           fleet shard reports cannot be merged (app/fleet/schema.py)
+     │    └── ReportDefect    a file is not a valid fleet report: its path and JSON path (schema.py)
      ├── RunTimedOut          the run passed its --deadline (cli/deadline.py)
      └── ProviderError        talking to an API failed
           ├── CreatedUnusable the object was created but cannot work (e.g. its init failed)

@@ -9,7 +9,7 @@ re-checked against live state and applied exactly, or refused as stale.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,12 +59,14 @@ async def apply_stack(
     planfile: Path | None = None,
     options: PlanOptions = PlanOptions(),
     judge: Callable[[Plan], Awaitable[Verdict]] | None = None,
+    narrow: Callable[[Plan], Plan] | None = None,
 ) -> ApplyRun:
     """Apply the stack (or destroy it; or, with ``planfile``, exactly that reviewed plan, unasked).
 
-    ``judge`` (the run's policies) is asked about the plan about to be applied, a saved plan's
-    included (policies may have changed since it was made); a denial applies nothing, before any
-    write call and before ``confirm``. ``confirm`` is asked only when there are changes and no
+    ``narrow`` cuts the plan made under the lock down to what may be applied (``reconciler
+    watch``). ``judge`` (the run's policies) is asked about the plan about to be applied, a saved
+    plan's included (policies may have changed since it was made); a denial applies nothing, before
+    any write call and before ``confirm``. ``confirm`` is asked only when there are changes and no
     plan file; False applies nothing. ``on_start`` is called with the plan once its changes are going
     ahead, before the first action."""
     with session.store.lock("destroy" if destroy else "apply", timeout=lock_timeout):
@@ -78,6 +80,8 @@ async def apply_stack(
                 on_notice(f"Note: {address} has changes not in {planfile}; not applied.")
         else:
             run = await plan_run(session, Scope(options, destroy=destroy))
+        if narrow is not None:  # the mass-delete guard judges what is left, when applying it
+            run = replace(run, plan=narrow(run.plan))
         the_plan = run.plan
         show_plan(the_plan)
         verdict = await judge(the_plan) if judge is not None else None

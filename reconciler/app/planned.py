@@ -35,6 +35,9 @@ class Scope:
     options: PlanOptions = PlanOptions()
     destroy: bool = False
     kinds: frozenset[str] | None = None
+    # The check after an apply: a --target may be gone (a targeted delete removed it), so an ADDR
+    # matching nothing is a warning there, an error (engine/deciding/select.py) everywhere else.
+    checking: bool = False
 
 
 @dataclass(frozen=True)

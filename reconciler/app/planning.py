@@ -67,7 +67,7 @@ async def plan_run(session: Session, scope: Scope = Scope(), kinds: KindRegistry
         the_plan = explain(the_plan, resolved)
     if scope.destroy:
         the_plan = for_destroy(the_plan)
-    the_plan = select(the_plan, scope.options.targets, scope.options.excludes)
+    the_plan = select(the_plan, scope.options.targets, scope.options.excludes, strict=not scope.checking)
     if not scope.destroy:
         _check_stack_files(session, the_plan)
     run = PlannedRun(the_plan, live, scope, adopted, tuple(pending), len(snapshot.entries))
@@ -98,7 +98,7 @@ async def verify(session: Session, run: PlannedRun, result: ApplyResult) -> list
     done = {a for a, r in result.results.items() if r.outcome is Outcome.DONE}
     if not done:
         return []
-    after = await plan_run(session, run.scope)
+    after = await plan_run(session, replace(run.scope, checking=True))
     problems = []
     for change in after.plan.changes:
         if change.address in done and change.pending:

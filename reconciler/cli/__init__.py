@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import click
 
-from reconciler.cli import fleet, manage, misc, plan_apply, policy
+from reconciler.cli import fleet, manage, misc, plan_apply, policy, watch
 from reconciler.cli.common import collect_garbage_less, skip_pydantic_plugins
 from reconciler.cli.contract import CliGroup, add_debug_everywhere, colour_option, debug_option
 from reconciler.cli.help_text import add_epilogs
@@ -56,6 +56,7 @@ for command in (
     fleet.report,
     misc.completion,
     policy.policy_group,
+    watch.watch,
 ):
     main.add_command(command)
 add_debug_everywhere(main)

@@ -105,7 +105,8 @@ def target_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 multiple=True,
                 expose_value=False,
                 callback=_remember("targets"),
-                help="Only this resource (kind.name) or kind, and what it depends on (repeatable).",
+                help="Only this resource (kind.name) or kind, and what it depends on (repeatable). "
+                "An ADDR that names no kind or matches nothing is an error (exit 1).",
             ),
             click.option(
                 "--exclude",
@@ -139,8 +140,15 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def plan_options() -> PlanOptions:
     """The command's plan options (--target, --exclude, --allow-*), as one frozen value."""
     from reconciler.app.planning import PlanOptions
+    from reconciler.engine.deciding.select import SelectionError, check_selectors
+    from reconciler.kinds import KINDS_BY_NAME
 
     chosen = click.get_current_context().meta.get(_SELECT_KEY, {})
+    try:  # a typo'd kind is refused before any API is read
+        check_selectors("--target", chosen.get("targets", ()), KINDS_BY_NAME)
+        check_selectors("--exclude", chosen.get("excludes", ()), KINDS_BY_NAME)
+    except SelectionError as exc:
+        fail(str(exc))
     return PlanOptions(
         allow_delete_unmanaged=_allowed_deletes(),
         targets=frozenset(chosen.get("targets", ())),
@@ -163,17 +171,24 @@ def fail(message: str) -> NoReturn:
     sys.exit(EXIT_ERROR)
 
 
-def run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
-    """Run a command body within the run's deadline (``cli/deadline.py``); map our errors to a
-    message and exit 1 (traceback only with --debug)."""
+def run(
+    coro_fn: Callable[[], Coroutine[Any, Any, int]],
+    on_interrupt: Callable[[], list[str]] | None = None,
+    *,
+    deadline: bool = True,
+) -> NoReturn:
+    """Run a command body within the run's deadline (``cli/deadline.py``; none with ``deadline=False``:
+    ``watch`` runs until stopped); map our errors to a message and exit 1 (traceback only with
+    --debug). ``on_interrupt``: the lines Ctrl-C prints (the first after ``Error:``), for a command
+    that can say what was in flight."""
     from reconciler.cli.contract import debug_enabled
 
     debug = debug_enabled()
     try:
         from reconciler.cli.deadline import run_deadline, within
 
-        deadline = run_deadline(os.environ)
-        code = asyncio.run(within(coro_fn(), deadline))
+        seconds = run_deadline(os.environ) if deadline else None
+        code = asyncio.run(within(coro_fn(), seconds))
     except ConfigError as exc:
         lines = [str(i) for i in exc.issues]
         header = "Error: the stack is not valid:" if len(lines) > 1 else "Error:"
@@ -189,7 +204,10 @@ def run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
             raise
         fail(str(exc))
     except KeyboardInterrupt:
-        fail("interrupted")
+        first, *more = on_interrupt() if on_interrupt is not None else ["interrupted"]
+        for line in [f"Error: {first}", *more]:
+            click.echo(line, err=True)
+        sys.exit(EXIT_ERROR)
     except OSError as exc:  # a file the tool writes (lock, journal, sandbox data) cannot be written
         if debug:
             raise

@@ -93,6 +93,13 @@ EPILOGS: dict[str, tuple[tuple[str, ...], str]] = {
         ("reconciler policy eval plan.json --policy examples/policy --format markdown",),
         "0 no policy denies the plan; 1 one does, or a policy does not load (never a pass).",
     ),
+    "watch": (
+        (
+            "reconciler watch --stacks examples/fleet --interval 5m",
+            "reconciler watch --stacks stacks/ --sync --heal --listen 127.0.0.1:9464",
+        ),
+        "0 stopped by SIGTERM or Ctrl-C (it runs until then); 1 it cannot start (a usage error, an error).",
+    ),
     "completion": (
         (
             "reconciler completion bash > ~/.local/share/bash-completion/completions/reconciler",

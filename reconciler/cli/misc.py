@@ -69,7 +69,13 @@ def sandbox() -> None:
     show_default=True,
     help="Address to listen on: loopback only, unless --allow-remote.",
 )
-@click.option("--port", default=8787, show_default=True, type=int, help="TCP port to listen on.")
+@click.option(
+    "--port",
+    default=8787,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="TCP port to listen on (0: any free port; the one it got is printed).",
+)
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
@@ -141,16 +147,19 @@ def serve(
     except ReconcilerError as exc:
         fail(str(exc))
 
-    run_server(
-        host=host,
-        port=port,
-        data_dir=data_dir,
-        latency_ms=latency_ms,
-        fault_rate=fault_rate,
-        fault_seed=fault_seed,
-        page_size=page_size,
-        limits=LimitConfig(rate_limit=rate_limit, max_inflight=max_inflight),
-        echo=click.echo,
-        dialects=dialects(scramjet_profile, signaloid_casing),
-        api_key=api_key,
-    )
+    try:
+        run_server(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            latency_ms=latency_ms,
+            fault_rate=fault_rate,
+            fault_seed=fault_seed,
+            page_size=page_size,
+            limits=LimitConfig(rate_limit=rate_limit, max_inflight=max_inflight),
+            echo=click.echo,
+            dialects=dialects(scramjet_profile, signaloid_casing),
+            api_key=api_key,
+        )
+    except ReconcilerError as exc:  # cannot listen: one line, before anything was printed
+        fail(str(exc))

@@ -13,10 +13,11 @@ never printed whole: messages show its scheme and host only (:func:`shown_url`).
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from reconciler.common.escape import md_text
 from reconciler.common.redact import scrub
@@ -108,13 +109,18 @@ async def notify(
 def _secrets_of(url: str) -> list[str]:
     """Every part of the URL that may be (or hold) a token, longest first: the whole URL, the
     credentials, the path and each of its tails (``T0/B1/xyz``, ``B1/xyz``, ``xyz``), the query
-    and each of its values. Short pieces (under 6 characters) would scrub ordinary words."""
+    and each of its values, the user and password (decoded, and as basic auth sends them). Short
+    pieces (under 6 characters) would scrub ordinary words."""
     parts = urlsplit(url)
     segments = [s for s in parts.path.split("/") if s]
     tails = ["/".join(segments[i:]) for i in range(len(segments))]
     values = [v for pair in parts.query.split("&") for v in pair.split("=", 1)[1:]]
     candidates = {url, parts.netloc, parts.path, parts.query, *tails, *values}
     candidates |= {parts.username or "", parts.password or ""}
+    if parts.username or parts.password:  # what basic auth sends, should a receiver echo it
+        pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+        candidates.add(base64.b64encode(pair.encode()).decode())
+        candidates |= {unquote(parts.username or ""), unquote(parts.password or "")}
     return sorted(
         (c for c in candidates if c and (len(c) >= 6 or c in (parts.password, parts.username))),
         key=len,

@@ -163,9 +163,11 @@ def _apply_command(
     from reconciler.app.apply_run import apply_stack
     from reconciler.app.session import open_session
     from reconciler.cli.console import apply_summary, http_summary, use_colour
+    from reconciler.cli.interrupt import InFlight
     from reconciler.cli.progress import ApplyProgress, Heartbeat, wants_live
 
     verb = "destroy these resources" if destroy else "perform these actions"
+    flight = InFlight("destroy" if destroy else "apply")
     progress = ApplyProgress(click.echo, live=wants_live(sys.stdout, verbose), colour=use_colour(sys.stdout))
     reading = Heartbeat(lambda line: click.echo(line, err=True), "reading live state")
     report = "destroy" if destroy else "plan"
@@ -178,6 +180,7 @@ def _apply_command(
         return False
 
     def start(the_plan: Plan) -> None:
+        flight.started()
         click.echo("")
         progress.start(the_plan.pending())
 
@@ -208,7 +211,7 @@ def _apply_command(
                     confirm=ask,
                     show_plan=show,
                     on_notice=lambda line: click.echo(line, err=True),
-                    on_event=progress.on_event,
+                    on_event=flight.follow(progress.on_event),
                     on_start=start,
                     lock_timeout=lock_timeout,
                     planfile=planfile,
@@ -236,7 +239,7 @@ def _apply_command(
             click.echo(f"Error: {problem}", err=True)
         return EXIT_OK if done.ok else EXIT_ERROR
 
-    run(body)
+    run(body, on_interrupt=flight.lines)
 
 
 # engine.executing.apply.DEFAULT_PARALLELISM, written out so that `--help` imports no engine.

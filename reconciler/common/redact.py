@@ -1,4 +1,5 @@
-"""Redaction of what ``--debug`` logs, whichever library logs it.
+"""Redaction of what ``--debug`` logs, whichever library logs it, and of anything a server sent
+that is shown to a person (:func:`excerpt`, the one rule for error bodies).
 
 ``--debug`` turns on DEBUG logging for every logger, ours and third parties' (httpcore2 prints raw
 request and response headers; an API that reflects a key in a header would have it shown). So the
@@ -10,6 +11,11 @@ before it is written:
 - the value of any header or parameter whose name says it is a credential (``authorization``,
   ``x-api-key``, ``cookie``, ``token``, ``password``, ``secret`` ...) becomes ``***``, in the
   ``Name: value`` / ``name=value`` forms and in the ``(b'name', b'value')`` tuples httpcore2 logs.
+
+A server's error body is shown only as an :func:`excerpt`: the secrets the caller knows (and those
+above) scrubbed, credential values, ``Bearer``/``Basic`` tokens, a URL's user and password and its
+query values removed, on one line, control characters escaped, at most ``limit`` characters. A
+receiver that echoes the request (its ``Authorization`` header, the URL) shows nothing of them.
 
 Libraries whose debug lines are raw wire data (``httpx2``, ``httpcore2``, ``hpack``, ``h11``,
 ``h2``) are also kept at WARNING: their lines add nothing ours do not say, redacted.
@@ -25,7 +31,18 @@ from collections.abc import Iterable
 from typing import TextIO
 from urllib.parse import urlsplit
 
-__all__ = ["RedactingFilter", "enable_debug_logging", "redact", "remember", "safe_url", "scrub"]
+__all__ = [
+    "EXCERPT_LIMIT",
+    "RedactingFilter",
+    "enable_debug_logging",
+    "excerpt",
+    "redact",
+    "remember",
+    "safe_url",
+    "scrub",
+]
+
+EXCERPT_LIMIT = 300
 
 MIN_SECRET_LEN = 6  # shorter strings would scrub ordinary words
 QUIET = ("httpx2", "httpcore2", "httpx", "httpcore", "hpack", "h11", "h2", "psycopg")
@@ -42,6 +59,32 @@ _TUPLE = re.compile(rf"(\(b?['\"]{_NAMES}['\"],\s*b?['\"])([^'\"]*)(['\"]\))", r
 _PAIR = re.compile(
     rf"(\b{_NAMES}['\"]?\s*[:=]\s*['\"]?)((?:bearer\s+|basic\s+|token\s+)?[^\s'\",;&)}}]+)", re.IGNORECASE
 )
+
+
+# scheme://[userinfo@]rest[?query]: the userinfo is dropped, each query value becomes ***.
+_URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)(?:[^\s/?#@'\"<>]*@)?([^\s?#'\"<>]*)(\?[^\s#'\"<>]*)?")
+_SCHEME_TOKEN = re.compile(r"\b(bearer|basic|token|digest)(\s+)[A-Za-z0-9._~+/=-]{6,}", re.IGNORECASE)
+_QUERY_VALUE = re.compile(r"=[^&]*")
+
+
+def _url_shown(match: re.Match[str]) -> str:
+    scheme, rest, query = match.group(1), match.group(2), match.group(3) or ""
+    return f"{scheme}{rest}{_QUERY_VALUE.sub('=***', query)}"
+
+
+def excerpt(text: str, *, secrets: Iterable[str] = (), limit: int = EXCERPT_LIMIT) -> str:
+    """What a server sent (an error body, a message from it), fit to show anywhere: ``secrets`` and
+    every remembered secret scrubbed *before* anything is cut (so no tail of one is left), credential
+    values, ``Bearer``/``Basic`` tokens, URL userinfo and query values removed, whitespace folded to
+    one line, control characters and bytes that are not UTF-8 escaped, at most ``limit`` characters."""
+    from reconciler.common.escape import clip, shown
+
+    text = text[: limit * 8]  # a body may be megabytes: only its head can be shown
+    text = scrub(text, secrets)
+    text = redact(text)
+    text = _URL.sub(_url_shown, text)
+    text = _SCHEME_TOKEN.sub(r"\1\2***", text)
+    return clip(shown(" ".join(text.split())), limit)
 
 
 def remember(secrets: Iterable[str]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
+from reconciler.common.paths import NOT_REGULAR, PathProblem, read_capped
 from reconciler.config.expansion import check_events
 from reconciler.errors import ConfigError, ConfigIssue
 
@@ -80,6 +82,9 @@ def stack_files(paths: list[Path]) -> list[Path]:
             for entry in entries:
                 if entry.is_symlink() and not entry.exists():  # skipped silently, its resources would go
                     raise ConfigError(ConfigIssue(BROKEN_LINK, file=str(entry)))
+            for entry in entries:  # a FIFO or device named *.yaml is refused, never skipped or read
+                if entry.exists() and not entry.is_file() and not entry.is_dir():
+                    raise ConfigError(ConfigIssue(f"cannot read file: {NOT_REGULAR}", file=str(entry)))
             found = [p for p in entries if p.is_file()]
             if not found:
                 raise ConfigError(ConfigIssue("no *.yaml or *.yml files in this directory", file=str(path)))
@@ -209,14 +214,22 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> MarkedDict:
                     column=key_node.start_mark.column + 1,
                 )
             )
-        result[key] = loader.construct_object(value_node)
+        try:
+            result[key] = loader.construct_object(value_node)
+        except _IntegerTooLarge as exc:
+            raise exc.within(key) from None
         result.key_marks[key] = loader._mark(key_node)
         result.value_marks[key] = loader._mark(value_node)
     return result
 
 
 def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> MarkedList:
-    result = MarkedList(loader.construct_object(child) for child in node.value)
+    result = MarkedList()
+    for index, child in enumerate(node.value):
+        try:
+            result.append(loader.construct_object(child))
+        except _IntegerTooLarge as exc:
+            raise exc.within(index) from None
     result.mark = loader._mark(node)
     result.item_marks = [loader._mark(child) for child in node.value]
     return result
@@ -269,19 +282,44 @@ def _construct_str(loader: _Building, node: yaml.ScalarNode) -> str:
     return ENV_PATTERN.sub(substitute, value)
 
 
+class _IntegerTooLarge(ConfigError):
+    """An integer past what a stack can hold; the mappings it is inside add their keys on the way
+    out, so the message names the field (``cores.c.precision``)."""
+
+    def __init__(self, issue: ConfigIssue, path: tuple[Any, ...] = ()) -> None:
+        self.path = path
+        field_path = ".".join(str(p) for p in path) or None
+        super().__init__(ConfigIssue(issue.message, issue.file, issue.line, issue.column, field_path))
+        self.issue = issue
+
+    def within(self, key: Any) -> _IntegerTooLarge:
+        return _IntegerTooLarge(self.issue, (key, *self.path))
+
+
+# Python converts integers of at most this many decimal digits to and from text (3.11+: 4,300);
+# one written in hex, octal or binary is refused by the same bound, or its repr would fail later.
+_MAX_DIGITS = sys.get_int_max_str_digits() or 4300
+_LIMIT = 10**_MAX_DIGITS
+_DIGITS_ONLY = re.compile(r"^[-+]?(?:0[xXoObB]?)?|_")
+
+
 def _construct_int(loader: _Building, node: yaml.ScalarNode) -> int:
     """An integer, or one clear error when it has more digits than Python converts."""
     try:
-        return SafeConstructor.construct_yaml_int(loader, node)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise ConfigError(
-            ConfigIssue(
-                f"integer with {len(node.value):,} digits is too large",
-                file=loader.file,
-                line=node.start_mark.line + 1,
-                column=node.start_mark.column + 1,
-            )
-        ) from exc
+        value = SafeConstructor.construct_yaml_int(loader, node)  # type: ignore[arg-type]
+        if abs(value) < _LIMIT:
+            return int(value)
+    except ValueError:
+        pass
+    raise _IntegerTooLarge(
+        ConfigIssue(
+            f"integer with {len(_DIGITS_ONLY.sub('', node.value)):,} digits is too large "
+            f"(at most {_MAX_DIGITS:,} decimal digits)",
+            file=loader.file,
+            line=node.start_mark.line + 1,
+            column=node.start_mark.column + 1,
+        )
+    )
 
 
 for _cls in (_Loader, _FastLoader) if CParser is not None else (_Loader,):
@@ -318,11 +356,9 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
     environ = os.environ if environ is None else environ
     file = str(path)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(ConfigIssue(f"cannot read file: {exc.strerror or exc}", file=file)) from exc
-    if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError(ConfigIssue(f"file is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB", file=file))
+        raw = read_capped(path, MAX_FILE_BYTES)
+    except PathProblem as exc:
+        raise ConfigError(ConfigIssue(f"cannot read file: {exc.reason}", file=file)) from exc
     if b"\x00" in raw:
         raise ConfigError(ConfigIssue("this is a binary file, not YAML", file=file))
     try:

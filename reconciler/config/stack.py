@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from reconciler.common.redact import safe_url
 from reconciler.config.lifecycle import with_lifecycle
 from reconciler.config.loader import LoadedFile, Mark, MarkedDict, MarkedList
+from reconciler.config.watch import WatchSettings
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.kinds import KINDS, KINDS_BY_NAME
 from reconciler.policy.settings import PolicySettings
@@ -35,6 +36,7 @@ class _StackBase(BaseModel):
     providers: Providers = Providers()
     state: StateSettings = StateSettings()
     policy: PolicySettings | None = None
+    watch: WatchSettings = WatchSettings()
 
     @pydantic.field_validator("version", mode="before")
     @classmethod

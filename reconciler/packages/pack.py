@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
+from reconciler.common.paths import PathProblem
+from reconciler.common.paths import read_capped as read_file_capped
 from reconciler.errors import PackageError
 from reconciler.packages.archive import ArchiveProblem, check_archive
 from reconciler.packages.tree import Caps, LocalEntry, read_capped, walk
@@ -54,7 +56,10 @@ def load_package(path: Path) -> Package:
     if path.is_dir():
         data = pack_directory(path)
         manifest = path / "package.json"
-        text = manifest.read_text(encoding="utf-8", errors="replace")
+        try:  # read whole: a regular file, never blocking, capped (common/paths.py)
+            text = read_file_capped(manifest, MAX_PACKAGE_BYTES).decode("utf-8", errors="replace")
+        except PathProblem as exc:
+            raise PackageError(str(exc)) from None
         _, files, _ = _read_archive(io.BytesIO(data), path)
         return _validate(text, files, str(manifest), data, _line_of(text, '"name"'))
     if not path.is_file():

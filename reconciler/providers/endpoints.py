@@ -69,6 +69,12 @@ class EndpointPool:
         except Exception:
             return await fetch()
 
+    def forget_reads(self) -> None:
+        """Start a new "run" for ``read_once``: the next ask reads again. A long-running process
+        (``reconciler watch``) calls it every few seconds, so shared reads are never stale for
+        long and are not kept for ever; a read in flight finishes for those already waiting."""
+        self._reads.clear()
+
     def origins(self) -> list[str]:
         return sorted(self._transports)
 

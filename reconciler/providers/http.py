@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 import httpx2
 import orjson
 
-from reconciler.common.redact import remember, safe_url, scrub
+from reconciler.common.redact import EXCERPT_LIMIT, excerpt, remember, safe_url, scrub
 from reconciler.errors import ApiError, ProviderError, RateLimited, TransportError, api_error_for_status
 from reconciler.providers.concurrency import EndpointLimiter, Signal, limiter_for
 from reconciler.providers.limits import Limits, limits_for, redirect_error, send_within
@@ -218,7 +218,7 @@ class ApiClient:
                     raise redirect_error(response, call, self.scrub)
                 if status < 400 or status in ok:
                     return response
-                error = api_error_for_status(status, self.scrub(error_message(response)), call, retry_after)
+                error = api_error_for_status(status, error_message(response, self.secrets), call, retry_after)
                 if status == 429:
                     self.stats.rate_limited += 1
                 if not error.retryable:
@@ -344,14 +344,14 @@ def _describe_transport(exc: httpx2.HTTPError) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def error_message(response: httpx2.Response) -> str:
-    """The API's own message from an error response, whatever its shape."""
+def error_message(response: httpx2.Response, secrets: Iterable[str] = ()) -> str:
+    """The API's own message from an error response, whatever its shape, as a bounded, redacted
+    ``excerpt`` (``secrets`` scrubbed before it is cut)."""
     try:
         body = response.json()
     except (ValueError, RecursionError):  # not JSON, or nested too deeply to decode
-        text = _TAGS.sub(" ", response.text or "").strip()
-        text = " ".join(text.split())
-        return text[:300] or (response.reason_phrase or "no message")
+        text = _TAGS.sub(" ", response.text[: EXCERPT_LIMIT * 8] or "")
+        return excerpt(text, secrets=secrets) or (response.reason_phrase or "no message")
     if isinstance(body, dict):
         status = body.get("status") if isinstance(body.get("status"), dict) else None
         for source in (body, status or {}):
@@ -362,8 +362,10 @@ def error_message(response: httpx2.Response) -> str:
                     code, suggestion = source.get("statusCode"), source.get("statusSuggestion")
                     if isinstance(code, str) and code:
                         value = f"{value} [{code}]"
-                    return f"{value} ({suggestion})" if isinstance(suggestion, str) and suggestion else value
-    return str(body)[:300]
+                    if isinstance(suggestion, str) and suggestion:
+                        value = f"{value} ({suggestion})"
+                    return excerpt(value, secrets=secrets)
+    return excerpt(str(body), secrets=secrets)
 
 
 def decode_json(response: httpx2.Response, call: str) -> Any:
@@ -377,9 +379,10 @@ def decode_json(response: httpx2.Response, call: str) -> Any:
         raise ProviderError(f"{call} returned JSON nested too deeply to read") from None
     except ValueError:
         ctype = response.headers.get("content-type", "no content type")
-        snippet = " ".join(_TAGS.sub(" ", response.text[:200]).split())
+        snippet = excerpt(_TAGS.sub(" ", response.text[: EXCERPT_LIMIT * 8]), limit=200)
         raise ProviderError(
-            f"{call} returned a body that is not JSON ({ctype}, HTTP {response.status_code}): {snippet!r}"
+            f"{call} returned a body that is not JSON ({excerpt(ctype, limit=100)}, "
+            f"HTTP {response.status_code}): {snippet!r}"
         ) from None
 
 

@@ -1,16 +1,21 @@
 """Where ``sandbox serve`` may listen. The emulators accept any key by default, so they serve
 loopback only; another address (``0.0.0.0``, ``::``, a LAN address, a host name) is refused
 unless ``--allow-remote``, and then only with a key (``RECONCILER_SANDBOX_API_KEY``) that every
-emulator requires. URLs of IPv6 addresses are printed with brackets (``http://[::1]:8787``)."""
+emulator requires. URLs of IPv6 addresses are printed with brackets (``http://[::1]:8787``).
+
+The socket is bound (:func:`listen`) before anything is printed: a port in use is one line and
+exit 1, never ``export`` lines for a server that is not there; ``--port 0`` prints the port the OS
+gave."""
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Mapping
 
 from reconciler.errors import ReconcilerError
 
-__all__ = ["KEY_VAR", "MIN_KEY_LENGTH", "base_url", "check_bind", "is_loopback"]
+__all__ = ["KEY_VAR", "MIN_KEY_LENGTH", "base_url", "check_bind", "is_loopback", "listen"]
 
 KEY_VAR = "RECONCILER_SANDBOX_API_KEY"
 MIN_KEY_LENGTH = 16
@@ -53,3 +58,25 @@ def base_url(host: str, port: int) -> str:
     except ValueError:
         pass
     return f"http://{host}:{port}"
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (``port`` 0: any free port; read it from
+    ``getsockname``); a ReconcilerError of one line when it cannot be had."""
+    where = base_url(host, port).removeprefix("http://")
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise ReconcilerError(f"cannot listen on {where}: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        hint = " (choose another --port, or --port 0 for any free one)" if port else ""
+        raise ReconcilerError(f"cannot listen on {where}: {exc.strerror or exc}{hint}") from None
+    return sock

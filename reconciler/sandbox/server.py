@@ -6,6 +6,7 @@ fault injector (latency, error rate), each API behind its own limits (rate, call
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from reconciler.sandbox.bind import KEY_VAR, base_url
+from reconciler.sandbox.bind import KEY_VAR, base_url, listen
 from reconciler.sandbox.faults import FaultConfig, FaultInjector
 from reconciler.sandbox.inprocess import EMULATORS
 from reconciler.sandbox.limits import ApiLimits, LimitConfig
@@ -84,6 +85,22 @@ def announcement(base: str, api_key: str | None = None) -> list[str]:
     return lines
 
 
+class QuietDisconnects:
+    """ASGI layer: a client that goes away mid-request (starlette's ``ClientDisconnect`` while a
+    body is read) ends that request quietly. Without it uvicorn logs a traceback per request, and a
+    client killed mid-run (a test timing out, Ctrl-C) left hundreds. Other errors pass untouched."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        from starlette.requests import ClientDisconnect
+
+        # Nobody is left to answer, and nothing on the server went wrong.
+        with contextlib.suppress(ClientDisconnect):
+            await self.app(scope, receive, send)
+
+
 def serve(
     *,
     host: str,
@@ -113,6 +130,8 @@ def serve(
         api_key=api_key,
         limits=limits,
     )
-    for line in announcement(base_url(host, port), api_key):
+    sock = listen(host, port)  # before anything is printed: a port in use is one line, exit 1
+    for line in announcement(base_url(host, int(sock.getsockname()[1])), api_key):
         echo(line)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    config = uvicorn.Config(QuietDisconnects(app), log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])

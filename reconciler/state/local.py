@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from reconciler.common.paths import write_atomic
+from reconciler.common.paths import PathProblem, read_capped, write_atomic
 from reconciler.errors import LockHeld, StateError
 from reconciler.state.base import StateEntry, StateSnapshot, entries_from_json
 from reconciler.state.local_lock import DirectoryLock, held_message
@@ -27,6 +27,8 @@ from reconciler.state.waiting import LockWait
 __all__ = ["LocalStateStore"]
 
 FORMAT_VERSION = 1
+# A state file is read whole; 256 MiB is ~500,000 entries, far past any stack we have seen.
+MAX_STATE_BYTES = 256 * 2**20
 
 
 class LocalStateStore:
@@ -49,12 +51,14 @@ class LocalStateStore:
         return StateSnapshot(dict(self._entries))
 
     def _load(self) -> dict[str, StateEntry]:
-        if not self.path.exists():
+        if not self.path.exists() and not self.path.is_symlink():
             return {}
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = json.loads(read_capped(self.path, MAX_STATE_BYTES).decode("utf-8"))
         except RecursionError as exc:
             raise StateError(f"cannot read state file {self.path}: values nested too deeply") from exc
+        except PathProblem as exc:
+            raise StateError(f"cannot read state file {exc}") from exc
         except (OSError, ValueError) as exc:
             raise StateError(f"cannot read state file {self.path}: {exc}") from exc
         return entries_from_json(data, f"cannot read state file {self.path}")

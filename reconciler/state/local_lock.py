@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reconciler.common.paths import write_atomic
+from reconciler.common.paths import read_capped, write_atomic
 from reconciler.common.words import seconds as seconds_text
 from reconciler.errors import LockLost, StateError, os_error_message
 from reconciler.state.waiting import wait_hint
@@ -140,7 +140,7 @@ class DirectoryLock:
 
 def read_holder(lock_path: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads(lock_path.read_text())
+        data = json.loads(read_capped(lock_path, 64 * 1024))  # a holder record is ~200 bytes
     except (OSError, ValueError):
         return None  # missing, unreadable or half-written
     return data if isinstance(data, dict) else None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ from tests.support.ci_jobs import (
     workspace,
 )
 from tests.support.ci_jobs import environment as job_environment
+from tests.support.ci_runner import stub_tools
+from tests.support.fake_gitlab import fake_gitlab
 from tests.support.sandbox import Sandbox
 from tests.support.servers import serve_app
 from tests.support.signaloid import API_KEY
@@ -111,18 +113,36 @@ def test_github_workflow_triggers() -> None:
 
 
 def _check_flow(
-    plan: Steps, apply: Steps, drift: Steps, job: Job, sandbox: Sandbox, reports: list[dict[str, Any]]
+    plan: Steps,
+    apply: Steps,
+    drift: Steps,
+    job: Job,
+    sandbox: Sandbox,
+    reports: list[dict[str, Any]],
+    *,
+    posted: Callable[[], bool] | None = None,
+    keep_artifact: Callable[[Path], None] | None = None,
+    env: dict[str, dict[str, str]] | None = None,
 ) -> None:
+    """plan (posted for review, its plan.json kept as the platform keeps an artifact), apply of that
+    reviewed plan, drift. ``env``: what the platform sets per job (a merge request's IID…)."""
     work = job.work
-    result = job.run(plan)
+    env = env or {}
+    result = job.run(plan, env=env.get("plan"))
     assert result.returncode == 0, result  # exit 2 (changes) is a success for the job
     assert "### reconciler plan" in (work / "plan.md").read_text(encoding="utf-8")
-    assert "--body" in job.stub_calls() or "notes" in job.stub_calls(), "the plan is posted for review"
+    if posted is None:
+        assert "--body" in job.stub_calls(), "the plan is posted for review"
+    else:
+        assert posted(), "the plan is posted for review"
     assert not sandbox.api.objects("cores"), "plan writes nothing"
-    shutil.copy(work / "plan.json", work.parent / "reviewed-plan.json")  # the artifact
+    if keep_artifact is None:
+        shutil.copy(work / "plan.json", work.parent / "reviewed-plan.json")  # the artifact
+    else:
+        keep_artifact(work / "plan.json")
     (work / "plan.json").unlink()
 
-    result = job.run(apply)
+    result = job.run(apply, env=env.get("apply"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert {c["Name"] for c in sandbox.api.objects("cores")} == {"fast-athens", "reference-wide"}
 
@@ -161,12 +181,66 @@ def test_gitlab_recipe_runs_against_the_sandbox(
     sandbox_server: Sandbox, receiver: tuple[str, list[dict[str, Any]]], tmp_path: Path,
     ci_tools: CiTools,
 ) -> None:  # fmt: skip
+    """The recipe's real ``curl`` lines against GitLab's documented API (``fake_gitlab``): the plan
+    note on the MR, then the apply job finds the merged MR of its commit and the artifact of that
+    MR pipeline's plan job by its ref (refs/merge-requests/<iid>/head), following the redirect."""
     hook_url, reports = receiver
     doc = load(GITLAB)
     work = workspace(tmp_path, doc["variables"]["STACK_DIR"])
-    job = Job(work, environment(doc["variables"], sandbox_server, hook_url), ci_tools, VALUES)
-    _check_flow(gitlab_steps(doc, "plan"), gitlab_steps(doc, "apply"), gitlab_steps(doc, "drift"),
-                job, sandbox_server, reports)  # fmt: skip
+    wheel, python_bin, _ = ci_tools
+    tools = (wheel, python_bin, stub_tools(tmp_path / "stubs", ("apt-get",)))  # curl is the real one
+    token, iid, merge_sha = "glpat-test-token-0123", 7, "9f1c2e4d"
+    with fake_gitlab(token) as gitlab:
+        platform = {"CI_API_V4_URL": f"{gitlab.base}/api/v4", "CI_PROJECT_ID": gitlab.project,
+                    "GITLAB_API_TOKEN": token}  # fmt: skip
+        job = Job(
+            work, {**environment(doc["variables"], sandbox_server, hook_url), **platform}, tools, VALUES
+        )
+        gitlab.merged[merge_sha] = iid
+
+        def keep(plan: Path) -> None:  # GitLab keeps the MR pipeline's artifact under its ref
+            gitlab.artifacts[(f"refs/merge-requests/{iid}/head", "plan", "plan.json")] = plan.read_bytes()
+
+        per_job = {
+            "plan": {"CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": str(iid),
+                     "CI_MERGE_REQUEST_REF_PATH": f"refs/merge-requests/{iid}/head"},
+            "apply": {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_SHA": merge_sha, "CI_COMMIT_BRANCH": "main"},
+        }  # fmt: skip
+        _check_flow(gitlab_steps(doc, "plan"), gitlab_steps(doc, "apply"), gitlab_steps(doc, "drift"),
+                    job, sandbox_server, reports, env=per_job,
+                    posted=lambda: any(n == iid and "### reconciler plan" in b for n, b in gitlab.notes),
+                    keep_artifact=keep)  # fmt: skip
+    calls = [(m, p, q) for m, p, q in gitlab.calls]
+    assert ("POST", f"/api/v4/projects/42/merge_requests/{iid}/notes", "") in calls
+    assert ("GET", f"/api/v4/projects/42/repository/commits/{merge_sha}/merge_requests", "") in calls
+    artifact = f"/api/v4/projects/42/jobs/artifacts/refs%2Fmerge-requests%2F{iid}%2Fhead/raw/plan.json"
+    assert ("GET", artifact, "job=plan") in calls
+    assert any(p.startswith("/cdn/") for _m, p, _q in calls), "the redirect to the file was followed"
+
+
+def test_gitlab_apply_fails_when_the_merged_mr_has_no_plan_artifact(
+    tmp_path: Path, ci_tools: CiTools
+) -> None:
+    doc = load(GITLAB)
+    work = workspace(tmp_path, doc["variables"]["STACK_DIR"])
+    wheel, python_bin, _ = ci_tools
+    tools = (wheel, python_bin, stub_tools(tmp_path / "stubs", ("apt-get",)))
+    with fake_gitlab("glpat-x") as gitlab:
+        gitlab.merged["abc"] = 8  # merged, but its pipeline kept no plan.json (expired, say)
+        env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+        env.update(CI_API_V4_URL=f"{gitlab.base}/api/v4", CI_PROJECT_ID="42", GITLAB_API_TOKEN="glpat-x",
+                   CI_COMMIT_SHA="abc")  # fmt: skip
+        result = Job(work, env, tools).run(gitlab_steps(doc, "apply"))
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "no plan.json artifact of merge request !8's plan job" in result.stderr
+        tried = [p for _m, p, _q in gitlab.calls if "/jobs/artifacts/" in p]
+        assert [p.split("/")[7] for p in tried] == [
+            "refs%2Fmerge-requests%2F8%2Fhead",
+            "refs%2Fmerge-requests%2F8%2Fmerge",
+        ]
+        gitlab.merged.clear()  # a push that merged no MR: nothing reviewed to apply
+        result = Job(work, env, tools).run(gitlab_steps(doc, "apply"))
+        assert result.returncode == 1 and "no merged merge request for abc" in result.stderr
 
 
 def test_a_typo_in_the_plan_line_fails_the_job(tmp_path: Path, ci_tools: CiTools) -> None:

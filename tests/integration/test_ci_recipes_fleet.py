@@ -1,7 +1,8 @@
 """The fleet drift recipes in ``examples/ci/fleet/`` run as written, every line, install included,
 against the emulator served on loopback, over the example fleet (``examples/fleet``): the GitHub
-matrix of shards and its merge job, the Kubernetes Indexed Job's pod script for every index (the last
-pod merges), and the crontab line after its install-once lines.
+matrix of shards and its merge job, the Kubernetes Indexed Job's pod script for every index (a
+merger pod waits, bounded, for the shards' reports; a missing one fails the Job), and the crontab
+line after its install-once lines.
 
 Lines run with the ``Job`` runner of ``tests/support/ci_jobs.py`` and its substitutions only
 (``$RECONCILER_INSTALL`` → a wheel of this checkout, ``${{ … }}`` → test values, secrets → test
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,41 +155,99 @@ def test_github_matrix_of_shards_then_one_merged_report(
     assert result.returncode == 1 and f"no report from shard {shards[1]} of 4" in result.stderr
 
 
-def test_kubernetes_indexed_job_shards_and_the_last_pod_merges(
-    sandbox_server: Sandbox, receiver: Hook, tmp_path: Path, ci_tools: CiTools
-) -> None:
-    hook_url, received = receiver
+def _k8s_pods(
+    sandbox: Sandbox, hook_url: str, tmp_path: Path, ci_tools: CiTools, merge_wait_s: int
+) -> tuple[Job, dict[str, Any], int, Path]:
+    """The recipe's pods as a runner: (the Job runner, the container, SHARDS, the run's folder)."""
     doc = load(K8S)
     assert (doc["apiVersion"], doc["kind"]) == ("batch/v1", "CronJob")
     job, container = k8s_container(doc)
     declared = {e["name"]: e.get("value") for e in container["env"]}
     shards = int(declared["SHARDS"])
-    assert job["completionMode"] == "Indexed" and job["completions"] == job["parallelism"] == shards
+    # SHARDS shard pods and one merger, all at once; the merger's exit 3 fails its index unretried.
+    assert job["completionMode"] == "Indexed" and job["completions"] == job["parallelism"] == shards + 1
+    assert job["backoffLimitPerIndex"] >= 1 and int(declared["MERGE_WAIT_S"]) < job["activeDeadlineSeconds"]
+    (rule,) = job["podFailurePolicy"]["rules"]
+    assert rule == {
+        "action": "FailIndex",
+        "onExitCodes": {"containerName": "drift", "operator": "In", "values": [3]},
+    }
     job_name = next(e for e in container["env"] if e["name"] == "JOB_NAME")
     assert job_name["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['batch.kubernetes.io/job-name']"
-    (script,) = container["args"]
     assert declared["FLEET_DIR"] == f"/fleet/repo/{FLEET_DIR}"  # where the init container clones to
     work = workspace(tmp_path, FLEET_DIR)
     reports = tmp_path / "reports"
-    pod_env = env_for(declared, sandbox_server, hook_url)
+    pod_env = env_for(declared, sandbox, hook_url)
     pod_env.update(
-        FLEET_DIR=str(work / FLEET_DIR), REPORTS_DIR=str(reports), JOB_NAME="reconciler-fleet-drift-2901"
+        FLEET_DIR=str(work / FLEET_DIR),
+        REPORTS_DIR=str(reports),
+        JOB_NAME="reconciler-fleet-drift-2901",
+        MERGE_WAIT_S=str(merge_wait_s),  # the recipe's 2700 s, shortened for the test
     )
     pods = Job(work, pod_env, ci_tools)
     apply_fleet(pods, work / FLEET_DIR)
-    drift_one_core(sandbox_server)
-    out = reports / "reconciler-fleet-drift-2901"
+    return pods, container, shards, reports / "reconciler-fleet-drift-2901"
 
-    for done, index in enumerate([2, 0, 3, 1], start=1):  # pods finish in any order
-        pod = pods.run([(script, {})], shell=container["command"], env={"JOB_COMPLETION_INDEX": str(index)})
+
+def _pod(pods: Job, container: dict[str, Any], index: int) -> Any:
+    (script,) = container["args"]
+    return pods.run([(script, {})], shell=container["command"], env={"JOB_COMPLETION_INDEX": str(index)})
+
+
+@pytest.mark.timeout(900)  # five pods, each installing the wheel: slow on a loaded machine
+def test_kubernetes_indexed_job_shards_and_the_merger_waits_for_them(
+    sandbox_server: Sandbox, receiver: Hook, tmp_path: Path, ci_tools: CiTools
+) -> None:
+    import threading
+
+    hook_url, received = receiver
+    pods, container, shards, out = _k8s_pods(sandbox_server, hook_url, tmp_path, ci_tools, merge_wait_s=900)
+    drift_one_core(sandbox_server)
+    merged: list[Any] = []
+    merger = threading.Thread(target=lambda: merged.append(_pod(pods, container, shards)))
+    merger.start()  # all pods start together: the merger waits for the shards' reports
+    for index in [2, 0, 3, 1]:  # shard pods finish in any order
+        pod = _pod(pods, container, index)
         assert pod.returncode == 0, pod.stderr
         assert (out / f"shard-{index}.json").is_file()
-        assert (out / "fleet-drift.html").exists() == (done == shards), f"merged after {done} pods?"
-    assert "merged report: exit 2" in pod.stdout
+    merger.join(timeout=1000)  # it ends within 5 s of the last shard
+    (result,) = merged
+    assert result.returncode == 0, result.stderr  # drift alone does not fail the Job
+    assert "merged report: exit 2" in result.stdout
     assert "🟠 drifted" in (out / "fleet-drift.md").read_text(encoding="utf-8")
-    assert len(received) == 1  # one summary for the whole run, not one per pod
+    assert len(received) == 1 and received[0]["missing_shards"] == []  # one summary per run
     prom = (out / "fleet-drift.prom").read_text()
     assert re.search(r'^reconciler_drift_fleet_stacks\{status="drifted"\} 1\.0$', prom, re.MULTILINE)
+
+
+@pytest.mark.timeout(900)  # five pods, each installing the wheel: slow on a loaded machine
+def test_kubernetes_a_missing_shard_is_reported_and_fails_the_job(
+    sandbox_server: Sandbox, receiver: Hook, tmp_path: Path, ci_tools: CiTools
+) -> None:
+    hook_url, received = receiver
+    pods, container, shards, out = _k8s_pods(sandbox_server, hook_url, tmp_path, ci_tools, merge_wait_s=5)
+    for index in [0, 1, 3]:  # shard 2's pod was evicted and never wrote its report
+        assert _pod(pods, container, index).returncode == 0
+    started = time.monotonic()
+    result = _pod(pods, container, shards)
+    assert 5 <= time.monotonic() - started < 60  # waited for it, within the bound
+    assert result.returncode == 3, result.stdout + result.stderr  # FailIndex: the Job fails
+    assert "merged report: exit 1" in result.stdout
+    assert "Error: no report from shard(s) 2 of 4" in result.stderr
+    assert "no report from shard(s) 2" in (out / "fleet-drift.md").read_text(encoding="utf-8")
+    assert received[-1]["missing_shards"] == [2] and received[-1]["exit_code"] == 1
+    prom = (out / "fleet-drift.prom").read_text()
+    assert re.search(r"^reconciler_drift_fleet_missing_shards 1\.0$", prom, re.MULTILINE)
+
+
+def test_kubernetes_no_shard_at_all_fails_the_merger(
+    sandbox_server: Sandbox, receiver: Hook, tmp_path: Path, ci_tools: CiTools
+) -> None:
+    hook_url, _ = receiver
+    pods, container, shards, _out = _k8s_pods(sandbox_server, hook_url, tmp_path, ci_tools, merge_wait_s=0)
+    result = _pod(pods, container, shards)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"no shard sent a report within 0s: all {shards} shards are missing" in result.stderr
 
 
 def test_crontab_installs_once_then_its_line_writes_the_textfile_metrics(

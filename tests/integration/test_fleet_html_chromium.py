@@ -6,36 +6,17 @@ and a screenshot that shows the status colours of the stacks present and not the
 from __future__ import annotations
 
 from collections import Counter
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 from reconciler.app.fleet import render
 from reconciler.app.fleet.html import COLOURS
 from reconciler.app.fleet.model import errored_stack, fleet_report, stack_result
-from tests.support.chromium import dump_dom, screenshot
+from tests.support.chromium import Elements, dump_dom, rgb, screenshot
 from tests.support.cli import RunCli
 from tests.support.fleet import applied_fleet, change, drift_outside, plan_doc
 from tests.support.png import colours
 from tests.support.sandbox import StartSandbox
-
-
-class Elements(HTMLParser):
-    """Every element's tag and attributes, in document order."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.found: list[tuple[str, dict[str, str]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.found.append((tag, {k: v or "" for k, v in attrs}))
-
-    def having(self, tag: str, css_class: str) -> list[dict[str, str]]:
-        return [a for t, a in self.found if t == tag and css_class in a.get("class", "").split()]
-
-
-def rgb(colour: str) -> tuple[int, int, int]:
-    return (int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16))
 
 
 def test_the_html_report_renders_in_chromium_with_the_json_counts(

@@ -106,9 +106,19 @@ def test_target_pulls_in_its_dependency_and_exclude_leaves_out_its_dependent(
     assert set(stack_dir.state()) == {"cores.c", "repositories.r", "webhooks.h"}
     assert len(api.objects("cores")) == 1 and len(api.objects("repositories")) == 1
 
-    unknown = run_cli("plan", "--target", "cores.nope", "-f", stack_dir.path)
-    assert unknown.exit_code == 0, unknown
-    assert "Warning: cores.nope matches nothing in this plan" in unknown.stdout
+    unknown = run_cli("plan", "--target", "cores.dd", "-f", stack_dir.path)
+    assert unknown.exit_code == 1, unknown
+    assert unknown.stderr == (
+        "Error: --target cores.dd matches nothing in this plan (not declared, not in state); "
+        "did you mean cores.d?\n"
+    )
+    no_kind = run_cli("apply", "--target", "core.d", "--auto-approve", "-f", stack_dir.path)
+    assert (no_kind.exit_code, no_kind.stdout) == (1, ""), no_kind
+    assert no_kind.stderr.startswith("Error: --target core.d: there is no kind 'core'; did you mean cores.d?")
+    assert "cores.d" not in stack_dir.state()  # nothing was applied
+    typo = run_cli("apply", "--exclude", "cores.dd", "--auto-approve", "-f", stack_dir.path)
+    assert typo.exit_code == 1 and "--exclude cores.dd matches nothing" in typo.stderr, typo
+    assert "cores.d" not in stack_dir.state()
     assert run_cli("plan", "--detailed-exitcode", "-f", stack_dir.path).exit_code == 2  # d, r2 pending
 
 

@@ -59,8 +59,10 @@ def github_steps(doc: dict[str, Any], job: str) -> Steps:
 
 
 def gitlab_steps(doc: dict[str, Any], job: str) -> Steps:
+    """One step: GitLab runs ``before_script`` and ``script`` lines in one shell (``set -eo
+    pipefail``), so a variable one line sets is there for the next."""
     lines = [*doc.get("default", {}).get("before_script", []), *doc[job]["script"]]
-    return [(line, {}) for line in lines]
+    return [("\n".join(line.rstrip("\n") for line in lines), {})]
 
 
 def install_lines(text: str) -> list[str]:

@@ -62,9 +62,11 @@ def lend_test_dependencies(venv: Path) -> None:
     (Path(purelib) / "test-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
 
-def stub_tools(where: Path) -> Path:
+def stub_tools(where: Path, tools: tuple[str, ...] = ("gh", "curl", "apt-get")) -> Path:
+    """The stubs of ``tools`` in ``where`` (the GitLab recipe's test stubs only ``apt-get``: its
+    ``curl`` is the real one, against ``tests/support/fake_gitlab.py``)."""
     where.mkdir(parents=True, exist_ok=True)
-    for tool in ("gh", "curl", "apt-get"):
+    for tool in tools:
         (where / tool).write_text(_STUB)
         (where / tool).chmod(0o755)
     return where

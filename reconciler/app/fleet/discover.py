@@ -8,6 +8,13 @@ directories, say) and are not searched. Hidden folders (``.reconciler``, ``.git`
 ``JOB_COMPLETION_INDEX``) when ``sha256(its path relative to DIR, POSIX form) as a big-endian
 integer of its first 8 bytes, mod N == I``. That depends on nothing but the path, so every machine
 computes the same split, and the N shards partition the fleet exactly (each stack in one shard).
+The path is hashed as the bytes the file system holds (UTF-8 for a UTF-8 name), so a folder name
+that is not UTF-8 has a shard like any other.
+
+**What cannot be read is reported, never skipped**: a folder that cannot be listed (no
+permission, say) may hold stacks, so it is a :class:`StackRef` with a ``problem`` (the OS's
+reason), which the fleet reports as an errored stack. A ``name`` is shown as
+``reconciler.common.escape.shown`` writes it: a byte that is not UTF-8 as ``\\xNN``.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from reconciler.common.escape import shown
 from reconciler.errors import ConfigError, ConfigIssue
 
 __all__ = ["Shard", "StackRef", "discover", "in_shard", "parse_shard", "shard_of"]
@@ -27,11 +35,14 @@ _SUFFIXES = (".yaml", ".yml")
 
 @dataclass(frozen=True, order=True)
 class StackRef:
-    """One stack of the fleet: ``name`` (DIR as given + relative path) names it in reports."""
+    """One stack of the fleet: ``name`` (DIR as given + relative path, shown) names it in reports;
+    ``relative`` is the path as the file system has it (what the shard hash reads). ``problem``: why
+    this folder could not be searched (then it is reported as errored, not checked)."""
 
     name: str
     relative: str
     path: Path
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +67,7 @@ def parse_shard(text: str) -> Shard:
 
 def shard_of(relative: str, count: int) -> int:
     """The shard (0..count-1) of a stack, from its path relative to its DIR."""
-    digest = hashlib.sha256(relative.encode("utf-8")).digest()
+    digest = hashlib.sha256(os.fsencode(relative)).digest()
     return int.from_bytes(digest[:8], "big") % count
 
 
@@ -68,26 +79,33 @@ def in_shard(stacks: list[StackRef], shard: Shard | None) -> list[StackRef]:
 
 
 def discover(roots: list[Path]) -> list[StackRef]:
-    """Every stack under ``roots``, sorted by name; none at all is an error (a mistyped DIR)."""
-    found: dict[str, StackRef] = {}
+    """Every stack under ``roots``, and every folder that could not be searched, sorted by name;
+    none at all is an error (a mistyped DIR)."""
+    found: dict[tuple[str, str], StackRef] = {}
     for root in roots:
         if not root.is_dir():
             raise ConfigError(ConfigIssue("--stacks needs a directory; this is not one", file=str(root)))
-        for folder in _stack_folders(root):
+        for folder, problem in _stack_folders(root):
             relative = PurePosixPath(*folder.relative_to(root).parts).as_posix()
             name = PurePosixPath(*(root / relative).parts).as_posix() if relative != "." else root.as_posix()
-            found.setdefault(name, StackRef(name, relative, folder))
+            found.setdefault((root.as_posix(), relative), StackRef(shown(name), relative, folder, problem))
     if not found:
         where = ", ".join(str(r) for r in roots)
         raise ConfigError(ConfigIssue("no stacks here (no folder holding *.yaml or *.yml files)", file=where))
     return sorted(found.values())
 
 
-def _stack_folders(root: Path) -> list[Path]:
-    folders = []
-    for current, dirs, files in os.walk(root):  # symlinked folders are not followed
+def _stack_folders(root: Path) -> list[tuple[Path, str | None]]:
+    """(folder, None) per stack; (folder, the OS's reason) per folder that could not be listed."""
+    folders: list[tuple[Path, str | None]] = []
+
+    def unreadable(exc: OSError) -> None:
+        reason = exc.strerror or str(exc)
+        folders.append((Path(exc.filename) if exc.filename else root, f"cannot list this folder: {reason}"))
+
+    for current, dirs, files in os.walk(root, onerror=unreadable):  # symlinked folders are not followed
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         if any(f.endswith(_SUFFIXES) and not f.startswith(".") for f in files):
-            folders.append(Path(current))
+            folders.append((Path(current), None))
             dirs[:] = []  # a stack's own folders belong to it
     return folders

@@ -21,7 +21,7 @@ Every name, message and value goes in through ``html_text`` or ``html_attr``
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.app.fleet.model import (
@@ -55,7 +55,7 @@ header p{margin:2px 0 0;color:#d0d7de}main{padding:16px 24px}
 #summary{display:flex;gap:12px;flex-wrap:wrap;margin:4px 0 12px}
 .tile{min-width:150px;padding:10px 16px;border-radius:8px;border:1px solid #d0d7de;background:#fff;
 cursor:pointer;text-align:left;font:inherit;color:inherit}
-.tile b{display:block;font-size:32px;line-height:1.1}.tile.none{color:#8c959f}
+.tile strong{display:block;font-size:32px;line-height:1.1}.tile.none{color:#8c959f}
 #legend{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:8px 18px;margin:0 0 12px;
 padding:0;list-style:none;color:#57606a}#legend li{border-left:4px solid;padding-left:6px}
 .why{font-size:12px;color:#cf222e;margin-top:2px}
@@ -107,18 +107,32 @@ _SCRIPT = """
 """
 
 
-def render_html(report: Mapping[str, Any]) -> str:
+def render_html(
+    report: Mapping[str, Any],
+    *,
+    title: str = "reconciler fleet drift",
+    refresh_s: int | None = None,
+    intro: str = "",
+    stack_extra: Callable[[Mapping[str, Any]], str] | None = None,
+    extra_style: str = "",
+) -> str:
+    """The page. ``reconciler watch`` serves it live: ``refresh_s`` (the page reloads itself),
+    ``intro`` (in place of the run's line: duration, exit code) and ``stack_extra`` (each stack's
+    history): HTML its caller has escaped."""
     summary = report["summary"]
     stacks = by_severity(report["stacks"])
-    title = f"reconciler fleet drift — {report['generated_at']}"
+    title = f"{title} — {report['generated_at']}"
+    refresh = f'<meta http-equiv="refresh" content="{int(refresh_s)}">' if refresh_s else ""
+    run_line = (
+        f"<p>{plural(summary['stacks'], 'stack')} checked in {report['duration_s']:.1f}s"
+        f"{html_text(shard_label(report))}; exit code {report['exit_code']}</p>"
+    )
     parts = [
         "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
+        f'<html lang="en"><head><meta charset="utf-8">{refresh}',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{html_text(title)}</title><style>{_STYLE}{_colours()}</style></head><body>",
-        f"<header><h1>{html_text(title)}</h1><p>{plural(summary['stacks'], 'stack')} checked in "
-        f"{report['duration_s']:.1f}s{html_text(shard_label(report))}; exit code {report['exit_code']}"
-        f"</p></header><main>",
+        f"<title>{html_text(title)}</title><style>{_STYLE}{_colours()}{extra_style}</style></head><body>",
+        f"<header><h1>{html_text(title)}</h1>{intro or run_line}</header><main>",
     ]
     if summary.get("policy_denied"):
         denied = plural(summary["policy_denied"], "stack")
@@ -133,12 +147,12 @@ def render_html(report: Mapping[str, Any]) -> str:
         css = status if count else "none"
         parts.append(
             f'<button type="button" class="tile {css}" data-status="{status}" data-count="{count}" '
-            f'title="show only {LABEL[status]} stacks"><b>{count}</b>{LABEL[status]}</button>'
+            f'title="show only {LABEL[status]} stacks"><strong>{count}</strong>{LABEL[status]}</button>'
         )
     parts.append("</div>")
     parts.append('<ul id="legend">')
     parts += [
-        f'<li style="border-color:{STRONG[s]}"><b>{LABEL[s]}</b>: {html_text(LEGEND[s])}</li>'
+        f'<li style="border-color:{STRONG[s]}"><strong>{LABEL[s]}</strong>: {html_text(LEGEND[s])}</li>'
         for s in STATUSES
     ]
     parts.append("</ul>")
@@ -166,7 +180,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         parts.append(_stack_row(stack, f"stack-{number}"))
     parts.append("</tbody></table><h2>Stacks</h2>")
     for number, stack in enumerate(stacks):
-        parts.append(_stack_details(stack, f"stack-{number}"))
+        parts.append(_stack_details(stack, f"stack-{number}", stack_extra))
     parts.append(f"</main><script>{_SCRIPT}</script></body></html>")
     return "\n".join(parts) + "\n"
 
@@ -195,7 +209,9 @@ def _stack_row(stack: Mapping[str, Any], anchor: str) -> str:
     )
 
 
-def _stack_details(stack: Mapping[str, Any], anchor: str) -> str:
+def _stack_details(
+    stack: Mapping[str, Any], anchor: str, extra: Callable[[Mapping[str, Any]], str] | None = None
+) -> str:
     status = stack["status"]
     opened = "" if status == "in_sync" else " open"
     out = [
@@ -241,6 +257,8 @@ def _stack_details(stack: Mapping[str, Any], anchor: str) -> str:
             for field in change["fields"] or [None]:
                 out.append(_change_row(change, field))
         out.append("</table>")
+    if extra is not None:
+        out.append(extra(stack))
     out.append("</details>")
     return "\n".join(out)
 
@@ -263,7 +281,7 @@ def _change_row(change: Mapping[str, Any], field: Mapping[str, Any] | None) -> s
 def _colours() -> str:
     tints = "".join(f".{s}{{background:{c}}}" for s, c in COLOURS.items())
     strong = "".join(
-        f".tile.{s}{{border-color:{STRONG[s]}}}.tile.{s} b{{color:{STRONG[s]}}}" for s in STATUSES
+        f".tile.{s}{{border-color:{STRONG[s]}}}.tile.{s} strong{{color:{STRONG[s]}}}" for s in STATUSES
     )
     return tints + strong
 

@@ -1,46 +1,28 @@
 """``reconciler report merge``: the reports of a fleet's shards as one report.
 
-Every file must be a fleet report of this format version; a stack may appear in only one of them;
-all shards must agree on N. Shards of N that sent no report are listed as ``missing_shards`` and
-make the merged exit code 1: a shard whose job died must not look like "in sync".
+Every file is parsed whole first (``schema.py``: a defect is one message naming the file and the
+JSON path, before any format is made); a report must be of this format version; a stack may
+appear in only one of them; all shards must agree on N. Shards of N that sent no report are
+listed as ``missing_shards`` and make the merged exit code 1: a shard whose job died must not look
+like "in sync".
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reconciler.app.fleet.model import FORMAT_VERSION, REPORT, fleet_report
-from reconciler.errors import ReconcilerError
+from reconciler.app.fleet.model import fleet_report
+from reconciler.app.fleet.schema import MergeError, parse_report
 
 __all__ = ["MergeError", "merge_reports", "read_report"]
 
 
-class MergeError(ReconcilerError):
-    """The shard reports cannot be merged (not a report, another version, overlapping shards)."""
-
-
 def read_report(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise MergeError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise MergeError(f"{path} is not a fleet report (not JSON: {exc})") from None
-    except RecursionError:
-        raise MergeError(f"{path} is not a fleet report (values nested too deeply)") from None
-    if not isinstance(doc, dict) or doc.get("report") != REPORT or not isinstance(doc.get("stacks"), list):
-        raise MergeError(
-            f"{path} is not a fleet report (made by `reconciler drift --stacks DIR --format json`)"
-        )
-    if doc.get("format_version") != FORMAT_VERSION:
-        raise MergeError(
-            f"{path} has format_version {doc.get('format_version')!r}; "
-            f"this reconciler reads {FORMAT_VERSION!r}"
-        )
-    return doc
+    """The report in ``path``, parsed whole (``schema.parse_report``): a ``ReportDefect`` naming
+    the file and the JSON path otherwise."""
+    return parse_report(path)
 
 
 def merge_reports(reports: Mapping[Path, Mapping[str, Any]]) -> dict[str, Any]:

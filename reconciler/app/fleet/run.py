@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from reconciler.app.policy_gate import PolicyChoice
     from reconciler.policy.evaluate import PolicyRun
 
-__all__ = ["DEFAULT_MAX_STACKS", "check_fleet", "describe_error"]
+__all__ = ["DEFAULT_MAX_STACKS", "check_fleet", "describe_error", "http_figures"]
 
 DEFAULT_MAX_STACKS = 16
 
@@ -93,6 +93,8 @@ async def _check(
 
     started, checked_at = time.monotonic(), stamp()
     http: dict[str, dict[str, int]] = {}
+    if ref.problem is not None:  # a folder that could not be searched: never "no stacks here"
+        return errored_stack(ref.name, ref.problem, checked_at=checked_at, duration_s=0.0, http=http)
     verdict = None
     try:
         session = open_session([ref.path], sandbox=sandbox, environ=environ, endpoints=pool)
@@ -100,7 +102,7 @@ async def _check(
             try:
                 the_plan = (await plan_run(session)).plan
             finally:
-                http = _http_figures(session.http_stats())
+                http = http_figures(session.http_stats())
             doc = the_plan.to_json()
             if gate is not None:
                 verdict = (await gate.judge(doc, "drift")).to_json()
@@ -141,7 +143,8 @@ async def _gate(
         yield gate
 
 
-def _http_figures(stats: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+def http_figures(stats: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """Requests, retries and 429s per API that was called (a report's ``http`` part)."""
     return {
         api: {"requests": s.requests, "retries": s.retries, "rate_limited": s.rate_limited}
         for api, s in stats.items()

@@ -34,12 +34,15 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from reconciler.common.paths import write_atomic
+from reconciler.common.paths import PathProblem, read_capped, write_atomic
+from reconciler.config.loader import MAX_FILE_BYTES
 from reconciler.engine.deciding.changes import Action, Change, Plan, upgrade_plan_json
 from reconciler.errors import PlanError
 from reconciler.kinds import REGISTRY, KindRegistry
 from reconciler.state.base import StateSnapshot, digest
 from reconciler.values import Desired, LiveState
+
+MAX_PLAN_BYTES = 256 * 2**20  # a saved plan is read whole: a FIFO or /dev/zero is refused unread
 
 __all__ = ["SAVED_FORMAT_VERSION", "SavedPlan", "StalePlan", "check", "dump", "load", "restrict"]
 
@@ -60,7 +63,7 @@ def _reconciler_version() -> str:
 
 
 def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(read_capped(path, MAX_FILE_BYTES)).hexdigest()
 
 
 def dump(
@@ -129,9 +132,9 @@ class SavedPlan:
 
 def load(path: Path) -> SavedPlan:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PlanError(f"cannot read the plan file {path}: {exc.strerror or exc}") from exc
+        doc = json.loads(read_capped(path, MAX_PLAN_BYTES).decode("utf-8"))
+    except PathProblem as exc:
+        raise PlanError(f"cannot read the plan file {path}: {exc.reason}") from exc
     except ValueError as exc:
         raise PlanError(f"{path} is not a saved plan (not JSON: {exc})") from exc
     except RecursionError as exc:

@@ -111,3 +111,23 @@ def test_scrub_replaces_the_longest_secret_first() -> None:
     assert scrub("POST /T0/B1/xyzSECRET failed", secrets) == "POST /*** failed"
     client = ApiClient("notify", None, secrets=secrets)  # type: ignore[arg-type]  # scrub needs no client
     assert client.scrub("POST /T0/B1/xyzSECRET failed") == "POST /*** failed"
+
+
+def test_an_excerpt_of_a_server_body_is_bounded_redacted_and_one_line() -> None:
+    from reconciler.common.redact import excerpt
+
+    body = (
+        "Authorization: Bearer eyJhbGciOi.payload.sig\n"
+        "see https://alice:hunter2-pw@api.example/v1/x?key=k3y-value&page=2 \x1b[2J " + "pad " * 10_000
+    )
+    text = excerpt(body, secrets=["hunter2-pw"], limit=120)
+    assert len(text) == 120 and text.endswith("…")
+    assert "eyJhbGciOi" not in text and "hunter2" not in text and "alice" not in text
+    assert "k3y-value" not in text and "https://api.example/v1/x?key=***&page=***" in text
+    assert "\n" not in text and "\x1b" not in text and "\\x1b[2J" in text
+
+
+def test_a_secret_is_scrubbed_before_the_excerpt_is_cut() -> None:
+    from reconciler.common.redact import excerpt
+
+    assert "S3CRETVALUE"[:6] not in excerpt("x" * 5 + "S3CRETVALUE", secrets=["S3CRETVALUE"], limit=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,19 @@ def test_a_message_says_what_it_got_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_stack([path], {})
     assert str(caught.value).count("got") == 1, str(caught.value)
+
+
+def test_a_stack_file_that_is_a_fifo_or_a_device_is_refused_unread(tmp_path: Path) -> None:
+    fifo = tmp_path / "stack" / "fifo.yaml"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)  # reading it would block for ever
+    with pytest.raises(ConfigError, match=r"fifo\.yaml: cannot read file: not a regular file: a FIFO"):
+        load_file(fifo, {})
+    with pytest.raises(ConfigError, match=r"fifo\.yaml: cannot read file: not a regular file"):
+        stack_files([fifo.parent])  # in a stack folder: refused, never skipped
+    zero = tmp_path / "zero.yaml"
+    zero.symlink_to("/dev/zero")
+    with pytest.raises(
+        ConfigError, match=r"zero\.yaml: cannot read file: not a regular file: a character device"
+    ):
+        load_file(zero, {})

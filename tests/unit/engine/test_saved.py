@@ -190,3 +190,16 @@ def test_a_plan_saved_by_the_previous_format_is_read_with_its_actions_explicit(t
     assert saved.changes["cores.both"]["adopt"] is True
     assert saved.doc["summary"]["no-op"] == 1 and saved.doc["format_version"] == "2"
     assert set(saved.pending()) == set(saved.changes) - {"cores.same"}
+
+
+def test_a_plan_file_that_is_a_fifo_or_a_device_is_refused_unread(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "plan.json"
+    os.mkfifo(fifo)  # reading it would block for ever
+    with pytest.raises(PlanError, match=r"the plan file .*plan\.json: not a regular file: a FIFO"):
+        load(fifo)
+    zero = tmp_path / "zero.json"
+    zero.symlink_to("/dev/zero")
+    with pytest.raises(PlanError, match="not a regular file: a character device"):
+        load(zero)

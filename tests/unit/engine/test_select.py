@@ -3,8 +3,11 @@ pulled in or left out. Plans are built by hand: select only reads addresses, kin
 
 from __future__ import annotations
 
+import pytest
+
 from reconciler.engine.deciding.plan import Action, Cause, Change, Plan
-from reconciler.engine.deciding.select import select
+from reconciler.engine.deciding.select import SelectionError, check_selectors, select
+from reconciler.kinds import KINDS_BY_NAME
 from tests.support.changes import make_change
 
 PARTIAL = "this plan is partial (--target/--exclude): other changes may be pending"
@@ -93,11 +96,39 @@ def test_an_excluded_dependency_drops_the_target_too() -> None:
     assert "repositories.r is left out because it depends on cores.a" in got.warnings
 
 
-def test_unknown_addresses_are_warnings_not_errors() -> None:
-    got = select(PLAN, targets=["cores.nope", "webhooks.h"], excludes=["sequences"])
+def test_an_address_matching_nothing_is_an_error_with_a_did_you_mean() -> None:
+    with pytest.raises(
+        SelectionError,
+        match=r"^--target cores\.sme matches nothing in this plan .*; did you mean cores\.same\?$",
+    ):
+        select(PLAN, targets=["cores.sme", "webhooks.h"])
+    with pytest.raises(SelectionError, match=r"^--exclude sequences matches nothing in this plan"):
+        select(PLAN, excludes=["sequences"])
+
+
+def test_after_an_apply_the_check_lets_a_target_be_gone() -> None:
+    got = select(PLAN, targets=["cores.nope", "webhooks.h"], excludes=["sequences"], strict=False)
     assert addresses(got) == ["webhooks.h"]
     assert "cores.nope matches nothing in this plan (not declared, not in state)" in got.warnings
     assert "sequences matches nothing in this plan (not declared, not in state)" in got.warnings
+
+
+@pytest.mark.parametrize(
+    ("address", "words"),
+    [
+        (
+            "core.fast-athens",
+            "--target core.fast-athens: there is no kind 'core'; did you mean cores.fast-athens?",
+        ),
+        ("core", "--target core: there is no kind 'core'; did you mean cores?"),
+        ("cores.", "--target cores.: expected cores or cores.NAME"),
+        ("zzz", "--target zzz: there is no kind 'zzz' (kinds: "),
+    ],
+)
+def test_an_address_naming_no_kind_is_refused_before_planning(address: str, words: str) -> None:
+    with pytest.raises(SelectionError) as caught:
+        check_selectors("--target", [address], KINDS_BY_NAME)
+    assert str(caught.value).startswith(words)
 
 
 def test_forget_is_kept_with_exclusions_only() -> None:

@@ -181,3 +181,16 @@ def test_symlinks_inside_are_followed_loops_and_escapes_are_errors(tmp_path: Pat
     (root / "leak").symlink_to(outside)
     with pytest.raises(PackageError, match="leads out of the package"):
         pack_directory(root)
+
+
+def test_sizes_are_checked_by_stat_before_any_file_is_read(tmp_path: Path) -> None:
+    import resource
+
+    root = package_dir(tmp_path / "pkg")
+    with (root / "big.bin").open("wb") as fh:  # sparse: 600 MB claimed, nothing on disk
+        fh.truncate(600 * 2**20)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(PackageError, match=r"big\.bin: 629,145,600 bytes, more than the 256 MiB cap"):
+        pack_directory(root)
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 64 * 1024, f"{grown_kib} KiB read"  # the file was never read

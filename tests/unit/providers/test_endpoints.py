@@ -126,3 +126,21 @@ async def _read_once() -> None:
         await owner
     assert await waiter == "answer of waiter"  # the owner's failure is not handed on
     assert await pool.read_once(("k",), reader("later")) == "answer of later"  # nor remembered
+
+
+def test_forget_reads_starts_a_new_round_of_shared_reads() -> None:
+    asyncio.run(_forget_reads())
+
+
+async def _forget_reads() -> None:
+    pool = EndpointPool()
+    reads: list[int] = []
+
+    async def fetch() -> int:
+        reads.append(len(reads))
+        return len(reads)
+
+    assert await pool.read_once(("k",), fetch) == 1
+    assert await pool.read_once(("k",), fetch) == 1  # shared within a round
+    pool.forget_reads()  # watch: every few seconds, so a long-running process never reads stale
+    assert await pool.read_once(("k",), fetch) == 2

@@ -79,7 +79,7 @@ def test_markdown_keeps_its_structure() -> None:
 def test_html_adds_no_element_and_shows_every_name() -> None:
     page = parse_html(render(hostile_report(), "html"))
     allowed = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "table", "tr", "th", "td"}
-    page_parts = {"header", "main", "div", "button", "b", "ul", "li", "input", "label", "thead", "tbody"}
+    page_parts = {"header", "main", "div", "button", "strong", "ul", "li", "input", "label", "thead", "tbody"}
     assert page.tags() <= allowed | page_parts | {"a", "code", "span", "details", "summary", "pre", "script"}
     assert sorted(name or "" for name in page.attrs("details", "data-name")) == NAMES
     assert sorted(name or "" for name in page.attrs("tr", "data-name")) == NAMES

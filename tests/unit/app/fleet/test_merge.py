@@ -59,13 +59,15 @@ def test_overlapping_or_inconsistent_shards_are_refused() -> None:
 def test_reading_a_file_that_is_not_a_fleet_report_says_so(tmp_path: Path) -> None:
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps(plan_doc()))
-    with pytest.raises(MergeError, match="is not a fleet report"):
+    with pytest.raises(MergeError, match=r"plan.json: \$.report: not a fleet report"):
         read_report(plan)
     future = tmp_path / "future.json"
     future.write_text(json.dumps({**shard(0, 1, "a"), "format_version": "2"}))
-    with pytest.raises(MergeError, match="format_version '2'"):
+    with pytest.raises(
+        MergeError, match=r"future.json: \$.format_version: is '2'; this reconciler reads '1'"
+    ):
         read_report(future)
-    with pytest.raises(MergeError, match="cannot read"):
+    with pytest.raises(MergeError, match=r"absent\.json: cannot read: No such file"):
         read_report(tmp_path / "absent.json")
 
 
