@@ -54,7 +54,7 @@ async def apply_stack(
     show_plan: Callable[[Plan], None],
     on_notice: Callable[[str], None],
     on_event: EventHook | None = None,
-    on_start: Callable[[], None] | None = None,
+    on_start: Callable[[Plan], None] | None = None,
     lock_timeout: float = 0.0,
     planfile: Path | None = None,
     options: PlanOptions = PlanOptions(),
@@ -67,8 +67,8 @@ async def apply_stack(
     watch``). ``judge`` (the run's policies) is asked about the plan about to be applied, a saved
     plan's included (policies may have changed since it was made); a denial applies nothing, before
     any write call and before ``confirm``. ``confirm`` is asked only when there are changes and no
-    plan file; False applies nothing. ``on_start`` is called once the changes are going ahead,
-    before the first action."""
+    plan file; False applies nothing. ``on_start`` is called with the plan once its changes are going
+    ahead, before the first action."""
     with session.store.lock("destroy" if destroy else "apply", timeout=lock_timeout):
         interrupted = session.report_interrupted(on_notice)
         if planfile is not None:  # a reviewed plan: exactly its actions, or nothing (stale)
@@ -94,7 +94,7 @@ async def apply_stack(
         if planfile is None and not confirm(the_plan):
             return ApplyRun(the_plan, verdict=verdict)
         if on_start is not None:
-            on_start()
+            on_start(the_plan)
         result = await session.apply(run, parallelism=parallelism, on_event=on_event)
         problems = await verify(session, run, result)
         return ApplyRun(the_plan, result, tuple(problems), session.http_stats(), verdict)

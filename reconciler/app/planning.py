@@ -8,7 +8,8 @@ after apply, and the fleet. The steps (see ARCHITECTURE.md, "The flow of one pla
 2. refresh the kinds in play from every API at once, planning each kind as soon as its lists
    are in (``engine.deciding.plan_as_listed``);
 3. find the interrupted creates' objects by natural key, and plan again with them recorded;
-4. word a destroy, cut to ``--target`` / ``--exclude``, and judge the mass-delete guard.
+4. word a destroy, cut to ``--target`` / ``--exclude``, refuse deleting what a stack file beside
+   the loaded ones still declares (``app/stack_files.py``), and judge the mass-delete guard.
 
 The result is a value: nothing is stashed on the session for a later step to find.
 """
@@ -20,12 +21,14 @@ from dataclasses import replace
 
 from reconciler.app.planned import PlannedRun, PlanOptions, Scope
 from reconciler.app.session import Session
+from reconciler.engine.deciding.changes import Action, Plan
 from reconciler.engine.deciding.deletes import for_destroy
 from reconciler.engine.deciding.plan import plan
 from reconciler.engine.deciding.plan_as_listed import PlanAsListed
 from reconciler.engine.deciding.select import select
 from reconciler.engine.executing.apply import ApplyResult, Outcome
 from reconciler.engine.executing.pending import explain, resolve
+from reconciler.errors import PlanError
 from reconciler.kinds import REGISTRY, KindRegistry
 from reconciler.state import StateEntry, StateSnapshot
 from reconciler.values import LiveState
@@ -67,12 +70,28 @@ async def plan_run(session: Session, scope: Scope = Scope(), kinds: KindRegistry
     address = session.loaded.address  # a --target / --exclude address may use ${var.…}
     targets, excludes = map(address, scope.options.targets), map(address, scope.options.excludes)
     the_plan = select(the_plan, targets, excludes, strict=not scope.checking)
+    if not scope.destroy:
+        _check_stack_files(session, the_plan)
     run = PlannedRun(the_plan, live, scope, adopted, tuple(pending), len(snapshot.entries))
     problem = run.mass_delete_problem()
     if problem:
         warned = replace(the_plan, warnings=(*the_plan.warnings, f"apply will refuse: {problem}"))
         run = replace(run, plan=warned)
     return run
+
+
+def _check_stack_files(session: Session, the_plan: Plan) -> None:
+    """Refuse a plan that deletes what a stack file beside the loaded ones still declares: the
+    state was made with that file too (``app/stack_files.py``, docs/state.md)."""
+    gone = [c.address for c in the_plan.pending() if c.action is Action.DELETE and not c.deposed_of]
+    if not gone:
+        return
+    from reconciler.app.stack_files import declared_beside, files_problem
+
+    declared = declared_beside(session.loaded, gone, session.environ)
+    problem = files_problem(declared, session.loaded, session.store.description)
+    if problem:
+        raise PlanError(problem)
 
 
 async def verify(session: Session, run: PlannedRun, result: ApplyResult) -> list[str]:

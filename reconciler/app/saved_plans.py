@@ -6,6 +6,7 @@ The decisions are pure and live in ``engine/deciding/saved.py``; the re-plan is 
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +25,20 @@ def save(session: Session, the_plan: Plan, out: Path) -> None:
     saved_plans.write(doc, out)
 
 
+def _same_stack(saved: saved_plans.SavedPlan, session: Session) -> None:
+    """Refuse a plan made from files none of which make this stack: each of its changes would
+    otherwise be reported as "no longer in the configuration", which hides the real mistake."""
+    made_from = {
+        os.path.normpath(f.get("path", "")) for f in saved.meta.get("files") or () if isinstance(f, dict)
+    }
+    here = {os.path.normpath(p) for p in session.loaded.files}
+    if made_from and not made_from & here:
+        raise PlanError(
+            f"{saved.path} is a plan for another stack: it was made from {', '.join(sorted(made_from))}, "
+            f"and this stack is {', '.join(sorted(here))}; apply it with the -f it was made with"
+        )
+
+
 async def plan_from_saved(
     session: Session, saved: saved_plans.SavedPlan, options: PlanOptions = PlanOptions()
 ) -> tuple[PlannedRun, list[str]]:
@@ -34,6 +49,7 @@ async def plan_from_saved(
     if bool(saved.meta.get("sandbox")) != sandbox:
         made = "with --sandbox" if saved.meta.get("sandbox") else "without --sandbox"
         raise PlanError(f"{saved.path} was made {made}; apply it the same way")
+    _same_stack(saved, session)
     kinds = saved.kinds()
     if not kinds:
         return PlannedRun(Plan(()), LiveState()), []

@@ -106,7 +106,12 @@ sandbox_option = click.option(
     help="Use the built-in emulators (no accounts), persisted in .reconciler/sandbox/.",
 )
 format_option = click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text for a person; json for scripts (docs/plan-format.md); markdown for a pull request.",
 )
 _ALLOW_DELETE_KEY = "reconciler.allow_delete_unmanaged"
 
@@ -138,8 +143,8 @@ def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], None
     return callback
 
 
-def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--target / --exclude / --allow-mass-delete, handed to the session by ``plan_options``."""
+def target_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--target / --exclude, handed to the session by ``plan_options``."""
     for option in reversed(
         [
             click.option(
@@ -159,17 +164,25 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 callback=_remember("excludes"),
                 help="Leave out this resource or kind, and what depends on it (repeatable).",
             ),
-            click.option(
-                "--allow-mass-delete",
-                is_flag=True,
-                expose_value=False,
-                callback=_remember("allow_mass_delete"),
-                help="Allow a plan that deletes more than half of the managed resources.",
-            ),
         ]
     ):
         command = option(command)
     return command
+
+
+def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--target / --exclude and --allow-mass-delete: for the commands whose plan may be applied
+    (plan, apply). Not on drift (it changes nothing) nor destroy (deleting everything is its
+    purpose; it asks instead)."""
+    command = click.option(
+        "--allow-mass-delete",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember("allow_mass_delete"),
+        help="Allow a plan that deletes more than half of the managed resources (and at least 5); "
+        "without it, apply refuses such a plan and plan warns.",
+    )(command)
+    return target_options(command)
 
 
 def plan_options() -> PlanOptions:
@@ -263,13 +276,24 @@ def confirm(auto_approve: bool, question: str) -> bool:
     return answer.strip() == "yes"
 
 
-def render(doc: dict[str, Any], fmt: str, report: str = "plan") -> str:
-    """``report``: "plan", or "drift" for the drift report's own title."""
+def render(doc: dict[str, Any], fmt: str, report: str = "plan", state: str | None = None) -> str:
+    """``report``: "plan", "drift" or "destroy", for each one's own title and words. ``state``: where
+    the stack's state is (``StateStore.description``), said in the header of text and Markdown."""
     from reconciler.cli.console import styler
     from reconciler.engine.presenting.render import render_json, render_markdown, render_text
 
     if fmt == "json":
         return render_json(doc)
     if fmt == "markdown":
-        return render_markdown(doc, report=report)
-    return render_text(doc, styler(), report=report)
+        text = render_markdown(doc, report=report)
+        if state is None:
+            return text
+        from reconciler.common.escape import md_code
+
+        title, _, rest = text.partition("\n")
+        return f"{title}\n\nState: {md_code(state)}\n{rest}"
+    text = render_text(doc, styler(), report=report)
+    if state is None:
+        return text
+    title, _, rest = text.partition("\n")
+    return f"{title}\nState: {state}\n{rest}"

@@ -1,4 +1,5 @@
-"""Terminal output: colour (unless NO_COLOR or not a TTY), apply progress, apply summary."""
+"""Terminal output: colour (unless NO_COLOR or not a TTY) and the apply summary; progress is in
+``progress``."""
 
 from __future__ import annotations
 
@@ -9,22 +10,19 @@ from typing import TextIO
 
 import click
 
-from reconciler.engine.deciding.changes import Action, Change
-from reconciler.engine.executing.apply import ActionResult, ApplyResult, Outcome
+from reconciler.common.words import plural
+from reconciler.engine.deciding.changes import Action
+from reconciler.engine.executing.apply import ApplyResult, Outcome
 from reconciler.providers.http import CallStats
-
-PROGRESS = {
-    Action.CREATE: ("creating", "created"),
-    Action.UPDATE: ("updating", "updated"),
-    Action.REPLACE: ("replacing", "replaced"),
-    Action.DELETE: ("destroying", "destroyed"),
-    Action.ADOPT: ("adopting", "adopted"),
-    Action.MOVE: ("moving in state", "moved in state"),
-    Action.STATE_ONLY: ("recording in state", "recorded in state"),
-}
 
 
 def use_colour(stream: TextIO) -> bool:
+    """``--no-color`` and ``NO_COLOR`` win; then ``FORCE_COLOR``; else colour on a terminal. The
+    command line's choice is the root context's ``color`` (``contract.colour_option``)."""
+    ctx = click.get_current_context(silent=True)
+    chosen = ctx.find_root().color if ctx is not None else None
+    if chosen is not None:
+        return chosen
     if os.environ.get("NO_COLOR"):
         return False
     if os.environ.get("FORCE_COLOR"):
@@ -43,24 +41,6 @@ def styler(stream: TextIO | None = None) -> Callable[[str, str], str]:
         return click.style(text, fg=name)
 
     return style
-
-
-def progress_printer(echo: Callable[[str], None]) -> Callable[[Change, str, ActionResult | None], None]:
-    """Plain lines, one per start and end: readable in CI logs and on a terminal alike."""
-
-    def on_event(change: Change, phase: str, result: ActionResult | None) -> None:
-        doing, done = PROGRESS[change.action]
-        if phase == "start":
-            echo(f"{change.address}: {doing}…")
-            return
-        assert result is not None
-        if result.outcome is Outcome.DONE:
-            ident = f" [id={result.remote_id}]" if result.remote_id else ""
-            echo(f"{change.address}: {done} in {result.elapsed_s:.1f}s{ident}")
-        else:
-            echo(f"{change.address}: FAILED after {result.elapsed_s:.1f}s: {result.error}")
-
-    return on_event
 
 
 def apply_summary(result: ApplyResult, command: str = "apply") -> list[str]:
@@ -94,8 +74,8 @@ def apply_summary(result: ApplyResult, command: str = "apply") -> list[str]:
         blocked_by_refusals = [bool(r.blocked_by) and set(r.blocked_by) <= refused for r in waiting]
         if unrecorded:
             lines.append(
-                f"State does NOT record the {len(unrecorded)} change(s) marked [id=…] above; once state "
-                f"can be written, run {command} again: it checks live objects by natural key first."
+                f"State does NOT record the {plural(len(unrecorded), 'change')} marked [id=…] above; once "
+                f"state can be written, run {command} again: it checks live objects by natural key first."
             )
         elif any(not r.refused for r in failed) or not all(blocked_by_refusals):
             lines.append(f"State records everything that was done; run {command} again to finish.")

@@ -4,7 +4,7 @@
   argument; here 2 means only "changes present / drifted" (``plan --detailed-exitcode``, ``drift``),
   so ``reconciler plan --fromat markdown --detailed-exitcode || [ $? -eq 2 ]`` must fail, not pass.
 - **``--debug`` anywhere**: before the command, after it (``reconciler plan --debug``), or
-  ``RECONCILER_DEBUG=1``; every command and group takes it.
+  ``RECONCILER_DEBUG=1``; every command and group takes it, and ``--no-color`` the same way.
 """
 
 from __future__ import annotations
@@ -66,12 +66,37 @@ def debug_option(envvar: str | None = None) -> Callable[[Any], Any]:
 
 
 def add_debug_everywhere(group: click.Group) -> None:
-    """Give every command under ``group`` (recursively) its own ``--debug``."""
+    """Give every command under ``group`` (recursively) its own ``--debug`` and ``--no-color``."""
     for command in group.commands.values():
         if not any(p.name == "debug" for p in command.params):
             debug_option()(command)
+        if not any(p.name == "no_color" for p in command.params):
+            colour_option(command)
         if isinstance(command, click.Group):
             add_debug_everywhere(command)
+
+
+def _colour(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--no-color``, ``NO_COLOR`` and ``FORCE_COLOR`` (no-color.org, force-color.org): the root
+    context's ``color`` is what click.echo and every styler read (``console.use_colour``)."""
+    import os
+
+    root = ctx.find_root()
+    if value or os.environ.get("NO_COLOR"):
+        root.color = False
+    elif os.environ.get("FORCE_COLOR") and root.color is None:
+        root.color = True
+
+
+colour_option = click.option(
+    "--no-color",
+    "--no-colour",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_colour,
+    help="No colour in any output (as NO_COLOR=1 does). FORCE_COLOR=1 forces colour when not a terminal.",
+)
 
 
 def debug_enabled() -> bool:

@@ -12,6 +12,7 @@ import math
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
+from reconciler.common.words import seconds as seconds_text
 from reconciler.errors import ReconcilerError
 
 __all__ = ["DEFAULT_RUN_TIMEOUT_S", "RUN_TIMEOUT_VAR", "RunTimedOut", "run_deadline", "within"]
@@ -50,6 +51,6 @@ async def within(coro: Coroutine[Any, Any, T], seconds: float | None) -> T:
         if not scope.expired():
             raise
         raise RunTimedOut(
-            f"the run did not finish within {seconds:g}s ({RUN_TIMEOUT_VAR}) and was stopped; "
+            f"the run did not finish within {seconds_text(seconds)} ({RUN_TIMEOUT_VAR}) and was stopped; "
             "what was done and recorded stays recorded: run it again to finish"
         ) from None

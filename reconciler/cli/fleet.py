@@ -29,7 +29,10 @@ def _format_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., An
     )
 
 
-format_option = _format_option("html and prometheus: with --stacks only.")
+format_option = _format_option(
+    "text for a person, json for scripts, markdown for an issue or chat; html (a page) and prometheus "
+    "(textfile collector): with --stacks only."
+)
 
 
 def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
@@ -140,10 +143,11 @@ def run_fleet(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | No
     async def body() -> int:
         from reconciler.app.fleet import render
         from reconciler.app.fleet.workers import check_in_workers
+        from reconciler.common.words import plural
 
         stacks = in_shard(discover(list(chosen["stacks"])), shard)
         where = f" (shard {shard})" if shard else ""
-        click.echo(f"Checking {len(stacks)} stacks{where}…", err=True)
+        click.echo(f"Checking {plural(len(stacks), 'stack')}{where}…", err=True)
         report = await check_in_workers(
             stacks,
             environ=os.environ,
@@ -155,12 +159,12 @@ def run_fleet(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | No
             on_checked=_progress,
             policy=policy.chosen(),
         )
-        _write(render(report, fmt))
+        _write(render(report, fmt, _styler()))
         summary = report["summary"]
         click.echo(
-            f"{summary['stacks']} stacks: {summary['errored']} errored, {summary['drifted']} drifted, "
-            f"{summary['pending']} pending config, {summary['in_sync']} in sync, "
-            f"{summary.get('policy_denied', 0)} denied by policy "
+            f"{plural(summary['stacks'], 'stack')}: {summary['errored']} errored, "
+            f"{summary['drifted']} drifted, {summary['pending']} pending config, "
+            f"{summary['in_sync']} in sync, {summary.get('policy_denied', 0)} denied by policy "
             f"({report['duration_s']:.1f}s); exit {report['exit_code']}",
             err=True,
         )
@@ -173,14 +177,18 @@ def run_fleet(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | No
 
 def _progress(stack: dict[str, Any]) -> None:
     """One line on stderr per stack that needs attention (in-sync stacks only count at the end)."""
+    from reconciler.common.escape import shown
+    from reconciler.common.words import plural
+
+    name = shown(stack["name"])
     if stack["status"] == "errored":
         first, *more = stack["error"].splitlines() or [""]
-        extra = f" (and {len(more)} more problems)" if more else ""
-        click.echo(f"  {stack['name']}: errored: {first}{extra}", err=True)
+        extra = f" (and {plural(len(more), 'more problem')})" if more else ""
+        click.echo(f"  {name}: errored: {shown(first)}{extra}", err=True)
     elif stack["status"] != "in_sync":
-        click.echo(f"  {stack['name']}: {stack['status']} ({len(stack['changes'])} changes)", err=True)
+        click.echo(f"  {name}: {stack['status']} ({plural(len(stack['changes']), 'change')})", err=True)
     if (stack.get("policy") or {}).get("denied"):
-        click.echo(f"  {stack['name']}: denied by policy", err=True)
+        click.echo(f"  {name}: denied by policy", err=True)
 
 
 async def _notify(url: str, report: dict[str, Any]) -> None:
@@ -201,6 +209,13 @@ notify_option = click.option(
 )
 
 
+def _styler() -> Callable[[str, str], str]:
+    """The terminal's colours (``cli.console``, imported when a report is written: it loads the engine)."""
+    from reconciler.cli.console import styler
+
+    return styler()
+
+
 def _write(text: str) -> None:
     click.echo(text, nl=False)
     sys.stdout.flush()
@@ -213,7 +228,7 @@ def report() -> None:
 
 @report.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@_format_option("text is the Markdown.")
+@_format_option("text: an aligned table for a terminal; json, markdown, html (a page), prometheus.")
 @notify_option
 def merge(files: tuple[Path, ...], fmt: str, notify: str | None) -> None:
     """Merge the JSON reports of a fleet's shards into one (exit 0 in sync, 2 drift, 1 errored or a
@@ -224,11 +239,12 @@ def merge(files: tuple[Path, ...], fmt: str, notify: str | None) -> None:
         from reconciler.app.fleet.merge import merge_reports, read_report
 
         merged = merge_reports({path: read_report(path) for path in files})
-        _write(render(merged, fmt))
+        _write(render(merged, fmt, _styler()))
         if merged["missing_shards"]:
             missing = ", ".join(map(str, merged["missing_shards"]))
             count = merged["shards"][0]["count"] if merged["shards"] else "?"
-            click.echo(f"Error: no report from shard(s) {missing} of {count}", err=True)
+            shards = "shards" if len(merged["missing_shards"]) > 1 else "shard"
+            click.echo(f"Error: no report from {shards} {missing} of {count}", err=True)
         if notify:
             await _notify(notify, merged)
         return int(merged["exit_code"])

@@ -20,6 +20,7 @@ from reconciler.cli.common import (
     sandbox_option,
     stack_inputs,
 )
+from reconciler.common.words import plural
 
 if TYPE_CHECKING:
     from reconciler.state import StateStore
@@ -71,7 +72,7 @@ def export(paths: tuple[Path, ...], sandbox: bool, kinds: tuple[str, ...]) -> No
         click.echo(exported.text, nl=False)
         for note in [*notes, *(f"not exported: {s}" for s in exported.skipped)]:
             click.echo(f"Note: {note}", err=True)
-        click.echo(f"Exported {exported.count} resource(s).", err=True)
+        click.echo(f"Exported {plural(exported.count, 'resource')}.", err=True)
         return EXIT_OK
 
     run(body)

@@ -17,6 +17,7 @@ from reconciler.cli.common import (
     stack_inputs,
 )
 from reconciler.cli.sandbox_dialects import dialect_options, dialects
+from reconciler.common.words import plural
 
 
 @click.command()
@@ -27,7 +28,8 @@ def validate(paths: tuple[Path, ...]) -> None:
 
     async def body() -> int:
         loaded = load_stack(paths_or_cwd(paths), os.environ, stack_inputs())
-        click.echo(f"The stack is valid: {len(loaded.resources)} resource(s) in {len(loaded.files)} file(s).")
+        resources, files = plural(len(loaded.resources), "resource"), plural(len(loaded.files), "file")
+        click.echo(f"The stack is valid: {resources} in {files}.")
         return EXIT_OK
 
     run(body)
@@ -41,26 +43,67 @@ def schema() -> None:
     click.echo(json.dumps(stack_schema(), indent=2))
 
 
+@click.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL: commands, options, choices and file names
+    complete on Tab. Load it from your shell's start-up file, or save it where the shell looks
+    (see the examples)."""
+    from click.shell_completion import get_completion_class
+
+    from reconciler.cli import main
+
+    found = get_completion_class(shell)
+    assert found is not None  # the Choice above names only shells click supports
+    click.echo(found(main, {}, "reconciler", "_RECONCILER_COMPLETE").source())
+
+
 @click.group()
 def sandbox() -> None:
     """The built-in emulators of the three APIs."""
 
 
 @sandbox.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on: loopback only, unless --allow-remote.",
+)
 @click.option(
     "--port",
     default=8787,
     show_default=True,
     type=click.IntRange(0, 65535),
-    help="0: any free port (the one it got is printed).",
+    help="TCP port to listen on (0: any free port; the one it got is printed).",
 )
 @click.option(
-    "--data-dir", type=click.Path(path_type=Path), default=None, help="Persist here (default: memory)."
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Keep the emulators' objects in this folder across restarts (default: in memory only).",
 )
-@click.option("--latency-ms", type=float, default=0.0, show_default=True)
-@click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
-@click.option("--fault-seed", type=int, default=None)
+@click.option(
+    "--latency-ms",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Delay every answer by this many milliseconds, as a distant API would.",
+)
+@click.option(
+    "--fault-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of requests (0 to 1) answered with a fault: a 5xx, a 429, a dropped connection or a "
+    "lost response after the change was made.",
+)
+@click.option(
+    "--fault-seed",
+    type=int,
+    default=None,
+    help="Seed of the fault draw, to replay the same faults run after run (default: random).",
+)
 @click.option("--page-size", type=int, default=None, help="Items per list page (default: each API's own).")
 @dialect_options
 @click.option(

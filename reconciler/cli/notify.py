@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 from reconciler.common.escape import md_text
 from reconciler.common.redact import scrub
+from reconciler.common.words import plural
 from reconciler.errors import ApiError, ProviderError, ReconcilerError
 from reconciler.providers.connect import Endpoint, Transport, api_client
 from reconciler.providers.http import check_endpoint
@@ -61,8 +62,10 @@ def drift_report(
     if drifted:
         addresses = ", ".join(md_text(c["address"]) for c in pending[:10])
         more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
+        differ = "differs" if len(pending) == 1 else "differ"
         text = (
-            f"reconciler drift: {len(pending)} resource(s) differ from the configuration: {addresses}{more}"
+            f"reconciler drift: {plural(len(pending), 'resource')} {differ} from the configuration: "
+            f"{addresses}{more}"
         )
     else:
         text = "reconciler drift: in sync, live state matches the configuration"

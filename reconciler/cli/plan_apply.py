@@ -26,11 +26,21 @@ from reconciler.cli.common import (
     sandbox_option,
     selection_options,
     stack_inputs,
+    target_options,
 )
 
 if TYPE_CHECKING:
     from reconciler.app.policy_gate import Verdict
+    from reconciler.app.session import Session
     from reconciler.engine.deciding.plan import Plan
+
+verbose_option = click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Print a line as each action starts and ends, also on a terminal (where the default is one "
+    "live bar per kind).",
+)
 
 
 @click.command()
@@ -49,7 +59,6 @@ if TYPE_CHECKING:
 @policy.policy_options
 def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bool, out: Path | None) -> None:
     """Show what apply would do."""
-    from reconciler.app.planning import Scope, plan_run
     from reconciler.app.session import open_session
 
     async def body() -> int:
@@ -59,7 +68,8 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
             ) as session,
             policy.gate(session) as gate,
         ):
-            the_plan = (await plan_run(session, Scope(plan_options()))).plan
+            the_plan = await _planned(session)
+            state = session.store.description
             if out is not None:
                 from reconciler.app.saved_plans import save
 
@@ -68,7 +78,7 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
             verdict = await gate.judge(doc, "plan") if gate is not None else None
         if verdict is not None:
             doc["policy"] = verdict.to_json()
-        click.echo(render(doc, fmt), nl=False)
+        click.echo(render(doc, fmt, state=state), nl=False)
         if out is not None:
             inputs = stack_inputs()
             flags = [
@@ -104,14 +114,13 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
     default=None,
     help="POST the drift report (JSON) to this webhook; failing to is an error. Shown as scheme://host only.",
 )
-@selection_options
+@target_options
 @policy.policy_options
 def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) -> None:
     """Read-only check: exit 0 in sync, 2 drifted or pending changes, 1 error. Takes no lock.
     With --stacks DIR: every stack under DIR (1 wins over 2: any stack errored)."""
     if fleet.requested(fmt):
         return fleet.run_fleet(paths, sandbox, fmt, notify)
-    from reconciler.app.planning import Scope, plan_run
     from reconciler.app.session import open_session
 
     async def body() -> int:
@@ -121,12 +130,13 @@ def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) 
             ) as session,
             policy.gate(session) as gate,
         ):
-            the_plan = (await plan_run(session, Scope(plan_options()))).plan
+            the_plan = await _planned(session)
+            state = session.store.description
             doc = the_plan.to_json()
             verdict = await gate.judge(doc, "drift") if gate is not None else None
         if verdict is not None:
             doc["policy"] = verdict.to_json()
-        click.echo(render(doc, fmt, report="drift"), nl=False)
+        click.echo(render(doc, fmt, report="drift", state=state), nl=False)
         if notify:
             from reconciler.cli.notify import drift_report, shown_url
             from reconciler.cli.notify import notify as send
@@ -141,6 +151,19 @@ def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) 
     run(body)
 
 
+async def _planned(session: Session) -> Plan:
+    """The session's plan, with a heartbeat on stderr while live state is read (stdout stays the
+    report's)."""
+    from reconciler.app.planning import Scope, plan_run
+    from reconciler.cli.progress import Heartbeat
+
+    reading = Heartbeat(lambda line: click.echo(line, err=True), "reading live state").start()
+    try:
+        return (await plan_run(session, Scope(plan_options()))).plan
+    finally:
+        reading.stop()
+
+
 def _apply_command(
     paths: tuple[Path, ...],
     sandbox: bool,
@@ -149,14 +172,22 @@ def _apply_command(
     destroy: bool,
     lock_timeout: float = 0.0,
     planfile: Path | None = None,
+    verbose: bool = False,
 ) -> None:
+    import sys
+
     from reconciler.app.apply_run import apply_stack
     from reconciler.app.session import open_session
-    from reconciler.cli.console import apply_summary, http_summary, progress_printer
+    from reconciler.cli.console import apply_summary, http_summary, use_colour
     from reconciler.cli.interrupt import InFlight
+    from reconciler.cli.progress import ApplyProgress, Heartbeat, wants_live
 
     verb = "destroy these resources" if destroy else "perform these actions"
     flight = InFlight("destroy" if destroy else "apply")
+    progress = ApplyProgress(click.echo, live=wants_live(sys.stdout, verbose), colour=use_colour(sys.stdout))
+    reading = Heartbeat(lambda line: click.echo(line, err=True), "reading live state")
+    report = "destroy" if destroy else "plan"
+    state: list[str | None] = [None]  # where the session keeps state, once it is open
 
     def ask(_plan: object) -> bool:
         if confirm(auto_approve, f"\nDo you want to {verb}?"):
@@ -164,17 +195,24 @@ def _apply_command(
         click.echo("Apply cancelled.")
         return False
 
-    def starting() -> None:
+    def start(the_plan: Plan) -> None:
         flight.started()
         click.echo("")
+        progress.start(the_plan.pending())
+
+    def show(the_plan: Plan) -> None:
+        reading.stop()
+        click.echo(render(the_plan.to_json(), "text", report=report, state=state[0]), nl=False)
 
     async def body() -> int:
+        reading.start()
         async with (
             open_session(
                 paths_or_cwd(paths), sandbox=sandbox, environ=os.environ, inputs=stack_inputs()
             ) as session,
             policy.gate(session) as gate,
         ):
+            state[0] = session.store.description
             judge = None
             if gate is not None:
 
@@ -183,20 +221,24 @@ def _apply_command(
                     policy.show_verdict(verdict)
                     return verdict
 
-            done = await apply_stack(
-                session,
-                destroy=destroy,
-                parallelism=parallelism,
-                confirm=ask,
-                show_plan=lambda the_plan: click.echo(render(the_plan.to_json(), "text"), nl=False),
-                on_notice=lambda line: click.echo(line, err=True),
-                on_event=flight.follow(progress_printer(click.echo)),
-                on_start=starting,
-                lock_timeout=lock_timeout,
-                planfile=planfile,
-                options=plan_options(),
-                judge=judge,
-            )
+            try:
+                done = await apply_stack(
+                    session,
+                    destroy=destroy,
+                    parallelism=parallelism,
+                    confirm=ask,
+                    show_plan=show,
+                    on_notice=lambda line: click.echo(line, err=True),
+                    on_event=flight.follow(progress.on_event),
+                    on_start=start,
+                    lock_timeout=lock_timeout,
+                    planfile=planfile,
+                    options=plan_options(),
+                    judge=judge,
+                )
+            finally:
+                reading.stop()
+                progress.stop()
         if done.denied:
             policy.verdict_note(done.verdict, "nothing was applied")
             return EXIT_ERROR
@@ -207,7 +249,8 @@ def _apply_command(
             click.echo(line)
         calls = http_summary(done.calls or {})
         if calls:
-            click.echo("API calls (including the plan and the check after apply):")
+            check = "the check after destroy" if destroy else "the check after apply"
+            click.echo(f"API calls (including the plan and {check}):")
             for line in calls:
                 click.echo(line)
         for problem in done.problems:
@@ -233,6 +276,7 @@ parallelism_option = click.option(
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @parallelism_option
 @lock_timeout_option
+@verbose_option
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @selection_options
 @allow_delete_option
@@ -243,12 +287,20 @@ def apply_cmd(
     auto_approve: bool,
     parallelism: int,
     lock_timeout: float,
+    verbose: bool,
     planfile: Path | None,
 ) -> None:
     """Make live state match the stack; with PLANFILE (from `plan --out`), apply exactly that
     reviewed plan, without asking, or refuse if what it was made from has changed since."""
     _apply_command(
-        paths, sandbox, auto_approve, parallelism, destroy=False, lock_timeout=lock_timeout, planfile=planfile
+        paths,
+        sandbox,
+        auto_approve,
+        parallelism,
+        destroy=False,
+        lock_timeout=lock_timeout,
+        planfile=planfile,
+        verbose=verbose,
     )
 
 
@@ -258,11 +310,19 @@ def apply_cmd(
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @parallelism_option
 @lock_timeout_option
-@selection_options
+@verbose_option
+@target_options
 @allow_delete_option
 @policy.policy_options
 def destroy(
-    paths: tuple[Path, ...], sandbox: bool, auto_approve: bool, parallelism: int, lock_timeout: float
+    paths: tuple[Path, ...],
+    sandbox: bool,
+    auto_approve: bool,
+    parallelism: int,
+    lock_timeout: float,
+    verbose: bool,
 ) -> None:
     """Delete everything this stack manages (everything in state)."""
-    _apply_command(paths, sandbox, auto_approve, parallelism, destroy=True, lock_timeout=lock_timeout)
+    _apply_command(
+        paths, sandbox, auto_approve, parallelism, destroy=True, lock_timeout=lock_timeout, verbose=verbose
+    )

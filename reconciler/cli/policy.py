@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from reconciler.common.words import plural
+
 if TYPE_CHECKING:
     from reconciler.app.policy_gate import PolicyChoice, PolicyGate, Verdict
     from reconciler.app.session import Session
@@ -100,7 +102,8 @@ def verdict_note(verdict: Verdict | None, what: str) -> None:
     """Say on stderr that a policy denied the plan (the rendering above shows each denial)."""
     if verdict is not None and verdict.denied:
         click.echo(
-            f"Error: denied by policy ({verdict.denial_count()} denial(s), listed above); {what}", err=True
+            f"Error: denied by policy ({plural(verdict.denial_count(), 'denial')}, listed above); {what}",
+            err=True,
         )
 
 
@@ -111,7 +114,14 @@ def policy_group() -> None:
 
 @policy_group.command(name="test")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--policy-namespace", "namespace", default="main", show_default=True, metavar="NS")
+@click.option(
+    "--policy-namespace",
+    "namespace",
+    default="main",
+    show_default=True,
+    metavar="NS",
+    help="The Rego package of the rules.",
+)
 def policy_test(path: Path, namespace: str) -> None:
     """Run the tests of the policies in PATH: the cases in PATH/tests/*.yaml and the test_* rules.
     Exit 1 on any failure (or when there is no test)."""
@@ -147,10 +157,22 @@ def policy_test(path: Path, namespace: str) -> None:
     type=click.Path(path_type=Path),
     help="Rego policy file or folder (repeatable).",
 )
-@click.option("--policy-namespace", "namespace", default="main", show_default=True, metavar="NS")
+@click.option(
+    "--policy-namespace",
+    "namespace",
+    default="main",
+    show_default=True,
+    metavar="NS",
+    help="The Rego package of the rules.",
+)
 @click.option("--stack", "stack", default="", help="The stack name the rules see (input.reconciler.stack).")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text for a person, json for scripts, markdown for a pull request.",
 )
 def policy_eval(planfile: Path, policy_paths: tuple[Path, ...], namespace: str, stack: str, fmt: str) -> None:
     """Judge a plan file (`plan --out`, or `plan --format json` saved) with the policies, offline.

@@ -33,7 +33,7 @@ from reconciler.config.expansion import check_events
 from reconciler.config.references import Reference, Template, parse_reference
 from reconciler.errors import ConfigError, ConfigIssue
 
-__all__ = ["LoadedFile", "MarkedDict", "MarkedList", "load_file", "stack_files"]
+__all__ = ["LoadedFile", "MarkedDict", "MarkedList", "load_file", "stack_files", "yaml_kind"]
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_VALUES = MAX_FILE_BYTES // 2  # what the largest file can write ("x," is 2 bytes): aliases add no more
@@ -496,12 +496,24 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
     )
 
 
+def yaml_kind(value: object) -> str:
+    """What a YAML value is, in YAML's words: "a list", "a mapping", "a string", …"""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    for kind, name in ((dict, "a mapping"), (list, "a list"), (str, "a string"), (int | float, "a number")):
+        if isinstance(value, kind):
+            return name
+    return "a date or time" if hasattr(value, "isoformat") else "a value"
+
+
 def _stack_document(data: Any, file: str) -> MarkedDict | None:
     """A stack file holds a mapping (or nothing: an empty file, which the caller reports)."""
     if data is not None and not isinstance(data, MarkedDict):
         raise ConfigError(
             ConfigIssue(
-                f"a stack file must be a mapping (version:, cores:, …), not a {type(data).__name__}",
+                f"a stack file must be a mapping (version:, cores:, …), not {yaml_kind(data)}",
                 file=file,
                 line=1,
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 import types
 import typing
 from typing import Any
@@ -251,6 +252,9 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+_VALID_DICT = re.compile(r"a valid dictionary( or instance of \w+)?")
+
+
 def _strip_prefix(message: str) -> str:
     return message[len("Value error, ") :] if message.startswith("Value error, ") else message
 
@@ -296,10 +300,15 @@ def _issue(err: Any, data: MarkedDict, secrets: set[tuple[str, int, int]]) -> Co
         )
         if value_mark is not None:
             mark = value_mark
+        message = _VALID_DICT.sub("a mapping", message)  # YAML's word, not Python's
         scalar_input = "input" in err and not isinstance(err["input"], dict | list)
         if (scalar_input or kind.endswith("_type")) and ", got " not in message:
             shown = "a value from the environment" if is_secret else _describe(err.get("input"))
             message = f"{message}, got {shown}"
+        if isinstance(err.get("input"), bool) and kind not in ("bool_type", "bool_parsing"):
+            message += (
+                ' (YAML reads on/off, yes/no and true/false unquoted as booleans: quote the word, e.g. "on")'
+            )
     if loc == ("version",) and kind in ("literal_error", "value_error"):
         message = f"unsupported stack format version (expected 1), got {_describe(err.get('input'))}"
     return ConfigIssue(

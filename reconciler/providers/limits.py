@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx2
 
+from reconciler.common.words import seconds as seconds_text
 from reconciler.errors import ApiError, ProviderError
 
 __all__ = [
@@ -91,7 +92,8 @@ async def send_within(
                 await response.aclose()  # also when the deadline cuts a read short
     except TimeoutError:
         raise httpx2.ReadTimeout(
-            f"no complete answer within {deadline_s:g}s, the deadline of one attempt", request=request
+            f"no complete answer within {seconds_text(deadline_s)}, the deadline of one attempt",
+            request=request,
         ) from None
     headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _BODY_HEADERS]
     return httpx2.Response(

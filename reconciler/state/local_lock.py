@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.common.paths import read_capped, write_atomic
+from reconciler.common.words import seconds as seconds_text
 from reconciler.errors import LockLost, StateError, os_error_message
+from reconciler.state.waiting import wait_hint
 
 __all__ = ["DirectoryLock", "held_message", "is_stale", "read_holder"]
 
@@ -162,16 +164,17 @@ def is_stale(holder: dict[str, Any]) -> bool:
 
 def held_message(lock_path: Path, current: dict[str, Any] | None, timeout: float) -> str:
     """Why the lock could not be taken, naming the holder when its lock file says who it is."""
-    waited = f"; waited {timeout:g}s" if timeout > 0 else ""
+    waited = f"; waited {seconds_text(timeout)}" if timeout > 0 else ""
     if not current:
         return (
             f"state is locked by another process (it holds {lock_path.parent}; its lock file "
-            f"{lock_path.name} is missing){waited}"
+            f"{lock_path.name} is missing){waited}{wait_hint(timeout)}"
         )
     stamp = current.get("since", 0)
     stamp = stamp if isinstance(stamp, int | float) and 0 <= stamp < 2**40 else 0
-    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+    since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp))
     return (
         f"state is locked by pid {current.get('pid')} on {current.get('host')} "
         f"({current.get('purpose', 'apply')}, since {since}){waited}; lock file: {lock_path}"
+        f"{wait_hint(timeout)}"
     )

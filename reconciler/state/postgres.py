@@ -32,7 +32,7 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
@@ -41,9 +41,10 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
 from reconciler.common.redact import remember
+from reconciler.common.words import seconds as seconds_text
 from reconciler.errors import LockHeld, LockLost, StateError
 from reconciler.state.base import StateEntry, StateSnapshot, entries_from_json
-from reconciler.state.waiting import LockWait
+from reconciler.state.waiting import LockWait, wait_hint
 
 __all__ = ["PostgresStateStore", "scrub_dsn"]
 
@@ -289,7 +290,7 @@ class PostgresStateStore:
             raise self._error("cannot take the state lock", exc) from None
 
     def _held_message(self, conn: psycopg.Connection[Any], timeout: float) -> str:
-        waited = f"; waited {timeout:g}s" if timeout > 0 else ""
+        waited = f"; waited {seconds_text(timeout)}" if timeout > 0 else ""
         row = conn.execute(_HOLDER, {"stack": self.stack, "ns": LOCK_NAMESPACE}).fetchone()
         if row is None:
             return f"could not take the state lock ({self.description}): its holder just let go{waited}"
@@ -297,7 +298,12 @@ class PostgresStateStore:
         if pid is None:
             return (
                 f"state is locked by PostgreSQL session {backend_pid}, which has not said who it is "
-                f"({self.description}){waited}"
+                f"({self.description}){waited}{wait_hint(timeout)}"
             )
-        when = since.astimezone().strftime("%Y-%m-%d %H:%M:%S") if isinstance(since, datetime) else since
-        return f"state is locked by pid {pid} on {host} ({purpose}, since {when}){waited}; {self.description}"
+        when = (
+            since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if isinstance(since, datetime) else since
+        )
+        return (
+            f"state is locked by pid {pid} on {host} ({purpose}, since {when}){waited}; {self.description}"
+            f"{wait_hint(timeout)}"
+        )

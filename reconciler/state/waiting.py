@@ -10,7 +10,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["LockWait"]
+from reconciler.common.words import seconds as seconds_text
+
+__all__ = ["LockWait", "wait_hint"]
 
 POLL_INTERVAL_S = 0.25
 
@@ -31,3 +33,10 @@ class LockWait:
             if remaining <= 0:
                 return False
             self.sleep(min(self.interval, remaining))
+
+
+def wait_hint(timeout: float) -> str:
+    """What to do about a held lock, said after the holder: wait with ``--lock-timeout``."""
+    if timeout > 0:
+        return f"; to wait longer than {seconds_text(timeout)}, raise --lock-timeout"
+    return "; to wait for it, pass --lock-timeout SECONDS (e.g. --lock-timeout 300)"

@@ -116,4 +116,4 @@ def test_a_state_only_change_is_reported_as_a_resource_that_differs(
     assert result.exit_code == 2, result
     (report,) = receiver.reports
     assert report["drifted"] is True
-    assert report["text"] == "reconciler drift: 1 resource(s) differ from the configuration: cores.fast"
+    assert report["text"] == "reconciler drift: 1 resource differs from the configuration: cores.fast"

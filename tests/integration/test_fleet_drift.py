@@ -68,7 +68,7 @@ def test_one_process_reports_every_stack_and_errors_do_not_hide_drift(
     assert set(server.methods) == {"GET"}, server.methods  # read-only
     assert {f: f.joinpath(".reconciler", "state.json").read_bytes() for f in folders} == states
     assert not (root / "team-0" / "env-0" / ".reconciler" / "lock").exists()
-    assert "team-1/env-1: drifted (1 changes)" in result.stderr
+    assert "team-1/env-1: drifted (1 change)" in result.stderr
     assert "6 stacks: 2 errored, 1 drifted, 1 pending config, 2 in sync" in result.stderr
 
     markdown = run_cli("drift", "--stacks", root, "--format", "markdown")
@@ -174,8 +174,8 @@ def test_shards_partition_the_fleet_and_merge_back_into_the_whole_report(
 
     incomplete = run_cli("report", "merge", files[0], files[2], "--format", "markdown")
     assert incomplete.exit_code == 1
-    assert "no report from shard(s) 1 of 3" in incomplete.stderr
-    assert "**Incomplete: no report from shard(s) 1.**" in incomplete.stdout
+    assert "no report from shard 1 of 3" in incomplete.stderr
+    assert "**Incomplete: no report from shard 1.**" in incomplete.stdout
 
 
 def test_usage_mistakes_are_one_clear_error(tmp_path: Path, run_cli: RunCli) -> None:

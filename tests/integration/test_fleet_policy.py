@@ -48,7 +48,7 @@ def test_each_stacks_policy_results_are_in_every_format_of_the_report(
     assert "denied by policy" in result.stderr
 
     markdown = run_cli("drift", "--stacks", root, "--policy", LIBRARY, "--format", "markdown").stdout
-    assert "**Denied by policy: 1 stack(s).**" in markdown
+    assert "**Denied by policy: 1 stack.**" in markdown
     assert "⛔ policy denies (`deny_core_precision`): cores.s0-b: precision 1024 is above 256" in markdown
     assert "⚠ policy warns (`warn`): &lt;b&gt;look&lt;/b&gt; \\| twice" in markdown
     html = run_cli("drift", "--stacks", root, "--policy", LIBRARY, "--format", "html").stdout

@@ -116,7 +116,10 @@ def test_export_validate_plan_shows_only_adoptions(
 
     result = run_cli("export", "--kind", "cores", "--kind", "repositories", "--kind", "webhooks")
     assert result.exit_code == 0, result
-    assert result.stdout.startswith("# yaml-language-server: $schema=")
+    assert "yaml-language-server" not in result.stdout.split("\nversion:")[0].replace(  # no unserved URL
+        "then a yaml-language-server modeline", ""
+    )
+    assert "`reconciler schema > stack.schema.json`" in result.stdout
     doc = yaml.safe_load(result.stdout)
     assert doc["version"] == 1
     assert set(doc["cores"]) == {"fast-athens", "reference"}

@@ -81,7 +81,7 @@ def test_a_state_write_failing_mid_apply_reports_what_was_created(
     assert len(made) == 2
     assert "0 added" in out and "2 more done on the API but NOT recorded in state" in out, out
     assert all(f"[id={core_id}]" in out for core_id in made), out
-    assert "State does NOT record the 2 change(s)" in out and "State records everything" not in out
+    assert "State does NOT record the 2 changes" in out and "State records everything" not in out
 
     state.rmdir()
     code, out, err = finish(spawn("apply", "--auto-approve", "-f", folder))

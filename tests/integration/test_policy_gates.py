@@ -45,7 +45,7 @@ def test_a_plan_deleting_a_protected_core_is_denied_in_every_format(
     text = run_cli("plan", "-f", stack_dir.path, "--policy", LIBRARY)
     assert text.exit_code == 1, text
     assert f"✗ [deny_protected] {DENIAL}" in text.stdout
-    assert "denied by policy (1 denial(s)" in text.stderr
+    assert "denied by policy (1 denial," in text.stderr
     markdown = run_cli("plan", "-f", stack_dir.path, "--policy", LIBRARY, "--format", "markdown")
     assert markdown.exit_code == 1
     assert f"| ✗ deny | `deny_protected` | {DENIAL} |" in markdown.stdout

@@ -182,7 +182,8 @@ def test_not_a_saved_plan(stack_dir: StackDir, run_cli: RunCli, api: SignaloidAp
     plain.write_text(run_cli("plan", "-f", stack_dir.path, "--format", "json").stdout, encoding="utf-8")
     result = run_cli("apply", "-f", stack_dir.path, plain)
     assert result.exit_code == 1
-    assert "is not a saved plan; make one with `reconciler plan --out" in result.stderr
+    assert "is not a saved plan (it is kept as it is); make one with" in result.stderr
+    assert "`reconciler plan -f STACK --out plan.json`" in result.stderr  # not over the file given
     assert not api.objects("cores")
 
 

@@ -196,7 +196,7 @@ def test_destroy_removes_everything_in_state_and_nothing_else(
     assert api.objects("repositories") == []
     assert stack_dir.state() == {}
     again = run_cli("destroy", "--auto-approve", "-f", stack_dir.path)
-    assert again.exit_code == 0 and "No changes." in again.stdout, again
+    assert again.exit_code == 0 and "Nothing to destroy. The state records no resource" in again.stdout, again
 
 
 def test_plan_json_has_the_documented_shape(

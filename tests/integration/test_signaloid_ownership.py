@@ -115,7 +115,7 @@ def test_unmanaged_objects_are_listed_and_never_touched(
 
     plan = run_cli("plan", "-f", stack_dir.path)
     assert plan.exit_code == 0, plan
-    assert "Unmanaged: 3 live object(s) not in the configuration nor in state (never touched):" in plan.stdout
+    assert "Unmanaged: 3 live objects not in the configuration nor in state (never touched):" in plan.stdout
     for kind, remote_id in strangers:
         assert f"  {kind} {remote_id}" in plan.stdout
     doc = run_cli("plan", "--format", "json", "-f", stack_dir.path).json()

@@ -209,8 +209,7 @@ def test_deleting_a_workspace_that_holds_unmanaged_instances_needs_an_opt_in(
     refused = run_cli("destroy", "--auto-approve", "-f", stack_dir.path)
     assert refused.exit_code == 1, refused
     assert (
-        "deleting workspaces.research would also delete 1 object(s) this stack does not manage"
-        in refused.output
+        "deleting workspaces.research would also delete 1 object this stack does not manage" in refused.output
     )
     assert "package_instances 'intruder'" in refused.output
     assert "--allow-delete-unmanaged workspaces.research" in refused.output

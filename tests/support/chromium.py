@@ -44,9 +44,11 @@ def chromium() -> str:
     pytest.skip(reason)
 
 
-def _run(page: Path | str, *flags: str) -> subprocess.CompletedProcess[str]:
-    """``page``: a file, or an ``http://`` URL (a live page, such as ``reconciler watch``'s)."""
+def _run(page: Path | str, *flags: str, fragment: str = "") -> subprocess.CompletedProcess[str]:
+    """``page``: a file, or an ``http://`` URL (a live page, such as ``reconciler watch``'s);
+    ``fragment``: the address's ``#…`` part."""
     target = page if isinstance(page, str) else page.resolve().as_uri()
+    target += f"#{fragment}" if fragment else ""
     with tempfile.TemporaryDirectory(prefix="reconciler-chromium-") as profile:
         command = [chromium(), *FLAGS, f"--user-data-dir={profile}", *flags, target]
         result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
@@ -54,9 +56,9 @@ def _run(page: Path | str, *flags: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def dump_dom(page: Path | str) -> str:
-    """The page's DOM as the browser built it, serialised."""
-    return _run(page, "--dump-dom").stdout
+def dump_dom(page: Path | str, fragment: str = "") -> str:
+    """The page's DOM as the browser built it (its scripts run), serialised."""
+    return _run(page, "--dump-dom", fragment=fragment).stdout
 
 
 def screenshot(page: Path | str, out: Path, size: tuple[int, int] = (1000, 700)) -> Path:

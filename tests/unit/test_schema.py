@@ -104,6 +104,8 @@ def _parse(args: list[str]) -> click.Context:
 def readme_commands() -> list[str]:
     commands = [line for block in sh_blocks(README) for line in block if line.startswith("reconciler ")]
     commands += re.findall(r"`(reconciler [^`]+)`", README)
+    # A redirection and a trailing comment are the shell's, not the CLI's.
+    commands = [re.sub(r"\s+#.*$", "", c).split(" > ")[0] for c in commands]
     return [c for c in commands if "|" not in c and "..." not in c]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = ["FORMATS", "render", "to_json"]
@@ -20,8 +20,13 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 FORMATS = ("text", "json", "markdown", "html", "prometheus")
 
 
-def render(report: Mapping[str, Any], fmt: str) -> str:
-    """The report in ``fmt`` (``text`` is the Markdown, for a terminal or a CI log)."""
+def render(report: Mapping[str, Any], fmt: str, style: Callable[[str, str], str] | None = None) -> str:
+    """The report in ``fmt``; ``text`` is an aligned table for a terminal, coloured by ``style``
+    (``cli.console.styler``: colour name or "bold"; none: plain)."""
+    if fmt == "text":
+        from reconciler.app.fleet.text import render_text
+
+        return render_text(report, style) if style else render_text(report)
     if fmt == "json":
         return to_json(report)
     if fmt == "html":

@@ -14,6 +14,7 @@ from typing import Any
 
 from reconciler.app.fleet.model import policy_denied, policy_findings, shard_label, stack_totals
 from reconciler.common.escape import clip, md_cell_code, md_code, md_fence, md_text
+from reconciler.common.words import plural
 
 __all__ = ["DEFAULT_LIMIT", "render_markdown"]
 
@@ -40,9 +41,10 @@ def render_markdown(report: Mapping[str, Any], limit: int = DEFAULT_LIMIT) -> st
     ]
     if report.get("missing_shards"):
         missing = ", ".join(str(i) for i in report["missing_shards"])
-        head += [f"**Incomplete: no report from shard(s) {missing}.**", ""]
+        shards = "shards" if len(report["missing_shards"]) > 1 else "shard"
+        head += [f"**Incomplete: no report from {shards} {missing}.**", ""]
     if summary.get("policy_denied"):
-        head += [f"**Denied by policy: {summary['policy_denied']} stack(s).**", ""]
+        head += [f"**Denied by policy: {plural(summary['policy_denied'], 'stack')}.**", ""]
     attention = [s for s in report["stacks"] if s["status"] != "in_sync" or policy_findings(s)]
     if not attention:
         return "\n".join([*head, "Every stack is in sync."]) + "\n"
@@ -73,7 +75,7 @@ def render_markdown(report: Mapping[str, Any], limit: int = DEFAULT_LIMIT) -> st
         shown += 1
     if shown < len(attention):
         lines.append(
-            f"_… the changes of {len(attention) - shown} more stack(s) are not shown here "
+            f"_… the changes of {plural(len(attention) - shown, 'more stack')} are not shown here "
             f"(size cap {limit:,} characters); see the JSON or HTML report._"
         )
     text = "\n".join(lines) + "\n"

@@ -9,6 +9,7 @@ pending, else 0 — "broken" always wins over "drift", so a CI job can tell them
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -19,9 +20,11 @@ from reconciler.common.escape import md_text, shown
 __all__ = [
     "FORMAT_VERSION",
     "STATUSES",
+    "by_severity",
     "errored_stack",
     "exit_code",
     "fleet_report",
+    "next_command",
     "notification",
     "shard_label",
     "stack_result",
@@ -236,7 +239,8 @@ def notification(report: Mapping[str, Any], limit: int = 50) -> dict[str, Any]:
     )
     text = f"reconciler fleet drift: {summary['stacks']} stacks{shard_label(report)}: {counts}"
     if report.get("missing_shards"):
-        text += f"; no report from shard(s) {', '.join(map(str, report['missing_shards']))}"
+        missing = report["missing_shards"]
+        text += f"; no report from shard{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))}"
     return {
         "format_version": FORMAT_VERSION,
         "report": REPORT + "-summary",
@@ -258,3 +262,20 @@ def notification(report: Mapping[str, Any], limit: int = 50) -> dict[str, Any]:
         ],
         "stacks_not_listed": max(0, len(attention) - limit),
     }
+
+
+def by_severity(stacks: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Problems first: errored, drifted, pending, in sync; by name within each."""
+    return sorted(stacks, key=lambda s: (STATUSES.index(s["status"]), s["name"]))
+
+
+# What to run next, per status: see the error or the drift (plan shows both), or apply the YAML.
+_NEXT = {"errored": "plan", "drifted": "plan", "pending": "apply"}
+
+
+def next_command(stack: Mapping[str, Any]) -> str | None:
+    """``reconciler plan -f 'stacks/team a'``: the command that takes this stack forward (None when
+    in sync). The stack's name is its folder as ``drift --stacks`` was given it, so it works from
+    the same directory."""
+    verb = _NEXT.get(stack["status"])
+    return f"reconciler {verb} -f {shlex.quote(stack['name'])}" if verb else None

@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from reconciler.common.words import plural
 from reconciler.engine.deciding.changes import Action, Cause, Change, Plan, Reason
 from reconciler.errors import PlanError
 from reconciler.kinds import REGISTRY, KindRegistry
@@ -165,7 +166,7 @@ def _guard_deletes(changes: dict[str, Change], ctx: DeleteContext) -> list[str]:
             warnings.append(f"{address}: deleting it also deletes, as allowed: {listed}")
             continue
         refusal = (
-            f"deleting {address} would also delete {len(blockers)} object(s) this stack does not "
+            f"deleting {address} would also delete {plural(len(blockers), 'object')} this stack does not "
             f"manage: {listed}. To proceed: declare them, or delete them yourself, or allow it with "
             f"--allow-delete-unmanaged {address}."
         )

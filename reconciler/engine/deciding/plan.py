@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from reconciler.common.words import singular
 from reconciler.engine.deciding.causes import attribute
 from reconciler.engine.deciding.changes import Action, Cause, Change, Plan, Reason, ReplaceOrder
 from reconciler.engine.deciding.deletes import DeleteContext, apply_delete_rules
@@ -245,7 +246,7 @@ class Planner:
                 if not known:
                     raise PlanError(
                         f"{res.address}: {field_name} {value!r} does not exist "
-                        f"(no such {ref_rule.kind} on {kind.provider})"
+                        f"(no {singular(ref_rule.kind)} with that id on {kind.provider.capitalize()})"
                     )
         return kind.resolve_refs(attrs, self._planned_id)
 

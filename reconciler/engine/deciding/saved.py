@@ -141,7 +141,10 @@ def load(path: Path) -> SavedPlan:
         raise PlanError(f"{path} is not a saved plan (values nested too deeply)") from exc
     meta = doc.get("saved_plan") if isinstance(doc, dict) else None
     if not isinstance(meta, dict) or not isinstance(doc.get("changes"), list):
-        raise PlanError(f"{path} is not a saved plan; make one with `reconciler plan --out {path}`")
+        raise PlanError(
+            f"{path} is not a saved plan (it is kept as it is); make one with "
+            "`reconciler plan -f STACK --out plan.json`, then `reconciler apply -f STACK plan.json`"
+        )
     if meta.get("format_version") != SAVED_FORMAT_VERSION:
         raise PlanError(
             f"{path}: unsupported saved plan format {meta.get('format_version')!r} "

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler.common.words import plural
 from reconciler.errors import StateError
 
 __all__ = ["Interrupted", "Journal", "key_digest"]
@@ -43,7 +44,7 @@ class Interrupted:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
         lines = [
             f"The previous apply (pid {self.pid}, started {when}) did not finish: "
-            f"{self.finished} call(s) completed, {len(self.unfinished)} in flight when it stopped."
+            f"{plural(self.finished, 'call')} completed, {len(self.unfinished)} in flight when it stopped."
         ]
         for rec in self.unfinished:
             lines.append(

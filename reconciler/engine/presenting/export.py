@@ -26,7 +26,6 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from reconciler.config.stack import SCHEMA_ID
 from reconciler.engine.secrets import with_env_references
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.kinds import KINDS, KINDS_BY_NAME, Kind
@@ -163,11 +162,18 @@ def export_stack(
         if section:
             doc[kind.name] = section
             count += len(section)
-    lines = [f"# yaml-language-server: $schema={SCHEMA_ID}", *(f"# {h}" for h in header)]
+    # No modeline to SCHEMA_ID: it is the schema's identifier, not an address that serves it.
+    lines = [*(f"# {h}" for h in header), f"# {SCHEMA_HINT}"]
     for note in skipped:
         lines.append(f"# not exported: {note}")
     body = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
     return Exported("\n".join(lines) + "\n" + body, count, skipped)
+
+
+SCHEMA_HINT = (
+    "Editor checks and completion: `reconciler schema > stack.schema.json`, then a yaml-language-server "
+    "modeline to that file (as in examples/)."
+)
 
 
 def _with_env_references(live: LiveState, secret_values: Mapping[str, str]) -> LiveState:

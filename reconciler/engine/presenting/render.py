@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.common.escape import clip, html_text, md_cell_code, md_text
+from reconciler.common.words import plural
 from reconciler.engine.presenting.render_outside import outside_markdown, outside_text
 from reconciler.engine.presenting.render_policy import policy_markdown, policy_text
 from reconciler.engine.presenting.render_summary import Summary, summarised
@@ -97,11 +98,19 @@ def summary_line(doc: Mapping[str, Any]) -> str:
 # What a rendering is titled: a plan (plan, apply, destroy) or a drift report (drift: read-only).
 TITLES = {
     "plan": ("No changes.", "reconciler will perform the following actions:", "### reconciler plan"),
+    "destroy": ("Nothing to destroy.", "reconciler will destroy the following:", "### reconciler destroy"),
     "drift": (
         "No drift.",
         "Drift report: live state differs from the configuration; `reconciler apply` would do this:",
         "### reconciler drift report",
     ),
+}
+
+# Why there is nothing to do, said after TITLES[report][0].
+NOTHING_BECAUSE = {
+    "plan": "Live state matches the configuration.",
+    "drift": "Live state matches the configuration.",
+    "destroy": "The state records no resource of this stack.",
 }
 
 
@@ -112,7 +121,7 @@ def render_text(
     none, title, _ = TITLES[report]
     out: list[str] = []
     if not changes:
-        out.append(style(none, "green") + " Live state matches the configuration.")
+        out.append(style(none, "green") + " " + NOTHING_BECAUSE[report])
     else:
         out.extend(outside_text(doc, style, _shown))
         out.append(title)
@@ -181,7 +190,8 @@ def _unmanaged_text(doc: Mapping[str, Any]) -> list[str]:
         return []
     lines = [
         "",
-        f"Unmanaged: {len(unmanaged)} live object(s) not in the configuration nor in state (never touched):",
+        f"Unmanaged: {plural(len(unmanaged), 'live object')} not in the configuration nor in state "
+        "(never touched):",
     ]
     for obj in unmanaged[:50]:
         name = f" {obj['name']!r}" if obj.get("name") else ""
@@ -208,7 +218,7 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000, report: str
     ]
     changes = [c for c in doc["changes"] if c["pending"]]
     if not changes:
-        head.append("**No changes.** Live state matches the configuration.")
+        head.append(f"**{TITLES[report][0]}** {NOTHING_BECAUSE[report]}")
     head.extend(policy_markdown(doc))
     head.extend(outside_markdown(doc, _md_cell, _shown))
     sections: list[str] = []
@@ -219,7 +229,10 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000, report: str
         sections.append(_markdown_change(item))
     tail = []
     if doc.get("unmanaged"):
-        tail.append(f"\n_{len(doc['unmanaged'])} unmanaged live object(s) are not touched._")
+        tail.append(
+            f"\n_{plural(len(doc['unmanaged']), 'unmanaged live object')} "
+            f"{'is' if len(doc['unmanaged']) == 1 else 'are'} not touched._"
+        )
     body = "\n".join(head)
     budget = max_chars - len(body) - sum(len(t) for t in tail) - 200
     used, shown = 0, 0
@@ -231,7 +244,7 @@ def render_markdown(doc: Mapping[str, Any], max_chars: int = 60_000, report: str
     out = [body, *sections[:shown]]
     if shown < len(sections):
         out.append(
-            f"\n_… {len(sections) - shown} more change(s) not shown (size cap); "
+            f"\n_… {plural(len(sections) - shown, 'more change')} not shown (size cap); "
             "see the JSON plan for all of them._"
         )
     out.extend(tail)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.common.escape import clip, md_cell_code, md_code, md_text, shown
+from reconciler.common.words import plural
 
 __all__ = ["policy_markdown", "policy_text"]
 
@@ -41,9 +42,8 @@ def policy_text(doc: Mapping[str, Any], style: Callable[[str, str], str]) -> lis
     for result in policy.get("results", []):
         denials, warnings = result.get("denials", []), result.get("warnings", [])
         if denials:
-            head = (
-                f"Policy {_label(result)}: DENIED ({len(denials)} denial(s)); this plan must not be applied"
-            )
+            denied = plural(len(denials), "denial")
+            head = f"Policy {_label(result)}: DENIED ({denied}); this plan must not be applied"
             lines.append(style(head, "red"))
         else:
             lines.append(style(f"Policy {_terminal(_label(result))}: passed", "green"))
@@ -66,7 +66,7 @@ def policy_markdown(doc: Mapping[str, Any]) -> list[str]:
     lines = [""]
     for result in policy.get("results", []):
         denials, warnings = result.get("denials", []), result.get("warnings", [])
-        verdict = f"**denied** ({len(denials)} denial(s))" if denials else "passed"
+        verdict = f"**denied** ({plural(len(denials), 'denial')})" if denials else "passed"
         lines += [f"#### Policy {md_code(_label(result))}: {verdict}", ""]
         if denials or warnings:
             lines += ["| | rule | message |", "|---|---|---|"]

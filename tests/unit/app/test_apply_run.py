@@ -40,7 +40,7 @@ def _apply(stack: Path, answer: bool, options: PlanOptions | None = None) -> tup
                 confirm=confirm,
                 show_plan=lambda _: None,
                 on_notice=print,
-                on_start=lambda: STARTS.append(1),
+                on_start=lambda _plan: STARTS.append(1),
                 options=options or PlanOptions(),
             )
 

@@ -33,7 +33,7 @@ def test_drift_report_adds_drifted_time_and_text() -> None:
     doc = Plan((make_change("cores.a", Action.UPDATE), make_change("cores.b", Action.NO_OP))).to_json()
     report = drift_report(doc, drifted=True, now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
     assert report["drifted"] is True and report["generated_at"] == "2026-01-02T03:04:05Z"
-    assert report["text"] == "reconciler drift: 1 resource(s) differ from the configuration: cores.a"
+    assert report["text"] == "reconciler drift: 1 resource differs from the configuration: cores.a"
     assert report["changes"] == doc["changes"]
 
 
@@ -41,7 +41,7 @@ def test_drift_report_adds_drifted_time_and_text() -> None:
 def test_drift_report_counts_the_changes_that_only_write_state(action: Action) -> None:
     doc = Plan((make_change("cores.a", action),)).to_json()
     report = drift_report(doc, drifted=True)
-    assert report["text"] == "reconciler drift: 1 resource(s) differ from the configuration: cores.a"
+    assert report["text"] == "reconciler drift: 1 resource differs from the configuration: cores.a"
 
 
 def run(url: str, handler: object, sleeps: list[float]) -> None:

@@ -117,7 +117,7 @@ def test_a_valid_stack_passes(tmp_path: Path) -> None:
     example = pristine_example("quickstart", tmp_path)
     code, output = _run_validate(example)
     assert code == 0, output
-    assert "The stack is valid: 4 resource(s) in 1 file(s)." in output
+    assert "The stack is valid: 4 resources in 1 file." in output
 
 
 def test_a_path_that_does_not_exist(tmp_path: Path) -> None:

@@ -301,7 +301,7 @@ def test_a_failed_state_write_reports_what_was_created_and_stops(
     assert f"{added} added" in text
     assert f"{len(unrecorded)} more done on the API but NOT recorded in state" in text
     assert all(f"[id={rid}]" in text for rid in unrecorded) and "No space left on device" in text
-    assert f"State does NOT record the {len(unrecorded)} change(s)" in text
+    assert f"State does NOT record the {len(unrecorded)} change" in text
     assert "State records everything that was done" not in text
 
 

@@ -65,7 +65,7 @@ def test_an_interrupted_run_is_reported_with_what_was_in_flight(tmp_path: Path) 
     ]
     text = found.describe()
     assert text[0].startswith(f"The previous apply (pid {os.getpid()}, started ")
-    assert "did not finish: 1 call(s) completed, 1 in flight when it stopped." in text[0]
+    assert "did not finish: 1 call completed, 1 in flight when it stopped." in text[0]
     assert text[1] == (
         "  cores.b: delete may or may not have happened; this run checks live state (by natural key) "
         "before acting."

@@ -109,7 +109,7 @@ def test_markdown_stays_under_the_cap_and_never_cuts_a_table(cap: int, tmp_path:
         assert len(rows) == len(by_address[address[1]]["fields"])  # the whole table, every row
     hidden = 400 - len(sections)
     assert hidden > 0
-    assert f"_… {hidden} more change(s) not shown (size cap); see the JSON plan for all of them._" in text
+    assert f"_… {hidden} more changes not shown (size cap); see the JSON plan for all of them._" in text
 
 
 def test_markdown_is_whole_when_it_fits(tmp_path: Path) -> None:
@@ -180,4 +180,4 @@ def test_a_two_thousand_change_plan_renders_under_sixty_thousand_characters(tmp_
     assert "| 2000 | 0 | 0 | 0 | 0 |" in text
     shown = text.count("<details>")
     assert shown == text.count("</details>") and shown > 50
-    assert f"_… {2000 - shown} more change(s) not shown (size cap)" in text
+    assert f"_… {2000 - shown} more changes not shown (size cap)" in text

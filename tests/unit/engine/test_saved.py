@@ -123,7 +123,7 @@ def test_restrict_keeps_exactly_the_reviewed_changes(tmp_path: Path, stack: Path
     ("content", "message"),
     [
         ("not json", "is not a saved plan (not JSON"),
-        ('{"format_version": "1", "changes": []}', "is not a saved plan; make one with"),
+        ('{"format_version": "1", "changes": []}', "is not a saved plan (it is kept as it is"),
         ('{"format_version": "1", "changes": [], "saved_plan": {"format_version": "9", "bindings": {}}}',
          "unsupported saved plan format '9'"),
         ('{"format_version": "7", "changes": [], "saved_plan": {"format_version": "1", "bindings": {}}}',

@@ -33,7 +33,7 @@ DOC: dict[str, Any] = {
 
 def test_text_shows_rule_and_message() -> None:
     text = render_text(DOC)
-    assert "Policy policy: DENIED (1 denial(s)); this plan must not be applied" in text
+    assert "Policy policy: DENIED (1 denial); this plan must not be applied" in text
     assert "✗ [deny_x] a | b <img src=x>" in text and "! [warn] careful" in text
 
 

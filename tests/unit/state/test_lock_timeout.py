@@ -58,6 +58,9 @@ def test_timeout_zero_fails_at_once_naming_the_holder(state_path: Path) -> None:
     with LocalStateStore(state_path).lock("apply"), pytest.raises(LockHeld, match=HOLDER) as caught:
         take(LocalStateStore(state_path, wait=fake.wait()), timeout=0)
     assert fake.sleeps == []
+    said = str(caught.value)
+    assert re.search(r"since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)", said), said  # a time with its zone
+    assert "pass --lock-timeout SECONDS" in said  # and how to wait for the holder
     assert "waited" not in str(caught.value)
 
 
