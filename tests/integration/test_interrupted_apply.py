@@ -15,6 +15,10 @@ from tests.support.sandbox import StartSandbox
 from tests.support.signaloid import CORE, StackDir
 
 
+def _sigint_as_at_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_says_what_was_in_flight_and_running_again_converges(
     stack_dir: StackDir, start_sandbox: StartSandbox, run_cli: RunCli, tmp_path: Path
 ) -> None:
@@ -28,6 +32,9 @@ def test_ctrl_c_says_what_was_in_flight_and_running_again_converges(
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "NO_COLOR": "1"},
+        # As at a terminal: SIGINT at its default action, even when this suite runs as a background
+        # job of a non-interactive shell (.ci/run's second suite), which starts with SIGINT ignored.
+        preexec_fn=_sigint_as_at_a_terminal,
     )
     assert proc.stdout is not None
     seen = []
