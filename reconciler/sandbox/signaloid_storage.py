@@ -1,4 +1,4 @@
-"""Signaloid cloud storage, emulated as the seed describes it (its Files section; see docs/stack-format.md, `files`).
+"""Signaloid cloud storage, emulated as the seed describes it (Files; see docs/stack-format.md).
 
 - ``GET /files?path=DIR&startKey=K``: everything under ``DIR`` (recursive, sorted by path; the
   root listing starts with the root's own item ``""``), ``{count, items, nextContinuationToken?}``,
