@@ -31,7 +31,7 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -46,7 +46,7 @@ from reconciler.errors import LockHeld, LockLost, StateError
 from reconciler.state.base import StateEntry, StateSnapshot, entries_from_json
 from reconciler.state.waiting import LockWait, wait_hint
 
-__all__ = ["PostgresStateStore", "scrub_dsn"]
+__all__ = ["PostgresStateStore", "create_tables", "scrub_dsn"]
 
 T = TypeVar("T")
 
@@ -131,6 +131,19 @@ def _where(dsn: str) -> str:
     return f"{host}{port}/{info.get('dbname') or '(default database)'}"
 
 
+def create_tables(conn: psycopg.Connection[Any], namespace: int, statements: Sequence[str]) -> None:
+    """Run ``statements`` (idempotent DDL) in one transaction under an advisory lock of
+    ``namespace``, so processes starting at once do not race on CREATE; close ``conn`` on failure."""
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (namespace,))
+            for statement in statements:
+                conn.execute(statement)
+    except psycopg.Error:
+        conn.close()
+        raise
+
+
 class PostgresStateStore:
     def __init__(self, dsn: str, stack: str, *, wait: LockWait | None = None) -> None:
         self._dsn = dsn
@@ -158,12 +171,8 @@ class PostgresStateStore:
         if self._conn is None or self._conn.closed:
             conn = self._connect()
             try:
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_NAMESPACE,))
-                    for statement in _SCHEMA:
-                        conn.execute(statement)
+                create_tables(conn, LOCK_NAMESPACE, _SCHEMA)
             except psycopg.Error as exc:
-                conn.close()
                 raise self._error("cannot create the state tables", exc) from None
             self._conn = conn
         return self._conn

@@ -34,7 +34,7 @@ from psycopg.types.json import Jsonb
 from reconciler.app.watch.history import KEEP, Event
 from reconciler.app.watch.schedule import Claim, next_delay
 from reconciler.errors import StateError
-from reconciler.state.postgres import scrub_dsn
+from reconciler.state.postgres import create_tables, scrub_dsn
 
 __all__ = ["PostgresHistory", "PostgresSchedule"]
 
@@ -87,12 +87,8 @@ class _Connection:
             except (psycopg.Error, ValueError) as exc:
                 raise self._error("cannot connect", exc) from None
             try:
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (CLAIM_NAMESPACE,))
-                    for statement in _SCHEMA:
-                        conn.execute(statement)
+                create_tables(conn, CLAIM_NAMESPACE, _SCHEMA)
             except psycopg.Error as exc:
-                conn.close()
                 raise self._error("cannot create the watch tables", exc) from None
             self._conn = conn
         return self._conn
