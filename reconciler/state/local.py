@@ -1,5 +1,8 @@
 """State in a local JSON file beside the stack (default ``.reconciler/state.json``).
 
+The file is state format 2 (``docs/state-format.md``); a format 1 file is read (migrated) and
+written back in format 2 by the next write, which rewrites the whole file.
+
 Writes are atomic (temp file, fsync, ``os.replace``). The lock is an ``flock`` on the state
 directory, held open for the whole run, with a lock file naming the holder (see
 :mod:`reconciler.state.local_lock`); every write is fenced: it checks the lock still guards the
@@ -21,12 +24,12 @@ from typing import Any
 from reconciler.common.paths import PathProblem, read_capped, write_atomic
 from reconciler.errors import LockHeld, StateError
 from reconciler.state.base import StateEntry, StateSnapshot, entries_from_json
+from reconciler.state.entry import FORMAT_VERSION
 from reconciler.state.local_lock import DirectoryLock, held_message
 from reconciler.state.waiting import LockWait
 
 __all__ = ["LocalStateStore"]
 
-FORMAT_VERSION = 1
 # A state file is read whole; 256 MiB is ~500,000 entries, far past any stack we have seen.
 MAX_STATE_BYTES = 256 * 2**20
 

@@ -54,7 +54,7 @@ def check_import(
             "the wrong object; fix the YAML or give the id of the matching object"
         )
     for other, entry in sorted(state.entries.items()):
-        owned = {entry.remote_id, *entry.extra.get("deposed", ())}
+        owned = entry.owned_ids()
         if other != address and entry.kind == res.kind and remote_id in owned:
             raise PlanError(
                 f"{remote_id} is already managed by {other}; one live object can be managed by one "
@@ -71,10 +71,11 @@ def check_import(
 
 def import_entry(res: Desired, obj: LiveObject) -> StateEntry:
     """The state entry recording ``obj`` as ``res``, as an adoption by apply would write it."""
-    extra = dict(obj.extra)
-    if res.lifecycle is not None and getattr(res.lifecycle, "prevent_destroy", False):
-        extra["prevent_destroy"] = True
-    return StateEntry(res.kind, obj.remote_id, stored_key(res), digest(res.attrs), extra)
+    protected = bool(res.lifecycle is not None and getattr(res.lifecycle, "prevent_destroy", False))
+    return StateEntry(
+        res.kind, obj.remote_id, stored_key(res), digest(res.attrs), prevent_destroy=protected,
+        provider_data=obj.extra,
+    )  # fmt: skip
 
 
 def settle(entry: StateEntry, address: str, plan_after: Plan) -> StateEntry:

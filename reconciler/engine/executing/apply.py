@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from reconciler.engine.deciding.causes import APPLIED_FIELDS, field_digests
+from reconciler.engine.deciding.causes import field_digests
 from reconciler.engine.deciding.changes import Action, Change, Plan
 from reconciler.engine.executing.journal import Journal
 from reconciler.engine.secrets import stored_key
@@ -250,30 +250,30 @@ class _Applier:
         self.ids[desired.address] = obj.remote_id
         # The key as the stack declares it: an update may have changed the live object's key fields.
         key = stored_key(desired)  # a part holding a value from ${env:…} as a digest
-        extra = dict(obj.extra)
-        # Kind.state_fields: what the API cannot report is remembered as applied.
-        extra.update({f: desired.create_attrs[f] for f in KINDS_BY_NAME[desired.kind].state_fields})
-        if desired.lifecycle and desired.lifecycle.prevent_destroy:
-            extra["prevent_destroy"] = True  # still protected after the resource leaves the YAML
-        secret = KINDS_BY_NAME[desired.kind].sensitive_fields | desired.sensitive  # no digest of a secret
-        extra[APPLIED_FIELDS] = field_digests(desired.attrs, secret)
+        kind = KINDS_BY_NAME[desired.kind]
         current = self.store.read().get(desired.address)
-        left = [i for i in (current.extra.get("deposed", ()) if current else ()) if i not in settled]
+        left = [i for i in (current.deposed if current else ()) if i not in settled]
         left += [i for i in deposed if i not in left]
-        if left:
-            extra["deposed"] = left
-        entry = StateEntry(desired.kind, obj.remote_id, key, digest(desired.attrs), extra)
+        entry = StateEntry(
+            desired.kind,
+            obj.remote_id,
+            key,
+            digest(desired.attrs),
+            # still protected after the resource leaves the YAML
+            prevent_destroy=bool(desired.lifecycle and desired.lifecycle.prevent_destroy),
+            deposed=tuple(left),
+            applied_fields=field_digests(desired.attrs, kind.sensitive_fields | desired.sensitive),
+            # Kind.state_fields: what the API cannot report is remembered as applied.
+            state_fields={f: desired.create_attrs[f] for f in kind.state_fields},
+            provider_data=obj.extra,
+        )
         await self._write(desired.address, entry)
 
     async def _drop_deposed(self, owner: str, old_id: str) -> None:
         entry = self.store.read().get(owner)
         if entry is None:
             return
-        left = [i for i in entry.extra.get("deposed", ()) if i != old_id]
-        extra = {k: v for k, v in entry.extra.items() if k != "deposed"}
-        if left:
-            extra["deposed"] = left
-        await self._write(owner, replace(entry, extra=extra))
+        await self._write(owner, replace(entry, deposed=tuple(i for i in entry.deposed if i != old_id)))
 
     async def _execute(self, change: Change, slot: _Slot) -> str | None:
         remote_id = await self._execute_action(change, slot)

@@ -60,7 +60,7 @@ def resolve(
 ) -> Resolved:
     declared = {d.address: d for d in desired}
     owned = {(e.kind, e.remote_id) for e in state.entries.values()}
-    owned |= {(e.kind, i) for e in state.entries.values() for i in e.extra.get("deposed", ())}
+    owned |= {(e.kind, i) for e in state.entries.values() for i in e.deposed}
     entries: dict[str, StateEntry] = {}
     adopted: dict[str, str] = {}
     warnings: list[str] = []
@@ -96,10 +96,9 @@ def resolve(
         if current is None:
             # The key as digests: it may hold a secret (a webhook URL) and no YAML says which part.
             key = tuple(key_digest((part,)) for part in obj.key)
-            entries[p.address] = StateEntry(p.kind, obj.remote_id, key, "", dict(obj.extra))
+            entries[p.address] = StateEntry(p.kind, obj.remote_id, key, "", provider_data=obj.extra)
         else:
-            deposed = [*current.extra.get("deposed", ()), obj.remote_id]
-            entries[p.address] = replace(current, extra={**current.extra, "deposed": deposed})
+            entries[p.address] = replace(current, deposed=(*current.deposed, obj.remote_id))
     return Resolved(entries, adopted, tuple(warnings))
 
 

@@ -25,7 +25,7 @@ from reconciler.errors import ApiError
 from reconciler.kinds import KINDS, KINDS_BY_NAME, KindRegistry
 from reconciler.kinds.base import Kind, SpecModel
 from reconciler.providers.stats import CallStats
-from reconciler.state import LocalStateStore
+from reconciler.state import LocalStateStore, StateEntry
 from reconciler.values import Desired, LiveObject, LiveState
 
 
@@ -131,8 +131,10 @@ class World:
     def converge(self, *desired: Desired) -> ApplyResult:
         return self.apply(self.plan(*desired))
 
-    def entry(self, address: str = "widgets.w") -> Any:
-        return self.store.read().get(address)
+    def entry(self, address: str = "widgets.w") -> StateEntry:
+        found = self.store.read().get(address)
+        assert found is not None, f"{address} is not in state"
+        return found
 
 
 @pytest.fixture
@@ -157,8 +159,8 @@ def test_create_before_destroy_creates_first_and_records_the_old_object_until_it
     new = world.entry().remote_id
     assert world.provider.calls == [("create", new), ("delete", old)]
     during = world.provider.state_at_delete[old]["widgets.w"]
-    assert (during.remote_id, during.extra.get("deposed")) == (new, [old]), "the old one stays in state"
-    assert "deposed" not in world.entry().extra
+    assert (during.remote_id, during.deposed) == (new, (old,)), "the old one stays in state"
+    assert world.entry().deposed == ()
     assert set(world.provider.objects) == {new}
     assert not world.plan(widget("w", 2, create_before_destroy=True)).has_changes()
 
@@ -175,7 +177,7 @@ def test_a_failed_delete_leaves_a_deposed_object_that_the_next_plan_deletes(worl
     result = world.converge(widget("w", 2, create_before_destroy=True))
     assert result.results["widgets.w"].outcome is Outcome.FAILED
     new = world.entry().remote_id
-    assert new != old and world.entry().extra["deposed"] == [old]
+    assert new != old and world.entry().deposed == (old,)
 
     world.provider.fail_delete.clear()
     the_plan = world.plan(widget("w", 2, create_before_destroy=True))
@@ -186,7 +188,7 @@ def test_a_failed_delete_leaves_a_deposed_object_that_the_next_plan_deletes(worl
     assert the_plan.unmanaged == ()
     assert world.apply(the_plan).ok
     assert set(world.provider.objects) == {new}
-    assert "deposed" not in world.entry().extra
+    assert world.entry().deposed == ()
     assert not world.plan(widget("w", 2, create_before_destroy=True)).has_changes()
 
 
@@ -204,7 +206,7 @@ def test_an_update_alongside_a_deposed_delete_keeps_track_of_the_old_object(worl
     result = world.apply(the_plan)
     assert result.results["widgets.w"].outcome is Outcome.DONE
     assert result.results[f"widgets.w#deposed-{old}"].outcome is Outcome.FAILED
-    assert world.entry().extra.get("deposed") == [old]
+    assert world.entry().deposed == (old,)
     world.provider.fail_delete.clear()
     assert world.converge(widget("w", 2, label="relabelled", create_before_destroy=True)).ok
     assert set(world.provider.objects) == {world.entry().remote_id}
@@ -228,7 +230,7 @@ def test_a_refused_replace_fails_without_a_call_and_its_dependents_do_not_start(
 
 def test_prevent_destroy_is_remembered_in_state_after_the_resource_leaves_the_yaml(world: World) -> None:
     assert world.converge(widget("w", 1, label="x", prevent_destroy=True)).ok
-    assert world.entry().extra.get("prevent_destroy") is True
+    assert world.entry().prevent_destroy is True
     the_plan = world.plan()
     (change,) = the_plan.changes
     assert change.action is Action.DELETE and change.refused
@@ -240,7 +242,7 @@ def test_adding_prevent_destroy_to_an_up_to_date_resource_protects_it(world: Wor
     """Only lifecycle changed: the plan must still record the protection, or removing the resource from
     the YAML later deletes it."""
     world.converge(widget("w", 1, prevent_destroy=True, create_before_destroy=True))
-    assert world.entry().extra.get("prevent_destroy") is True
+    assert world.entry().prevent_destroy is True
     (change,) = world.plan().changes
     assert change.refused
 
@@ -249,7 +251,7 @@ def test_lifting_prevent_destroy_on_an_up_to_date_resource_lets_it_go(world: Wor
     """The refusal says "declare it with lifecycle.prevent_destroy: false and apply, then remove it"."""
     world.converge(widget("w", 1, label="x", prevent_destroy=True))
     world.converge(widget("w", 1, label="x", prevent_destroy=False))
-    assert "prevent_destroy" not in world.entry().extra
+    assert world.entry().prevent_destroy is False
     (change,) = world.plan().changes
     assert change.action is Action.DELETE and not change.refused
 
@@ -264,7 +266,7 @@ def test_removing_the_owner_waits_for_its_leftover_so_a_failed_delete_forgets_no
     assert owner.action is Action.DELETE and owner.depends_on == (f"widgets.w#deposed-{old}",)
     result = world.apply(the_plan)
     assert result.results["widgets.w"].outcome is Outcome.NOT_STARTED
-    assert (world.entry().remote_id, world.entry().extra.get("deposed")) == (new, [old])
+    assert (world.entry().remote_id, world.entry().deposed) == (new, (old,))
     world.provider.fail_delete.clear()
     assert world.converge().ok
     assert world.provider.objects == {} and world.store.read().entries == {}
