@@ -17,9 +17,9 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.common.paths import PathProblem, read_capped, write_atomic
 from reconciler.errors import LockHeld, StateError
@@ -28,6 +28,9 @@ from reconciler.state.entry import FORMAT_VERSION
 from reconciler.state.local_lock import DirectoryLock, held_message
 from reconciler.state.waiting import LockWait
 
+if TYPE_CHECKING:
+    from reconciler.kinds import Kind
+
 __all__ = ["LocalStateStore"]
 
 # A state file is read whole; 256 MiB is ~500,000 entries, far past any stack we have seen.
@@ -35,8 +38,17 @@ MAX_STATE_BYTES = 256 * 2**20
 
 
 class LocalStateStore:
-    def __init__(self, path: Path, on_stale_lock: Any = None, *, wait: LockWait | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        on_stale_lock: Any = None,
+        *,
+        wait: LockWait | None = None,
+        kinds: Mapping[str, Kind] | None = None,
+    ) -> None:
+        """``kinds``: the kinds an entry may be of, by name (default: the shipped registry)."""
         self.path = path
+        self._kinds = kinds
         self.lock_path = path.with_name(path.name + ".lock")
         self.description = f"local file {path}"
         self._entries: dict[str, StateEntry] | None = None
@@ -64,7 +76,7 @@ class LocalStateStore:
             raise StateError(f"cannot read state file {exc}") from exc
         except (OSError, ValueError) as exc:
             raise StateError(f"cannot read state file {self.path}: {exc}") from exc
-        return entries_from_json(data, f"cannot read state file {self.path}")
+        return entries_from_json(data, f"cannot read state file {self.path}", self._kinds)
 
     async def record(self, address: str, entry: StateEntry | None) -> None:
         """Persist one change; returns once a write holding it is durable.

@@ -33,7 +33,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote
 
 import psycopg
@@ -46,6 +46,9 @@ from reconciler.errors import LockHeld, LockLost, StateError
 from reconciler.state.base import StateEntry, StateSnapshot, entry_from_json
 from reconciler.state.entry import BODY_FIELDS, FORMAT_VERSION, READABLE_VERSIONS
 from reconciler.state.waiting import LockWait, wait_hint
+
+if TYPE_CHECKING:
+    from reconciler.kinds import Kind
 
 __all__ = ["PostgresStateStore", "create_tables", "scrub_dsn"]
 
@@ -154,8 +157,12 @@ def create_tables(conn: psycopg.Connection[Any], namespace: int, statements: Seq
 
 
 class PostgresStateStore:
-    def __init__(self, dsn: str, stack: str, *, wait: LockWait | None = None) -> None:
+    def __init__(
+        self, dsn: str, stack: str, *, wait: LockWait | None = None, kinds: Mapping[str, Kind] | None = None
+    ) -> None:
+        """``kinds``: the kinds an entry may be of, by name (default: the shipped registry)."""
         self._dsn = dsn
+        self._kinds = kinds
         remember(_dsn_secrets(dsn))  # kept out of --debug logs
         self.stack = stack
         self.description = f"PostgreSQL state, stack {stack!r} on {_where(dsn)}"
@@ -241,7 +248,7 @@ class PostgresStateStore:
                 raise StateError(
                     f"{where}: entry {address!r}: 'extra' must be an object of {', '.join(BODY_FIELDS)}"
                 )
-            entries[address] = entry = entry_from_json(address, raw, version, where)
+            entries[address] = entry = entry_from_json(address, raw, version, where, self._kinds)
             if version == 1:
                 legacy[address] = (kind, extra, entry.body())
         self._legacy = legacy

@@ -69,13 +69,13 @@ def check_import(
     return res, obj
 
 
-def import_entry(res: Desired, obj: LiveObject) -> StateEntry:
+def import_entry(res: Desired, obj: LiveObject, kinds: KindRegistry = REGISTRY) -> StateEntry:
     """The state entry recording ``obj`` as ``res``, as an adoption by apply would write it."""
     protected = bool(res.lifecycle is not None and getattr(res.lifecycle, "prevent_destroy", False))
+    key = stored_key(res, kinds[res.kind])
     return StateEntry(
-        res.kind, obj.remote_id, stored_key(res), digest(res.attrs), prevent_destroy=protected,
-        provider_data=obj.extra,
-    )  # fmt: skip
+        res.kind, obj.remote_id, key, digest(res.attrs), prevent_destroy=protected, provider_data=obj.extra
+    )
 
 
 def settle(entry: StateEntry, address: str, plan_after: Plan) -> StateEntry:

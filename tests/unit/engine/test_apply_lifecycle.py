@@ -11,7 +11,7 @@ create_before_destroy), with an in-memory provider that logs its calls.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from reconciler.config.lifecycle import Lifecycle
 from reconciler.engine.deciding.plan import Action, Plan, plan
 from reconciler.engine.executing.apply import ApplyResult, Outcome, apply
 from reconciler.errors import ApiError
-from reconciler.kinds import KINDS, KINDS_BY_NAME, KindRegistry
+from reconciler.kinds import KINDS, KindRegistry
 from reconciler.kinds.base import Kind, SpecModel
 from reconciler.providers.stats import CallStats
 from reconciler.state import LocalStateStore, StateEntry
@@ -100,14 +100,8 @@ class Widgetry:
         pass
 
 
-# The planner takes the kinds as a parameter; apply still looks a kind up by name.
+# Planner, apply and state store take the kinds as a parameter: no module global is patched.
 WITH_WIDGETS = KindRegistry((*KINDS, WIDGETS))
-
-
-@pytest.fixture(autouse=True)
-def _widgets_kind(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(KINDS_BY_NAME, "widgets", WIDGETS)
-    yield
 
 
 def widget(name: str, size: int, label: str = "w", **lifecycle: Any) -> Desired:
@@ -117,7 +111,7 @@ def widget(name: str, size: int, label: str = "w", **lifecycle: Any) -> Desired:
 
 class World:
     def __init__(self, tmp_path: Path) -> None:
-        self.store = LocalStateStore(tmp_path / "state.json")
+        self.store = LocalStateStore(tmp_path / "state.json", kinds=WITH_WIDGETS.by_name)
         self.provider = Widgetry(self.store)
 
     def plan(self, *desired: Desired) -> Plan:
@@ -126,7 +120,8 @@ class World:
         return plan(list(desired), live, self.store.read(), kinds=WITH_WIDGETS)
 
     def apply(self, the_plan: Plan) -> ApplyResult:
-        return asyncio.run(apply(the_plan, {"widgetry": self.provider}, self.store))  # type: ignore[dict-item]
+        providers = {"widgetry": self.provider}
+        return asyncio.run(apply(the_plan, providers, self.store, kinds=WITH_WIDGETS))  # type: ignore[arg-type]
 
     def converge(self, *desired: Desired) -> ApplyResult:
         return self.apply(self.plan(*desired))
@@ -292,9 +287,13 @@ def test_a_failed_state_write_reports_what_was_created_and_stops(
 
     monkeypatch.setattr(world.store, "_write_text", disk_full_after_one_write)
     the_plan = world.plan(*(widget(n, 1) for n in ("a", "b", "c", "d", "e", "f")), widget("w", 1))
-    result = asyncio.run(apply(the_plan, {"widgetry": world.provider}, world.store, parallelism=1))  # type: ignore[dict-item]
+    providers = {"widgetry": world.provider}
+    result = asyncio.run(apply(the_plan, providers, world.store, parallelism=1, kinds=WITH_WIDGETS))  # type: ignore[arg-type]
     created = {rid for verb, rid in world.provider.calls if verb == "create"}
-    recorded = {e.remote_id for e in LocalStateStore(world.store.path).read().entries.values()}
+    recorded = {
+        e.remote_id
+        for e in LocalStateStore(world.store.path, kinds=WITH_WIDGETS.by_name).read().entries.values()
+    }
     unrecorded = {r.remote_id for r in result.results.values() if r.unrecorded}
     # Every object the API made is either in state or reported, with its id, as not recorded.
     assert unrecorded and created == (created & recorded) | unrecorded
@@ -308,7 +307,7 @@ def test_a_failed_state_write_reports_what_was_created_and_stops(
 
 
 def test_a_lost_lock_starts_no_new_action(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = LocalStateStore(tmp_path / "d" / "state.json")
+    store = LocalStateStore(tmp_path / "d" / "state.json", kinds=WITH_WIDGETS.by_name)
     provider = Widgetry(store)
     real_create = provider.create
 
@@ -323,7 +322,8 @@ def test_a_lost_lock_starts_no_new_action(tmp_path: Path, monkeypatch: pytest.Mo
     live = LiveState()
     the_plan = plan([widget(n, 1) for n in ("a", "b", "c")], live, store.read(), kinds=WITH_WIDGETS)
     with store.lock("apply"):
-        result = asyncio.run(apply(the_plan, {"widgetry": provider}, store, parallelism=1))  # type: ignore[dict-item]
+        providers = {"widgetry": provider}
+        result = asyncio.run(apply(the_plan, providers, store, parallelism=1, kinds=WITH_WIDGETS))  # type: ignore[arg-type]
     assert len(provider.calls) == 1  # b and c never reached the API
     (first,) = [r for r in result.results.values() if r.outcome is Outcome.FAILED]
     assert first.unrecorded and "lost the state lock" in (first.error or "")
