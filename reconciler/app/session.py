@@ -61,7 +61,7 @@ class Session:
         if missing:
             self.providers.update(
                 build_providers(
-                    self.loaded.stack,
+                    self.loaded.stack.providers,
                     missing,
                     environ=self.environ,
                     sandbox=self.sandbox,

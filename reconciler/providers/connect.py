@@ -18,6 +18,8 @@ from reconciler.providers.http import ApiClient, check_endpoint
 from reconciler.providers.settings import HttpSettings
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from reconciler.providers.endpoints import EndpointPool
 
 __all__ = [
@@ -45,7 +47,7 @@ def in_process(app: Any) -> Transport:
     return httpx2.ASGITransport(app=app)
 
 
-def api_key(api: str, configured: Any, environ: Mapping[str, str], variable: str) -> str:
+def api_key(api: str, configured: SecretStr | None, environ: Mapping[str, str], variable: str) -> str:
     """The API key from the stack (a SecretStr) or the environment; a clear error when neither."""
     key = configured.get_secret_value() if configured else environ.get(variable, "")
     if not key:
@@ -72,7 +74,12 @@ SANDBOX_KEY = "sandbox-key"
 
 
 def endpoint_and_key(
-    api: str, sandbox: Sandbox | None, url: str, configured: Any, environ: Mapping[str, str], variable: str
+    api: str,
+    sandbox: Sandbox | None,
+    url: str,
+    configured: SecretStr | None,
+    environ: Mapping[str, str],
+    variable: str,
 ) -> tuple[Endpoint, str]:
     """Where ``api`` is and the key it takes: the in-process emulator under --sandbox (no account,
     a fixed key), else ``url`` and the key from the stack or ``variable``."""

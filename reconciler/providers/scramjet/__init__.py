@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler.errors import ProviderError
 from reconciler.providers.connect import Endpoint, Sandbox, api_client
 from reconciler.providers.http import ApiClient
 from reconciler.providers.scramjet.provider import ScramjetProvider
+from reconciler.providers.settings import ScramjetSettings
 
 __all__ = ["ScramjetProvider", "build", "is_cloud_platform"]
 
@@ -20,8 +20,9 @@ def is_cloud_platform(url: str) -> bool:
     return host == "scramjet.cloud" or host.endswith(".scramjet.cloud")
 
 
-def build(stack: Any, environ: Mapping[str, str], sandbox: Sandbox | None) -> ScramjetProvider:
-    settings = stack.providers.scramjet
+def build(
+    settings: ScramjetSettings, environ: Mapping[str, str], sandbox: Sandbox | None
+) -> ScramjetProvider:
     clients: dict[str, ApiClient] = {}
     for hub, hub_settings in settings.hubs.items():
         headers: dict[str, str] = {}

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any
 
 from reconciler.providers.connect import Sandbox, api_client, bare_client, endpoint_and_key, shared_reads
+from reconciler.providers.settings import SignaloidSettings
 from reconciler.providers.signaloid.provider import SignaloidProvider
 from reconciler.providers.signaloid.storage import CloudStorage
 
 DEFAULT_URL = "https://api.signaloid.io"
 
 
-def build(stack: Any, environ: Mapping[str, str], sandbox: Sandbox | None) -> SignaloidProvider:
-    settings = stack.providers.signaloid
+def build(
+    settings: SignaloidSettings, environ: Mapping[str, str], sandbox: Sandbox | None
+) -> SignaloidProvider:
     url = (settings.url or environ.get("SIGNALOID_API_URL") or DEFAULT_URL).rstrip("/")
     endpoint, key = endpoint_and_key(
         "signaloid", sandbox, url, settings.api_key, environ, "SIGNALOID_API_KEY"

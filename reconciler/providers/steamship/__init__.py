@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from reconciler.providers.connect import Sandbox, api_client, endpoint_and_key
+from reconciler.providers.settings import SteamshipSettings
 from reconciler.providers.steamship.provider import SteamshipProvider
 
 DEFAULT_BASE = "https://api.steamship.com/api/v1/"
 
 
-def build(stack: Any, environ: Mapping[str, str], sandbox: Sandbox | None) -> SteamshipProvider:
-    settings = stack.providers.steamship
+def build(
+    settings: SteamshipSettings, environ: Mapping[str, str], sandbox: Sandbox | None
+) -> SteamshipProvider:
     base = settings.base or environ.get("STEAMSHIP_API_BASE") or DEFAULT_BASE
     # Operations are relative ("workspace/create"): the base must end with a slash to keep its path.
     url = base.rstrip("/") + "/"
