@@ -31,12 +31,9 @@ def build_providers(
     lazily so a command that needs none stays fast.
 
     ``endpoints`` (a ``providers.endpoints.EndpointPool``) shares one transport per endpoint."""
-    from reconciler.providers.connect import shared_transports
-
     built: dict[str, Provider] = {}
-    with shared_transports(endpoints):
-        for name in PROVIDER_NAMES:
-            if name in names:
-                module = importlib.import_module(f"reconciler.providers.{name}")
-                built[name] = module.build(getattr(settings, name), environ, sandbox)
+    for name in PROVIDER_NAMES:
+        if name in names:
+            module = importlib.import_module(f"reconciler.providers.{name}")
+            built[name] = module.build(getattr(settings, name), environ, sandbox, endpoints)
     return built
