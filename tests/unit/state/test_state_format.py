@@ -164,3 +164,12 @@ def test_a_bad_format_2_entry_names_the_address_and_field(case: str) -> None:
         entries_from_json(doc, "state.json")
     assert str(caught.value).startswith("state.json: entry 'sequences.s': ")
     assert message in str(caught.value), str(caught.value)
+
+
+def test_state_show_prints_the_typed_entry_of_an_old_file(old_stack: Path) -> None:
+    result = run("state", "show", "--sandbox", "-f", str(old_stack), "cores.fast-athens")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["address"] == "cores.fast-athens" and shown["prevent_destroy"] is True
+    assert (shown["state_fields"], shown["provider_data"], shown["deposed"]) == ({}, {}, [])
+    assert "extra" not in shown
