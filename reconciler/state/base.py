@@ -39,9 +39,16 @@ def entries_from_json(
     resources = data.get("resources", {})
     if not isinstance(resources, Mapping):
         raise StateError(f"{where}: 'resources' must be an object (address -> entry)")
+    kinds = _shipped_kinds() if kinds is None else kinds
     return {
         address: entry_from_json(address, raw, version, where, kinds) for address, raw in resources.items()
     }
+
+
+def _shipped_kinds() -> Mapping[str, Kind]:
+    from reconciler.kinds import KINDS_BY_NAME  # here: importing state alone needs no kind
+
+    return KINDS_BY_NAME
 
 
 def entry_from_json(
@@ -49,11 +56,8 @@ def entry_from_json(
 ) -> StateEntry:
     """One entry of state format ``version`` at ``address``, or StateError naming it and the field.
     ``kinds``: the kinds by name (default: the shipped registry)."""
-    if kinds is None:
-        from reconciler.kinds import KINDS_BY_NAME  # here: importing state alone needs no kind
-
-        kinds = KINDS_BY_NAME
-    name = raw.get("kind") if isinstance(raw, Mapping) else None
+    kinds = _shipped_kinds() if kinds is None else kinds
+    name = raw.get("kind") if isinstance(raw, dict) else None
     kind = kinds.get(name) if isinstance(name, str) else None
     try:
         entry = parse_entry(raw, version, None if kind is None else kind.state_fields)

@@ -21,6 +21,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from reconciler.common.paths import PathProblem, read_capped, write_atomic
 from reconciler.errors import LockHeld, StateError
 from reconciler.state.base import StateEntry, StateSnapshot, entries_from_json
@@ -69,7 +71,7 @@ class LocalStateStore:
         if not self.path.exists() and not self.path.is_symlink():
             return {}
         try:
-            data = json.loads(read_capped(self.path, MAX_STATE_BYTES).decode("utf-8"))
+            data = _decode(read_capped(self.path, MAX_STATE_BYTES).decode("utf-8"))
         except RecursionError as exc:
             raise StateError(f"cannot read state file {self.path}: values nested too deeply") from exc
         except PathProblem as exc:
@@ -156,3 +158,13 @@ class LocalStateStore:
     def _fence(self) -> None:
         if self._held is not None:
             self._held.fence()
+
+
+def _decode(text: str) -> Any:
+    """The state document: orjson reads it in half the time of the json module (a large state is
+    read whole by every command); what orjson refuses (nesting past 1,024, NaN, huge integers) the
+    json module decides, with its own message."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
