@@ -60,7 +60,7 @@ class PlannedRun:
         if self.scope.destroy or self.scope.options.allow_mass_delete:
             return None
         adopted = {e.remote_id for e in self.adopted.values()}
-        adopted |= {i for e in self.adopted.values() for i in e.extra.get("deposed", ())}
+        adopted |= {i for e in self.adopted.values() for i in e.deposed}
         judged = self.plan
         if adopted:
             judged = replace(judged, changes=tuple(c for c in judged.changes if c.remote_id not in adopted))

@@ -41,9 +41,9 @@ async def plan_run(session: Session, scope: Scope = Scope(), kinds: KindRegistry
     Reads state, the journal and the APIs; writes nothing."""
     snapshot = session.store.read()
     desired = [] if scope.destroy else session.loaded.resources
-    pending = session.pending_creates()
+    pending = session.pending_creates(kinds)
     if scope.kinds is None:
-        listed = session.kinds_in_play(snapshot, desired) | {p.kind for p in pending}
+        listed = session.kinds_in_play(snapshot, desired, kinds) | {p.kind for p in pending}
         state = snapshot
     else:
         listed = set(scope.kinds)
@@ -55,11 +55,11 @@ async def plan_run(session: Session, scope: Scope = Scope(), kinds: KindRegistry
     live = LiveState()
     planning = PlanAsListed(desired, live, state, pending=listed, allow_delete_unmanaged=allowed, kinds=kinds)
     live.on_added, live.on_listed = planning.added, planning.listed
-    await session.refresh(listed, live)
+    await session.refresh(listed, live, kinds)
     the_plan = planning.finish()
     adopted: Mapping[str, StateEntry] = {}
     if pending:
-        resolved = resolve(pending, live, snapshot, desired)
+        resolved = resolve(pending, live, snapshot, desired, kinds)
         adopted = resolved.entries
         if resolved.entries:  # planned again, with what the interrupted creates made recorded
             overlaid = StateSnapshot({**state.entries, **resolved.entries})
@@ -94,13 +94,15 @@ def _check_stack_files(session: Session, the_plan: Plan) -> None:
         raise PlanError(problem)
 
 
-async def verify(session: Session, run: PlannedRun, result: ApplyResult) -> list[str]:
+async def verify(
+    session: Session, run: PlannedRun, result: ApplyResult, kinds: KindRegistry = REGISTRY
+) -> list[str]:
     """The check after apply: re-read what changed, within the run's scope, and name what still
-    differs from the configuration."""
+    differs from the configuration (``kinds``: the run's, as it was planned and applied with)."""
     done = {a for a, r in result.results.items() if r.outcome is Outcome.DONE}
     if not done:
         return []
-    after = await plan_run(session, replace(run.scope, checking=True))
+    after = await plan_run(session, replace(run.scope, checking=True), kinds)
     problems = []
     for change in after.plan.changes:
         if change.address in done and change.pending:

@@ -18,7 +18,7 @@ from reconciler.engine.executing.apply import ApplyResult, EventHook, apply
 from reconciler.engine.executing.journal import Journal
 from reconciler.engine.executing.pending import PendingCreate, pending_creates
 from reconciler.errors import PlanError
-from reconciler.kinds import KINDS, KINDS_BY_NAME
+from reconciler.kinds import REGISTRY, KindRegistry
 from reconciler.providers import Provider, build_providers
 from reconciler.providers.stats import CallStats
 from reconciler.state import LocalStateStore, StateSnapshot, StateStore
@@ -54,13 +54,14 @@ class Session:
             await provider.aclose()
         self.store.close()
 
-    def provider_for(self, kinds: set[str]) -> dict[str, Provider]:
-        needed = {KINDS_BY_NAME[k].provider for k in kinds}
+    def provider_for(self, kinds: set[str], registry: KindRegistry = REGISTRY) -> dict[str, Provider]:
+        """The providers of ``kinds`` (names in ``registry``), built when first needed."""
+        needed = {registry[k].provider for k in kinds}
         missing = needed - set(self.providers)
         if missing:
             self.providers.update(
                 build_providers(
-                    self.loaded.stack,
+                    self.loaded.stack.providers,
                     missing,
                     environ=self.environ,
                     sandbox=self.sandbox,
@@ -73,22 +74,26 @@ class Session:
         """Requests, retries and 429s per API so far."""
         return {name: provider.stats() for name, provider in sorted(self.providers.items())}
 
-    def kinds_in_play(self, snapshot: StateSnapshot, desired: list[Desired] | None = None) -> set[str]:
+    def kinds_in_play(
+        self, snapshot: StateSnapshot, desired: list[Desired] | None = None, registry: KindRegistry = REGISTRY
+    ) -> set[str]:
         """Every kind of every provider the stack or its state uses: the unmanaged inventory
         covers a provider's other kinds too, at one list call each (those whose unmanaged objects
         are shown at all without a declared one: not ``Kind.inventory == False``)."""
         desired = self.loaded.resources if desired is None else desired
         used = {r.kind for r in desired} | snapshot.kinds()
-        providers = {KINDS_BY_NAME[k].provider for k in used}
-        return {k.name for k in KINDS if k.provider in providers and (k.inventory or k.name in used)}
+        providers = {registry[k].provider for k in used}
+        return {k.name for k in registry if k.provider in providers and (k.inventory or k.name in used)}
 
-    async def refresh(self, kinds: set[str], live: LiveState | None = None) -> LiveState:
+    async def refresh(
+        self, kinds: set[str], live: LiveState | None = None, registry: KindRegistry = REGISTRY
+    ) -> LiveState:
         """List every kind in play, all providers at once (into ``live``, if given)."""
         live = LiveState() if live is None else live
-        providers = self.provider_for(kinds)
+        providers = self.provider_for(kinds, registry)
         await asyncio.gather(
             *(
-                p.refresh({k for k in kinds if KINDS_BY_NAME[k].provider == name}, live)
+                p.refresh({k for k in kinds if registry[k].provider == name}, live)
                 for name, p in providers.items()
             )
         )
@@ -102,6 +107,7 @@ class Session:
         *,
         parallelism: int,
         on_event: EventHook | None = None,
+        kinds: KindRegistry = REGISTRY,
     ) -> ApplyResult:
         """Apply ``run.plan``, journalled; refuses a mass delete unless the run's scope allows it.
 
@@ -117,26 +123,26 @@ class Session:
                 if current.get(address) != entry:
                     await self.store.record(address, entry)
             journal.begin()
-        kinds = {c.kind for c in run.plan.pending()}
         try:
             return await apply(
                 run.plan,
-                self.provider_for(kinds),
+                self.provider_for({c.kind for c in run.plan.pending()}, kinds),
                 self.store,
                 parallelism=parallelism,
                 on_event=on_event,
                 journal=journal,
+                kinds=kinds,
             )
         finally:
             if journal is not None:
                 journal.end()
 
-    def pending_creates(self) -> list[PendingCreate]:
+    def pending_creates(self, kinds: KindRegistry = REGISTRY) -> list[PendingCreate]:
         """Creates the last apply left in flight (outcome unknown), from its journal."""
         if self.journal_path is None:
             return []
         interrupted = Journal(self.journal_path).previous()
-        return pending_creates(interrupted.unfinished) if interrupted is not None else []
+        return pending_creates(interrupted.unfinished, kinds) if interrupted is not None else []
 
     def report_interrupted(self, on_notice: Callable[[str], None]) -> bool:
         """Say what an earlier apply that did not finish left in flight; True when there was one.

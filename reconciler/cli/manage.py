@@ -122,7 +122,8 @@ def state_list(paths: tuple[Path, ...], sandbox: bool) -> None:
 @sandbox_option
 @click.argument("address")
 def state_show(paths: tuple[Path, ...], sandbox: bool, address: str) -> None:
-    """Show one state entry as JSON."""
+    """Show one state entry as JSON: its address and its fields as the state file holds them
+    (docs/state-format.md), whichever backend and format the state is in."""
 
     async def body() -> int:
         entry = _store(paths, sandbox).read().get(address)

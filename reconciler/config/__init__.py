@@ -6,14 +6,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from reconciler.config.evaluate import Evaluator, Scope
 from reconciler.config.instantiate import add_origins, expand_stack
 from reconciler.config.loader import Mark, load_file, stack_files
 from reconciler.config.merge import merge_files
 from reconciler.config.refs import desired_resources
-from reconciler.config.stack import stack_model, validate_stack
+from reconciler.config.stack import StackBase, stack_model, validate_stack
 from reconciler.config.variables import NO_INPUTS, Value, VariableInputs
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.values import Desired
@@ -23,7 +22,9 @@ __all__ = ["LoadedStack", "VariableInputs", "load_stack", "stack_model"]
 
 @dataclass(frozen=True)
 class LoadedStack:
-    stack: Any  # a Stack instance
+    # The validated stack: its blocks as typed fields; its resource sections are fields of the model
+    # built for the kinds it declares (``stack_model``), read by name (``getattr(stack, kind)``).
+    stack: StackBase
     resources: list[Desired]
     files: list[Path]
     root: Path  # where .reconciler/ lives: the first -f directory, or the first file's folder

@@ -24,7 +24,7 @@ from reconciler.policy.settings import PolicySettings
 from reconciler.providers.settings import Providers
 from reconciler.state.settings import StateSettings
 
-__all__ = ["ModuleCall", "stack_model", "validate_part", "validate_stack"]
+__all__ = ["ModuleCall", "StackBase", "stack_model", "validate_part", "validate_stack"]
 
 ALL_KINDS = frozenset(KINDS_BY_NAME)
 SCHEMA_ID = "https://reconciler.dev/schemas/stack.schema.json"
@@ -51,7 +51,7 @@ _VariableName = typing.Annotated[str, pydantic.StringConstraints(pattern=f"^{VAR
 _ModuleName = typing.Annotated[str, pydantic.StringConstraints(pattern=_NAME_PATTERN)]
 
 
-class _StackBase(BaseModel):
+class StackBase(BaseModel):
     """The sections of a stack other than its resources. A new top-level block is a field here.
 
     ``variables`` and ``modules`` are evaluated away before a stack is validated (config/instantiate.py):
@@ -87,17 +87,17 @@ def _kind_field(kind: Any) -> Any:
 
 
 @functools.cache
-def stack_model(kinds: frozenset[str] = ALL_KINDS) -> type[_StackBase]:
+def stack_model(kinds: frozenset[str] = ALL_KINDS) -> type[StackBase]:
     """The Stack model with the fields of ``kinds`` (every kind by default: the schema, the
     hints). A stack validates against the model of the kinds it names, so a stack of cores never
     builds the other kinds' validators (start-up); each model is built once per process."""
     fields = {kind.name: _kind_field(kind) for kind in KINDS if kind.name in kinds}
-    return create_model("Stack", __base__=_StackBase, **fields)  # type: ignore[call-overload, no-any-return]
+    return create_model("Stack", __base__=StackBase, **fields)  # type: ignore[call-overload, no-any-return]
 
 
 def validate_stack(
     data: MarkedDict, secrets: set[tuple[str, int, int]] | frozenset[tuple[str, int, int]]
-) -> _StackBase:
+) -> StackBase:
     """Validate the merged stack, or raise ConfigError listing every issue with its location.
     ``secrets``: (file, line, column) of values never to be echoed."""
     named = frozenset(key for key in data if key in KINDS_BY_NAME)
@@ -110,7 +110,7 @@ def validate_stack(
 @functools.cache
 def _section_adapter(section: str) -> pydantic.TypeAdapter[typing.Any]:
     """Built once per process: a fleet validates one module's sections once per call."""
-    annotation = _StackBase.model_fields[section].annotation
+    annotation = StackBase.model_fields[section].annotation
     assert annotation is not None
     return pydantic.TypeAdapter(annotation)
 

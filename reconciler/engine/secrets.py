@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.kinds import KINDS_BY_NAME
+from reconciler.kinds import Kind
 from reconciler.values import Desired
 
 __all__ = ["MIN_SUBSTRING", "stored_key", "with_env_references"]
@@ -41,9 +41,10 @@ def _secrets_of(desired: Desired) -> list[str]:
     return found
 
 
-def stored_key(desired: Desired) -> tuple[str, ...]:
-    """The natural key as state records it: a part holding a sensitive value as its digest."""
-    key = tuple(KINDS_BY_NAME[desired.kind].natural_key(desired.name, desired.create_attrs))
+def stored_key(desired: Desired, kind: Kind) -> tuple[str, ...]:
+    """The natural key as state records it (``kind``: the desired resource's): a part holding a
+    sensitive value as its digest."""
+    key = tuple(kind.natural_key(desired.name, desired.create_attrs))
     if not desired.sensitive:
         return key
     secrets = _secrets_of(desired)

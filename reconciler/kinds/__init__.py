@@ -47,8 +47,4 @@ class KindRegistry:
 REGISTRY = KindRegistry(KINDS)
 
 
-def get_kind(name: str) -> Kind:
-    return KINDS_BY_NAME[name]
-
-
-__all__ = ["KINDS", "KINDS_BY_NAME", "REGISTRY", "Kind", "KindRegistry", "Reference", "SpecModel", "get_kind"]
+__all__ = ["KINDS", "KINDS_BY_NAME", "REGISTRY", "Kind", "KindRegistry", "Reference", "SpecModel"]

@@ -122,7 +122,7 @@ class Kind:
     create_before_destroy: bool = False
     no_create_before_destroy_reason: str = "its natural key must be unique on the API"
     # Fields the API cannot report (e.g. a sequence's package digest). Apply records their value in
-    # ``StateEntry.extra``; plan compares the desired value with that record, and does not compare
+    # ``StateEntry.state_fields``; plan compares the desired value with that record, and does not compare
     # the field at all when there is none (state lost, an adopted object).
     state_fields: frozenset[str] = frozenset()
     # Inputs read on our side only (e.g. a package path): never compared with the live object. What

@@ -37,10 +37,11 @@ import asyncio
 import enum
 import math
 import time
-import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from reconciler.providers.loop_local import loop_local
 
 __all__ = ["INITIAL_LIMIT", "MAX_LIMIT", "EndpointLimiter", "Permit", "Signal", "limiter_for"]
 
@@ -266,11 +267,6 @@ class EndpointLimiter:
         self.peak_limit = max(self.peak_limit, self.limit)
 
 
-_REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, EndpointLimiter]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def limiter_for(
     endpoint: str,
     *,
@@ -280,7 +276,7 @@ def limiter_for(
     """The one limiter of ``endpoint`` (e.g. ``"signaloid https://api.signaloid.io"``) in this
     event loop: every client of one endpoint shares it, so their calls together adapt to the API.
     The first caller's clock and sleep are the limiter's."""
-    limiters = _REGISTRY.setdefault(asyncio.get_running_loop(), {})
+    limiters = loop_local().limiters
     limiter = limiters.get(endpoint)
     if limiter is None:
         limiter = limiters[endpoint] = EndpointLimiter(clock=clock, sleep=sleep)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import functools
 import ssl
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -18,6 +16,8 @@ from reconciler.providers.http import ApiClient, check_endpoint
 from reconciler.providers.settings import HttpSettings
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from reconciler.providers.endpoints import EndpointPool
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "endpoint_and_key",
     "in_process",
     "shared_reads",
-    "shared_transports",
     "tls_for",
 ]
 
@@ -45,7 +44,7 @@ def in_process(app: Any) -> Transport:
     return httpx2.ASGITransport(app=app)
 
 
-def api_key(api: str, configured: Any, environ: Mapping[str, str], variable: str) -> str:
+def api_key(api: str, configured: SecretStr | None, environ: Mapping[str, str], variable: str) -> str:
     """The API key from the stack (a SecretStr) or the environment; a clear error when neither."""
     key = configured.get_secret_value() if configured else environ.get(variable, "")
     if not key:
@@ -72,7 +71,12 @@ SANDBOX_KEY = "sandbox-key"
 
 
 def endpoint_and_key(
-    api: str, sandbox: Sandbox | None, url: str, configured: Any, environ: Mapping[str, str], variable: str
+    api: str,
+    sandbox: Sandbox | None,
+    url: str,
+    configured: SecretStr | None,
+    environ: Mapping[str, str],
+    variable: str,
 ) -> tuple[Endpoint, str]:
     """Where ``api`` is and the key it takes: the in-process emulator under --sandbox (no account,
     a fixed key), else ``url`` and the key from the stack or ``variable``."""
@@ -103,25 +107,9 @@ def tls_for(url: str) -> ssl.SSLContext:
     return _untrusting_context()
 
 
-# Set while a session builds its providers (``shared_transports``): url -> the transport shared by
-# every client of that endpoint in this run (the fleet's ``EndpointPool.transport``).
-_SHARED: ContextVar[EndpointPool | None] = ContextVar("reconciler_shared_transports", default=None)
-
-
-@contextmanager
-def shared_transports(pool: EndpointPool | None) -> Iterator[None]:
-    """Clients built inside this block send through ``pool.transport(url)`` (None: their own pool)."""
-    token = _SHARED.set(pool)
-    try:
-        yield
-    finally:
-        _SHARED.reset(token)
-
-
-def shared_reads(endpoint: Endpoint) -> EndpointPool | None:
+def shared_reads(endpoint: Endpoint, pool: EndpointPool | None) -> EndpointPool | None:
     """The run's ``read_once`` registry (a fleet's ``EndpointPool``) for a network endpoint, or None:
     one stack alone, or the in-process sandbox (each stack has its own emulator behind one URL)."""
-    pool = _SHARED.get()
     return pool if pool is not None and endpoint.transport is None else None
 
 
@@ -145,12 +133,15 @@ def api_client(
     *,
     headers: Mapping[str, str] | None = None,
     secrets: Iterable[str] = (),
+    pool: EndpointPool | None = None,
     **policy: Any,
 ) -> ApiClient:
+    """A client of ``endpoint``; with a ``pool`` (a fleet's), it sends through the transport the pool
+    shares among every client of that URL in the run."""
     if endpoint.transport is None:
         check_endpoint(api, endpoint.url, settings.allow_insecure_http)
     timeout = httpx2.Timeout(settings.timeout_s, connect=min(10.0, settings.timeout_s))
-    pool, transport = _SHARED.get(), endpoint.transport
+    transport = endpoint.transport
     if transport is None and pool is not None:
         transport = pool.transport(endpoint.url)
     client = httpx2.AsyncClient(

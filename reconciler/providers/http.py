@@ -28,7 +28,6 @@ import logging
 import random
 import re
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -42,6 +41,7 @@ from reconciler.common.redact import EXCERPT_LIMIT, excerpt, remember, safe_url,
 from reconciler.errors import ApiError, ProviderError, RateLimited, TransportError, api_error_for_status
 from reconciler.providers.concurrency import EndpointLimiter, Signal, limiter_for
 from reconciler.providers.limits import Limits, limits_for, redirect_error, send_within
+from reconciler.providers.loop_local import loop_local
 from reconciler.providers.settings import HttpSettings
 from reconciler.providers.stats import CallStats
 
@@ -461,9 +461,6 @@ async def _after(
     await on_page(items)
 
 
-_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
 async def in_turns(items: list[Any], handle: Callable[[list[Any]], None], size: int = 50) -> None:
     """``handle(chunk)`` for each ``size`` items, one chunk at a time across all tasks.
 
@@ -471,10 +468,7 @@ async def in_turns(items: list[Any], handle: Callable[[list[Any]], None], size: 
     would hold up every request waiting to be sent and every answer waiting to be read, for the
     whole of it. Here the whole event loop runs at most one chunk per turn (a fair lock, then a
     yield), so I/O goes first and this work fills the time spent waiting for the network."""
-    loop = asyncio.get_running_loop()
-    turn = _TURNS.get(loop)
-    if turn is None:
-        turn = _TURNS[loop] = asyncio.Lock()
+    turn = loop_local().turn
     for start in range(0, len(items), size):
         async with turn:
             await asyncio.sleep(0)

@@ -11,78 +11,63 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reconciler.errors import StateError
+from reconciler.state.entry import READABLE_VERSIONS, StateEntry, parse_entry
 from reconciler.values import Ref, Unknown
 
-__all__ = ["StateEntry", "StateSnapshot", "StateStore", "digest", "entries_from_json"]
+if TYPE_CHECKING:
+    from reconciler.kinds import Kind
+
+__all__ = ["StateEntry", "StateSnapshot", "StateStore", "digest", "entries_from_json", "entry_from_json"]
 
 
-@dataclass(frozen=True, slots=True)
-class StateEntry:
-    kind: str
-    remote_id: str
-    key: tuple[str, ...]
-    digest: str  # of the desired attrs as last applied
-    extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. a sequence's package digest
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "remote_id": self.remote_id,
-            "key": list(self.key),
-            "digest": self.digest,
-            "extra": dict(self.extra),
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> StateEntry:
-        """Strict: an entry of the wrong shape (a file edited by hand, or by someone hostile) is a
-        ValueError saying which field, never a value the engine trips over later."""
-        if not isinstance(data, Mapping):
-            raise ValueError(f"an entry must be an object, not {type(data).__name__}")
-        kind, remote_id, key = data.get("kind"), data.get("remote_id"), data.get("key")
-        digest_, extra = data.get("digest", ""), data.get("extra") or {}
-        if not isinstance(kind, str) or not kind:
-            raise ValueError("'kind' must be a kind's name")
-        if not isinstance(remote_id, str) or not remote_id:
-            raise ValueError("'remote_id' must be a non-empty string")
-        if not isinstance(key, list) or not all(isinstance(k, str) for k in key):
-            raise ValueError("'key' must be a list of strings")
-        if not isinstance(digest_, str):
-            raise ValueError("'digest' must be a string")
-        if not isinstance(extra, Mapping):
-            raise ValueError("'extra' must be an object")
-        deposed = extra.get("deposed", [])
-        if not isinstance(deposed, list) or not all(isinstance(i, str) for i in deposed):
-            raise ValueError("'extra.deposed' must be a list of remote ids")
-        return cls(kind=kind, remote_id=remote_id, key=tuple(key), digest=digest_, extra=extra)
-
-
-def entries_from_json(data: Any, where: object, version: int = 1) -> dict[str, StateEntry]:
-    """A state document's entries, or StateError naming the entry and field that is wrong."""
+def entries_from_json(
+    data: Any, where: object, kinds: Mapping[str, Kind] | None = None
+) -> dict[str, StateEntry]:
+    """A state document's entries (format 1, migrated, or 2), or StateError naming the entry and
+    field that is wrong. ``kinds``: the kinds by name (default: the shipped registry)."""
     if not isinstance(data, Mapping):
         raise StateError(f"{where}: not a state file (a JSON object with format_version and resources)")
-    if data.get("format_version") != version:
-        raise StateError(f"{where}: unsupported state format {data.get('format_version')!r}")
+    version = data.get("format_version")
+    if version not in READABLE_VERSIONS:
+        raise StateError(
+            f"{where}: unsupported state format {version!r} "
+            f"(this reconciler reads {' and '.join(map(str, READABLE_VERSIONS))})"
+        )
     resources = data.get("resources", {})
     if not isinstance(resources, Mapping):
         raise StateError(f"{where}: 'resources' must be an object (address -> entry)")
-    from reconciler.kinds import KINDS_BY_NAME  # here: reading state alone needs no kind
+    kinds = _shipped_kinds() if kinds is None else kinds
+    return {
+        address: entry_from_json(address, raw, version, where, kinds) for address, raw in resources.items()
+    }
 
-    entries = {}
-    for address, raw in resources.items():
-        try:
-            entry = StateEntry.from_json(raw)
-        except ValueError as exc:
-            raise StateError(f"{where}: entry {address!r}: {exc}") from exc
-        if entry.kind not in KINDS_BY_NAME:
-            raise StateError(f"{where}: entry {address!r}: unknown kind {entry.kind!r}")
-        if not address.startswith(f"{entry.kind}.") or len(address) == len(entry.kind) + 1:
-            raise StateError(f"{where}: entry {address!r}: the address must be '{entry.kind}.<name>'")
-        entries[address] = entry
-    return entries
+
+def _shipped_kinds() -> Mapping[str, Kind]:
+    from reconciler.kinds import KINDS_BY_NAME  # here: importing state alone needs no kind
+
+    return KINDS_BY_NAME
+
+
+def entry_from_json(
+    address: str, raw: Any, version: int, where: object, kinds: Mapping[str, Kind] | None = None
+) -> StateEntry:
+    """One entry of state format ``version`` at ``address``, or StateError naming it and the field.
+    ``kinds``: the kinds by name (default: the shipped registry)."""
+    kinds = _shipped_kinds() if kinds is None else kinds
+    name = raw.get("kind") if isinstance(raw, dict) else None
+    kind = kinds.get(name) if isinstance(name, str) else None
+    try:
+        entry = parse_entry(raw, version, None if kind is None else kind.state_fields)
+    except ValueError as exc:
+        raise StateError(f"{where}: entry {address!r}: {exc}") from exc
+    if kind is None:
+        raise StateError(f"{where}: entry {address!r}: unknown kind {entry.kind!r}")
+    if not address.startswith(f"{entry.kind}.") or len(address) == len(entry.kind) + 1:
+        raise StateError(f"{where}: entry {address!r}: the address must be '{entry.kind}.<name>'")
+    return entry
 
 
 @dataclass(frozen=True)

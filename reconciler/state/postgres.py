@@ -31,9 +31,9 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote
 
 import psycopg
@@ -43,8 +43,12 @@ from psycopg.types.json import Jsonb
 from reconciler.common.redact import remember
 from reconciler.common.words import seconds as seconds_text
 from reconciler.errors import LockHeld, LockLost, StateError
-from reconciler.state.base import StateEntry, StateSnapshot, entries_from_json
+from reconciler.state.base import StateEntry, StateSnapshot, entry_from_json
+from reconciler.state.entry import BODY_FIELDS, FORMAT_VERSION, READABLE_VERSIONS
 from reconciler.state.waiting import LockWait, wait_hint
+
+if TYPE_CHECKING:
+    from reconciler.kinds import Kind
 
 __all__ = ["PostgresStateStore", "create_tables", "scrub_dsn"]
 
@@ -74,6 +78,8 @@ _SCHEMA = (
         extra jsonb NOT NULL DEFAULT '{}'::jsonb,
         updated_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (stack, address))""",
+    # State format 2 (docs/state-format.md): rows from before it have none and read as 1.
+    "ALTER TABLE reconciler_state ADD COLUMN IF NOT EXISTS format_version smallint NOT NULL DEFAULT 1",
     """CREATE TABLE IF NOT EXISTS reconciler_locks (
         stack text PRIMARY KEY,
         pid integer NOT NULL,
@@ -82,11 +88,17 @@ _SCHEMA = (
         since timestamptz NOT NULL,
         backend_pid integer NOT NULL)""",
 )
-_UPSERT = """
-INSERT INTO reconciler_state (stack, address, kind, remote_id, key, digest, extra, updated_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, now())
+_UPSERT = f"""
+INSERT INTO reconciler_state (stack, address, kind, remote_id, key, digest, extra, format_version, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, {FORMAT_VERSION}, now())
 ON CONFLICT (stack, address) DO UPDATE SET kind = EXCLUDED.kind, remote_id = EXCLUDED.remote_id,
-    key = EXCLUDED.key, digest = EXCLUDED.digest, extra = EXCLUDED.extra, updated_at = now()"""
+    key = EXCLUDED.key, digest = EXCLUDED.digest, extra = EXCLUDED.extra,
+    format_version = EXCLUDED.format_version, updated_at = now()"""
+# A format 1 row rewritten in format 2, unless someone changed it since it was read.
+_MIGRATE = f"""
+UPDATE reconciler_state SET extra = %(body)s, format_version = {FORMAT_VERSION}
+WHERE stack = %(stack)s AND address = %(address)s AND format_version = 1 AND kind = %(kind)s
+  AND extra = %(old)s"""
 _HOLDER = """
 SELECT p.pid, l.pid, l.host, l.purpose, l.since
 FROM pg_locks p LEFT JOIN reconciler_locks l ON l.stack = %(stack)s AND l.backend_pid = p.pid
@@ -145,8 +157,12 @@ def create_tables(conn: psycopg.Connection[Any], namespace: int, statements: Seq
 
 
 class PostgresStateStore:
-    def __init__(self, dsn: str, stack: str, *, wait: LockWait | None = None) -> None:
+    def __init__(
+        self, dsn: str, stack: str, *, wait: LockWait | None = None, kinds: Mapping[str, Kind] | None = None
+    ) -> None:
+        """``kinds``: the kinds an entry may be of, by name (default: the shipped registry)."""
         self._dsn = dsn
+        self._kinds = kinds
         remember(_dsn_secrets(dsn))  # kept out of --debug logs
         self.stack = stack
         self.description = f"PostgreSQL state, stack {stack!r} on {_where(dsn)}"
@@ -154,6 +170,9 @@ class PostgresStateStore:
         self._conn: psycopg.Connection[Any] | None = None
         self._conn_lock = threading.Lock()  # records run in worker threads; one connection, in turn
         self._lock_backend: int | None = None  # the PostgreSQL session holding our advisory lock
+        # Format 1 rows the last read found (address -> kind, extra as read), for the next write
+        # to rewrite in format 2.
+        self._legacy: dict[str, tuple[str, Any, dict[str, Any]]] = {}
 
     # --- connections and errors -------------------------------------------------------------
 
@@ -207,17 +226,33 @@ class PostgresStateStore:
     def read(self) -> StateSnapshot:
         def query(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
             return conn.execute(
-                "SELECT address, kind, remote_id, key, digest, extra FROM reconciler_state WHERE stack = %s",
+                "SELECT address, kind, remote_id, key, digest, extra, format_version FROM reconciler_state "
+                "WHERE stack = %s",
                 (self.stack,),
             ).fetchall()
 
         rows = self._in_transaction("cannot read state", query, retry=True)
-        resources = {
-            address: {"kind": kind, "remote_id": rid, "key": key, "digest": dig, "extra": extra}
-            for address, kind, rid, key, dig, extra in rows
-        }  # checked as a state file's entries are: a row written by hand is refused, naming it
-        doc = {"format_version": 1, "resources": resources}
-        return StateSnapshot(entries_from_json(doc, f"cannot read state of stack {self.stack!r}"))
+        where = f"cannot read state of stack {self.stack!r}"
+        entries: dict[str, StateEntry] = {}
+        legacy: dict[str, tuple[str, Any, dict[str, Any]]] = {}
+        for address, kind, rid, key, dig, extra, version in rows:
+            # Checked as a state file's entries are: a row written by hand is refused, naming it.
+            if version not in READABLE_VERSIONS:
+                raise StateError(f"{where}: entry {address!r}: unsupported state format {version!r}")
+            raw = {"kind": kind, "remote_id": rid, "key": key, "digest": dig}
+            if version == 1:
+                raw["extra"] = extra
+            elif isinstance(extra, dict) and extra.keys() <= set(BODY_FIELDS):
+                raw.update(extra)
+            else:
+                raise StateError(
+                    f"{where}: entry {address!r}: 'extra' must be an object of {', '.join(BODY_FIELDS)}"
+                )
+            entries[address] = entry = entry_from_json(address, raw, version, where, self._kinds)
+            if version == 1:
+                legacy[address] = (kind, extra, entry.body())
+        self._legacy = legacy
+        return StateSnapshot(entries)
 
     async def record(self, address: str, entry: StateEntry | None) -> None:
         await asyncio.to_thread(self._record, address, entry)
@@ -229,13 +264,29 @@ class PostgresStateStore:
         else:
             sql = _UPSERT
             params = (self.stack, address, entry.kind, entry.remote_id, Jsonb(list(entry.key)),
-                      entry.digest, Jsonb(dict(entry.extra)))  # fmt: skip
+                      entry.digest, Jsonb(entry.body()))  # fmt: skip
+        legacy, self._legacy = self._legacy, {}
 
         def write(conn: psycopg.Connection[Any]) -> None:
             self._check_held(conn)
+            self._migrate(conn, legacy)
             conn.execute(sql, params)
 
-        self._in_transaction(f"cannot record {address}", write, retry=True)
+        try:
+            self._in_transaction(f"cannot record {address}", write, retry=True)
+        except StateError:
+            self._legacy = legacy or self._legacy
+            raise
+
+    def _migrate(
+        self, conn: psycopg.Connection[Any], legacy: Mapping[str, tuple[str, Any, dict[str, Any]]]
+    ) -> None:
+        """Rewrite in format 2 the format 1 rows the last read found, with the first write after it."""
+        for address, (kind, old, body) in legacy.items():
+            conn.execute(
+                _MIGRATE, {"body": Jsonb(body), "stack": self.stack, "address": address, "kind": kind,
+                           "old": Jsonb(old)},
+            )  # fmt: skip
 
     async def fence(self) -> None:
         """Raise LockLost if this store took the lock and its session no longer holds it."""

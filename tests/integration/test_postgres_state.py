@@ -81,7 +81,7 @@ def take(store: PostgresStateStore, timeout: float) -> None:
 
 
 def entry(remote_id: str, name: str) -> StateEntry:
-    return StateEntry(kind="cores", remote_id=remote_id, key=(name,), digest="sha256:" + name, extra={"n": 1})
+    return StateEntry("cores", remote_id, (name,), "sha256:" + name, provider_data={"n": 1})
 
 
 # --- the store -----------------------------------------------------------------------------------

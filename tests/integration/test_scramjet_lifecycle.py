@@ -93,7 +93,8 @@ def test_create_update_scale_drift_delete(
     assert hub.instances() == [(seq_id, [10], {"greeting": "hi"}), (seq_id, [20], {})]
     state = json.loads((folder / ".reconciler" / "state.json").read_text())["resources"]
     entry = state[f"sequences.{NAME}"]
-    assert entry["remote_id"] == f"a/{seq_id}" and entry["extra"]["package_digest"].startswith("sha256:")
+    assert entry["remote_id"] == f"a/{seq_id}"
+    assert entry["state_fields"]["package_digest"].startswith("sha256:")
     assert run_cli("plan", "--detailed-exitcode", "-f", folder).exit_code == 0
 
     # A new package: on a hub with PUT updated in place (same id); on 0.18.7 replaced (a new id, one

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from reconciler.config import load_stack
-from reconciler.engine.deciding.causes import APPLIED_FIELDS, field_digests
+from reconciler.engine.deciding.causes import field_digests
 from reconciler.engine.deciding.plan import Plan, plan
 from reconciler.kinds import KINDS_BY_NAME
 from reconciler.state.base import StateEntry, StateSnapshot, digest
@@ -18,6 +18,10 @@ from reconciler.values import Desired, LiveObject, LiveState
 
 CASES_DIR = Path(__file__).resolve().parents[1] / "plan_cases"
 CASE_FILES = sorted(CASES_DIR.glob("*.yaml"))
+# A state entry in a case: state format 2's fields, with digest "match-desired" and "applied" (the
+# declared attrs as last applied) for convenience.
+STATE_ENTRY_KEYS = {"remote_id", "key", "digest", "applied", "prevent_destroy", "deposed", "state_fields",
+                    "provider_data"}  # fmt: skip
 CASE_KEYS = {"description", "xfail", "desired", "files", "live", "external_ids", "state", "expect"}
 EXPECT_KEYS = {"changes", "unmanaged", "forget", "order", "summary", "has_changes", "error"}
 CHANGE_KEYS = {
@@ -82,7 +86,11 @@ def state_from(case: dict[str, Any], desired: list[Desired]) -> StateSnapshot:
         kind_name = address.split(".", 1)[0]
         res = by_address.get(address)
         value = entry.get("digest", "")
-        extra = dict(entry.get("extra") or {})
+        unknown = set(entry) - STATE_ENTRY_KEYS
+        assert not unknown, f"{address}: unknown state entry keys {sorted(unknown)}"
+        fields: dict[str, Any] = {
+            name: entry[name] for name in ("state_fields", "provider_data") if name in entry
+        }  # state format 2's names (docs/state-format.md)
         if value == "match-desired":
             assert res is not None, f"{address}: match-desired needs the address to be declared"
             value = digest(res.attrs)
@@ -90,11 +98,19 @@ def state_from(case: dict[str, Any], desired: list[Desired]) -> StateSnapshot:
             assert res is not None, f"{address}: applied needs the address to be declared"
             applied = {**res.attrs, **entry["applied"]}
             value = digest(applied)
-            extra[APPLIED_FIELDS] = field_digests(applied, KINDS_BY_NAME[kind_name].sensitive_fields)
+            fields["applied_fields"] = field_digests(applied, KINDS_BY_NAME[kind_name].sensitive_fields)
         key = tuple(entry["key"]) if "key" in entry else ()
         if not key and res is not None:
             key = KINDS_BY_NAME[kind_name].natural_key(res.name, res.create_attrs)
-        entries[address] = StateEntry(kind_name, entry["remote_id"], key, value, extra)
+        entries[address] = StateEntry(
+            kind_name,
+            entry["remote_id"],
+            key,
+            value,
+            prevent_destroy=entry.get("prevent_destroy", False),
+            deposed=tuple(entry.get("deposed", ())),
+            **fields,
+        )
     return StateSnapshot(entries)
 
 

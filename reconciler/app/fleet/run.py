@@ -21,6 +21,7 @@ from reconciler.providers.endpoints import DEFAULT_LIMIT, EndpointPool
 
 if TYPE_CHECKING:
     from reconciler.app.policy_gate import PolicyChoice
+    from reconciler.config import LoadedStack
     from reconciler.policy.evaluate import PolicyRun
 
 __all__ = ["DEFAULT_MAX_STACKS", "check_fleet", "describe_error", "http_figures"]
@@ -126,7 +127,7 @@ async def _check(
 
 @asynccontextmanager
 async def _gate(
-    shared: list[PolicyRun], loaded: Any, environ: Mapping[str, str], name: str
+    shared: list[PolicyRun], loaded: LoadedStack, environ: Mapping[str, str], name: str
 ) -> AsyncIterator[Any]:
     """The stack's policy gate (the command line's policies, ``shared`` by every stack, and the
     stack's own block), or None: then nothing of the policy engine is imported."""

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.app.fleet.discover import StackRef
 from reconciler.app.fleet.model import errored_stack, stack_result, stamp
@@ -33,6 +33,9 @@ from reconciler.engine.deciding.plan import Plan
 from reconciler.engine.executing.apply import Outcome as ActionOutcome
 from reconciler.errors import LockHeld, PlanError, ReconcilerError
 from reconciler.providers.endpoints import EndpointPool
+
+if TYPE_CHECKING:
+    from reconciler.app.session import Session
 
 __all__ = [
     "CheckContext",
@@ -201,7 +204,7 @@ class _Applied:
 
 
 async def _apply(
-    session: Any, allowed: Permissions, contested: set[str], on_notice: Callable[[str], None], stack: str
+    session: Session, allowed: Permissions, contested: set[str], on_notice: Callable[[str], None], stack: str
 ) -> _Applied:
     def allowed_part(fresh: Plan) -> Plan:
         return narrow(fresh, decide(fresh, allowed, contested))

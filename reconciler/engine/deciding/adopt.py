@@ -54,7 +54,7 @@ def check_import(
             "the wrong object; fix the YAML or give the id of the matching object"
         )
     for other, entry in sorted(state.entries.items()):
-        owned = {entry.remote_id, *entry.extra.get("deposed", ())}
+        owned = entry.owned_ids()
         if other != address and entry.kind == res.kind and remote_id in owned:
             raise PlanError(
                 f"{remote_id} is already managed by {other}; one live object can be managed by one "
@@ -69,12 +69,13 @@ def check_import(
     return res, obj
 
 
-def import_entry(res: Desired, obj: LiveObject) -> StateEntry:
+def import_entry(res: Desired, obj: LiveObject, kinds: KindRegistry = REGISTRY) -> StateEntry:
     """The state entry recording ``obj`` as ``res``, as an adoption by apply would write it."""
-    extra = dict(obj.extra)
-    if res.lifecycle is not None and getattr(res.lifecycle, "prevent_destroy", False):
-        extra["prevent_destroy"] = True
-    return StateEntry(res.kind, obj.remote_id, stored_key(res), digest(res.attrs), extra)
+    protected = bool(res.lifecycle is not None and getattr(res.lifecycle, "prevent_destroy", False))
+    key = stored_key(res, kinds[res.kind])
+    return StateEntry(
+        res.kind, obj.remote_id, key, digest(res.attrs), prevent_destroy=protected, provider_data=obj.extra
+    )
 
 
 def settle(entry: StateEntry, address: str, plan_after: Plan) -> StateEntry:

@@ -1,11 +1,12 @@
 """Why each field differs: the YAML changed (``config``) or the live object moved (``drift``).
 
-Apply records, per resource, a digest of each field as it applied it (``StateEntry.extra``
-``applied_fields``; sensitive fields left out). At plan time a field whose declared value still has
-the recorded digest was not edited in the YAML, so its difference is drift: the live object was
-changed outside. One change can hold both (``precision`` edited in the YAML while ``memory_size``
-was changed on the API), and each field says which. State written before these digests existed
-(or a field without one) falls back to the whole-resource digest: unchanged YAML means drift.
+Apply records, per resource, a digest of each field as it applied it
+(``StateEntry.applied_fields``; sensitive fields left out). At plan time a field whose declared
+value still has the recorded digest was not edited in the YAML, so its difference is drift: the
+live object was changed outside. One change can hold both (``precision`` edited in the YAML while
+``memory_size`` was changed on the API), and each field says which. State written before these
+digests existed (or a field without one) falls back to the whole-resource digest: unchanged YAML
+means drift.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ from reconciler.engine.deciding.changes import Cause
 from reconciler.engine.deciding.diff import FieldDiff
 from reconciler.state.base import StateEntry, digest
 
-__all__ = ["APPLIED_FIELDS", "attribute", "field_digests"]
-
-APPLIED_FIELDS = "applied_fields"
+__all__ = ["attribute", "field_digests"]
 
 
 def field_digests(attrs: Mapping[str, Any], sensitive: Collection[str]) -> dict[str, str]:
@@ -34,14 +33,14 @@ def attribute(
     """``fields`` each with its cause, and the change's cause: config if any field's is."""
     if entry is None or adopted:  # never applied by this stack: every difference is configuration
         return tuple(dataclasses.replace(f, cause=Cause.CONFIG.value) for f in fields), Cause.CONFIG
-    applied = entry.extra.get(APPLIED_FIELDS)
+    applied = entry.applied_fields
     unchanged_yaml = entry.digest == digest(attrs)
     out = []
     for f in fields:
         top = f.field
         if unchanged_yaml or top not in attrs:  # not declared (a name the API holds): only live moves it
             moved = True
-        elif isinstance(applied, Mapping) and top in attrs and top in applied:
+        elif top in applied:
             moved = applied[top] == field_digests({top: attrs[top]}, ())[top]
         else:
             moved = False  # a field added to the YAML, or no per-field record: the YAML changed

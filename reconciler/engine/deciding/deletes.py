@@ -54,9 +54,9 @@ def apply_delete_rules(
 
 def _add_deposed_deletes(changes: dict[str, Change], ctx: DeleteContext) -> None:
     """Objects a create_before_destroy replace could not delete yet: delete them now."""
-    deposing = [(a, e) for a, e in ctx.state.entries.items() if e.extra.get("deposed")]
+    deposing = [(a, e) for a, e in ctx.state.entries.items() if e.deposed]
     for address, entry in sorted(deposing):
-        for old_id in entry.extra.get("deposed", ()):
+        for old_id in entry.deposed:
             obj = ctx.by_id.get(entry.kind, {}).get(old_id)
             if obj is None:
                 continue  # already gone; apply drops it from the entry
@@ -97,7 +97,7 @@ def _protect(changes: dict[str, Change], ctx: DeleteContext) -> None:
         if desired is not None:
             protected = bool(desired.lifecycle and desired.lifecycle.prevent_destroy)
         else:
-            protected = bool(entry and entry.extra.get("prevent_destroy"))
+            protected = bool(entry and entry.prevent_destroy)
         if not protected:
             continue
         if change.action is Action.REPLACE:

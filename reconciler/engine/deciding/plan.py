@@ -69,9 +69,8 @@ class Planner:
         self.by_key: dict[str, dict[tuple[str, ...], list[LiveObject]]] = {}
         self.owned_ids = {(e.kind, e.remote_id): a for a, e in state.entries.items()}
         for address, entry in state.entries.items():
-            if entry.extra:
-                for old_id in entry.extra.get("deposed", ()):
-                    self.owned_ids[(entry.kind, old_id)] = address
+            for old_id in entry.deposed:
+                self.owned_ids[(entry.kind, old_id)] = address
         self.matched: dict[str, tuple[LiveObject | None, bool]] = {}  # address -> (live, adopted)
         self.declared = self.by_address.keys()
         self.visiting: set[str] = set()
@@ -264,7 +263,7 @@ class Planner:
         entry = entries.get(res.address)
         if change.action is Action.NO_OP and entry is not None:
             wanted = bool(res.lifecycle and res.lifecycle.prevent_destroy)
-            if wanted != bool(entry.extra.get("prevent_destroy")):
+            if wanted != entry.prevent_destroy:
                 change = change._replace(
                     action=Action.STATE_ONLY,
                     cause=Cause.CONFIG,
@@ -419,7 +418,7 @@ def _with_state_fields(kind: Kind, obj: LiveObject, entry: StateEntry | None) ->
     """Live attrs plus the ``kind.state_fields`` values recorded when this very object was applied."""
     if not kind.state_fields or entry is None or entry.remote_id != obj.remote_id:
         return obj.attrs
-    return {**obj.attrs, **{f: entry.extra[f] for f in kind.state_fields if f in entry.extra}}
+    return {**obj.attrs, **{f: entry.state_fields[f] for f in kind.state_fields if f in entry.state_fields}}
 
 
 def _live_replace(obj: LiveObject, diff: FieldDiff) -> FieldDiff:

@@ -19,12 +19,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from reconciler.engine.deciding.causes import APPLIED_FIELDS, field_digests
+from reconciler.engine.deciding.causes import field_digests
 from reconciler.engine.deciding.changes import Action, Change, Plan
 from reconciler.engine.executing.journal import Journal
 from reconciler.engine.secrets import stored_key
 from reconciler.errors import CreatedUnusable, ReconcilerError, StateError
-from reconciler.kinds import KINDS_BY_NAME
+from reconciler.kinds import REGISTRY, KindRegistry
 from reconciler.providers.base import Provider
 from reconciler.state.base import StateEntry, StateStore, digest
 from reconciler.values import Desired, LiveObject, Ref
@@ -80,8 +80,10 @@ async def apply(
     parallelism: int = DEFAULT_PARALLELISM,
     on_event: EventHook | None = None,
     journal: Journal | None = None,
+    kinds: KindRegistry = REGISTRY,
 ) -> ApplyResult:
-    return await _Applier(plan, providers, store, parallelism, on_event, journal).run()
+    """Execute ``plan`` with the ``kinds`` the run knows (the planner's registry)."""
+    return await _Applier(plan, providers, store, parallelism, on_event, journal, kinds).run()
 
 
 class _Applier:
@@ -92,8 +94,10 @@ class _Applier:
         store: StateStore,
         parallelism: int,
         on_event: EventHook | None,
-        journal: Journal | None = None,
+        journal: Journal | None,
+        kinds: KindRegistry,
     ) -> None:
+        self.kinds = kinds
         self.journal = journal
         self.plan = plan
         self.providers = providers
@@ -213,7 +217,7 @@ class _Applier:
         kind, key = None, None
         if change.action in (Action.CREATE, Action.REPLACE) and change.desired is not None:
             kind = change.kind
-            key = tuple(KINDS_BY_NAME[kind].natural_key(change.desired.name, change.desired.create_attrs))
+            key = tuple(self.kinds[kind].natural_key(change.desired.name, change.desired.create_attrs))
         return await self.journal.intent(change.address, change.action.value, change.remote_id, kind, key)
 
     async def _stopped(self) -> str | None:
@@ -240,7 +244,7 @@ class _Applier:
                 raise ReconcilerError(f"{desired.address}: {ref.address} has no remote id yet")
             return found
 
-        return KINDS_BY_NAME[desired.kind].resolve_refs(attrs, remote_id)
+        return self.kinds[desired.kind].resolve_refs(attrs, remote_id)
 
     async def _record(
         self, desired: Desired, obj: LiveObject, deposed: tuple[str, ...] = (), settled: tuple[str, ...] = ()
@@ -249,31 +253,31 @@ class _Applier:
         recorded (``deposed`` adds one, ``settled`` drops one), so none becomes an orphan."""
         self.ids[desired.address] = obj.remote_id
         # The key as the stack declares it: an update may have changed the live object's key fields.
-        key = stored_key(desired)  # a part holding a value from ${env:…} as a digest
-        extra = dict(obj.extra)
-        # Kind.state_fields: what the API cannot report is remembered as applied.
-        extra.update({f: desired.create_attrs[f] for f in KINDS_BY_NAME[desired.kind].state_fields})
-        if desired.lifecycle and desired.lifecycle.prevent_destroy:
-            extra["prevent_destroy"] = True  # still protected after the resource leaves the YAML
-        secret = KINDS_BY_NAME[desired.kind].sensitive_fields | desired.sensitive  # no digest of a secret
-        extra[APPLIED_FIELDS] = field_digests(desired.attrs, secret)
+        kind = self.kinds[desired.kind]
+        key = stored_key(desired, kind)  # a part holding a value from ${env:…} as a digest
         current = self.store.read().get(desired.address)
-        left = [i for i in (current.extra.get("deposed", ()) if current else ()) if i not in settled]
+        left = [i for i in (current.deposed if current else ()) if i not in settled]
         left += [i for i in deposed if i not in left]
-        if left:
-            extra["deposed"] = left
-        entry = StateEntry(desired.kind, obj.remote_id, key, digest(desired.attrs), extra)
+        entry = StateEntry(
+            desired.kind,
+            obj.remote_id,
+            key,
+            digest(desired.attrs),
+            # still protected after the resource leaves the YAML
+            prevent_destroy=bool(desired.lifecycle and desired.lifecycle.prevent_destroy),
+            deposed=tuple(left),
+            applied_fields=field_digests(desired.attrs, kind.sensitive_fields | desired.sensitive),
+            # Kind.state_fields: what the API cannot report is remembered as applied.
+            state_fields={f: desired.create_attrs[f] for f in kind.state_fields},
+            provider_data=obj.extra,
+        )
         await self._write(desired.address, entry)
 
     async def _drop_deposed(self, owner: str, old_id: str) -> None:
         entry = self.store.read().get(owner)
         if entry is None:
             return
-        left = [i for i in entry.extra.get("deposed", ()) if i != old_id]
-        extra = {k: v for k, v in entry.extra.items() if k != "deposed"}
-        if left:
-            extra["deposed"] = left
-        await self._write(owner, replace(entry, extra=extra))
+        await self._write(owner, replace(entry, deposed=tuple(i for i in entry.deposed if i != old_id)))
 
     async def _execute(self, change: Change, slot: _Slot) -> str | None:
         remote_id = await self._execute_action(change, slot)
@@ -285,7 +289,7 @@ class _Applier:
     async def _execute_action(self, change: Change, slot: _Slot) -> str | None:
         """The action's calls, holding ``slot`` (one of ``--parallelism``); it is released before a
         final state record, which waits for the disk, not for an API."""
-        provider = self.providers[KINDS_BY_NAME[change.kind].provider]
+        provider = self.providers[self.kinds[change.kind].provider]
         desired, live = change.desired, change.live
         if change.action is Action.DELETE:
             assert live is not None

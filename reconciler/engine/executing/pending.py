@@ -19,7 +19,7 @@ from typing import Any
 
 from reconciler.engine.deciding.changes import Action, Change, Plan
 from reconciler.engine.executing.journal import key_digest
-from reconciler.kinds import KINDS_BY_NAME
+from reconciler.kinds import REGISTRY, KindRegistry
 from reconciler.state.base import StateEntry, StateSnapshot
 from reconciler.values import Desired, LiveObject, LiveState
 
@@ -44,29 +44,36 @@ class Resolved:
     warnings: tuple[str, ...] = ()
 
 
-def pending_creates(unfinished: Iterable[Mapping[str, Any]]) -> list[PendingCreate]:
-    """The creates among a journal's intents without a result (those that recorded their key)."""
+def pending_creates(
+    unfinished: Iterable[Mapping[str, Any]], kinds: KindRegistry = REGISTRY
+) -> list[PendingCreate]:
+    """The creates among a journal's intents without a result (those that recorded their key), of
+    the ``kinds`` the run knows."""
     found = []
     for rec in unfinished:
         kind, key = rec.get("kind"), rec.get("key")
-        if rec.get("action") not in CREATES or kind not in KINDS_BY_NAME or not isinstance(key, str):
+        if rec.get("action") not in CREATES or kind not in kinds or not isinstance(key, str):
             continue
         found.append(PendingCreate(str(rec.get("address")), str(kind), key))
     return found
 
 
 def resolve(
-    pending: Iterable[PendingCreate], live: LiveState, state: StateSnapshot, desired: Iterable[Desired]
+    pending: Iterable[PendingCreate],
+    live: LiveState,
+    state: StateSnapshot,
+    desired: Iterable[Desired],
+    kinds: KindRegistry = REGISTRY,
 ) -> Resolved:
     declared = {d.address: d for d in desired}
     owned = {(e.kind, e.remote_id) for e in state.entries.values()}
-    owned |= {(e.kind, i) for e in state.entries.values() for i in e.extra.get("deposed", ())}
+    owned |= {(e.kind, i) for e in state.entries.values() for i in e.deposed}
     entries: dict[str, StateEntry] = {}
     adopted: dict[str, str] = {}
     warnings: list[str] = []
     by_digest: dict[str, dict[str, list[LiveObject]]] = {}
     for p in pending:
-        kind = KINDS_BY_NAME[p.kind]
+        kind = kinds[p.kind]
         res = declared.get(p.address)
         wanted = key_digest(kind.natural_key(res.name, res.create_attrs)) if res is not None else None
         if wanted == p.key:
@@ -96,10 +103,9 @@ def resolve(
         if current is None:
             # The key as digests: it may hold a secret (a webhook URL) and no YAML says which part.
             key = tuple(key_digest((part,)) for part in obj.key)
-            entries[p.address] = StateEntry(p.kind, obj.remote_id, key, "", dict(obj.extra))
+            entries[p.address] = StateEntry(p.kind, obj.remote_id, key, "", provider_data=obj.extra)
         else:
-            deposed = [*current.extra.get("deposed", ()), obj.remote_id]
-            entries[p.address] = replace(current, extra={**current.extra, "deposed": deposed})
+            entries[p.address] = replace(current, deposed=(*current.deposed, obj.remote_id))
     return Resolved(entries, adopted, tuple(warnings))
 
 

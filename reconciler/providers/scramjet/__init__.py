@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from reconciler.errors import ProviderError
 from reconciler.providers.connect import Endpoint, Sandbox, api_client
 from reconciler.providers.http import ApiClient
 from reconciler.providers.scramjet.provider import ScramjetProvider
+from reconciler.providers.settings import ScramjetSettings
+
+if TYPE_CHECKING:
+    from reconciler.providers.endpoints import EndpointPool
 
 __all__ = ["ScramjetProvider", "build", "is_cloud_platform"]
 
@@ -20,8 +24,12 @@ def is_cloud_platform(url: str) -> bool:
     return host == "scramjet.cloud" or host.endswith(".scramjet.cloud")
 
 
-def build(stack: Any, environ: Mapping[str, str], sandbox: Sandbox | None) -> ScramjetProvider:
-    settings = stack.providers.scramjet
+def build(
+    settings: ScramjetSettings,
+    environ: Mapping[str, str],
+    sandbox: Sandbox | None,
+    pool: EndpointPool | None = None,
+) -> ScramjetProvider:
     clients: dict[str, ApiClient] = {}
     for hub, hub_settings in settings.hubs.items():
         headers: dict[str, str] = {}
@@ -41,7 +49,7 @@ def build(stack: Any, environ: Mapping[str, str], sandbox: Sandbox | None) -> Sc
                 headers["Authorization"] = f"Bearer {token}"
         secrets = [headers["Authorization"].removeprefix("Bearer ")] if headers else []
         clients[hub] = api_client(
-            f"scramjet:{hub}", endpoint, hub_settings.http, headers=headers, secrets=secrets
+            f"scramjet:{hub}", endpoint, hub_settings.http, headers=headers, secrets=secrets, pool=pool
         )
     return ScramjetProvider(
         clients, stop_timeout_ms=settings.stop_timeout_ms, health_check_s=settings.health_check_s

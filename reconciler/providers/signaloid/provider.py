@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from reconciler.errors import BadRequest, ProviderError
-from reconciler.kinds import get_kind
+from reconciler.kinds import cores, files, repositories, webhooks
 from reconciler.providers.http import ApiClient, decode_json, in_turns, next_page, paged, parsing
 from reconciler.providers.signaloid.parse import (
     REMOVABLE,
@@ -25,6 +25,8 @@ from reconciler.values import Desired, LiveObject, LiveState
 
 __all__ = ["SignaloidProvider"]
 
+# The kinds this provider serves, as their own modules define them (no registry lookup).
+_KINDS = {k.name: k for k in (cores.KIND, repositories.KIND, webhooks.KIND, files.KIND)}
 _PATHS = {"cores": "/cores", "repositories": "/repositories", "webhooks": "/webhooks"}
 _PARSERS: dict[str, Callable[[Any], LiveObject]] = {
     "cores": parse_core,
@@ -170,7 +172,7 @@ class SignaloidProvider:
             # POST /webhooks takes url, events and description; status is set afterwards.
             body = webhook_body(attrs, {"url", "events", "description"})
         parse = _PARSERS[kind]
-        key = get_kind(kind).natural_key(desired.name, attrs)
+        key = _KINDS[kind].natural_key(desired.name, attrs)
 
         async def find_existing() -> LiveObject | None:
             return await self._find(kind, key)
@@ -222,7 +224,7 @@ class SignaloidProvider:
             await self.http.request("PATCH", path, idempotent=True, **kwargs)
         except BadRequest:
             current = _PARSERS[kind](await self.http.json("GET", path))
-            spec = get_kind(kind)
+            spec = _KINDS[kind]
             if any(
                 spec.normalise(f, current.attrs.get(f)) != spec.normalise(f, attrs.get(f)) for f in fields
             ):

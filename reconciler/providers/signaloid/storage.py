@@ -29,7 +29,7 @@ import httpx2
 
 from reconciler.common.redact import redact, remember, safe_url
 from reconciler.errors import ProviderError, TransportError, api_error_for_status
-from reconciler.kinds import get_kind
+from reconciler.kinds.files import KIND as FILES
 from reconciler.kinds.files import etag_of
 from reconciler.packages.tree import LocalEntry, TreeProblem, read_chunks
 from reconciler.providers.http import ApiClient, check_endpoint, next_page, paged, parsing
@@ -52,7 +52,7 @@ def parse_file(item: Any) -> LiveObject | None:
     if isinstance(etag, str) and etag and not etag.startswith('"'):
         etag = f'"{etag}"'  # an unquoted etag is the same MD5
     attrs = {"path": path, "size": item.get("size"), "etag": etag.lower() if isinstance(etag, str) else etag}
-    return get_kind("files").live(path, attrs, path, fingerprint_source=f"{etag}:{item.get('size')}")
+    return FILES.live(path, attrs, path, fingerprint_source=f"{etag}:{item.get('size')}")
 
 
 def _url_path(path: str) -> str:
@@ -119,9 +119,7 @@ class CloudStorage:
                 raise ProviderError(
                     f"files: storage answered etag {sent[:80]!r} for {path}, not {etag} as sent"
                 )
-            return get_kind("files").live(
-                path, {"path": path, "size": size, "etag": etag}, path, f"{etag}:{size}"
-            )
+            return FILES.live(path, {"path": path, "size": size, "etag": etag}, path, f"{etag}:{size}")
         assert last is not None
         raise ProviderError(
             f"{last}; gave up after {UPLOAD_ATTEMPTS} attempts (the file is not there)"

@@ -11,7 +11,7 @@ create_before_destroy), with an in-memory provider that logs its calls.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,10 @@ from reconciler.config.lifecycle import Lifecycle
 from reconciler.engine.deciding.plan import Action, Plan, plan
 from reconciler.engine.executing.apply import ApplyResult, Outcome, apply
 from reconciler.errors import ApiError
-from reconciler.kinds import KINDS, KINDS_BY_NAME, KindRegistry
+from reconciler.kinds import KINDS, KindRegistry
 from reconciler.kinds.base import Kind, SpecModel
 from reconciler.providers.stats import CallStats
-from reconciler.state import LocalStateStore
+from reconciler.state import LocalStateStore, StateEntry
 from reconciler.values import Desired, LiveObject, LiveState
 
 
@@ -100,14 +100,8 @@ class Widgetry:
         pass
 
 
-# The planner takes the kinds as a parameter; apply still looks a kind up by name.
+# Planner, apply and state store take the kinds as a parameter: no module global is patched.
 WITH_WIDGETS = KindRegistry((*KINDS, WIDGETS))
-
-
-@pytest.fixture(autouse=True)
-def _widgets_kind(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(KINDS_BY_NAME, "widgets", WIDGETS)
-    yield
 
 
 def widget(name: str, size: int, label: str = "w", **lifecycle: Any) -> Desired:
@@ -117,7 +111,7 @@ def widget(name: str, size: int, label: str = "w", **lifecycle: Any) -> Desired:
 
 class World:
     def __init__(self, tmp_path: Path) -> None:
-        self.store = LocalStateStore(tmp_path / "state.json")
+        self.store = LocalStateStore(tmp_path / "state.json", kinds=WITH_WIDGETS.by_name)
         self.provider = Widgetry(self.store)
 
     def plan(self, *desired: Desired) -> Plan:
@@ -126,13 +120,16 @@ class World:
         return plan(list(desired), live, self.store.read(), kinds=WITH_WIDGETS)
 
     def apply(self, the_plan: Plan) -> ApplyResult:
-        return asyncio.run(apply(the_plan, {"widgetry": self.provider}, self.store))  # type: ignore[dict-item]
+        providers = {"widgetry": self.provider}
+        return asyncio.run(apply(the_plan, providers, self.store, kinds=WITH_WIDGETS))  # type: ignore[arg-type]
 
     def converge(self, *desired: Desired) -> ApplyResult:
         return self.apply(self.plan(*desired))
 
-    def entry(self, address: str = "widgets.w") -> Any:
-        return self.store.read().get(address)
+    def entry(self, address: str = "widgets.w") -> StateEntry:
+        found = self.store.read().get(address)
+        assert found is not None, f"{address} is not in state"
+        return found
 
 
 @pytest.fixture
@@ -157,8 +154,8 @@ def test_create_before_destroy_creates_first_and_records_the_old_object_until_it
     new = world.entry().remote_id
     assert world.provider.calls == [("create", new), ("delete", old)]
     during = world.provider.state_at_delete[old]["widgets.w"]
-    assert (during.remote_id, during.extra.get("deposed")) == (new, [old]), "the old one stays in state"
-    assert "deposed" not in world.entry().extra
+    assert (during.remote_id, during.deposed) == (new, (old,)), "the old one stays in state"
+    assert world.entry().deposed == ()
     assert set(world.provider.objects) == {new}
     assert not world.plan(widget("w", 2, create_before_destroy=True)).has_changes()
 
@@ -175,7 +172,7 @@ def test_a_failed_delete_leaves_a_deposed_object_that_the_next_plan_deletes(worl
     result = world.converge(widget("w", 2, create_before_destroy=True))
     assert result.results["widgets.w"].outcome is Outcome.FAILED
     new = world.entry().remote_id
-    assert new != old and world.entry().extra["deposed"] == [old]
+    assert new != old and world.entry().deposed == (old,)
 
     world.provider.fail_delete.clear()
     the_plan = world.plan(widget("w", 2, create_before_destroy=True))
@@ -186,7 +183,7 @@ def test_a_failed_delete_leaves_a_deposed_object_that_the_next_plan_deletes(worl
     assert the_plan.unmanaged == ()
     assert world.apply(the_plan).ok
     assert set(world.provider.objects) == {new}
-    assert "deposed" not in world.entry().extra
+    assert world.entry().deposed == ()
     assert not world.plan(widget("w", 2, create_before_destroy=True)).has_changes()
 
 
@@ -204,7 +201,7 @@ def test_an_update_alongside_a_deposed_delete_keeps_track_of_the_old_object(worl
     result = world.apply(the_plan)
     assert result.results["widgets.w"].outcome is Outcome.DONE
     assert result.results[f"widgets.w#deposed-{old}"].outcome is Outcome.FAILED
-    assert world.entry().extra.get("deposed") == [old]
+    assert world.entry().deposed == (old,)
     world.provider.fail_delete.clear()
     assert world.converge(widget("w", 2, label="relabelled", create_before_destroy=True)).ok
     assert set(world.provider.objects) == {world.entry().remote_id}
@@ -228,7 +225,7 @@ def test_a_refused_replace_fails_without_a_call_and_its_dependents_do_not_start(
 
 def test_prevent_destroy_is_remembered_in_state_after_the_resource_leaves_the_yaml(world: World) -> None:
     assert world.converge(widget("w", 1, label="x", prevent_destroy=True)).ok
-    assert world.entry().extra.get("prevent_destroy") is True
+    assert world.entry().prevent_destroy is True
     the_plan = world.plan()
     (change,) = the_plan.changes
     assert change.action is Action.DELETE and change.refused
@@ -240,7 +237,7 @@ def test_adding_prevent_destroy_to_an_up_to_date_resource_protects_it(world: Wor
     """Only lifecycle changed: the plan must still record the protection, or removing the resource from
     the YAML later deletes it."""
     world.converge(widget("w", 1, prevent_destroy=True, create_before_destroy=True))
-    assert world.entry().extra.get("prevent_destroy") is True
+    assert world.entry().prevent_destroy is True
     (change,) = world.plan().changes
     assert change.refused
 
@@ -249,7 +246,7 @@ def test_lifting_prevent_destroy_on_an_up_to_date_resource_lets_it_go(world: Wor
     """The refusal says "declare it with lifecycle.prevent_destroy: false and apply, then remove it"."""
     world.converge(widget("w", 1, label="x", prevent_destroy=True))
     world.converge(widget("w", 1, label="x", prevent_destroy=False))
-    assert "prevent_destroy" not in world.entry().extra
+    assert world.entry().prevent_destroy is False
     (change,) = world.plan().changes
     assert change.action is Action.DELETE and not change.refused
 
@@ -264,7 +261,7 @@ def test_removing_the_owner_waits_for_its_leftover_so_a_failed_delete_forgets_no
     assert owner.action is Action.DELETE and owner.depends_on == (f"widgets.w#deposed-{old}",)
     result = world.apply(the_plan)
     assert result.results["widgets.w"].outcome is Outcome.NOT_STARTED
-    assert (world.entry().remote_id, world.entry().extra.get("deposed")) == (new, [old])
+    assert (world.entry().remote_id, world.entry().deposed) == (new, (old,))
     world.provider.fail_delete.clear()
     assert world.converge().ok
     assert world.provider.objects == {} and world.store.read().entries == {}
@@ -290,9 +287,13 @@ def test_a_failed_state_write_reports_what_was_created_and_stops(
 
     monkeypatch.setattr(world.store, "_write_text", disk_full_after_one_write)
     the_plan = world.plan(*(widget(n, 1) for n in ("a", "b", "c", "d", "e", "f")), widget("w", 1))
-    result = asyncio.run(apply(the_plan, {"widgetry": world.provider}, world.store, parallelism=1))  # type: ignore[dict-item]
+    providers = {"widgetry": world.provider}
+    result = asyncio.run(apply(the_plan, providers, world.store, parallelism=1, kinds=WITH_WIDGETS))  # type: ignore[arg-type]
     created = {rid for verb, rid in world.provider.calls if verb == "create"}
-    recorded = {e.remote_id for e in LocalStateStore(world.store.path).read().entries.values()}
+    recorded = {
+        e.remote_id
+        for e in LocalStateStore(world.store.path, kinds=WITH_WIDGETS.by_name).read().entries.values()
+    }
     unrecorded = {r.remote_id for r in result.results.values() if r.unrecorded}
     # Every object the API made is either in state or reported, with its id, as not recorded.
     assert unrecorded and created == (created & recorded) | unrecorded
@@ -306,7 +307,7 @@ def test_a_failed_state_write_reports_what_was_created_and_stops(
 
 
 def test_a_lost_lock_starts_no_new_action(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = LocalStateStore(tmp_path / "d" / "state.json")
+    store = LocalStateStore(tmp_path / "d" / "state.json", kinds=WITH_WIDGETS.by_name)
     provider = Widgetry(store)
     real_create = provider.create
 
@@ -321,7 +322,8 @@ def test_a_lost_lock_starts_no_new_action(tmp_path: Path, monkeypatch: pytest.Mo
     live = LiveState()
     the_plan = plan([widget(n, 1) for n in ("a", "b", "c")], live, store.read(), kinds=WITH_WIDGETS)
     with store.lock("apply"):
-        result = asyncio.run(apply(the_plan, {"widgetry": provider}, store, parallelism=1))  # type: ignore[dict-item]
+        providers = {"widgetry": provider}
+        result = asyncio.run(apply(the_plan, providers, store, parallelism=1, kinds=WITH_WIDGETS))  # type: ignore[arg-type]
     assert len(provider.calls) == 1  # b and c never reached the API
     (first,) = [r for r in result.results.values() if r.outcome is Outcome.FAILED]
     assert first.unrecorded and "lost the state lock" in (first.error or "")

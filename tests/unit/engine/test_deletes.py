@@ -12,9 +12,7 @@ from tests.support.changes import make_change
 def test_rules_return_new_changes_and_leave_their_input_alone() -> None:
     old = LiveObject("cores", "cor_old", ("c",), {}, "c")
     new = LiveObject("cores", "cor_new", ("c",), {}, "c")
-    entry = StateEntry(
-        kind="cores", remote_id="cor_new", key=("c",), digest="d", extra={"deposed": ["cor_old"]}
-    )
+    entry = StateEntry(kind="cores", remote_id="cor_new", key=("c",), digest="d", deposed=("cor_old",))
     state = StateSnapshot({"cores.c": entry})
     changes = {"cores.c": make_change("cores.c", Action.NO_OP, remote_id="cor_new", live=new)}
     before = dict(changes)

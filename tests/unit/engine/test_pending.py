@@ -19,6 +19,8 @@ from click.testing import CliRunner
 from reconciler.cli import main
 from reconciler.engine.executing.journal import key_digest
 from reconciler.engine.executing.pending import PendingCreate, pending_creates, resolve
+from reconciler.kinds import KINDS, KindRegistry
+from reconciler.kinds.base import Kind, SpecModel
 from reconciler.state.base import StateEntry, StateSnapshot
 from reconciler.values import LiveObject, LiveState
 
@@ -157,3 +159,25 @@ def test_a_saved_plan_deletes_what_an_interrupted_create_made(tmp_path: Path) ->
     assert code == 0, out
     assert orphan not in live_cores(tmp_path).values()
     assert set(state(tmp_path)) == {"cores.a"}
+
+
+def test_pending_creates_and_their_resolution_know_the_kinds_they_are_given() -> None:
+    class GadgetSpec(SpecModel):
+        label: str
+
+    gadgets = Kind(name="gadgets", provider="gadgetry", spec=GadgetSpec, summary="test gadgets",
+                   natural_key=lambda name, attrs: (name,), key_doc="the gadget name")  # fmt: skip
+    registry = KindRegistry((*KINDS, gadgets))
+    unfinished = [{"address": "gadgets.g", "action": "create", "kind": "gadgets", "key": key_digest(("g",))}]
+    assert pending_creates(unfinished) == []  # the shipped registry has no such kind
+    pending = pending_creates(unfinished, registry)
+    assert pending == [PendingCreate("gadgets.g", "gadgets", key_digest(("g",)))]
+    live = LiveState()
+    live.extend(
+        "gadgets",
+        [LiveObject("gadgets", "gad_1", ("g",), {}, "g"), LiveObject("gadgets", "gad_0", ("g",), {}, "g")],
+    )
+    # gad_0 is a deposed object of another entry: still owned, so only gad_1 can be the one created.
+    owned = StateSnapshot({"gadgets.h": StateEntry("gadgets", "gad_9", ("h",), "d", deposed=("gad_0",))})
+    found = resolve(pending, live, owned, [], registry)
+    assert {a: e.remote_id for a, e in found.entries.items()} == {"gadgets.g": "gad_1"}

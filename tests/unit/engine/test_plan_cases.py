@@ -9,9 +9,10 @@ Each case holds:
 - ``live``: per kind, objects ``{remote_id, name?, attrs, extra?}`` in the kind's attr names
   (``extra``: what the provider reads besides, e.g. a Steamship instance's ``init_status``);
   ``external_ids``: per kind, ids that exist but are not resources (Signaloid's default cores);
-- ``state``: per address ``{remote_id, digest, key?, extra?}``; ``digest: match-desired`` stands for the
-  digest of the declared attrs, i.e. "the YAML has not changed since the last apply"; ``extra`` is
-  what apply remembered (``prevent_destroy``, ``deposed`` ids); ``applied: {field: value}`` records
+- ``state``: per address ``{remote_id, digest, key?}`` and any other field of a state format 2 entry
+  (``docs/state-format.md``: ``prevent_destroy``, ``deposed`` ids, ``state_fields``,
+  ``provider_data``); ``digest: match-desired`` stands for the digest of the declared attrs, i.e.
+  "the YAML has not changed since the last apply"; ``applied: {field: value}`` records
   the attrs as last applied (the declared ones, with these fields as they were then), digests per field;
 - ``expect``: ``changes`` per address (``action, reason_code, cause, adopt, remote_id, reason`` fragment,
   ``fields`` as a list of paths or ``{path: [before, after]}`` as the plan JSON shows them,

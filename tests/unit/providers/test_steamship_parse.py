@@ -8,7 +8,7 @@ import pytest
 
 from reconciler.engine.deciding.diff import diff_attrs
 from reconciler.errors import ProviderError
-from reconciler.kinds import get_kind
+from reconciler.kinds.package_instances import KIND as PACKAGE_INSTANCES
 from reconciler.kinds.package_instances import NO_UPDATE, failed_init, normalise_config
 from reconciler.providers.steamship.parse import (
     instance_body,
@@ -137,7 +137,7 @@ def test_config_normalisation_follows_the_engines_coercions() -> None:
 
 
 def _config_diff(desired: Any, live: dict[str, Any]) -> list[str]:
-    kind = get_kind("package_instances")
+    kind = PACKAGE_INSTANCES
     return [f.path for f in diff_attrs(kind, {"config": desired}, {"config": live})]
 
 
@@ -149,7 +149,7 @@ def test_defaults_the_engine_filled_in_are_not_a_difference() -> None:
 
 
 def test_a_written_key_that_differs_forces_a_replacement_named_by_its_path() -> None:
-    kind = get_kind("package_instances")
+    kind = PACKAGE_INSTANCES
     diffs = diff_attrs(kind, {"config": {"max_words": 300}}, {"config": {"model": "m", "max_words": 100}})
     assert [(d.path, d.before, d.after) for d in diffs] == [("config.max_words", 100, 300)]
     assert diffs[0].forces_replacement == NO_UPDATE

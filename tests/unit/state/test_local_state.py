@@ -15,7 +15,7 @@ import pytest
 from reconciler.errors import LockHeld, StateError
 from reconciler.state import LocalStateStore, StateEntry
 
-ENTRY = StateEntry("cores", "cor_1", ("fast",), "sha256:abc", {"package": "sha256:def"})
+ENTRY = StateEntry("cores", "cor_1", ("fast",), "sha256:abc", provider_data={"package": "sha256:def"})
 
 
 def record(store: LocalStateStore, address: str, entry: StateEntry | None) -> None:
@@ -60,7 +60,7 @@ def test_record_and_read_back_in_a_new_store(tmp_path: Path) -> None:
     assert again.get("webhooks.hook").remote_id == "wh_1"  # type: ignore[union-attr]
     assert again.kinds() == {"cores", "webhooks"}
     doc = json.loads(path.read_text())
-    assert doc["format_version"] == 1
+    assert doc["format_version"] == 2
     assert list(doc["resources"]) == ["cores.fast", "webhooks.hook"]
 
 

@@ -20,6 +20,11 @@ def entry(**changed: object) -> bytes:
     return json.dumps({"format_version": 1, "resources": {"webhooks.h": {**good, **changed}}}).encode()
 
 
+def entry_v2(**changed: object) -> bytes:
+    good = {"kind": "webhooks", "remote_id": "wh-1", "key": ["https://hooks.example.com/a"], "digest": ""}
+    return json.dumps({"format_version": 2, "resources": {"webhooks.h": {**good, **changed}}}).encode()
+
+
 BAD_STATE = {
     "a list": (b"[]", "not a state file"),
     "a string": (b'"state"', "not a state file"),
@@ -46,6 +51,15 @@ BAD_STATE = {
         "values nested too deeply",
     ),
     "future format": (b'{"format_version": 9, "resources": {}}', "unsupported state format 9"),
+    "format 2, protection a string": (
+        entry_v2(prevent_destroy="yes"),
+        "entry 'webhooks.h': 'prevent_destroy' must",
+    ),
+    "format 2, a format 1 extra": (entry_v2(extra={}), "entry 'webhooks.h': unknown field 'extra'"),
+    "format 2, a state field webhooks lack": (
+        entry_v2(state_fields={"url": "x"}),
+        "entry 'webhooks.h': 'state_fields.url' is not a state field",
+    ),
 }
 
 

@@ -7,7 +7,6 @@ import io
 import json
 import tarfile
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx2
@@ -19,7 +18,7 @@ from reconciler.packages.pack import load_package
 from reconciler.providers.http import ApiClient
 from reconciler.providers.scramjet import build
 from reconciler.providers.scramjet.provider import ScramjetProvider
-from reconciler.providers.settings import Providers
+from reconciler.providers.settings import Providers, ScramjetSettings
 from reconciler.state.base import StateSnapshot
 from reconciler.values import Desired, LiveState
 
@@ -231,9 +230,9 @@ def test_scaling_and_delete_stop_then_kill_and_never_hit_409(hub: OldHub, tmp_pa
     assert not any(c.startswith("DELETE") and c != "DELETE /sequence/s1" for c in hub.calls)
 
 
-def _stack(url: str, token: str | None = None) -> Any:
+def _stack(url: str, token: str | None = None) -> ScramjetSettings:
     hub = {"url": url, **({"token": token} if token else {})}
-    return SimpleNamespace(providers=Providers.model_validate({"scramjet": {"hubs": {"h": hub}}}))
+    return Providers.model_validate({"scramjet": {"hubs": {"h": hub}}}).scramjet
 
 
 def test_bearer_token_only_for_cloud_platform_hubs() -> None:
