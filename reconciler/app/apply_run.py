@@ -18,6 +18,7 @@ from reconciler.app.session import Session
 from reconciler.engine.deciding.plan import Plan
 from reconciler.engine.executing.apply import ApplyResult, EventHook
 from reconciler.providers.stats import CallStats
+from reconciler.state.waiting import LockWatcher
 
 if TYPE_CHECKING:
     from reconciler.app.policy_gate import Verdict
@@ -56,6 +57,7 @@ async def apply_stack(
     on_event: EventHook | None = None,
     on_start: Callable[[Plan], None] | None = None,
     lock_timeout: float = 0.0,
+    lock_watcher: LockWatcher | None = None,
     planfile: Path | None = None,
     options: PlanOptions = PlanOptions(),
     judge: Callable[[Plan], Awaitable[Verdict]] | None = None,
@@ -68,8 +70,10 @@ async def apply_stack(
     plan's included (policies may have changed since it was made); a denial applies nothing, before
     any write call and before ``confirm``. ``confirm`` is asked only when there are changes and no
     plan file; False applies nothing. ``on_start`` is called with the plan once its changes are going
-    ahead, before the first action."""
-    with session.store.lock("destroy" if destroy else "apply", timeout=lock_timeout):
+    ahead, before the first action. ``lock_watcher`` hears of a wait for another run's lock."""
+    async with session.store.lock(
+        "destroy" if destroy else "apply", timeout=lock_timeout, watcher=lock_watcher
+    ):
         interrupted = session.report_interrupted(on_notice)
         if planfile is not None:  # a reviewed plan: exactly its actions, or nothing (stale)
             from reconciler.app.saved_plans import plan_from_saved

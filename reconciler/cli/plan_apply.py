@@ -155,9 +155,12 @@ async def _planned(session: Session) -> Plan:
     """The session's plan, with a heartbeat on stderr while live state is read (stdout stays the
     report's)."""
     from reconciler.app.planning import Scope, plan_run
-    from reconciler.cli.progress import Heartbeat
+    from reconciler.cli.progress import Heartbeat, heartbeat_interval
 
-    reading = Heartbeat(lambda line: click.echo(line, err=True), "reading live state").start()
+    interval = heartbeat_interval(os.environ)
+    reading = Heartbeat(
+        lambda line: click.echo(line, err=True), "reading live state", interval=interval
+    ).start()
     try:
         return (await plan_run(session, Scope(plan_options()))).plan
     finally:
@@ -180,12 +183,21 @@ def _apply_command(
     from reconciler.app.session import open_session
     from reconciler.cli.console import apply_summary, http_summary, use_colour
     from reconciler.cli.interrupt import InFlight
-    from reconciler.cli.progress import ApplyProgress, Heartbeat, wants_live
+    from reconciler.cli.progress import (
+        ApplyProgress,
+        Heartbeat,
+        LockHeartbeat,
+        heartbeat_interval,
+        wants_live,
+    )
 
     verb = "destroy these resources" if destroy else "perform these actions"
     flight = InFlight("destroy" if destroy else "apply")
-    progress = ApplyProgress(click.echo, live=wants_live(sys.stdout, verbose), colour=use_colour(sys.stdout))
-    reading = Heartbeat(lambda line: click.echo(line, err=True), "reading live state")
+    interval = heartbeat_interval(os.environ)
+    progress = ApplyProgress(
+        click.echo, live=wants_live(sys.stdout, verbose), colour=use_colour(sys.stdout), heartbeat_s=interval
+    )
+    reading = Heartbeat(lambda line: click.echo(line, err=True), "reading live state", interval=interval)
     report = "destroy" if destroy else "plan"
     state: list[str | None] = [None]  # where the session keeps state, once it is open
 
@@ -232,6 +244,7 @@ def _apply_command(
                     on_event=flight.follow(progress.on_event),
                     on_start=start,
                     lock_timeout=lock_timeout,
+                    lock_watcher=LockHeartbeat(lambda line: click.echo(line, err=True), reading),
                     planfile=planfile,
                     options=plan_options(),
                     judge=judge,

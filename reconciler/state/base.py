@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from reconciler.errors import StateError
+from reconciler.state.waiting import LockWatcher, StateLock
 from reconciler.values import Ref, Unknown
 
 __all__ = ["StateEntry", "StateSnapshot", "StateStore", "digest", "entries_from_json"]
@@ -105,9 +106,10 @@ class StateStore(Protocol):
 
     async def record(self, address: str, entry: StateEntry | None) -> None: ...
 
-    def lock(self, purpose: str, *, timeout: float = 0.0) -> Any:
-        """A context manager held for the whole of an apply; waits up to ``timeout`` seconds for
-        another holder, then raises LockHeld naming it."""
+    def lock(self, purpose: str, *, timeout: float = 0.0, watcher: LockWatcher | None = None) -> StateLock:
+        """The lock, held for the whole of an apply (``async with``: the wait never blocks the event
+        loop); waits up to ``timeout`` seconds for another holder, telling ``watcher`` who it is,
+        then raises LockHeld naming it."""
         ...
 
     async def fence(self) -> None:
