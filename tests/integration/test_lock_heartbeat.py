@@ -139,7 +139,8 @@ def test_a_wait_that_times_out_says_who_holds_the_lock_every_beat(
     assert apply.returncode == 1, err
     first = err.splitlines()[0]
     assert re.fullmatch(
-        rf"The state is locked by pid {holder.pid} on {HOST} \(apply, {SINCE}\); waiting up to 3s \(--lock-timeout\)…",
+        rf"The state is locked by pid {holder.pid} on {HOST} \(apply, {SINCE}\); "
+        r"waiting up to 3s \(--lock-timeout\)…",
         first,
     ), err
     beats = heartbeats(err, holder.pid)

@@ -13,14 +13,18 @@ import shlex
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.common.escape import md_text, shown
+
+if TYPE_CHECKING:
+    from reconciler.app.policy_gate import PolicyChoice
 
 __all__ = [
     "FORMAT_VERSION",
     "STATUSES",
     "by_severity",
+    "checked_with",
     "errored_stack",
     "exit_code",
     "fleet_report",
@@ -192,8 +196,11 @@ def fleet_report(
     duration_s: float,
     shards: list[dict[str, int]] | None = None,
     missing_shards: list[int] | None = None,
+    how: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The whole document. ``shards``: which shards of how many it covers (absent: the whole fleet)."""
+    """The whole document. ``shards``: which shards of how many it covers (absent: the whole fleet);
+    ``how``: how the stacks were checked (``checked_with``; None when not known: a merge of older
+    reports)."""
     ordered = sorted(stacks, key=lambda s: s["name"])
     summary = summarise(ordered)
     missing = sorted(missing_shards or [])
@@ -207,6 +214,7 @@ def fleet_report(
         "exit_code": exit_code(summary, incomplete=bool(missing)),
         "summary": summary,
         "stacks": ordered,
+        **({"checked_with": dict(how)} if how is not None else {}),
     }
 
 
@@ -273,9 +281,33 @@ def by_severity(stacks: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 _NEXT = {"errored": "plan", "drifted": "plan", "pending": "apply"}
 
 
-def next_command(stack: Mapping[str, Any]) -> str | None:
-    """``reconciler plan -f 'stacks/team a'``: the command that takes this stack forward (None when
-    in sync). The stack's name is its folder as ``drift --stacks`` was given it, so it works from
-    the same directory."""
+def checked_with(sandbox: bool, policy: PolicyChoice | None = None) -> dict[str, Any]:
+    """How the stacks were checked, as far as the command to run next on one of them must repeat
+    it (the report's ``checked_with``): the emulators (``--sandbox``) and the command line's
+    policies (``--policy``, ``--policy-namespace``; paths as given, from the same directory).
+    State backends need nothing here: a stack names its own, or the environment does."""
+    namespace = policy.namespace if policy is not None else None
+    return {
+        "sandbox": sandbox,
+        "policy": [str(path) for path in policy.paths] if policy is not None else [],
+        "policy_namespace": namespace if namespace and namespace != "main" else None,
+    }
+
+
+def next_command(stack: Mapping[str, Any], how: Mapping[str, Any] | None = None) -> str | None:
+    """``reconciler plan --sandbox -f 'stacks/team a'``: the command that takes this stack forward
+    (None when in sync), checked as the report's ``how`` (``checked_with``) says. The stack's name is
+    its folder as ``drift --stacks`` was given it, so it works from the same directory. A report
+    without ``checked_with`` (an older one) gets the bare command."""
     verb = _NEXT.get(stack["status"])
-    return f"reconciler {verb} -f {shlex.quote(stack['name'])}" if verb else None
+    if verb is None:
+        return None
+    words = ["reconciler", verb]
+    if how and how.get("sandbox"):
+        words.append("--sandbox")
+    words += ["-f", stack["name"]]
+    for path in (how or {}).get("policy") or ():
+        words += ["--policy", str(path)]
+    if how and how.get("policy_namespace"):
+        words += ["--policy-namespace", str(how["policy_namespace"])]
+    return shlex.join(words)
