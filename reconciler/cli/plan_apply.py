@@ -60,6 +60,7 @@ verbose_option = click.option(
 def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bool, out: Path | None) -> None:
     """Show what apply would do."""
     from reconciler.app.session import open_session
+    from reconciler.state.base import location
 
     async def body() -> int:
         async with (
@@ -69,7 +70,7 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
             policy.gate(session) as gate,
         ):
             the_plan = await _planned(session)
-            state = session.store.description
+            state = location(session.store)
             if out is not None:
                 from reconciler.app.saved_plans import save
 
@@ -78,7 +79,8 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
             verdict = await gate.judge(doc, "plan") if gate is not None else None
         if verdict is not None:
             doc["policy"] = verdict.to_json()
-        click.echo(render(doc, fmt, state=state), nl=False)
+        doc["state"] = state
+        click.echo(render(doc, fmt), nl=False)
         if out is not None:
             inputs = stack_inputs()
             flags = [
@@ -122,6 +124,7 @@ def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) 
     if fleet.requested(fmt):
         return fleet.run_fleet(paths, sandbox, fmt, notify)
     from reconciler.app.session import open_session
+    from reconciler.state.base import location
 
     async def body() -> int:
         async with (
@@ -131,12 +134,13 @@ def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) 
             policy.gate(session) as gate,
         ):
             the_plan = await _planned(session)
-            state = session.store.description
+            state = location(session.store)
             doc = the_plan.to_json()
             verdict = await gate.judge(doc, "drift") if gate is not None else None
         if verdict is not None:
             doc["policy"] = verdict.to_json()
-        click.echo(render(doc, fmt, report="drift", state=state), nl=False)
+        doc["state"] = state
+        click.echo(render(doc, fmt, report="drift"), nl=False)
         if notify:
             from reconciler.cli.notify import drift_report, shown_url
             from reconciler.cli.notify import notify as send
@@ -190,6 +194,7 @@ def _apply_command(
         heartbeat_interval,
         wants_live,
     )
+    from reconciler.state.base import location
 
     verb = "destroy these resources" if destroy else "perform these actions"
     flight = InFlight("destroy" if destroy else "apply")
@@ -199,7 +204,7 @@ def _apply_command(
     )
     reading = Heartbeat(lambda line: click.echo(line, err=True), "reading live state", interval=interval)
     report = "destroy" if destroy else "plan"
-    state: list[str | None] = [None]  # where the session keeps state, once it is open
+    state: list[dict[str, str] | None] = [None]  # where the session keeps state, once it is open
 
     def ask(_plan: object) -> bool:
         if confirm(auto_approve, f"\nDo you want to {verb}?"):
@@ -214,7 +219,7 @@ def _apply_command(
 
     def show(the_plan: Plan) -> None:
         reading.stop()
-        click.echo(render(the_plan.to_json(), "text", report=report, state=state[0]), nl=False)
+        click.echo(render({**the_plan.to_json(), "state": state[0]}, "text", report=report), nl=False)
 
     async def body() -> int:
         reading.start()
@@ -224,7 +229,7 @@ def _apply_command(
             ) as session,
             policy.gate(session) as gate,
         ):
-            state[0] = session.store.description
+            state[0] = location(session.store)
             judge = None
             if gate is not None:
 

@@ -17,7 +17,9 @@ from reconciler.errors import StateError
 from reconciler.state.waiting import LockWatcher, StateLock
 from reconciler.values import Ref, Unknown
 
-__all__ = ["StateEntry", "StateSnapshot", "StateStore", "digest", "entries_from_json"]
+__all__ = ["StateEntry", "StateSnapshot", "StateStore", "digest", "entries_from_json", "location"]
+
+MAX_LOCATION = 500  # characters of a state location shown (a path may be long; a page is not)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +102,8 @@ class StateSnapshot:
 class StateStore(Protocol):
     """A state backend. ``record`` persists one address (None removes it) before returning."""
 
-    description: str
+    backend: str  # "local" or "postgres"
+    description: str  # where, in words, naming no credential (a DSN shows as host:port/dbname)
 
     def read(self) -> StateSnapshot: ...
 
@@ -120,6 +123,14 @@ class StateStore(Protocol):
     def close(self) -> None:
         """Release what the store holds open (a database connection); the session calls it once."""
         ...
+
+
+def location(store: StateStore) -> dict[str, str]:
+    """Where the stack's state is, as the plan JSON's ``state`` says it (``docs/plan-format.md``):
+    the backend and the store's description, bounded and redacted as anything shown is."""
+    from reconciler.common.redact import excerpt
+
+    return {"backend": store.backend, "description": excerpt(store.description, limit=MAX_LOCATION)}
 
 
 def _canonical(value: Any) -> Any:

@@ -31,6 +31,8 @@ MAX_STATE_BYTES = 256 * 2**20
 
 
 class LocalStateStore:
+    backend = "local"
+
     def __init__(self, path: Path, on_stale_lock: Any = None, *, wait: LockWait | None = None) -> None:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")

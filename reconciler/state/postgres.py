@@ -145,6 +145,8 @@ def create_tables(conn: psycopg.Connection[Any], namespace: int, statements: Seq
 
 
 class PostgresStateStore:
+    backend = "postgres"
+
     def __init__(self, dsn: str, stack: str, *, wait: LockWait | None = None) -> None:
         self._dsn = dsn
         remember(_dsn_secrets(dsn))  # kept out of --debug logs
