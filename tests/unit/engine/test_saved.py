@@ -217,6 +217,6 @@ def test_the_advice_for_a_file_that_is_not_a_plan_never_overwrites_it(
     assert "--out saved-plan.json`, then `reconciler apply -f STACK saved-plan.json`" in said, said
     assert "--out plan.json" not in said
     Path("saved-plan.json").write_text("{}", encoding="utf-8")  # that name is taken too: the next one
-    with pytest.raises(PlanError, match="--out saved-plan-2.json"):
+    with pytest.raises(PlanError, match=r"--out saved-plan-2\.json"):
         load(Path("plan.json"))
     assert Path("plan.json").read_text(encoding="utf-8") == content
