@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from reconciler.common.escape import md_text, shown
+from reconciler.common.words import plural
 
 if TYPE_CHECKING:
     from reconciler.app.policy_gate import PolicyChoice
@@ -245,7 +246,7 @@ def notification(report: Mapping[str, Any], limit: int = 50) -> dict[str, Any]:
     names = ", ".join(md_text(s["name"]) for s in attention[:10]) + (
         f" and {len(attention) - 10} more" if len(attention) > 10 else ""
     )
-    text = f"reconciler fleet drift: {summary['stacks']} stacks{shard_label(report)}: {counts}"
+    text = f"reconciler fleet drift: {plural(summary['stacks'], 'stack')}{shard_label(report)}: {counts}"
     if report.get("missing_shards"):
         missing = report["missing_shards"]
         text += f"; no report from shard{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))}"

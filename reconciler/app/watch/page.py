@@ -14,6 +14,7 @@ from typing import Any
 from reconciler.app.fleet.html import render_html
 from reconciler.app.fleet.model import checked_with, fleet_report, stamp
 from reconciler.common.escape import clip, html_attr, html_text
+from reconciler.common.words import plural
 
 __all__ = ["WATCH_FORMAT_VERSION", "render_page", "stacks_document"]
 
@@ -46,7 +47,7 @@ def render_page(document: Mapping[str, Any], *, refresh_s: int) -> str:
     suspended, replica = document["suspended"], document["replica"]
     intro = [
         f'<p id="watch" data-replica="{html_attr(replica)}" data-suspended="{str(suspended).lower()}">'
-        f"Watching {document['summary']['stacks']} stacks; this page reloads every {refresh_s}s "
+        f"Watching {plural(document['summary']['stacks'], 'stack')}; this page reloads every {refresh_s}s "
         f"(replica <code>{html_text(replica)}</code>).</p>"
     ]
     if suspended:
