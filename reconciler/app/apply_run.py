@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.app.planning import PlanOptions, Scope, plan_run, verify
 from reconciler.app.session import Session
+from reconciler.app.stack_files import remember_files
 from reconciler.engine.deciding.plan import Plan
 from reconciler.engine.executing.apply import ApplyResult, EventHook
 from reconciler.providers.stats import CallStats
@@ -84,6 +85,8 @@ async def apply_stack(
                 on_notice(f"Note: {address} has changes not in {planfile}; not applied.")
         else:
             run = await plan_run(session, Scope(options, destroy=destroy))
+            if not destroy:  # the files this state is applied with, for the next plan's check
+                remember_files(session.loaded, session.store)
         if narrow is not None:  # the mass-delete guard judges what is left, when applying it
             run = replace(run, plan=narrow(run.plan))
         the_plan = run.plan
