@@ -57,6 +57,7 @@ async def apply_stack(
     on_notice: Callable[[str], None],
     on_event: EventHook | None = None,
     on_start: Callable[[Plan], None] | None = None,
+    on_check: Callable[[], None] | None = None,
     lock_timeout: float = 0.0,
     lock_watcher: LockWatcher | None = None,
     planfile: Path | None = None,
@@ -71,7 +72,8 @@ async def apply_stack(
     plan's included (policies may have changed since it was made); a denial applies nothing, before
     any write call and before ``confirm``. ``confirm`` is asked only when there are changes and no
     plan file; False applies nothing. ``on_start`` is called with the plan once its changes are going
-    ahead, before the first action. ``lock_watcher`` hears of a wait for another run's lock."""
+    ahead, before the first action; ``on_check`` once the actions are over, before the check after
+    apply reads live state again. ``lock_watcher`` hears of a wait for another run's lock."""
     async with session.store.lock(
         "destroy" if destroy else "apply", timeout=lock_timeout, watcher=lock_watcher
     ):
@@ -103,5 +105,7 @@ async def apply_stack(
         if on_start is not None:
             on_start(the_plan)
         result = await session.apply(run, parallelism=parallelism, on_event=on_event)
+        if on_check is not None:
+            on_check()
         problems = await verify(session, run, result)
         return ApplyRun(the_plan, result, tuple(problems), session.http_stats(), verdict)

@@ -210,7 +210,8 @@ lock_timeout_option = click.option(
     type=click.FloatRange(min=0),
     default=0.0,
     show_default=True,
-    help="Seconds to wait for the state lock another run holds (0: fail at once, naming the holder).",
+    help="Seconds to wait for the state lock another run holds, saying every 10 s who holds it (0: fail "
+    "at once, naming the holder).",
 )
 
 

@@ -217,6 +217,10 @@ def _apply_command(
         click.echo("")
         progress.start(the_plan.pending())
 
+    def checking() -> None:
+        progress.stop()
+        reading.switch(f"checking live state after the {'destroy' if destroy else 'apply'}")
+
     def show(the_plan: Plan) -> None:
         reading.stop()
         click.echo(render({**the_plan.to_json(), "state": state[0]}, "text", report=report), nl=False)
@@ -248,6 +252,7 @@ def _apply_command(
                     on_notice=lambda line: click.echo(line, err=True),
                     on_event=flight.follow(progress.on_event),
                     on_start=start,
+                    on_check=checking,
                     lock_timeout=lock_timeout,
                     lock_watcher=LockHeartbeat(lambda line: click.echo(line, err=True), reading),
                     planfile=planfile,

@@ -230,3 +230,20 @@ def test_the_wait_leaves_the_event_loop_free(hold: tuple[Any, Any]) -> None:
     assert ticks >= 20, ticks  # 1 s of waiting; a blocked loop would tick once or never
     assert len(watcher.events) == 2 and watcher.events[1] == "done", watcher.events
     assert re.fullmatch(rf"waiting 1.0: pid {os.getpid()} on {HOST} \(apply, {SINCE}\)", watcher.events[0])
+
+
+def test_every_wait_of_an_apply_beats_reading_applying_and_checking(
+    tmp_path: Path, start_sandbox: StartSandbox
+) -> None:
+    """Against a slow API (every answer 0.5 s late), each wait of the apply says it is still going:
+    reading live state, the create running, and the check after apply reading it back."""
+    start_sandbox(latency_ms=500)
+    folder = write_stack(tmp_path / "stack")
+    apply = start_apply(folder, lock_timeout=0, heartbeat=0.2)
+    out, err = apply.communicate(timeout=120)
+    assert apply.returncode == 0, out + err
+    assert re.search(r"^Still reading live state… 0:0\d elapsed$", err, re.MULTILINE), err
+    assert re.search(r"^\[0/1 at 0:0\d\] still creating cores\.waiter \(0:0\d\)$", out, re.MULTILINE), out
+    after = err.split("Still checking live state after the apply… ", 1)
+    assert len(after) == 2 and re.match(r"0:0\d elapsed\n", after[1]), err
+    assert "Apply complete! Resources: 1 added" in out
