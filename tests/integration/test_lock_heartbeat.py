@@ -103,9 +103,10 @@ def heartbeats(stderr: str, holder_pid: int) -> list[tuple[int, int]]:
     """(elapsed, left) in seconds of each heartbeat line naming the holder."""
     pattern = (
         rf"^Still waiting for the state lock held by pid {holder_pid} on {HOST} \(apply, {SINCE}\)… "
-        r"0:(\d\d) elapsed, timeout in 0:(\d\d)$"
+        r"(\d+):(\d\d) elapsed, timeout in (\d+):(\d\d)$"
     )
-    return [(int(m[1]), int(m[2])) for m in re.finditer(pattern, stderr, re.MULTILINE)]
+    found = re.finditer(pattern, stderr, re.MULTILINE)
+    return [(int(m[1]) * 60 + int(m[2]), int(m[3]) * 60 + int(m[4])) for m in found]
 
 
 @pytest.fixture
@@ -146,7 +147,7 @@ def test_a_wait_that_times_out_says_who_holds_the_lock_every_beat(
     beats = heartbeats(err, holder.pid)
     assert len(beats) >= 4, err  # 3 s at 0.4 s a beat: one line at each, even with a slow start
     assert [e for e, _ in beats] == sorted(e for e, _ in beats) and beats[-1][0] >= 2, beats
-    assert all(e + left in (2, 3) for e, left in beats), beats  # elapsed + left = the timeout
+    assert all(e + left == 3 for e, left in beats), beats  # elapsed + left (rounded up) = the timeout
     assert (
         "Still reading live state" not in err.split("The state is locked")[1]
     )  # the lock's wait, not a read
@@ -247,3 +248,21 @@ def test_every_wait_of_an_apply_beats_reading_applying_and_checking(
     after = err.split("Still checking live state after the apply… ", 1)
     assert len(after) == 2 and re.match(r"0:0\d elapsed\n", after[1]), err
     assert "Apply complete! Resources: 1 added" in out
+
+
+def test_the_runs_deadline_stops_a_wait_for_the_lock(
+    tmp_path: Path, start_sandbox: StartSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``RECONCILER_RUN_TIMEOUT`` bounds the wait too: the wait no longer holds the event loop, so
+    the deadline fires on time instead of after the whole ``--lock-timeout``."""
+    start_sandbox()
+    folder = write_stack(tmp_path / "stack")
+    with held_by_another_process("local", str(folder / ".reconciler" / "state.json")):
+        started = time.monotonic()
+        monkeypatch.setenv("RECONCILER_RUN_TIMEOUT", "1.5")
+        apply = start_apply(folder, lock_timeout=60, heartbeat=0.5)
+        _out, err = apply.communicate(timeout=60)
+        took = time.monotonic() - started
+    assert apply.returncode == 1, err
+    assert "the run did not finish within 1.5s (RECONCILER_RUN_TIMEOUT)" in err, err
+    assert took < 15, took  # not the 60 s of --lock-timeout
