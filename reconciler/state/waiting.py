@@ -47,21 +47,11 @@ class LockWait:
     interval: float = POLL_INTERVAL_S
 
     def pauses(self, timeout: float) -> Iterator[float]:
-        """The pauses between attempts: the one rule of both ways of waiting. Each is at most
-        ``interval``; they end once ``timeout`` seconds have passed since the first attempt."""
+        """The pauses between attempts after a first refusal: the one rule of both ways of
+        waiting. Each is at most ``interval``; they end ``timeout`` seconds after the first."""
         deadline = self.clock() + max(timeout, 0.0)
         while (remaining := deadline - self.clock()) > 0:
             yield min(self.interval, remaining)
-
-    def until(self, attempt: Callable[[], bool], timeout: float) -> bool:
-        """Call ``attempt`` until it returns True (then True) or ``timeout`` seconds pass (False)."""
-        if attempt():
-            return True
-        for pause in self.pauses(timeout):
-            self.sleep(pause)
-            if attempt():
-                return True
-        return False
 
 
 class StateLock:
@@ -106,7 +96,11 @@ class StateLock:
             return
         self._begin_wait()
         try:
-            taken = self._wait.until(self._attempt, self._timeout) if self._timeout > 0 else False
+            taken = False
+            for pause in self._wait.pauses(self._timeout):
+                self._wait.sleep(pause)
+                if taken := self._attempt():
+                    break
         finally:
             self._end_wait()
         if not taken:
