@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -159,16 +160,15 @@ async def _planned(session: Session) -> Plan:
     """The session's plan, with a heartbeat on stderr while live state is read (stdout stays the
     report's)."""
     from reconciler.app.planning import Scope, plan_run
-    from reconciler.cli.progress import Heartbeat, heartbeat_interval
+    from reconciler.cli.progress import Heartbeat, heartbeat_interval, reading
 
     interval = heartbeat_interval(os.environ)
-    reading = Heartbeat(
-        lambda line: click.echo(line, err=True), "reading live state", interval=interval
-    ).start()
+    words = reading("reading live state", session.http_stats)
+    beat = Heartbeat(lambda line: click.echo(line, err=True), words, interval=interval).start()
     try:
         return (await plan_run(session, Scope(plan_options()))).plan
     finally:
-        reading.stop()
+        beat.stop()
 
 
 def _apply_command(
@@ -194,6 +194,7 @@ def _apply_command(
         heartbeat_interval,
         wants_live,
     )
+    from reconciler.cli.progress import reading as words_of
     from reconciler.state.base import location
 
     verb = "destroy these resources" if destroy else "perform these actions"
@@ -202,9 +203,16 @@ def _apply_command(
     progress = ApplyProgress(
         click.echo, live=wants_live(sys.stdout, verbose), colour=use_colour(sys.stdout), heartbeat_s=interval
     )
-    reading = Heartbeat(lambda line: click.echo(line, err=True), "reading live state", interval=interval)
     report = "destroy" if destroy else "plan"
     state: list[dict[str, str] | None] = [None]  # where the session keeps state, once it is open
+    api_calls: list[Callable[[], Mapping[str, Any]]] = [dict]  # the session's calls per API, once open
+
+    def waiting_on_apis(what: str) -> Callable[[], str]:
+        return words_of(what, lambda: api_calls[0]())
+
+    reading = Heartbeat(
+        lambda line: click.echo(line, err=True), waiting_on_apis("reading live state"), interval=interval
+    )
 
     def ask(_plan: object) -> bool:
         if confirm(auto_approve, f"\nDo you want to {verb}?"):
@@ -219,7 +227,7 @@ def _apply_command(
 
     def checking() -> None:
         progress.stop()
-        reading.switch(f"checking live state after the {'destroy' if destroy else 'apply'}")
+        reading.switch(waiting_on_apis(f"checking live state after the {'destroy' if destroy else 'apply'}"))
 
     def show(the_plan: Plan) -> None:
         reading.stop()
@@ -234,6 +242,7 @@ def _apply_command(
             policy.gate(session) as gate,
         ):
             state[0] = location(session.store)
+            api_calls[0] = session.http_stats
             judge = None
             if gate is not None:
 

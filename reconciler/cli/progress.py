@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from reconciler.common.words import plural
 from reconciler.common.words import seconds as seconds_text
 from reconciler.errors import ReconcilerError
 
@@ -39,6 +40,7 @@ __all__ = [
     "LockHeartbeat",
     "clock_text",
     "heartbeat_interval",
+    "reading",
     "still_running",
     "wants_live",
 ]
@@ -312,6 +314,21 @@ class LockHeartbeat:
         else:
             what, limit = self._before
             self.beat.switch(what, limit=limit)
+
+
+def reading(what: str, stats: Callable[[], Mapping[str, Any]]) -> Callable[[], str]:
+    """The words of a wait on the APIs, read at each beat: ``reading live state``, and once an API
+    throttles, ``… (signaloid: 12 answers 429 so far, calls wait and retry)``. ``stats``: the
+    session's calls per API (``Session.http_stats``: each with ``rate_limited``)."""
+
+    def words() -> str:
+        throttled = {api: s.rate_limited for api, s in stats().items() if s.rate_limited}
+        if not throttled:
+            return what
+        per_api = ", ".join(f"{api}: {plural(n, 'answer')} 429" for api, n in sorted(throttled.items()))
+        return f"{what} ({per_api} so far, calls wait and retry)"
+
+    return words
 
 
 def heartbeat_interval(environ: Mapping[str, str]) -> float:

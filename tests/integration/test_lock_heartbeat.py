@@ -266,3 +266,25 @@ def test_the_runs_deadline_stops_a_wait_for_the_lock(
     assert apply.returncode == 1, err
     assert "the run did not finish within 1.5s (RECONCILER_RUN_TIMEOUT)" in err, err
     assert took < 15, took  # not the 60 s of --lock-timeout
+
+
+def test_reading_from_a_throttling_api_says_calls_are_waiting_on_429s(tmp_path: Path) -> None:
+    """``--sandbox`` throttled to one request a second: the reading heartbeat counts the 429s."""
+    folder = tmp_path / "stack"
+    folder.mkdir()
+    doc = {"version": 1, "cores": {"c": dict(CORE)}}
+    (folder / "stack.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RECONCILER_", "FORCE_COLOR"))}
+    env |= {"NO_COLOR": "1", "RECONCILER_HEARTBEAT_INTERVAL": "0.3", "RECONCILER_SANDBOX_RATE_LIMIT": "1"}
+    done = subprocess.run(
+        [str(RECONCILER_BIN), "plan", "--sandbox", "-f", str(folder)],
+        env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    said = re.findall(
+        r"^Still reading live state \(signaloid: (\d+) answers? 429 so far, calls wait and retry\)… "
+        r"0:0\d elapsed$",
+        done.stderr,
+        re.MULTILINE,
+    )
+    assert said and int(said[-1]) >= 1, done.stderr
