@@ -200,12 +200,16 @@ def _apply_command(
     verb = "destroy these resources" if destroy else "perform these actions"
     flight = InFlight("destroy" if destroy else "apply")
     interval = heartbeat_interval(os.environ)
-    progress = ApplyProgress(
-        click.echo, live=wants_live(sys.stdout, verbose), colour=use_colour(sys.stdout), heartbeat_s=interval
-    )
     report = "destroy" if destroy else "plan"
     state: list[dict[str, str] | None] = [None]  # where the session keeps state, once it is open
     api_calls: list[Callable[[], Mapping[str, Any]]] = [dict]  # the session's calls per API, once open
+    progress = ApplyProgress(
+        click.echo,
+        live=wants_live(sys.stdout, verbose),
+        colour=use_colour(sys.stdout),
+        heartbeat_s=interval,
+        calls=lambda: api_calls[0](),
+    )
 
     def waiting_on_apis(what: str) -> Callable[[], str]:
         return words_of(what, lambda: api_calls[0]())

@@ -42,6 +42,7 @@ __all__ = [
     "heartbeat_interval",
     "reading",
     "still_running",
+    "throttled",
     "wants_live",
 ]
 
@@ -98,8 +99,10 @@ class ApplyProgress:
         colour: bool = True,
         heartbeat_s: float = HEARTBEAT_S,
         clock: Callable[[], float] = time.monotonic,
+        calls: Callable[[], Mapping[str, Any]] = dict,
     ) -> None:
         self.echo = echo
+        self.calls = calls  # the session's calls per API: a heartbeat names the 429s
         self.live = live
         self.colour = colour
         self.heartbeat_s = heartbeat_s
@@ -154,15 +157,19 @@ class ApplyProgress:
     def _status(self) -> str:
         now = self.clock() if self.running or self.finished < self.total else self.last_end
         head = f"[{self.finished}/{self.total}] {clock_text(now - self.started_at)} elapsed"
-        return f"{head}; {still_running(self.running, now)}" if self.running else head
+        if not self.running:
+            return head
+        paused = throttled(self.calls())
+        return f"{head}; {still_running(self.running, now)}" + (f"; {paused}" if paused else "")
 
     def heartbeat(self) -> None:
         """The line a wait of ``heartbeat_s`` prints in the log (nothing when nothing runs long)."""
         now = self.clock()
         long = {a: v for a, v in self.running.items() if now - v[1] >= self.heartbeat_s}
         if long:
+            paused = throttled(self.calls())
             self.echo(f"[{self.finished}/{self.total} at {clock_text(now - self.started_at)}] "
-                      f"{still_running(long, now)}")  # fmt: skip
+                      f"{still_running(long, now)}" + (f"; {paused}" if paused else ""))  # fmt: skip
 
     async def _tick(self, interval: float) -> None:
         with contextlib.suppress(asyncio.CancelledError):
@@ -316,17 +323,22 @@ class LockHeartbeat:
             self.beat.switch(what, limit=limit)
 
 
+def throttled(stats: Mapping[str, Any]) -> str:
+    """``signaloid: 12 answers 429 so far`` for the APIs that throttled; empty when none did.
+    ``stats``: the session's calls per API (``Session.http_stats``: each with ``rate_limited``)."""
+    per_api = [
+        f"{api}: {plural(s.rate_limited, 'answer')} 429" for api, s in sorted(stats.items()) if s.rate_limited
+    ]
+    return ", ".join(per_api) + " so far" if per_api else ""
+
+
 def reading(what: str, stats: Callable[[], Mapping[str, Any]]) -> Callable[[], str]:
     """The words of a wait on the APIs, read at each beat: ``reading live state``, and once an API
-    throttles, ``… (signaloid: 12 answers 429 so far, calls wait and retry)``. ``stats``: the
-    session's calls per API (``Session.http_stats``: each with ``rate_limited``)."""
+    throttles, ``… (signaloid: 12 answers 429 so far, calls wait and retry)``."""
 
     def words() -> str:
-        throttled = {api: s.rate_limited for api, s in stats().items() if s.rate_limited}
-        if not throttled:
-            return what
-        per_api = ", ".join(f"{api}: {plural(n, 'answer')} 429" for api, n in sorted(throttled.items()))
-        return f"{what} ({per_api} so far, calls wait and retry)"
+        said = throttled(stats())
+        return f"{what} ({said}, calls wait and retry)" if said else what
 
     return words
 
