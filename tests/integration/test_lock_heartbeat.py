@@ -288,3 +288,18 @@ def test_reading_from_a_throttling_api_says_calls_are_waiting_on_429s(tmp_path: 
         re.MULTILINE,
     )
     assert said and int(said[-1]) >= 1, done.stderr
+
+
+def test_state_rm_says_it_waits_for_the_lock_too(tmp_path: Path) -> None:
+    folder = write_stack(tmp_path / "stack")
+    with held_by_another_process("local", str(folder / ".reconciler" / "state.json")) as holder:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RECONCILER_", "FORCE_COLOR"))}
+        done = subprocess.run(
+            [str(RECONCILER_BIN), "state", "rm", "--lock-timeout", "1.5", "-f", str(folder), "cores.waiter"],
+            env=env | {"NO_COLOR": "1", "RECONCILER_HEARTBEAT_INTERVAL": "0.4"},
+            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"The state is locked by pid {holder.pid} on "), done.stderr
+    assert len(heartbeats(done.stderr, holder.pid)) >= 2, done.stderr
+    assert "Error: state is locked by" in done.stderr and "waited 1.5s" in done.stderr
