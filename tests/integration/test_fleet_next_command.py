@@ -14,34 +14,43 @@ import select
 import shutil
 import subprocess
 import time
+import uuid
 from pathlib import Path
+
+import yaml
 
 from tests.support.chromium import dump_dom
 from tests.support.cli import RECONCILER_BIN
+from tests.support.postgres import postgres_dsn
+from tests.support.sandbox import StartSandbox
+from tests.support.signaloid import CORE
 
 BIN = RECONCILER_BIN.parent
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def environ() -> dict[str, str]:
-    """The shell a person has: reconciler on PATH, no API credentials (the sandbox needs none)."""
+def environ(**extra: str) -> dict[str, str]:
+    """The shell a person has: reconciler on PATH, no API credentials (the sandbox needs none), no
+    state settings; ``extra``: what this person's shell has besides."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("SIGNALOID_", "RECONCILER_", "FORCE_COLOR"))
     }
-    return env | {"PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}", "NO_COLOR": "1", "TERM": "xterm"}
+    return env | {"PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}", "NO_COLOR": "1", "TERM": "xterm"} | extra
 
 
-def shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def shell(command: str, cwd: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        command, shell=True, cwd=cwd, env=environ(), capture_output=True, text=True, timeout=120,
+        command, shell=True, cwd=cwd, env=environ(**extra), capture_output=True, text=True, timeout=120,
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
 
 
-def at_a_terminal(command: str, cwd: Path, answer: str) -> tuple[int, str]:
+def at_a_terminal(command: str, cwd: Path, answer: str, **extra: str) -> tuple[int, str]:
     """Run ``command`` through a shell at a pseudo-terminal; type ``answer`` when it asks."""
     main, side = pty.openpty()
-    proc = subprocess.Popen(command, shell=True, cwd=cwd, env=environ(), stdin=side, stdout=side, stderr=side)
+    proc = subprocess.Popen(
+        command, shell=True, cwd=cwd, env=environ(**extra), stdin=side, stdout=side, stderr=side
+    )
     os.close(side)
     seen, answered, deadline = b"", False, time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -64,7 +73,7 @@ def at_a_terminal(command: str, cwd: Path, answer: str) -> tuple[int, str]:
 
 def next_commands(text: str) -> dict[str, str]:
     """Stack name -> its next command, from a rendering that shows ``reconciler … -f NAME …``."""
-    found = re.findall(r"(reconciler (?:plan|apply) [^<\n]*?-f ([^\s<]+)[^<\n]*)", text)
+    found = re.findall(r"((?:[A-Z_]+=\S+ )*reconciler (?:plan|apply) [^<\n]*?-f ([^\s<]+)[^<\n]*)", text)
     return {name: command.strip() for command, name in found}
 
 
@@ -120,3 +129,38 @@ def test_report_merge_keeps_how_the_stacks_were_checked(tmp_path: Path) -> None:
         f"reconciler apply --sandbox -f fleet/{name}"
         for name in ("team-a/prod", "team-a/staging", "team-b/prod")
     }
+
+
+def test_the_next_command_repeats_the_environment_that_chose_postgres_state(
+    tmp_path: Path, start_sandbox: StartSandbox
+) -> None:
+    """Stacks that name their PostgreSQL stack in YAML, the backend and DSN from the environment
+    (as a CI job sets them): the next command carries ``RECONCILER_STATE_BACKEND=postgres`` (never
+    the DSN), and runs as written in a shell that has only the DSN and the API's settings."""
+    sandbox = start_sandbox()
+    api = {"SIGNALOID_API_URL": sandbox.signaloid_url, "SIGNALOID_API_KEY": os.environ["SIGNALOID_API_KEY"]}
+    person = {**api, "RECONCILER_PG_DSN": postgres_dsn()}
+    ci_job = {**person, "RECONCILER_STATE_BACKEND": "postgres"}
+    run_id = uuid.uuid4().hex[:8]
+    for name in ("a", "b"):
+        folder = tmp_path / "fleet" / name
+        folder.mkdir(parents=True)
+        doc = {"version": 1, "state": {"stack": f"next-{run_id}-{name}"}, "cores": {name: dict(CORE)}}
+        (folder / "stack.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+        assert shell(f"reconciler apply --auto-approve -f fleet/{name}", tmp_path, **ci_job).returncode == 0
+    b = tmp_path / "fleet" / "b" / "stack.yaml"
+    b.write_text(b.read_text(encoding="utf-8").replace("precision: 128", "precision: 256"), encoding="utf-8")
+
+    checked = shell("reconciler drift --stacks fleet", tmp_path, **ci_job)
+    assert checked.returncode == 2, checked.stderr
+    command = next_commands(checked.stdout)["fleet/b"]
+    assert command == "RECONCILER_STATE_BACKEND=postgres reconciler apply -f fleet/b"
+    assert postgres_dsn() not in checked.stdout
+
+    code, applied = at_a_terminal(command, tmp_path, "yes", **person)
+    assert code == 0, applied
+    assert (
+        "State: PostgreSQL state, stack " in applied
+        and "Apply complete! Resources: 0 added, 1 changed" in applied
+    )
+    assert shell("reconciler drift --stacks fleet", tmp_path, **ci_job).returncode == 0

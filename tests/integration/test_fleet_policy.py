@@ -89,4 +89,6 @@ def test_worker_processes_judge_the_command_lines_policies_too(
     )
     assert report["summary"]["stacks"] == len(folders) > 1
     assert report["summary"]["policy_denied"] == len(folders) and report["exit_code"] == 1
-    assert report["checked_with"] == {"sandbox": False, "policy": [str(LIBRARY)], "policy_namespace": None}
+    assert report["checked_with"] == {
+        "sandbox": False, "policy": [str(LIBRARY)], "policy_namespace": None, "environment": {},
+    }  # fmt: skip

@@ -282,33 +282,48 @@ def by_severity(stacks: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 _NEXT = {"errored": "plan", "drifted": "plan", "pending": "apply"}
 
 
-def checked_with(sandbox: bool, policy: PolicyChoice | None = None) -> dict[str, Any]:
+# The environment a stack's state is chosen by when its YAML does not say (state/select.py): names
+# only, never a value that may be a secret (the DSN). The next command repeats them.
+STATE_ENVIRONMENT = ("RECONCILER_STATE_BACKEND", "RECONCILER_STATE_STACK")
+
+
+def checked_with(
+    sandbox: bool, policy: PolicyChoice | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """How the stacks were checked, as far as the command to run next on one of them must repeat
-    it (the report's ``checked_with``): the emulators (``--sandbox``) and the command line's
-    policies (``--policy``, ``--policy-namespace``; paths as given, from the same directory).
-    State backends need nothing here: a stack names its own, or the environment does."""
+    it (the report's ``checked_with``): the emulators (``--sandbox``), the command line's policies
+    (``--policy``, ``--policy-namespace``; paths as given, from the same directory), and the
+    environment that chose the state backend (``STATE_ENVIRONMENT``; a sandbox keeps its own)."""
     namespace = policy.namespace if policy is not None else None
+    chosen = {} if sandbox else {k: v for k in STATE_ENVIRONMENT if (v := (environ or {}).get(k, "").strip())}
     return {
         "sandbox": sandbox,
         "policy": [str(path) for path in policy.paths] if policy is not None else [],
         "policy_namespace": namespace if namespace and namespace != "main" else None,
+        "environment": chosen,
     }
 
 
 def next_command(stack: Mapping[str, Any], how: Mapping[str, Any] | None = None) -> str | None:
     """``reconciler plan --sandbox -f 'stacks/team a'``: the command that takes this stack forward
-    (None when in sync), checked as the report's ``how`` (``checked_with``) says. The stack's name is
-    its folder as ``drift --stacks`` was given it, so it works from the same directory. A report
+    (None when in sync), checked as the report's ``how`` (``checked_with``) says, the state's
+    environment first (``RECONCILER_STATE_BACKEND=postgres reconciler plan -f …``). The stack's name
+    is its folder as ``drift --stacks`` was given it, so it works from the same directory. A report
     without ``checked_with`` (an older one) gets the bare command."""
     verb = _NEXT.get(stack["status"])
     if verb is None:
         return None
+    how = how or {}
+    environment = how.get("environment") or {}
+    # NAME=value, the value quoted on its own (a quoted NAME=value would not be an assignment);
+    # only the names we know, whatever a report from elsewhere holds.
+    assign = [f"{k}={shlex.quote(str(environment[k]))}" for k in STATE_ENVIRONMENT if environment.get(k)]
     words = ["reconciler", verb]
-    if how and how.get("sandbox"):
+    if how.get("sandbox"):
         words.append("--sandbox")
     words += ["-f", stack["name"]]
-    for path in (how or {}).get("policy") or ():
+    for path in how.get("policy") or ():
         words += ["--policy", str(path)]
-    if how and how.get("policy_namespace"):
+    if how.get("policy_namespace"):
         words += ["--policy-namespace", str(how["policy_namespace"])]
-    return shlex.join(words)
+    return " ".join([*assign, shlex.join(words)])

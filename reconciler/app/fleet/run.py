@@ -80,7 +80,7 @@ async def check_fleet(
         generated_at=generated_at,
         duration_s=time.monotonic() - started,
         shards=shards,
-        how=checked_with(sandbox, policy),
+        how=checked_with(sandbox, policy, environ),
     )
 
 

@@ -133,6 +133,12 @@ class CheckedWith(_Model):
     sandbox: Annotated[bool, Field(strict=True)]
     policy: Annotated[list[Name], Field(max_length=1000)] = []
     policy_namespace: Name | None = None
+    # Only the names the next command may set (model.STATE_ENVIRONMENT): a report from elsewhere
+    # must not put any other assignment in front of a command a person copies into a shell.
+    environment: dict[
+        Literal["RECONCILER_STATE_BACKEND", "RECONCILER_STATE_STACK"],
+        Annotated[str, Field(max_length=200, strict=True)],
+    ] = {}
 
 
 class FleetReport(_Model):

@@ -237,7 +237,7 @@ class FleetWorkers:
             generated_at=generated_at,
             duration_s=time.monotonic() - started,
             shards=[{"index": shard.index, "count": shard.count}] if shard else [],
-            how=checked_with(self.sandbox, self.policy),
+            how=checked_with(self.sandbox, self.policy, self.environ),
         )
 
 

@@ -78,7 +78,7 @@ def test_a_report_nested_too_deeply_is_one_clear_error(tmp_path: Path) -> None:
         read_report(deep)
 
 
-SANDBOX = {"sandbox": True, "policy": ["policy"], "policy_namespace": None}
+SANDBOX = {"sandbox": True, "policy": ["policy"], "policy_namespace": None, "environment": {}}
 
 
 def written(tmp_path: Path, name: str, report: dict[str, Any]) -> Path:
@@ -124,6 +124,8 @@ def test_reports_checked_in_different_ways_are_refused() -> None:
         ({"sandbox": True, "policy": "p"}, r"\$\.checked_with\.policy"),
         ({"sandbox": True, "policy": [""]}, r"\$\.checked_with\.policy\[0\]"),
         ([True], r"\$\.checked_with"),
+        ({"sandbox": False, "environment": {"LD_PRELOAD": "/tmp/x.so"}}, r"\$\.checked_with\.environment"),
+        ({"sandbox": False, "environment": {"RECONCILER_STATE_STACK": 7}}, r"\$\.checked_with\.environment"),
     ],
 )
 def test_checked_with_is_parsed_strictly(tmp_path: Path, how: Any, where: str) -> None:
