@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 
 from reconciler.app.planning import PlanOptions, Scope, plan_run, verify
 from reconciler.app.session import Session
+from reconciler.app.stack_files import remember_files
 from reconciler.engine.deciding.plan import Plan
 from reconciler.engine.executing.apply import ApplyResult, EventHook
 from reconciler.providers.stats import CallStats
+from reconciler.state.waiting import LockWatcher
 
 if TYPE_CHECKING:
     from reconciler.app.policy_gate import Verdict
@@ -55,7 +57,9 @@ async def apply_stack(
     on_notice: Callable[[str], None],
     on_event: EventHook | None = None,
     on_start: Callable[[Plan], None] | None = None,
+    on_check: Callable[[], None] | None = None,
     lock_timeout: float = 0.0,
+    lock_watcher: LockWatcher | None = None,
     planfile: Path | None = None,
     options: PlanOptions = PlanOptions(),
     judge: Callable[[Plan], Awaitable[Verdict]] | None = None,
@@ -68,8 +72,11 @@ async def apply_stack(
     plan's included (policies may have changed since it was made); a denial applies nothing, before
     any write call and before ``confirm``. ``confirm`` is asked only when there are changes and no
     plan file; False applies nothing. ``on_start`` is called with the plan once its changes are going
-    ahead, before the first action."""
-    with session.store.lock("destroy" if destroy else "apply", timeout=lock_timeout):
+    ahead, before the first action; ``on_check`` once the actions are over, before the check after
+    apply reads live state again. ``lock_watcher`` hears of a wait for another run's lock."""
+    async with session.store.lock(
+        "destroy" if destroy else "apply", timeout=lock_timeout, watcher=lock_watcher
+    ):
         interrupted = session.report_interrupted(on_notice)
         if planfile is not None:  # a reviewed plan: exactly its actions, or nothing (stale)
             from reconciler.app.saved_plans import plan_from_saved
@@ -80,6 +87,8 @@ async def apply_stack(
                 on_notice(f"Note: {address} has changes not in {planfile}; not applied.")
         else:
             run = await plan_run(session, Scope(options, destroy=destroy))
+            if not destroy:  # the files this state is applied with, for the next plan's check
+                remember_files(session.loaded, session.store)
         if narrow is not None:  # the mass-delete guard judges what is left, when applying it
             run = replace(run, plan=narrow(run.plan))
         the_plan = run.plan
@@ -96,5 +105,7 @@ async def apply_stack(
         if on_start is not None:
             on_start(the_plan)
         result = await session.apply(run, parallelism=parallelism, on_event=on_event)
+        if on_check is not None:
+            on_check()
         problems = await verify(session, run, result)
         return ApplyRun(the_plan, result, tuple(problems), session.http_stats(), verdict)

@@ -35,7 +35,7 @@ async def import_resource(session: Session, address: str, remote_id: str) -> Imp
     kind = address.split(".", 1)[0]
     if kind not in KINDS_BY_NAME:
         raise PlanError(f"{address}: unknown kind {kind!r} (kinds: {', '.join(KINDS_BY_NAME)})")
-    with session.store.lock("import"):
+    async with session.store.lock("import"):
         snapshot = session.store.read()
         live = await session.refresh(session.kinds_in_play(snapshot))
         res, obj = check_import(address, remote_id, session.loaded.resources, live, snapshot)

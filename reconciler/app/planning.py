@@ -81,14 +81,16 @@ async def plan_run(session: Session, scope: Scope = Scope(), kinds: KindRegistry
 
 
 def _check_stack_files(session: Session, the_plan: Plan) -> None:
-    """Refuse a plan that deletes what a stack file beside the loaded ones still declares: the
-    state was made with that file too (``app/stack_files.py``, docs/state.md)."""
+    """Refuse a plan that deletes what a stack file beside the loaded ones, or one the stack was
+    last applied with, still declares: the state was made with that file too
+    (``app/stack_files.py``, docs/state.md)."""
     gone = [c.address for c in the_plan.pending() if c.action is Action.DELETE and not c.deposed_of]
     if not gone:
         return
-    from reconciler.app.stack_files import declared_beside, files_problem
+    from reconciler.app.stack_files import applied_with, declared_beside, files_problem
 
-    declared = declared_beside(session.loaded, gone, session.environ)
+    also = applied_with(session.loaded, session.store)
+    declared = declared_beside(session.loaded, gone, session.environ, also=also)
     problem = files_problem(declared, session.loaded, session.store.description)
     if problem:
         raise PlanError(problem)

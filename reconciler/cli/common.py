@@ -210,7 +210,8 @@ lock_timeout_option = click.option(
     type=click.FloatRange(min=0),
     default=0.0,
     show_default=True,
-    help="Seconds to wait for the state lock another run holds (0: fail at once, naming the holder).",
+    help="Seconds to wait for the state lock another run holds, saying every 10 s who holds it (0: fail "
+    "at once, naming the holder).",
 )
 
 
@@ -276,14 +277,16 @@ def confirm(auto_approve: bool, question: str) -> bool:
     return answer.strip() == "yes"
 
 
-def render(doc: dict[str, Any], fmt: str, report: str = "plan", state: str | None = None) -> str:
-    """``report``: "plan", "drift" or "destroy", for each one's own title and words. ``state``: where
-    the stack's state is (``StateStore.description``), said in the header of text and Markdown."""
+def render(doc: dict[str, Any], fmt: str, report: str = "plan") -> str:
+    """``report``: "plan", "drift" or "destroy", for each one's own title and words. Where the
+    stack's state is (the plan JSON's ``state``, when the command set it) is said in the header of
+    text and Markdown."""
     from reconciler.cli.console import styler
     from reconciler.engine.presenting.render import render_json, render_markdown, render_text
 
     if fmt == "json":
         return render_json(doc)
+    state = doc["state"]["description"] if doc.get("state") else None
     if fmt == "markdown":
         text = render_markdown(doc, report=report)
         if state is None:

@@ -90,7 +90,8 @@ def apply_summary(result: ApplyResult, command: str = "apply") -> list[str]:
 def http_summary(stats: dict[str, CallStats]) -> list[str]:
     """One line of HTTP figures per API that was called: requests, retries, 429 answers."""
     return [
-        f"  {api}: {s.requests} requests, {s.retries} retries, {s.rate_limited} rate-limited (429)"
+        f"  {api}: {plural(s.requests, 'request')}, {plural(s.retries, 'retry')}, "
+        f"{s.rate_limited} rate-limited (429)"
         for api, s in stats.items()
         if s.requests
     ]

@@ -11,8 +11,14 @@ import click
 __all__ = ["add_epilogs"]
 
 _OK_ERROR = "0 success; 1 any error (usage errors included)."
-_CHANGES = "0 no changes (or without --detailed-exitcode); 2 changes present (--detailed-exitcode); 1 error."
-_DRIFT = "0 in sync; 2 drifted or pending changes; 1 error (with --stacks: any stack errored; 1 wins over 2)."
+_CHANGES = (
+    "0 no changes (or without --detailed-exitcode); 2 changes present (--detailed-exitcode); 1 error, "
+    "or a policy denies the plan."
+)
+_DRIFT = (
+    "0 in sync; 2 drifted or pending changes; 1 error, or a policy denies the changes (with --stacks: "
+    "any stack errored or denied; 1 wins over 2)."
+)
 _APPLY = (
     "0 everything done and checked; 1 an action failed, the check after it found a difference, or refused."
 )
@@ -79,7 +85,8 @@ EPILOGS: dict[str, tuple[tuple[str, ...], str]] = {
     "report": (("reconciler report merge shard-*.json --format html > fleet.html",), _DRIFT),
     "report merge": (
         ("reconciler report merge shard-0.json shard-1.json --format markdown",),
-        "0 in sync; 2 drifted or pending changes; 1 a stack errored or a shard's report is missing.",
+        "0 in sync; 2 drifted or pending changes; 1 a stack errored or was denied by a policy, or a shard's "
+        "report is missing.",
     ),
     "policy": (
         ("reconciler policy test examples/policy",),

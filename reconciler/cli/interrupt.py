@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from reconciler.common.words import plural
 from reconciler.engine.deciding.changes import Change
 from reconciler.engine.executing.apply import ActionResult
 
@@ -49,7 +50,8 @@ class InFlight:
         if not self.applying:
             return ["interrupted before any change was made: nothing was changed."]
         lines = [
-            f"interrupted during {self.command}: {self.finished} change(s) finished (recorded in state)."
+            f"interrupted during {self.command}: {plural(self.finished, 'change')} finished "
+            "(recorded in state)."
         ]
         if self.running:
             lines.append("In flight when interrupted (whether the API finished them is read back next run):")

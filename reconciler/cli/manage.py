@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -143,9 +144,13 @@ def state_show(paths: tuple[Path, ...], sandbox: bool, address: str) -> None:
 def state_rm(paths: tuple[Path, ...], sandbox: bool, lock_timeout: float, address: str) -> None:
     """Forget a resource (the live object is left alone, and becomes unmanaged)."""
 
+    from reconciler.cli.progress import Heartbeat, LockHeartbeat, heartbeat_interval
+
     async def body() -> int:
         store = _store(paths, sandbox)
-        with store.lock("state rm", timeout=lock_timeout):
+        echo = functools.partial(click.echo, err=True)
+        beat = Heartbeat(echo, "waiting for the state lock", interval=heartbeat_interval(os.environ))
+        async with store.lock("state rm", timeout=lock_timeout, watcher=LockHeartbeat(echo, beat)):
             if store.read().get(address) is None:
                 fail(f"{address} is not in state")
             await store.record(address, None)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -60,6 +61,7 @@ verbose_option = click.option(
 def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bool, out: Path | None) -> None:
     """Show what apply would do."""
     from reconciler.app.session import open_session
+    from reconciler.state.base import location
 
     async def body() -> int:
         async with (
@@ -69,7 +71,7 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
             policy.gate(session) as gate,
         ):
             the_plan = await _planned(session)
-            state = session.store.description
+            state = location(session.store)
             if out is not None:
                 from reconciler.app.saved_plans import save
 
@@ -78,7 +80,8 @@ def plan(paths: tuple[Path, ...], sandbox: bool, fmt: str, detailed_exitcode: bo
             verdict = await gate.judge(doc, "plan") if gate is not None else None
         if verdict is not None:
             doc["policy"] = verdict.to_json()
-        click.echo(render(doc, fmt, state=state), nl=False)
+        doc["state"] = state
+        click.echo(render(doc, fmt), nl=False)
         if out is not None:
             inputs = stack_inputs()
             flags = [
@@ -122,6 +125,7 @@ def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) 
     if fleet.requested(fmt):
         return fleet.run_fleet(paths, sandbox, fmt, notify)
     from reconciler.app.session import open_session
+    from reconciler.state.base import location
 
     async def body() -> int:
         async with (
@@ -131,12 +135,13 @@ def drift(paths: tuple[Path, ...], sandbox: bool, fmt: str, notify: str | None) 
             policy.gate(session) as gate,
         ):
             the_plan = await _planned(session)
-            state = session.store.description
+            state = location(session.store)
             doc = the_plan.to_json()
             verdict = await gate.judge(doc, "drift") if gate is not None else None
         if verdict is not None:
             doc["policy"] = verdict.to_json()
-        click.echo(render(doc, fmt, report="drift", state=state), nl=False)
+        doc["state"] = state
+        click.echo(render(doc, fmt, report="drift"), nl=False)
         if notify:
             from reconciler.cli.notify import drift_report, shown_url
             from reconciler.cli.notify import notify as send
@@ -155,13 +160,15 @@ async def _planned(session: Session) -> Plan:
     """The session's plan, with a heartbeat on stderr while live state is read (stdout stays the
     report's)."""
     from reconciler.app.planning import Scope, plan_run
-    from reconciler.cli.progress import Heartbeat
+    from reconciler.cli.progress import Heartbeat, heartbeat_interval, reading
 
-    reading = Heartbeat(lambda line: click.echo(line, err=True), "reading live state").start()
+    interval = heartbeat_interval(os.environ)
+    words = reading("reading live state", session.http_stats)
+    beat = Heartbeat(lambda line: click.echo(line, err=True), words, interval=interval).start()
     try:
         return (await plan_run(session, Scope(plan_options()))).plan
     finally:
-        reading.stop()
+        beat.stop()
 
 
 def _apply_command(
@@ -180,14 +187,36 @@ def _apply_command(
     from reconciler.app.session import open_session
     from reconciler.cli.console import apply_summary, http_summary, use_colour
     from reconciler.cli.interrupt import InFlight
-    from reconciler.cli.progress import ApplyProgress, Heartbeat, wants_live
+    from reconciler.cli.progress import (
+        ApplyProgress,
+        Heartbeat,
+        LockHeartbeat,
+        heartbeat_interval,
+        wants_live,
+    )
+    from reconciler.cli.progress import reading as words_of
+    from reconciler.state.base import location
 
     verb = "destroy these resources" if destroy else "perform these actions"
     flight = InFlight("destroy" if destroy else "apply")
-    progress = ApplyProgress(click.echo, live=wants_live(sys.stdout, verbose), colour=use_colour(sys.stdout))
-    reading = Heartbeat(lambda line: click.echo(line, err=True), "reading live state")
+    interval = heartbeat_interval(os.environ)
     report = "destroy" if destroy else "plan"
-    state: list[str | None] = [None]  # where the session keeps state, once it is open
+    state: list[dict[str, str] | None] = [None]  # where the session keeps state, once it is open
+    api_calls: list[Callable[[], Mapping[str, Any]]] = [dict]  # the session's calls per API, once open
+    progress = ApplyProgress(
+        click.echo,
+        live=wants_live(sys.stdout, verbose),
+        colour=use_colour(sys.stdout),
+        heartbeat_s=interval,
+        calls=lambda: api_calls[0](),
+    )
+
+    def waiting_on_apis(what: str) -> Callable[[], str]:
+        return words_of(what, lambda: api_calls[0]())
+
+    reading = Heartbeat(
+        lambda line: click.echo(line, err=True), waiting_on_apis("reading live state"), interval=interval
+    )
 
     def ask(_plan: object) -> bool:
         if confirm(auto_approve, f"\nDo you want to {verb}?"):
@@ -200,9 +229,13 @@ def _apply_command(
         click.echo("")
         progress.start(the_plan.pending())
 
+    def checking() -> None:
+        progress.stop()
+        reading.switch(waiting_on_apis(f"checking live state after the {'destroy' if destroy else 'apply'}"))
+
     def show(the_plan: Plan) -> None:
         reading.stop()
-        click.echo(render(the_plan.to_json(), "text", report=report, state=state[0]), nl=False)
+        click.echo(render({**the_plan.to_json(), "state": state[0]}, "text", report=report), nl=False)
 
     async def body() -> int:
         reading.start()
@@ -212,7 +245,8 @@ def _apply_command(
             ) as session,
             policy.gate(session) as gate,
         ):
-            state[0] = session.store.description
+            state[0] = location(session.store)
+            api_calls[0] = session.http_stats
             judge = None
             if gate is not None:
 
@@ -231,7 +265,9 @@ def _apply_command(
                     on_notice=lambda line: click.echo(line, err=True),
                     on_event=flight.follow(progress.on_event),
                     on_start=start,
+                    on_check=checking,
                     lock_timeout=lock_timeout,
+                    lock_watcher=LockHeartbeat(lambda line: click.echo(line, err=True), reading),
                     planfile=planfile,
                     options=plan_options(),
                     judge=judge,

@@ -16,11 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from reconciler.common.words import plural
+from reconciler.common.words import seconds as seconds_text
+from reconciler.errors import ReconcilerError
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
@@ -28,9 +33,21 @@ if TYPE_CHECKING:
     from reconciler.engine.deciding.changes import Change
     from reconciler.engine.executing.apply import ActionResult
 
-__all__ = ["HEARTBEAT_S", "ApplyProgress", "clock_text", "still_running", "wants_live"]
+__all__ = [
+    "HEARTBEAT_S",
+    "ApplyProgress",
+    "Heartbeat",
+    "LockHeartbeat",
+    "clock_text",
+    "heartbeat_interval",
+    "reading",
+    "still_running",
+    "throttled",
+    "wants_live",
+]
 
 HEARTBEAT_S = 10.0
+HEARTBEAT_VAR = "RECONCILER_HEARTBEAT_INTERVAL"
 _DONE = "done"  # engine.apply.Outcome.DONE, a StrEnum: this module imports no engine (plan uses it)
 _NAMED_IN_HEARTBEAT = 3  # the longest-running actions a heartbeat names; the rest are counted
 
@@ -82,8 +99,10 @@ class ApplyProgress:
         colour: bool = True,
         heartbeat_s: float = HEARTBEAT_S,
         clock: Callable[[], float] = time.monotonic,
+        calls: Callable[[], Mapping[str, Any]] = dict,
     ) -> None:
         self.echo = echo
+        self.calls = calls  # the session's calls per API: a heartbeat names the 429s
         self.live = live
         self.colour = colour
         self.heartbeat_s = heartbeat_s
@@ -138,15 +157,19 @@ class ApplyProgress:
     def _status(self) -> str:
         now = self.clock() if self.running or self.finished < self.total else self.last_end
         head = f"[{self.finished}/{self.total}] {clock_text(now - self.started_at)} elapsed"
-        return f"{head}; {still_running(self.running, now)}" if self.running else head
+        if not self.running:
+            return head
+        paused = throttled(self.calls())
+        return f"{head}; {still_running(self.running, now)}" + (f"; {paused}" if paused else "")
 
     def heartbeat(self) -> None:
         """The line a wait of ``heartbeat_s`` prints in the log (nothing when nothing runs long)."""
         now = self.clock()
         long = {a: v for a, v in self.running.items() if now - v[1] >= self.heartbeat_s}
         if long:
+            paused = throttled(self.calls())
             self.echo(f"[{self.finished}/{self.total} at {clock_text(now - self.started_at)}] "
-                      f"{still_running(long, now)}")  # fmt: skip
+                      f"{still_running(long, now)}" + (f"; {paused}" if paused else ""))  # fmt: skip
 
     async def _tick(self, interval: float) -> None:
         with contextlib.suppress(asyncio.CancelledError):
@@ -220,21 +243,36 @@ def wants_live(stream: Any, verbose: bool) -> bool:
 class Heartbeat:
     """While a wait lasts (reading live state against a slow or throttling API, waiting for a
     lock), a line every ``interval`` seconds, so a silent terminal or CI log never looks hung:
-    ``Still reading live state… 0:20 elapsed``. ``stop`` ends it (idempotent)."""
+    ``Still reading live state… 0:20 elapsed``, or with a ``limit``, ``… 0:20 elapsed, timeout in
+    0:40``. ``what`` may be a function, read at each beat (who holds a lock changes). ``switch``
+    turns to another wait (its clock starts again); ``stop`` ends it (idempotent)."""
 
     def __init__(
         self,
         echo: Callable[[str], None],
-        what: str,
+        what: str | Callable[[], str],
         *,
         interval: float = HEARTBEAT_S,
         clock: Callable[[], float] = time.monotonic,
+        limit: float | None = None,
     ) -> None:
         self.echo = echo
         self.what = what
         self.interval = interval
         self.clock = clock
+        self.limit = limit
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    def line(self, elapsed: float) -> str:
+        what = self.what() if callable(self.what) else self.what
+        left = ""
+        if self.limit is not None:  # rounded up: the time left and the time waited add up to the limit
+            left = f", timeout in {clock_text(math.ceil(max(self.limit - elapsed, 0.0)))}"
+        return f"Still {what}… {clock_text(elapsed)} elapsed{left}"
 
     def start(self) -> Heartbeat:
         started = self.clock()
@@ -243,12 +281,78 @@ class Heartbeat:
             with contextlib.suppress(asyncio.CancelledError):
                 while True:
                     await asyncio.sleep(self.interval)
-                    self.echo(f"Still {self.what}… {clock_text(self.clock() - started)} elapsed")
+                    self.echo(self.line(self.clock() - started))
 
         self._task = asyncio.get_running_loop().create_task(beat())
         return self
+
+    def switch(self, what: str | Callable[[], str], *, limit: float | None = None) -> None:
+        """Beat for another wait from now on: its own words, its own clock."""
+        self.stop()
+        self.what, self.limit = what, limit
+        self.start()
 
     def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             self._task = None
+
+
+class LockHeartbeat:
+    """A wait for another run's state lock, said at once and then on ``beat`` (a
+    ``state.waiting.LockWatcher``): the holder and its start time, the time waited and the time left.
+    The beat's earlier wait (reading live state) resumes once the lock is taken; else it stops."""
+
+    def __init__(self, echo: Callable[[str], None], beat: Heartbeat) -> None:
+        self.echo = echo
+        self.beat = beat
+        self._before: tuple[str | Callable[[], str], float | None] | None = None
+
+    def waiting(self, holder: Callable[[], str], timeout: float) -> None:
+        self._before = (self.beat.what, self.beat.limit) if self.beat.running else None
+        self.echo(
+            f"The state is locked by {holder()}; waiting up to {seconds_text(timeout)} (--lock-timeout)…"
+        )
+        self.beat.switch(lambda: f"waiting for the state lock held by {holder()}", limit=timeout)
+
+    def done(self) -> None:
+        if self._before is None:
+            self.beat.stop()
+        else:
+            what, limit = self._before
+            self.beat.switch(what, limit=limit)
+
+
+def throttled(stats: Mapping[str, Any]) -> str:
+    """``signaloid: 12 answers 429 so far`` for the APIs that throttled; empty when none did.
+    ``stats``: the session's calls per API (``Session.http_stats``: each with ``rate_limited``)."""
+    per_api = [
+        f"{api}: {plural(s.rate_limited, 'answer')} 429" for api, s in sorted(stats.items()) if s.rate_limited
+    ]
+    return ", ".join(per_api) + " so far" if per_api else ""
+
+
+def reading(what: str, stats: Callable[[], Mapping[str, Any]]) -> Callable[[], str]:
+    """The words of a wait on the APIs, read at each beat: ``reading live state``, and once an API
+    throttles, ``… (signaloid: 12 answers 429 so far, calls wait and retry)``."""
+
+    def words() -> str:
+        said = throttled(stats())
+        return f"{what} ({said}, calls wait and retry)" if said else what
+
+    return words
+
+
+def heartbeat_interval(environ: Mapping[str, str]) -> float:
+    """Seconds between heartbeats: ``RECONCILER_HEARTBEAT_INTERVAL`` (default 10; a CI job may want
+    fewer lines, a test a short wait); a value that is not a positive number is an error."""
+    raw = environ.get(HEARTBEAT_VAR, "").strip()
+    if not raw:
+        return HEARTBEAT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise ReconcilerError(f"{HEARTBEAT_VAR}={raw!r}: expected a number of seconds above 0 (default 10)")
+    return value

@@ -15,12 +15,23 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from reconciler.errors import StateError
 from reconciler.state.entry import READABLE_VERSIONS, StateEntry, parse_entry
+from reconciler.state.waiting import LockWatcher, StateLock
 from reconciler.values import Ref, Unknown
 
 if TYPE_CHECKING:
     from reconciler.kinds import Kind
 
-__all__ = ["StateEntry", "StateSnapshot", "StateStore", "digest", "entries_from_json", "entry_from_json"]
+__all__ = [
+    "StateEntry",
+    "StateSnapshot",
+    "StateStore",
+    "digest",
+    "entries_from_json",
+    "entry_from_json",
+    "location",
+]
+
+MAX_LOCATION = 500  # characters of a state location shown (a path may be long; a page is not)
 
 
 def entries_from_json(
@@ -84,15 +95,17 @@ class StateSnapshot:
 class StateStore(Protocol):
     """A state backend. ``record`` persists one address (None removes it) before returning."""
 
-    description: str
+    backend: str  # "local" or "postgres"
+    description: str  # where, in words, naming no credential (a DSN shows as host:port/dbname)
 
     def read(self) -> StateSnapshot: ...
 
     async def record(self, address: str, entry: StateEntry | None) -> None: ...
 
-    def lock(self, purpose: str, *, timeout: float = 0.0) -> Any:
-        """A context manager held for the whole of an apply; waits up to ``timeout`` seconds for
-        another holder, then raises LockHeld naming it."""
+    def lock(self, purpose: str, *, timeout: float = 0.0, watcher: LockWatcher | None = None) -> StateLock:
+        """The lock, held for the whole of an apply (``async with``: the wait never blocks the event
+        loop); waits up to ``timeout`` seconds for another holder, telling ``watcher`` who it is,
+        then raises LockHeld naming it."""
         ...
 
     async def fence(self) -> None:
@@ -103,6 +116,14 @@ class StateStore(Protocol):
     def close(self) -> None:
         """Release what the store holds open (a database connection); the session calls it once."""
         ...
+
+
+def location(store: StateStore) -> dict[str, str]:
+    """Where the stack's state is, as the plan JSON's ``state`` says it (``docs/plan-format.md``):
+    the backend and the store's description, bounded and redacted as anything shown is."""
+    from reconciler.common.redact import excerpt
+
+    return {"backend": store.backend, "description": excerpt(store.description, limit=MAX_LOCATION)}
 
 
 def _canonical(value: Any) -> Any:

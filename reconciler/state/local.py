@@ -6,18 +6,18 @@ written back in format 2 by the next write, which rewrites the whole file.
 Writes are atomic (temp file, fsync, ``os.replace``). The lock is an ``flock`` on the state
 directory, held open for the whole run, with a lock file naming the holder (see
 :mod:`reconciler.state.local_lock`); every write is fenced: it checks the lock still guards the
-state path first. ``lock(purpose, timeout=...)`` waits that long for a live holder.
+state path first. ``lock(purpose, timeout=...)`` waits that long for a live holder
+(:mod:`reconciler.state.waiting`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +27,8 @@ from reconciler.common.paths import PathProblem, read_capped, write_atomic
 from reconciler.errors import LockHeld, StateError
 from reconciler.state.base import StateEntry, StateSnapshot, entries_from_json
 from reconciler.state.entry import FORMAT_VERSION
-from reconciler.state.local_lock import DirectoryLock, held_message
-from reconciler.state.waiting import LockWait
+from reconciler.state.local_lock import DirectoryLock, held_message, holder_text
+from reconciler.state.waiting import LockWait, LockWatcher, StateLock
 
 if TYPE_CHECKING:
     from reconciler.kinds import Kind
@@ -40,6 +40,8 @@ MAX_STATE_BYTES = 256 * 2**20
 
 
 class LocalStateStore:
+    backend = "local"
+
     def __init__(
         self,
         path: Path,
@@ -126,27 +128,29 @@ class LocalStateStore:
         except OSError as exc:
             raise StateError(f"cannot write state file {self.path}: {exc}") from exc
 
-    @contextlib.contextmanager
-    def lock(self, purpose: str, *, timeout: float = 0.0) -> Iterator[None]:
-        """Hold the lock (``flock`` on the state directory) for the block; wait up to ``timeout``
-        seconds for a live holder."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def lock(self, purpose: str, *, timeout: float = 0.0, watcher: LockWatcher | None = None) -> StateLock:
+        """The lock (``flock`` on the state directory), held for an ``async with`` block; waits up
+        to ``timeout`` seconds for a live holder, telling ``watcher`` who it is."""
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "purpose": purpose}
         held = DirectoryLock(self.lock_path, holder)
         seen: list[dict[str, Any] | None] = [None]
 
-        def attempt() -> bool:
+        def take() -> str | None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             seen[0] = held.take(self._on_stale_lock)
-            return seen[0] is None
+            if seen[0] is None:
+                self._held = held
+                return None
+            return holder_text(self.lock_path, seen[0])
 
-        if not self._wait.until(attempt, timeout):
-            raise LockHeld(held_message(self.lock_path, seen[0], timeout))
-        self._held = held
-        try:
-            yield
-        finally:
+        def release() -> None:
             self._held = None
             held.release()
+
+        def refused() -> LockHeld:
+            return LockHeld(held_message(self.lock_path, seen[0], timeout))
+
+        return StateLock(self._wait, take, release, refused, timeout=timeout, watcher=watcher)
 
     async def fence(self) -> None:
         """Raise LockLost if this store holds the lock and no longer guards the state path."""

@@ -23,18 +23,18 @@ import fcntl
 import json
 import os
 import socket
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from reconciler.common.paths import read_capped, write_atomic
+from reconciler.common.redact import excerpt
 from reconciler.common.words import seconds as seconds_text
 from reconciler.errors import LockLost, StateError, os_error_message
-from reconciler.state.waiting import wait_hint
+from reconciler.state.waiting import utc_text, wait_hint
 
-__all__ = ["DirectoryLock", "held_message", "is_stale", "read_holder"]
+__all__ = ["DirectoryLock", "held_message", "holder_text", "is_stale", "read_holder"]
 
 FileId = tuple[int, int]  # (st_dev, st_ino)
 
@@ -162,19 +162,21 @@ def is_stale(holder: dict[str, Any]) -> bool:
     return False
 
 
+def holder_text(lock_path: Path, current: dict[str, Any]) -> str:
+    """Who holds the lock, from its lock file: ``pid 4242 on ci-7 (apply, since 2026-12-07
+    23:10:04 UTC)``; ``{}`` (the flock is held, the file gone) says so."""
+    if not current:
+        return f"another process (it holds {lock_path.parent}; its lock file {lock_path.name} is missing)"
+    stamp = current.get("since", 0)
+    stamp = stamp if isinstance(stamp, int | float) and 0 <= stamp < 2**40 else 0
+    return (
+        f"pid {excerpt(str(current.get('pid')), limit=40)} on {excerpt(str(current.get('host')), limit=100)} "
+        f"({excerpt(str(current.get('purpose', 'apply')), limit=60)}, since {utc_text(stamp)})"
+    )
+
+
 def held_message(lock_path: Path, current: dict[str, Any] | None, timeout: float) -> str:
     """Why the lock could not be taken, naming the holder when its lock file says who it is."""
     waited = f"; waited {seconds_text(timeout)}" if timeout > 0 else ""
-    if not current:
-        return (
-            f"state is locked by another process (it holds {lock_path.parent}; its lock file "
-            f"{lock_path.name} is missing){waited}{wait_hint(timeout)}"
-        )
-    stamp = current.get("since", 0)
-    stamp = stamp if isinstance(stamp, int | float) and 0 <= stamp < 2**40 else 0
-    since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp))
-    return (
-        f"state is locked by pid {current.get('pid')} on {current.get('host')} "
-        f"({current.get('purpose', 'apply')}, since {since}){waited}; lock file: {lock_path}"
-        f"{wait_hint(timeout)}"
-    )
+    where = f"; lock file: {lock_path}" if current else ""
+    return f"state is locked by {holder_text(lock_path, current or {})}{waited}{where}{wait_hint(timeout)}"

@@ -31,8 +31,8 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote
 
@@ -40,12 +40,12 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
-from reconciler.common.redact import remember
+from reconciler.common.redact import excerpt, remember
 from reconciler.common.words import seconds as seconds_text
 from reconciler.errors import LockHeld, LockLost, StateError
 from reconciler.state.base import StateEntry, StateSnapshot, entry_from_json
 from reconciler.state.entry import BODY_FIELDS, FORMAT_VERSION, READABLE_VERSIONS
-from reconciler.state.waiting import LockWait, wait_hint
+from reconciler.state.waiting import LockWait, LockWatcher, StateLock, utc_text, wait_hint
 
 if TYPE_CHECKING:
     from reconciler.kinds import Kind
@@ -157,6 +157,8 @@ def create_tables(conn: psycopg.Connection[Any], namespace: int, statements: Seq
 
 
 class PostgresStateStore:
+    backend = "postgres"
+
     def __init__(
         self, dsn: str, stack: str, *, wait: LockWait | None = None, kinds: Mapping[str, Kind] | None = None
     ) -> None:
@@ -307,63 +309,86 @@ class PostgresStateStore:
                 f"ended; stopped before the next state write ({self.description})"
             )
 
-    @contextlib.contextmanager
-    def lock(self, purpose: str, *, timeout: float = 0.0) -> Iterator[None]:
-        """Hold the stack's advisory lock on a dedicated connection for the block."""
-        with self._conn_lock:
-            self._data_conn()  # the tables exist before anyone looks for a holder
-        conn = self._connect()
-        try:
-            self._take(conn, purpose, timeout)
-            self._lock_backend = conn.info.backend_pid
+    def lock(self, purpose: str, *, timeout: float = 0.0, watcher: LockWatcher | None = None) -> StateLock:
+        """The stack's advisory lock, on a connection of its own, held for an ``async with`` block;
+        waits up to ``timeout`` seconds for another holder, telling ``watcher`` who it is."""
+        conns: list[psycopg.Connection[Any]] = []  # the lock's own connection, once made
+
+        def take() -> str | None:
+            if not conns:
+                with self._conn_lock:
+                    self._data_conn()  # the tables exist before anyone looks for a holder
+                conns.append(self._connect())
             try:
-                yield
+                if not self._try_lock(conns[0]):
+                    return self._holder(conns[0]) or "a run that has just let go"
+                self._record_holder(conns[0], purpose)
+            except psycopg.Error as exc:
+                drop()
+                raise self._error("cannot take the state lock", exc) from None
+            except BaseException:
+                drop()
+                raise
+            self._lock_backend = conns[0].info.backend_pid
+            return None
+
+        def drop() -> None:
+            if conns:
+                conns.pop().close()
+
+        def release() -> None:
+            self._lock_backend = None
+            if not conns:
+                return
+            with contextlib.suppress(psycopg.Error):
+                conns[0].execute(
+                    "DELETE FROM reconciler_locks WHERE stack = %s AND backend_pid = pg_backend_pid()",
+                    (self.stack,),
+                )
+                conns[0].execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_NAMESPACE, self.stack))
+            drop()
+
+        def refused() -> BaseException:
+            try:
+                return LockHeld(self._held_message(conns[0], timeout))
+            except psycopg.Error as exc:
+                return self._error("cannot take the state lock", exc)
             finally:
-                self._lock_backend = None
-                with contextlib.suppress(psycopg.Error):
-                    conn.execute(
-                        "DELETE FROM reconciler_locks WHERE stack = %s AND backend_pid = pg_backend_pid()",
-                        (self.stack,),
-                    )
-                    conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_NAMESPACE, self.stack))
-        finally:
-            conn.close()
+                drop()
 
-    def _take(self, conn: psycopg.Connection[Any], purpose: str, timeout: float) -> None:
-        def attempt() -> bool:
-            row = conn.execute(
-                "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_NAMESPACE, self.stack)
-            ).fetchone()
-            return bool(row and row[0])
+        return StateLock(self._wait, take, release, refused, timeout=timeout, watcher=watcher)
 
-        try:
-            if not self._wait.until(attempt, timeout):
-                raise LockHeld(self._held_message(conn, timeout))
-            conn.execute(
-                "INSERT INTO reconciler_locks (stack, pid, host, purpose, since, backend_pid) "
-                "VALUES (%s, %s, %s, %s, now(), pg_backend_pid()) ON CONFLICT (stack) DO UPDATE SET "
-                "pid = EXCLUDED.pid, host = EXCLUDED.host, purpose = EXCLUDED.purpose, "
-                "since = EXCLUDED.since, backend_pid = EXCLUDED.backend_pid",
-                (self.stack, os.getpid(), socket.gethostname(), purpose),
-            )
-        except psycopg.Error as exc:
-            raise self._error("cannot take the state lock", exc) from None
+    def _try_lock(self, conn: psycopg.Connection[Any]) -> bool:
+        row = conn.execute(
+            "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_NAMESPACE, self.stack)
+        ).fetchone()
+        return bool(row and row[0])
+
+    def _record_holder(self, conn: psycopg.Connection[Any], purpose: str) -> None:
+        conn.execute(
+            "INSERT INTO reconciler_locks (stack, pid, host, purpose, since, backend_pid) "
+            "VALUES (%s, %s, %s, %s, now(), pg_backend_pid()) ON CONFLICT (stack) DO UPDATE SET "
+            "pid = EXCLUDED.pid, host = EXCLUDED.host, purpose = EXCLUDED.purpose, "
+            "since = EXCLUDED.since, backend_pid = EXCLUDED.backend_pid",
+            (self.stack, os.getpid(), socket.gethostname(), purpose),
+        )
+
+    def _holder(self, conn: psycopg.Connection[Any]) -> str | None:
+        """Who holds the stack's lock, in words; None when nobody does (it was just let go)."""
+        row = conn.execute(_HOLDER, {"stack": self.stack, "ns": LOCK_NAMESPACE}).fetchone()
+        if row is None:
+            return None
+        backend_pid, pid, host, purpose, since = row
+        if pid is None:
+            return f"PostgreSQL session {backend_pid}, which has not said who it is"
+        when = utc_text(since.timestamp()) if isinstance(since, datetime) else excerpt(str(since), limit=40)
+        return (
+            f"pid {pid} on {excerpt(str(host), limit=100)} ({excerpt(str(purpose), limit=60)}, since {when})"
+        )
 
     def _held_message(self, conn: psycopg.Connection[Any], timeout: float) -> str:
         waited = f"; waited {seconds_text(timeout)}" if timeout > 0 else ""
-        row = conn.execute(_HOLDER, {"stack": self.stack, "ns": LOCK_NAMESPACE}).fetchone()
-        if row is None:
+        holder = self._holder(conn)
+        if holder is None:
             return f"could not take the state lock ({self.description}): its holder just let go{waited}"
-        backend_pid, pid, host, purpose, since = row
-        if pid is None:
-            return (
-                f"state is locked by PostgreSQL session {backend_pid}, which has not said who it is "
-                f"({self.description}){waited}{wait_hint(timeout)}"
-            )
-        when = (
-            since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if isinstance(since, datetime) else since
-        )
-        return (
-            f"state is locked by pid {pid} on {host} ({purpose}, since {when}){waited}; {self.description}"
-            f"{wait_hint(timeout)}"
-        )
+        return f"state is locked by {holder}{waited}; {self.description}{wait_hint(timeout)}"

@@ -32,7 +32,7 @@ from tests.support.servers import serve_app
 
 RESOURCES = 200
 SEED = int(os.environ.get("FAULT_SEED", "20240611"))
-CALLS = re.compile(r"^  (?P<api>\w+): (?P<requests>\d+) requests, (?P<retries>\d+) retries, "
+CALLS = re.compile(r"^  (?P<api>\w+): (?P<requests>\d+) requests?, (?P<retries>\d+) retr(?:y|ies), "
                    r"(?P<limited>\d+) rate-limited \(429\)$", re.MULTILINE)  # fmt: skip
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from reconciler.app.fleet import render
 from reconciler.app.fleet.html import COLOURS
-from reconciler.app.fleet.model import errored_stack, fleet_report, stack_result
+from reconciler.app.fleet.model import checked_with, errored_stack, fleet_report, stack_result
 from tests.support.chromium import Elements, dump_dom, rgb, screenshot
 from tests.support.cli import RunCli
 from tests.support.fleet import applied_fleet, change, drift_outside, plan_doc
@@ -85,7 +85,7 @@ def big_report() -> dict[str, Any]:
         else:
             changes = [change("cores.a", "no-op", None), change("cores.b", "no-op", None)]
         stacks.append(stack_result(name, plan_doc(*changes), checked_at=AT, duration_s=0.2, http={}))
-    return fleet_report(stacks, generated_at=AT, duration_s=4.2)
+    return fleet_report(stacks, generated_at=AT, duration_s=4.2, how=checked_with(sandbox=True))
 
 
 def test_a_300_stack_page_puts_problems_first_and_filters(tmp_path: Path) -> None:
@@ -109,8 +109,8 @@ def test_a_300_stack_page_puts_problems_first_and_filters(tmp_path: Path) -> Non
     text = dump_dom(page)
     first_errored = text.split('<tr class="stack errored"', 1)[1].split("</tr>", 1)[0]
     assert first_errored.count(">?</td>") == 3 and ">0</td>" not in first_errored  # unknown, not zero
-    assert "reconciler plan -f stacks/team-" in first_errored
-    assert text.count("reconciler apply -f stacks/team-") >= 30  # each pending stack's next step
+    assert "reconciler plan --sandbox -f stacks/team-" in first_errored  # checked with --sandbox: so is it
+    assert text.count("reconciler apply --sandbox -f stacks/team-") >= 30  # each pending stack's next step
     assert 'id="legend"' in text and text.count("<li ") == 4
 
     filtered = Elements()

@@ -59,3 +59,36 @@ def test_each_stacks_policy_results_are_in_every_format_of_the_report(
     assert f'reconciler_drift_policy_denials{{stack="{stack0}"}} 1.0' in metrics
     assert f'reconciler_drift_policy_warnings{{stack="{warned["name"]}"}} 1.0' in metrics
     assert "reconciler_drift_fleet_policy_denied_stacks 1.0" in metrics
+
+
+def test_worker_processes_judge_the_command_lines_policies_too(
+    tmp_path: Path, run_cli: RunCli, start_sandbox: StartSandbox
+) -> None:
+    """A fleet big enough for worker processes gets the same verdicts as one checked in-process:
+    ``--policy`` travels to every worker (a worker without it would pass a denied stack)."""
+    import asyncio
+    import os
+
+    from reconciler.app.fleet.discover import discover
+    from reconciler.app.fleet.workers import check_in_workers
+    from reconciler.app.policy_gate import PolicyChoice
+
+    start_sandbox()
+    folders = applied_fleet(tmp_path / "fleet", run_cli, 2)
+    for folder in folders:
+        stack = folder / "stack.yaml"
+        stack.write_text(stack.read_text().replace("precision: 64", "precision: 1024"), encoding="utf-8")
+    report = asyncio.run(
+        check_in_workers(
+            discover([tmp_path / "fleet"]),
+            environ=os.environ,
+            workers=2,
+            min_stacks_per_worker=1,
+            policy=PolicyChoice((LIBRARY,)),
+        )
+    )
+    assert report["summary"]["stacks"] == len(folders) > 1
+    assert report["summary"]["policy_denied"] == len(folders) and report["exit_code"] == 1
+    assert report["checked_with"] == {
+        "sandbox": False, "policy": [str(LIBRARY)], "policy_namespace": None, "environment": {},
+    }  # fmt: skip

@@ -61,6 +61,26 @@ def test_files_and_state_that_disagree_are_refused(tmp_path: Path, run_cli: RunC
     assert plan.exit_code == 0 and "cores.b2 will be destroyed" in plan.stdout, plan
 
 
+def test_folders_applied_together_are_refused_apart(tmp_path: Path, run_cli: RunCli) -> None:
+    """``-f team-a -f team-b`` keeps state in team-a; a later ``plan -f team-a`` would delete team-b's
+    resources. team-b's file is not beside team-a's, so what names it is the list of files the stack
+    was last applied with, kept beside the state."""
+    a = write(tmp_path / "team-a" / "stack.yaml", cores={"a1": CORE})
+    b = write(tmp_path / "team-b" / "stack.yaml", cores={"b1": CORE})
+    both = ["-f", a.parent, "-f", b.parent]
+    assert run_cli("apply", "--sandbox", "--auto-approve", *both).exit_code == 0
+    alone = run_cli("plan", "--sandbox", "-f", a.parent)
+    assert alone.exit_code == 1, alone
+    assert f"would delete cores.b1 as no longer declared, but {b} last applied with this stack, still" in (
+        " ".join(alone.stderr.split())
+    ), alone.stderr
+    assert run_cli("apply", "--sandbox", "--auto-approve", "-f", a.parent).exit_code == 1
+    assert run_cli("plan", "--sandbox", *both, "--detailed-exitcode").exit_code == 0
+    b.unlink()  # the file gone: deleting what it declared is what the user asks for
+    gone = run_cli("plan", "--sandbox", "-f", a.parent)
+    assert gone.exit_code == 0 and "cores.b1 will be destroyed" in gone.stdout, gone
+
+
 def test_a_plan_for_another_stack_says_so(tmp_path: Path, run_cli: RunCli) -> None:
     one = write(tmp_path / "one" / "stack.yaml", cores={"c1": CORE})
     two = write(tmp_path / "two" / "stack.yaml", cores={"c2": CORE})

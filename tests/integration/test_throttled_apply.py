@@ -20,7 +20,7 @@ from tests.support.servers import closed_port
 from tests.support.signaloid import CORE, StackDir
 
 CORES = 40
-CALLS = re.compile(r"^  signaloid: (?P<requests>\d+) requests, (?P<retries>\d+) retries, "
+CALLS = re.compile(r"^  signaloid: (?P<requests>\d+) requests?, (?P<retries>\d+) retr(?:y|ies), "
                    r"(?P<limited>\d+) rate-limited \(429\)$", re.MULTILINE)  # fmt: skip
 
 

@@ -42,6 +42,7 @@ def test_probes_api_metrics_and_the_live_page(
 
         doc = web.get("/api/v1/stacks").json()
         assert doc["report"] == "reconciler-watch" and doc["suspended"] is False
+        assert doc["checked_with"]["sandbox"] is False  # the page's next commands need no --sandbox
         status = {s["name"]: s["status"] for s in doc["stacks"]}
         assert status == {
             f"{root.as_posix()}/{HOSTILE}": "errored",

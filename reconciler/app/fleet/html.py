@@ -121,6 +121,7 @@ def render_html(
     history): HTML its caller has escaped."""
     summary = report["summary"]
     stacks = by_severity(report["stacks"])
+    how = report.get("checked_with")
     title = f"{title} — {report['generated_at']}"
     refresh = f'<meta http-equiv="refresh" content="{int(refresh_s)}">' if refresh_s else ""
     run_line = (
@@ -177,15 +178,15 @@ def render_html(
         "</tr></thead><tbody>"
     )
     for number, stack in enumerate(stacks):
-        parts.append(_stack_row(stack, f"stack-{number}"))
+        parts.append(_stack_row(stack, f"stack-{number}", next_command(stack, how)))
     parts.append("</tbody></table><h2>Stacks</h2>")
     for number, stack in enumerate(stacks):
-        parts.append(_stack_details(stack, f"stack-{number}", stack_extra))
+        parts.append(_stack_details(stack, f"stack-{number}", next_command(stack, how), stack_extra))
     parts.append(f"</main><script>{_SCRIPT}</script></body></html>")
     return "\n".join(parts) + "\n"
 
 
-def _stack_row(stack: Mapping[str, Any], anchor: str) -> str:
+def _stack_row(stack: Mapping[str, Any], anchor: str, command: str | None) -> str:
     status = stack["status"]
     if status == "errored":
         unknown = '<td class="n unknown" title="unknown: the check failed">?</td>'
@@ -193,7 +194,6 @@ def _stack_row(stack: Mapping[str, Any], anchor: str) -> str:
     else:
         totals = stack_totals(stack)
         counts = "".join(f'<td class="n">{totals[s]}</td>' for s in ("drifted", "pending", "in_sync"))
-    command = next_command(stack)
     why = stack["error"].split("\n", 1)[0] if stack["error"] else ""
     if policy_denied(stack):
         why = f"denied by policy{'; ' + why if why else ''}"
@@ -210,7 +210,10 @@ def _stack_row(stack: Mapping[str, Any], anchor: str) -> str:
 
 
 def _stack_details(
-    stack: Mapping[str, Any], anchor: str, extra: Callable[[Mapping[str, Any]], str] | None = None
+    stack: Mapping[str, Any],
+    anchor: str,
+    command: str | None,
+    extra: Callable[[Mapping[str, Any]], str] | None = None,
 ) -> str:
     status = stack["status"]
     opened = "" if status == "in_sync" else " open"
@@ -234,7 +237,6 @@ def _stack_details(
                 f"<td>{html_text(clip(str(finding['msg']), 500))}</td></tr>"
             )
         out.append("</table>")
-    command = next_command(stack)
     if command:
         out.append(f"<p>Next: <code>{html_text(command)}</code></p>")
     if stack["kinds"]:

@@ -28,7 +28,7 @@ def render_markdown(report: Mapping[str, Any], limit: int = DEFAULT_LIMIT) -> st
     head = [
         "## reconciler fleet drift",
         "",
-        f"{summary['stacks']} stacks checked at {md_text(report['generated_at'])} "
+        f"{plural(summary['stacks'], 'stack')} checked at {md_text(report['generated_at'])} "
         f"in {report['duration_s']:.1f}s"
         + shard_label(report)
         + ": "

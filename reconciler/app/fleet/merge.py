@@ -9,6 +9,7 @@ like "in sync".
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ def merge_reports(reports: Mapping[Path, Mapping[str, Any]]) -> dict[str, Any]:
     sharded = [r for r in reports.values() if r.get("shards")]
     if sharded and len(sharded) != len(reports):
         raise MergeError("some reports are shards and some cover a whole fleet; merge one kind only")
+    how = _checked_the_same_way(reports)
     count = counts.pop() if counts else 0
     missing = [i for i in range(count) if i not in shards]
     return fleet_report(
@@ -53,4 +55,24 @@ def merge_reports(reports: Mapping[Path, Mapping[str, Any]]) -> dict[str, Any]:
         duration_s=max(r["duration_s"] for r in reports.values()),
         shards=[{"index": i, "count": count} for i in sorted(shards)],
         missing_shards=missing,
+        how=how,
     )
+
+
+def _checked_the_same_way(reports: Mapping[Path, Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The reports' ``checked_with``, when every one carries the same; None when one is older and
+    does not say (its stacks' next command would be a guess); an error when two disagree (shards of
+    one fleet run are checked one way: a sandbox report merged with a real one is a mistake)."""
+    seen: dict[str, Path] = {}
+    for path, report in reports.items():
+        how = report.get("checked_with")
+        if how is not None:
+            seen.setdefault(json.dumps(how, sort_keys=True), path)
+    if len(seen) > 1:
+        first, second = list(seen.values())[:2]
+        raise MergeError(
+            f"{first} and {second} were not checked the same way (checked_with: --sandbox or --policy "
+            "differ); merge the reports of one fleet run"
+        )
+    hows = [report.get("checked_with") for report in reports.values()]
+    return hows[0] if hows and all(how is not None for how in hows) else None

@@ -13,14 +13,19 @@ import shlex
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.common.escape import md_text, shown
+from reconciler.common.words import plural
+
+if TYPE_CHECKING:
+    from reconciler.app.policy_gate import PolicyChoice
 
 __all__ = [
     "FORMAT_VERSION",
     "STATUSES",
     "by_severity",
+    "checked_with",
     "errored_stack",
     "exit_code",
     "fleet_report",
@@ -192,8 +197,11 @@ def fleet_report(
     duration_s: float,
     shards: list[dict[str, int]] | None = None,
     missing_shards: list[int] | None = None,
+    how: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The whole document. ``shards``: which shards of how many it covers (absent: the whole fleet)."""
+    """The whole document. ``shards``: which shards of how many it covers (absent: the whole fleet);
+    ``how``: how the stacks were checked (``checked_with``; None when not known: a merge of older
+    reports)."""
     ordered = sorted(stacks, key=lambda s: s["name"])
     summary = summarise(ordered)
     missing = sorted(missing_shards or [])
@@ -207,6 +215,7 @@ def fleet_report(
         "exit_code": exit_code(summary, incomplete=bool(missing)),
         "summary": summary,
         "stacks": ordered,
+        **({"checked_with": dict(how)} if how is not None else {}),
     }
 
 
@@ -237,7 +246,7 @@ def notification(report: Mapping[str, Any], limit: int = 50) -> dict[str, Any]:
     names = ", ".join(md_text(s["name"]) for s in attention[:10]) + (
         f" and {len(attention) - 10} more" if len(attention) > 10 else ""
     )
-    text = f"reconciler fleet drift: {summary['stacks']} stacks{shard_label(report)}: {counts}"
+    text = f"reconciler fleet drift: {plural(summary['stacks'], 'stack')}{shard_label(report)}: {counts}"
     if report.get("missing_shards"):
         missing = report["missing_shards"]
         text += f"; no report from shard{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))}"
@@ -273,9 +282,48 @@ def by_severity(stacks: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 _NEXT = {"errored": "plan", "drifted": "plan", "pending": "apply"}
 
 
-def next_command(stack: Mapping[str, Any]) -> str | None:
-    """``reconciler plan -f 'stacks/team a'``: the command that takes this stack forward (None when
-    in sync). The stack's name is its folder as ``drift --stacks`` was given it, so it works from
-    the same directory."""
+# The environment a stack's state is chosen by when its YAML does not say (state/select.py): names
+# only, never a value that may be a secret (the DSN). The next command repeats them.
+STATE_ENVIRONMENT = ("RECONCILER_STATE_BACKEND", "RECONCILER_STATE_STACK")
+
+
+def checked_with(
+    sandbox: bool, policy: PolicyChoice | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """How the stacks were checked, as far as the command to run next on one of them must repeat
+    it (the report's ``checked_with``): the emulators (``--sandbox``), the command line's policies
+    (``--policy``, ``--policy-namespace``; paths as given, from the same directory), and the
+    environment that chose the state backend (``STATE_ENVIRONMENT``; a sandbox keeps its own)."""
+    namespace = policy.namespace if policy is not None else None
+    chosen = {} if sandbox else {k: v for k in STATE_ENVIRONMENT if (v := (environ or {}).get(k, "").strip())}
+    return {
+        "sandbox": sandbox,
+        "policy": [str(path) for path in policy.paths] if policy is not None else [],
+        "policy_namespace": namespace if namespace and namespace != "main" else None,
+        "environment": chosen,
+    }
+
+
+def next_command(stack: Mapping[str, Any], how: Mapping[str, Any] | None = None) -> str | None:
+    """``reconciler plan --sandbox -f 'stacks/team a'``: the command that takes this stack forward
+    (None when in sync), checked as the report's ``how`` (``checked_with``) says, the state's
+    environment first (``RECONCILER_STATE_BACKEND=postgres reconciler plan -f …``). The stack's name
+    is its folder as ``drift --stacks`` was given it, so it works from the same directory. A report
+    without ``checked_with`` (an older one) gets the bare command."""
     verb = _NEXT.get(stack["status"])
-    return f"reconciler {verb} -f {shlex.quote(stack['name'])}" if verb else None
+    if verb is None:
+        return None
+    how = how or {}
+    environment = how.get("environment") or {}
+    # NAME=value, the value quoted on its own (a quoted NAME=value would not be an assignment);
+    # only the names we know, whatever a report from elsewhere holds.
+    assign = [f"{k}={shlex.quote(str(environment[k]))}" for k in STATE_ENVIRONMENT if environment.get(k)]
+    words = ["reconciler", verb]
+    if how.get("sandbox"):
+        words.append("--sandbox")
+    words += ["-f", stack["name"]]
+    for path in how.get("policy") or ():
+        words += ["--policy", str(path)]
+    if how.get("policy_namespace"):
+        words += ["--policy-namespace", str(how["policy_namespace"])]
+    return " ".join([*assign, shlex.join(words)])

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from reconciler.app.fleet.discover import Shard, StackRef
-from reconciler.app.fleet.model import errored_stack, fleet_report, stack_result, stamp
+from reconciler.app.fleet.model import checked_with, errored_stack, fleet_report, stack_result, stamp
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.providers.endpoints import DEFAULT_LIMIT, EndpointPool
 
@@ -77,7 +77,11 @@ async def check_fleet(
             await run.close()
     shards = [{"index": shard.index, "count": shard.count}] if shard else []
     return fleet_report(
-        results, generated_at=generated_at, duration_s=time.monotonic() - started, shards=shards
+        results,
+        generated_at=generated_at,
+        duration_s=time.monotonic() - started,
+        shards=shards,
+        how=checked_with(sandbox, policy, environ),
     )
 
 

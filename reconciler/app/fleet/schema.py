@@ -127,6 +127,20 @@ class Summary(_Model):
     policy_denied: Count = 0
 
 
+class CheckedWith(_Model):
+    """How the stacks were checked (``model.checked_with``): what the next command must repeat."""
+
+    sandbox: Annotated[bool, Field(strict=True)]
+    policy: Annotated[list[Name], Field(max_length=1000)] = []
+    policy_namespace: Name | None = None
+    # Only the names the next command may set (model.STATE_ENVIRONMENT): a report from elsewhere
+    # must not put any other assignment in front of a command a person copies into a shell.
+    environment: dict[
+        Literal["RECONCILER_STATE_BACKEND", "RECONCILER_STATE_STACK"],
+        Annotated[str, Field(max_length=200, strict=True)],
+    ] = {}
+
+
 class FleetReport(_Model):
     format_version: Literal["1"]
     report: Literal["reconciler-fleet-drift"]
@@ -139,6 +153,7 @@ class FleetReport(_Model):
     exit_code: Literal[0, 1, 2]
     summary: Summary
     stacks: Annotated[list[StackEntry], Field(max_length=MAX_STACKS)]
+    checked_with: CheckedWith | None = None  # absent from reports made before it was added
 
 
 def _json_path(loc: tuple[int | str, ...]) -> str:

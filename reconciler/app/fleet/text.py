@@ -57,7 +57,7 @@ def render_text(report: Mapping[str, Any], style: Style = lambda text, _name: te
     listed += in_sync if len(in_sync) <= IN_SYNC_LISTED else []
     if not stacks:
         return "\n".join(lines) + "\n"
-    rows = [_row(stack) for stack in listed]
+    rows = [_row(stack, report.get("checked_with")) for stack in listed]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(_HEADERS)]
     lines.append("")
     lines.append(_line(_HEADERS, widths, style=lambda cell, _i: style(cell, "bold")))
@@ -81,13 +81,13 @@ def render_text(report: Mapping[str, Any], style: Style = lambda text, _name: te
     return "\n".join(lines) + "\n"
 
 
-def _row(stack: Mapping[str, Any]) -> tuple[str, ...]:
+def _row(stack: Mapping[str, Any], how: Mapping[str, Any] | None) -> tuple[str, ...]:
     name = shown(clip(stack["name"], _NAME_MAX))
     numbers: tuple[str, ...] = ("?", "?", "?")  # errored: the check failed, unknown (not zero)
     if stack["status"] != "errored":
         totals = stack_totals(stack)
         numbers = tuple(str(totals[s]) for s in ("drifted", "pending", "in_sync"))
-    return (LABEL[stack["status"]], name, *numbers, shown(next_command(stack) or ""))
+    return (LABEL[stack["status"]], name, *numbers, shown(next_command(stack, how) or ""))
 
 
 def _line(cells: tuple[str, ...], widths: list[int], *, style: Callable[[str, int], str]) -> str:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import orjson
 
 from reconciler.app.fleet.discover import Shard, StackRef
-from reconciler.app.fleet.model import errored_stack, fleet_report, stamp
+from reconciler.app.fleet.model import checked_with, errored_stack, fleet_report, stamp
 from reconciler.providers.endpoints import DEFAULT_LIMIT
 
 if TYPE_CHECKING:
@@ -219,7 +219,10 @@ class FleetWorkers:
         ordered = sorted(stacks)
         budgets = split(self.per_endpoint, self.count)
         held = split(self.max_stacks, self.count)
-        jobs = [_Job(ordered[i :: self.count], self.sandbox, held[i], budgets[i]) for i in range(self.count)]
+        jobs = [
+            _Job(ordered[i :: self.count], self.sandbox, held[i], budgets[i], self.policy)
+            for i in range(self.count)
+        ]
 
         async def one(worker: _Worker, job: _Job) -> list[dict[str, Any]]:
             entries = await worker.run(job) if job.stacks else []
@@ -234,6 +237,7 @@ class FleetWorkers:
             generated_at=generated_at,
             duration_s=time.monotonic() - started,
             shards=[{"index": shard.index, "count": shard.count}] if shard else [],
+            how=checked_with(self.sandbox, self.policy, self.environ),
         )
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.common.paths import read_capped, write_atomic
+from reconciler.common.words import plural
 
 __all__ = [
     "KEEP",
@@ -106,9 +107,9 @@ def transitions(previous: str | None, outcome: Outcome, *, at: float, replica: s
         found.append(Event(at, event, status, message[:MAX_MESSAGE], tuple(addresses), replica))
 
     if outcome.synced:
-        add("synced", f"applied configuration to {len(outcome.synced)} resource(s)", outcome.synced)
+        add("synced", f"applied configuration to {plural(len(outcome.synced), 'resource')}", outcome.synced)
     if outcome.healed:
-        add("healed", f"reverted drift of {len(outcome.healed)} resource(s)", outcome.healed)
+        add("healed", f"reverted drift of {plural(len(outcome.healed), 'resource')}", outcome.healed)
     if outcome.apply_error:
         add("apply_failed", outcome.apply_error)
     if outcome.contested:

@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.app.fleet.html import render_html
-from reconciler.app.fleet.model import fleet_report, stamp
+from reconciler.app.fleet.model import checked_with, fleet_report, stamp
 from reconciler.common.escape import clip, html_attr, html_text
+from reconciler.common.words import plural
 
 __all__ = ["WATCH_FORMAT_VERSION", "render_page", "stacks_document"]
 
@@ -22,10 +23,16 @@ _STYLE = ".history td{font-size:12px}.suspended{background:#eaeef2}"
 
 
 def stacks_document(
-    results: Mapping[str, Mapping[str, Any]], *, replica: str, suspended: bool, discovery_error: str | None
+    results: Mapping[str, Mapping[str, Any]],
+    *,
+    replica: str,
+    suspended: bool,
+    discovery_error: str | None,
+    sandbox: bool = False,
 ) -> dict[str, Any]:
-    """The fleet report of the latest results, with what this watch process is doing."""
-    report = fleet_report(results.values(), generated_at=stamp(), duration_s=0.0)
+    """The fleet report of the latest results, with what this watch process is doing; ``sandbox``:
+    the stacks are checked against the emulators (each stack's next command says ``--sandbox``)."""
+    report = fleet_report(results.values(), generated_at=stamp(), duration_s=0.0, how=checked_with(sandbox))
     return {
         **report,
         "report": "reconciler-watch",
@@ -40,7 +47,7 @@ def render_page(document: Mapping[str, Any], *, refresh_s: int) -> str:
     suspended, replica = document["suspended"], document["replica"]
     intro = [
         f'<p id="watch" data-replica="{html_attr(replica)}" data-suspended="{str(suspended).lower()}">'
-        f"Watching {document['summary']['stacks']} stacks; this page reloads every {refresh_s}s "
+        f"Watching {plural(document['summary']['stacks'], 'stack')}; this page reloads every {refresh_s}s "
         f"(replica <code>{html_text(replica)}</code>).</p>"
     ]
     if suspended:

@@ -86,6 +86,7 @@ def build_app(
             replica=watcher.ctx.replica,
             suspended=watcher.options.suspended(),
             discovery_error=watcher.discovery_error,
+            sandbox=watcher.ctx.sandbox,
         )
 
     async def healthz(_request: Request) -> Response:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from reconciler.common.words import plural, singular
 from reconciler.engine.deciding.changes import Plan
 from reconciler.engine.secrets import stored_key
 from reconciler.errors import PlanError
@@ -42,9 +43,9 @@ def check_import(
     kind = kinds[res.kind]
     obj = live.by_id(res.kind).get(remote_id)
     if obj is None:
+        listed = plural(len(live.objects.get(res.kind, [])), singular(res.kind), res.kind.replace("_", " "))
         raise PlanError(
-            f"there is no {res.kind} with id {remote_id} on {kind.provider} "
-            f"({len(live.objects.get(res.kind, []))} listed)"
+            f"there is no {singular(res.kind)} with id {remote_id} on {kind.provider} ({listed} listed)"
         )
     wanted = tuple(kind.natural_key(res.name, res.create_attrs))
     if wanted != tuple(obj.key):

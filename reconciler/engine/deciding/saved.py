@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -130,21 +131,26 @@ class SavedPlan:
         return found
 
 
+def _how_to_save() -> str:
+    """How to make a saved plan, naming a file that does not exist here: following the advice must
+    not overwrite the file that was given (``plan.json`` holding something else) or any other."""
+    names = ("plan.json", "saved-plan.json", *(f"saved-plan-{n}.json" for n in range(2, 100)))
+    name = next((n for n in names if not os.path.lexists(n)), "saved-plan.json")
+    return f"; make one with `reconciler plan -f STACK --out {name}`, then `reconciler apply -f STACK {name}`"
+
+
 def load(path: Path) -> SavedPlan:
     try:
         doc = json.loads(read_capped(path, MAX_PLAN_BYTES).decode("utf-8"))
     except PathProblem as exc:
         raise PlanError(f"cannot read the plan file {path}: {exc.reason}") from exc
     except ValueError as exc:
-        raise PlanError(f"{path} is not a saved plan (not JSON: {exc})") from exc
+        raise PlanError(f"{path} is not a saved plan (not JSON: {exc}){_how_to_save()}") from exc
     except RecursionError as exc:
         raise PlanError(f"{path} is not a saved plan (values nested too deeply)") from exc
     meta = doc.get("saved_plan") if isinstance(doc, dict) else None
     if not isinstance(meta, dict) or not isinstance(doc.get("changes"), list):
-        raise PlanError(
-            f"{path} is not a saved plan (it is kept as it is); make one with "
-            "`reconciler plan -f STACK --out plan.json`, then `reconciler apply -f STACK plan.json`"
-        )
+        raise PlanError(f"{path} is not a saved plan (it is kept as it is){_how_to_save()}")
     if meta.get("format_version") != SAVED_FORMAT_VERSION:
         raise PlanError(
             f"{path}: unsupported saved plan format {meta.get('format_version')!r} "

@@ -88,3 +88,26 @@ def test_a_heartbeat_beats_until_stopped() -> None:
     assert len(lines) >= 2 and all(
         line.startswith("Still reading live state… 0:00 elapsed") for line in lines
     )
+
+
+def test_a_heartbeat_counts_the_429s_of_an_api_that_throttles() -> None:
+    from reconciler.cli.progress import reading
+    from reconciler.providers.stats import CallStats
+
+    calls = {"signaloid": CallStats(requests=9, rate_limited=0), "steamship": CallStats(requests=2)}
+    clock, lines = Clock(), list[str]()
+    progress = ApplyProgress(lines.append, live=False, clock=clock, calls=lambda: calls)
+    progress.total, progress.started_at = 1, clock.now
+    progress.on_event(change("cores.a"), "start", None)
+    lines.clear()
+    clock.now += 10
+    progress.heartbeat()
+    assert lines == ["[0/1 at 0:10] still creating cores.a (0:10)"]  # no 429: nothing said of it
+    calls["signaloid"] = CallStats(requests=12, retries=3, rate_limited=1)
+    progress.heartbeat()
+    assert lines[-1] == "[0/1 at 0:10] still creating cores.a (0:10); signaloid: 1 answer 429 so far"
+    calls["steamship"] = CallStats(requests=4, rate_limited=2)
+    words = reading("reading live state", lambda: calls)
+    assert words() == (
+        "reading live state (signaloid: 1 answer 429, steamship: 2 answers 429 so far, calls wait and retry)"
+    )

@@ -203,3 +203,20 @@ def test_a_plan_file_that_is_a_fifo_or_a_device_is_refused_unread(tmp_path: Path
     zero.symlink_to("/dev/zero")
     with pytest.raises(PlanError, match="not a regular file: a character device"):
         load(zero)
+
+
+@pytest.mark.parametrize("content", ["not json", '{"format_version": "2", "changes": []}'])
+def test_the_advice_for_a_file_that_is_not_a_plan_never_overwrites_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("plan.json").write_text(content, encoding="utf-8")
+    with pytest.raises(PlanError) as caught:
+        load(Path("plan.json"))
+    said = str(caught.value)
+    assert "--out saved-plan.json`, then `reconciler apply -f STACK saved-plan.json`" in said, said
+    assert "--out plan.json" not in said
+    Path("saved-plan.json").write_text("{}", encoding="utf-8")  # that name is taken too: the next one
+    with pytest.raises(PlanError, match=r"--out saved-plan-2\.json"):
+        load(Path("plan.json"))
+    assert Path("plan.json").read_text(encoding="utf-8") == content

@@ -109,16 +109,12 @@ def test_another_hosts_lock_is_never_taken_over(state_path: Path) -> None:
     assert lock_path.exists()
 
 
-def test_lock_wait_with_negative_timeout_tries_once() -> None:
+def test_lock_wait_with_negative_timeout_tries_once(state_path: Path) -> None:
     fake = FakeTime()
-    attempts: list[int] = []
-
-    def attempt() -> bool:
-        attempts.append(1)
-        return False
-
-    assert not fake.wait().until(attempt, timeout=-3)
-    assert attempts == [1] and fake.sleeps == []
+    assert list(fake.wait().pauses(-3)) == []
+    with LocalStateStore(state_path).lock("apply"), pytest.raises(LockHeld):
+        take(LocalStateStore(state_path, wait=fake.wait()), timeout=-3)
+    assert fake.sleeps == []
 
 
 # --- the command line ---------------------------------------------------------------------------

@@ -76,3 +76,60 @@ def test_a_report_nested_too_deeply_is_one_clear_error(tmp_path: Path) -> None:
     deep.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(MergeError, match="nested too deeply"):
         read_report(deep)
+
+
+SANDBOX = {"sandbox": True, "policy": ["policy"], "policy_namespace": None, "environment": {}}
+
+
+def written(tmp_path: Path, name: str, report: dict[str, Any]) -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(report), encoding="utf-8")
+    return path
+
+
+def with_how(report: dict[str, Any], how: dict[str, Any] | None) -> dict[str, Any]:
+    without = {k: v for k, v in report.items() if k != "checked_with"}
+    return without if how is None else {**without, "checked_with": how}
+
+
+def test_merge_keeps_how_the_stacks_were_checked_when_every_report_agrees(tmp_path: Path) -> None:
+    files = {
+        written(tmp_path, f"{i}.json", with_how(shard(i, 2, n, drift=True), SANDBOX)): None
+        for i, n in enumerate("ab")
+    }
+    merged = merge_reports({path: read_report(path) for path in files})
+    assert merged["checked_with"] == SANDBOX
+
+
+def test_an_older_report_without_checked_with_still_reads_and_merges_without_it(tmp_path: Path) -> None:
+    old = read_report(written(tmp_path, "old.json", with_how(shard(0, 2, "a"), None)))
+    new = read_report(written(tmp_path, "new.json", with_how(shard(1, 2, "b"), SANDBOX)))
+    assert old["checked_with"] is None and new["checked_with"] == SANDBOX
+    merged = merge_reports({Path("old.json"): old, Path("new.json"): new})
+    assert "checked_with" not in merged  # one report does not say: its stacks' command would be a guess
+
+
+def test_reports_checked_in_different_ways_are_refused() -> None:
+    sandboxed = with_how(shard(0, 2, "a"), SANDBOX)
+    real = with_how(shard(1, 2, "b"), {**SANDBOX, "sandbox": False})
+    with pytest.raises(MergeError, match=r"x\.json and y\.json were not checked the same way"):
+        merge_reports({Path("x.json"): sandboxed, Path("y.json"): real})
+
+
+@pytest.mark.parametrize(
+    ("how", "where"),
+    [
+        ({"sandbox": "yes"}, r"\$\.checked_with\.sandbox"),
+        ({"policy": ["p"]}, r"\$\.checked_with\.sandbox: required, missing"),
+        ({"sandbox": True, "policy": "p"}, r"\$\.checked_with\.policy"),
+        ({"sandbox": True, "policy": [""]}, r"\$\.checked_with\.policy\[0\]"),
+        ([True], r"\$\.checked_with"),
+        ({"sandbox": False, "environment": {"LD_PRELOAD": "/tmp/x.so"}}, r"\$\.checked_with\.environment"),
+        ({"sandbox": False, "environment": {"RECONCILER_STATE_STACK": 7}}, r"\$\.checked_with\.environment"),
+    ],
+)
+def test_checked_with_is_parsed_strictly(tmp_path: Path, how: Any, where: str) -> None:
+    from reconciler.app.fleet.schema import ReportDefect
+
+    with pytest.raises(ReportDefect, match=where):
+        read_report(written(tmp_path, "r.json", {**shard(0, 1, "a"), "checked_with": how}))

@@ -85,3 +85,43 @@ def test_policy_verdicts_of_another_shape_are_read_as_none() -> None:
         "policy": {"denied": True, "results": [{"denials": [{"rule": "deny", "msg": 5}], "warnings": []}]}
     }
     assert policy_denied(good) and policy_findings(good) == [("deny", {"rule": "deny", "msg": "5"})]
+
+
+def test_the_next_command_repeats_how_the_stacks_were_checked() -> None:
+    from pathlib import Path
+
+    from reconciler.app.fleet.model import checked_with, next_command
+    from reconciler.app.policy_gate import PolicyChoice
+
+    pending = {"name": "stacks/team a/prod", "status": "pending"}
+    assert next_command(pending) == "reconciler apply -f 'stacks/team a/prod'"  # an older report
+    assert next_command(pending, checked_with(True)) == "reconciler apply --sandbox -f 'stacks/team a/prod'"
+    how = checked_with(False, PolicyChoice((Path("my policies"),), "gates"))
+    assert next_command({**pending, "status": "errored"}, how) == (
+        "reconciler plan -f 'stacks/team a/prod' --policy 'my policies' --policy-namespace gates"
+    )
+    assert checked_with(False, PolicyChoice((Path("p"),)))["policy_namespace"] is None  # main: the default
+    assert next_command({**pending, "status": "in_sync"}, how) is None
+
+
+def test_the_next_command_repeats_the_environment_that_chose_the_state() -> None:
+    from reconciler.app.fleet.model import checked_with, next_command
+
+    environ = {
+        "RECONCILER_STATE_BACKEND": "postgres",
+        "RECONCILER_STATE_STACK": "team a",
+        "RECONCILER_PG_DSN": "x",
+    }
+    how = checked_with(False, None, environ)
+    assert how["environment"] == {"RECONCILER_STATE_BACKEND": "postgres", "RECONCILER_STATE_STACK": "team a"}
+    assert next_command({"name": "s", "status": "drifted"}, how) == (
+        "RECONCILER_STATE_BACKEND=postgres RECONCILER_STATE_STACK='team a' reconciler plan -f s"
+    )  # never the DSN: a person's shell has its own
+    assert checked_with(True, None, environ)["environment"] == {}  # a sandbox keeps its own state
+    hostile = {
+        "sandbox": False,
+        "environment": {"LD_PRELOAD": "/tmp/x.so", "RECONCILER_STATE_BACKEND": "local"},
+    }
+    assert next_command({"name": "s", "status": "pending"}, hostile) == (
+        "RECONCILER_STATE_BACKEND=local reconciler apply -f s"
+    )
