@@ -24,6 +24,7 @@ from reconciler.cli.common import fail, run, sandbox_option
 
 if TYPE_CHECKING:
     from reconciler.app.fleet.workers import FleetWorkers
+    from reconciler.app.watch.metrics import WatchMetrics
 
 __all__ = ["watch"]
 
@@ -253,7 +254,7 @@ def watch(
             on_notice=lambda stack, line: log({"event": "notice", "stack": stack, "message": line}),
         )
         count = _worker_count(roots, workers, max_stacks, per_endpoint)
-        pool_of_workers = _workers(count, sandbox, max_stacks, per_endpoint, log)
+        pool_of_workers = _workers(count, sandbox, max_stacks, per_endpoint, log, metrics)
         checker: Checker = InProcess(ctx)
         if pool_of_workers is not None:
             from reconciler.app.watch.remote import InWorkers
@@ -323,13 +324,18 @@ def _worker_count(roots: tuple[Path, ...], requested: int | None, max_stacks: in
     return min(count, max_stacks)
 
 
-def _workers(count: int, sandbox: bool, max_stacks: int, per_endpoint: int, log: Any) -> FleetWorkers | None:
+def _workers(
+    count: int, sandbox: bool, max_stacks: int, per_endpoint: int, log: Any, metrics: WatchMetrics
+) -> FleetWorkers | None:
     """The worker processes (not started yet), or None: every check in this process."""
     if count == 1:
         return None
     from reconciler.app.fleet.workers import FleetWorkers
 
+    metrics.workers.set(count)
+
     def restarted(old: int, new: int) -> None:
+        metrics.worker_restarts.inc()
         log({"event": "worker_restarted", "message": f"worker process {old} exited; {new} started"})
 
     return FleetWorkers(

@@ -20,7 +20,7 @@ from tests.support.cli import RunCli
 from tests.support.counting import Counting
 from tests.support.fleet import applied_fleet, drift_outside
 from tests.support.sandbox import StartSandbox
-from tests.support.watch import WatchProcess, running_watch, set_watch
+from tests.support.watch import WatchProcess, metric, running_watch, set_watch
 
 STACKS = 4
 
@@ -160,6 +160,9 @@ def test_a_worker_killed_mid_check_leaves_its_stacks_errored_then_they_recover(
             "the stacks to recover",
             timeout=60,
         )
+        text = httpx2.get(f"{watch.url}/metrics", timeout=10).text
+        assert metric(text, "reconciler_watch_worker_restarts_total") >= 1
+        assert metric(text, "reconciler_watch_workers") == 2
         latest = {line["stack"]: line["status"] for line in watch.events("checked")}
         assert set(latest.values()) == {"in_sync"}, latest
         assert all(
