@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import psycopg
 
 from tests.support.cli import RunCli
 from tests.support.counting import Counting
-from tests.support.fleet import applied_fleet, drift_outside
+from tests.support.fleet import applied_fleet, drift_outside, write_stack
+from tests.support.postgres import own_schema
 from tests.support.sandbox import StartSandbox
 from tests.support.watch import WatchProcess, metric, running_watch, set_watch
 
@@ -188,3 +190,30 @@ def test_workers_exit_when_the_watch_process_is_killed(
         watch.proc.kill()
         watch.proc.wait(10)
     assert gone(pids), "workers outlived a watch process killed with SIGKILL"
+
+
+def test_workers_write_postgresql_state_and_this_process_the_shared_history(
+    tmp_path: Path, start_sandbox: StartSandbox
+) -> None:
+    """State in PostgreSQL (written by the workers' applies, under each stack's lock), claims and
+    history in PostgreSQL (written by the watch process): each core created once, healed once."""
+    sandbox = start_sandbox(wrap=Counting)
+    server: Counting = sandbox.app
+    root = tmp_path / "fleet"
+    for i in range(STACKS):
+        set_watch(write_stack(root / f"s{i}", {f"c{i}": 128}, api_key=f"key-{i}"), sync=True, heal=True)
+    with own_schema() as dsn:
+        env = {"RECONCILER_STATE_BACKEND": "postgres", "RECONCILER_PG_DSN": dsn}
+        with running_watch("--stacks", root, "--interval", "1s", "--workers", "2", env=env) as watch:
+            assert len(worker_pids(watch)) == 2
+            watch.wait_for(lambda: len(watch.events("synced")) == STACKS, "every core created")
+            watch.wait_for(lambda: checked_twice(watch), "two checks of every stack")
+            assert server.methods["POST"] == STACKS and server.methods["PATCH"] == 0
+            drift_outside(sandbox.signaloid_url, "key-2", "c2", 16)
+            heal = watch.wait_for(lambda: watch.events("healed"), "the heal")[0]
+            assert heal["addresses"] == ["cores.c2"]
+            assert watch.stop() == 0
+        assert server.methods["POST"] == STACKS and server.methods["PATCH"] == 2  # drift + heal
+        with psycopg.connect(dsn) as db:
+            events = db.execute("SELECT count(*) FROM reconciler_watch_events").fetchone()
+        assert events is not None and events[0] >= STACKS  # (synced, at least) recorded by the parent
