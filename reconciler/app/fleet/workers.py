@@ -142,8 +142,8 @@ class _Worker:
         return len(self._waiting)
 
     async def _read(self) -> None:
-        """Hand each answer to its request; when the worker's output ends, every request still
-        waiting fails with ``WorkerDied``."""
+        """Hand each answer to its request; when the worker's output ends (or is not an answer),
+        every request still waiting fails with ``WorkerDied``."""
         assert self.proc.stdout is not None
         try:
             while header := await self.proc.stdout.readline():
@@ -151,8 +151,8 @@ class _Worker:
                 waiting = self._waiting.pop(answer.pop("id"), None)
                 if waiting is not None and not waiting.done():
                     waiting.set_result(answer)
-        except (OSError, ValueError, asyncio.IncompleteReadError, orjson.JSONDecodeError):
-            pass
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, asyncio.IncompleteReadError):
+            self.kill()  # output that is not an answer: the worker cannot be trusted with more
         code = await self.proc.wait()
         died = WorkerDied(f"the worker process checking it exited unexpectedly (exit status {code})")
         for waiting in self._waiting.values():
@@ -164,14 +164,12 @@ class _Worker:
         """The worker's answer to ``job`` (``WorkerDied`` if it exits first; a job the worker
         could not run at all: ``WorkerDied`` with its reason)."""
         assert self.proc.stdin is not None
-        ident = next(self._ids)
-        answer = self._waiting[ident] = asyncio.get_running_loop().create_future()
         if not self.alive:
-            self._waiting.pop(ident)
-            await self._reader  # (already done: the error is the one every caller saw)
             raise WorkerDied(
                 f"the worker process checking it had exited (exit status {self.proc.returncode})"
             )
+        ident = next(self._ids)
+        answer = self._waiting[ident] = asyncio.get_running_loop().create_future()
         try:
             payload = orjson.dumps({"id": ident, **job})
             self.proc.stdin.write(b"%d\n" % len(payload) + payload)
