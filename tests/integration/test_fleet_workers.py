@@ -126,3 +126,28 @@ def test_the_cli_takes_workers_with_stacks_only(
     assert result.json()["summary"]["in_sync"] == 2
     alone = run_cli("drift", "-f", root / "team-0" / "env-0", "--workers", "2")
     assert alone.exit_code == 1 and "--workers needs --stacks DIR" in alone.stderr
+
+
+def test_the_command_lines_policies_judge_every_stack_in_the_workers(
+    tmp_path: Path, run_cli: RunCli, sandbox_server: Sandbox
+) -> None:
+    from reconciler.app.policy_gate import PolicyChoice
+
+    library = Path(__file__).resolve().parents[2] / "examples" / "policy"
+    root = tmp_path / "fleet"
+    folders = applied_fleet(root, run_cli, 4)
+    first = folders[0] / "stack.yaml"  # past the library's bound: a denial
+    first.write_text(first.read_text().replace("precision: 64", "precision: 1024"), encoding="utf-8")
+    stacks = discover([root])
+    report = asyncio.run(
+        check_in_workers(
+            stacks,
+            environ=os.environ,
+            workers=2,
+            min_stacks_per_worker=1,
+            policy=PolicyChoice((library,), "main"),
+        )
+    )
+    assert report["summary"]["policy_denied"] == 1 and report["exit_code"] == 1
+    judged = [s for s in report["stacks"] if s.get("policy") is not None]
+    assert len(judged) == 4  # every stack, in both workers
