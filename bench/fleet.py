@@ -89,23 +89,26 @@ def run(cmd: list[str], environ: Mapping[str, str], ok: tuple[int, ...] = (0,)) 
         return Ran(elapsed, cpu, usage.ru_maxrss / 1024, out.read().decode())
 
 
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) of a live process and its live children (watch's workers)."""
+def tree_cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) of a live process, and of it with its live children (watch's
+    workers)."""
     pids = [pid]
     with contextlib.suppress(OSError):
         pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    total = 0
+    ticks = []
     for one in pids:
         with contextlib.suppress(OSError):  # (a worker that just exited)
             fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+            ticks.append(int(fields[11]) + int(fields[12]))
+    tick = os.sysconf("SC_CLK_TCK")
+    return ticks[0] / tick, sum(ticks) / tick
 
 
 class Cycles(NamedTuple):
     wall_s: float  # per cycle, after the first
     cpu_s: float
     cpu_ms_per_stack: float
+    parent_ms_per_stack: float  # the watch process alone (with workers: schedule, history, logs)
     first_s: float  # the first cycle: start-up included
 
 
@@ -122,7 +125,7 @@ def watch_cycles(
     )
     assert proc.stdout is not None
     checked: Counter[str] = Counter()
-    marks: list[tuple[float, float]] = []  # (wall, CPU) at the end of each cycle
+    marks: list[tuple[float, tuple[float, float]]] = []  # (wall, CPU) at the end of each cycle
     try:
         for line in proc.stdout:
             record = json.loads(line)
