@@ -217,3 +217,27 @@ def test_workers_write_postgresql_state_and_this_process_the_shared_history(
         with psycopg.connect(dsn) as db:
             events = db.execute("SELECT count(*) FROM reconciler_watch_events").fetchone()
         assert events is not None and events[0] >= STACKS  # (synced, at least) recorded by the parent
+
+
+def test_ctrl_c_reaches_the_workers_too_but_only_the_watch_process_acts_on_it(
+    tmp_path: Path, run_cli: RunCli, start_sandbox: StartSandbox
+) -> None:
+    """A terminal's Ctrl-C signals the whole process group: a worker ignores it (and SIGTERM, which
+    a service manager may send to every process) and the watch process drains, then stops them."""
+    start_sandbox(latency_ms=200)
+    root = tmp_path / "fleet"
+    applied_fleet(root, run_cli, STACKS)
+    with running_watch("--stacks", root, "--interval", "1s", "--workers", "2", "--grace", "20s") as watch:
+        pids = worker_pids(watch)
+        watch.wait_for(lambda: len(watch.events("checked")) >= 1, "a first check")
+        for pid in pids:
+            os.kill(pid, signal.SIGINT)
+            os.kill(pid, signal.SIGTERM)
+        time.sleep(0.5)
+        assert all(parent_of(pid) == watch.proc.pid for pid in pids)  # still there, still its
+        watch.proc.send_signal(signal.SIGINT)
+        assert watch.stop() == 0
+    assert watch.events("worker_restarted") == []  # no worker died of the signals
+    assert all(line["status"] == "in_sync" for line in watch.events("checked"))
+    assert watch.events("errored") == []
+    assert gone(pids)
