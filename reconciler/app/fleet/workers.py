@@ -52,6 +52,7 @@ __all__ = [
     "Handler",
     "WorkerDied",
     "check_in_workers",
+    "cpu_quota",
     "default_workers",
     "serve",
     "worker_count",
@@ -62,12 +63,31 @@ __all__ = [
 MIN_STACKS_PER_WORKER = 50
 
 
-def default_workers() -> int:
-    """The cores this process may run on."""
+def default_workers(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The cores this process may run on: its CPU affinity, and no more than its cgroup's CPU
+    quota allows (a container limited to 2 CPUs on a 64-core node: 2)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = cpu_quota(cgroup)
+    return max(1, min(cores, math.ceil(quota))) if quota is not None else cores
+
+
+def cpu_quota(cgroup: Path) -> float | None:
+    """CPUs the cgroup's quota allows (cgroup v2 ``cpu.max``, else v1 ``cpu.cfs_quota_us`` over
+    ``cpu.cfs_period_us``), or None: no quota, or none readable."""
+    try:
+        quota, period = (cgroup / "cpu.max").read_text(encoding="ascii").split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError, ZeroDivisionError):
+        pass
+    try:
+        quota_us = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text(encoding="ascii"))
+        period_us = int((cgroup / "cpu" / "cpu.cfs_period_us").read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return None
+    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
 
 
 def worker_count(
