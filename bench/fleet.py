@@ -117,7 +117,8 @@ def watch_cycles(
 ) -> Cycles:
     """``cycles`` back-to-back cycles of ``reconciler watch --workers N`` over the fleet."""
     cmd = [h.PYTHON, "-m", "reconciler.cli", "watch", "--stacks", str(fleet_dir), "--interval", "1s"]
-    cmd += ["--workers", str(workers), "--max-stacks", str(max_stacks), "--log-format", "json"]
+    cmd += ["--workers", str(workers)] if workers else []  # 0: no flag (code without it, for an A/B)
+    cmd += ["--max-stacks", str(max_stacks), "--log-format", "json"]
     cmd += ["--listen", "off"]
     started = time.perf_counter()
     proc = subprocess.Popen(
