@@ -40,6 +40,7 @@ import orjson
 
 from reconciler.app.fleet.discover import Shard, StackRef
 from reconciler.app.fleet.model import errored_stack, fleet_report, stamp
+from reconciler.errors import ReconcilerError
 from reconciler.providers.endpoints import DEFAULT_LIMIT
 
 if TYPE_CHECKING:
@@ -139,8 +140,8 @@ class _Job:
         return _Job(stacks, bool(doc["sandbox"]), int(doc["max_stacks"]), int(doc["per_endpoint"]), policy)
 
 
-class WorkerDied(Exception):
-    """The worker process answering a request exited before it answered."""
+class WorkerDied(ReconcilerError):
+    """The worker process answering a request exited before it answered: its stacks are errored."""
 
 
 class _Worker:
