@@ -4,6 +4,7 @@ fleet command's CPU per stack, with 1 and 2 worker processes; its peak RSS; and 
 fleet split into 2 and 4 shards.
 
     python bench/fleet.py [--stacks 200] [--resources 25] [--runs 3] [--workers 1,2] [--shards 2,4]
+                          [--watch-workers 1,2] [--watch-cycles 4]
 
 CPU per stack (issue 34's measure): (fleet CPU - start-up CPU) / (stacks - 1), where the start-up
 CPU is that of the same command over a folder of one of the stacks; CPU is the whole process
@@ -22,13 +23,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -85,6 +89,67 @@ def run(cmd: list[str], environ: Mapping[str, str], ok: tuple[int, ...] = (0,)) 
         return Ran(elapsed, cpu, usage.ru_maxrss / 1024, out.read().decode())
 
 
+def tree_cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) of a live process, and of it with its live children (watch's
+    workers)."""
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    ticks = []
+    for one in pids:
+        with contextlib.suppress(OSError):  # (a worker that just exited)
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks.append(int(fields[11]) + int(fields[12]))
+    tick = os.sysconf("SC_CLK_TCK")
+    return ticks[0] / tick, sum(ticks) / tick
+
+
+class Cycles(NamedTuple):
+    wall_s: float  # per cycle, after the first
+    cpu_s: float
+    cpu_ms_per_stack: float
+    parent_ms_per_stack: float  # the watch process alone (with workers: schedule, history, logs)
+    first_s: float  # the first cycle: start-up included
+
+
+def watch_cycles(
+    fleet_dir: Path, environ: Mapping[str, str], workers: int, cycles: int, stacks: int, max_stacks: int
+) -> Cycles:
+    """``cycles`` back-to-back cycles of ``reconciler watch --workers N`` over the fleet."""
+    cmd = [h.PYTHON, "-m", "reconciler.cli", "watch", "--stacks", str(fleet_dir), "--interval", "1s"]
+    cmd += ["--workers", str(workers)] if workers else []  # 0: no flag (code without it, for an A/B)
+    cmd += ["--max-stacks", str(max_stacks), "--log-format", "json"]
+    cmd += ["--listen", "off"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, env=dict(environ), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert proc.stdout is not None
+    checked: Counter[str] = Counter()
+    marks: list[tuple[float, tuple[float, float]]] = []  # (wall, CPU) at the end of each cycle
+    try:
+        for line in proc.stdout:
+            record = json.loads(line)
+            if record["event"] != "checked":
+                continue
+            checked[record["stack"]] += 1
+            done = min(checked.values()) if len(checked) == stacks else 0
+            while len(marks) < done:
+                marks.append((time.perf_counter(), tree_cpu_s(proc.pid)))
+            if len(marks) >= cycles:
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(120)
+    if len(marks) < cycles or code != 0:
+        raise SystemExit(f"watch --workers {workers} exited {code} after {len(marks)} cycles")
+    (wall0, (parent0, cpu0)), (wall1, (parent1, cpu1)) = marks[0], marks[-1]
+    per_cycle_cpu = (cpu1 - cpu0) / (cycles - 1)
+    parent_ms = (parent1 - parent0) / (cycles - 1) / stacks * 1000
+    per_stack_ms = per_cycle_cpu / stacks * 1000
+    return Cycles((wall1 - wall0) / (cycles - 1), per_cycle_cpu, per_stack_ms, parent_ms, wall0 - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stacks", type=int, default=200)
@@ -93,7 +158,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", default="1,2", help="worker counts to time, comma-separated")
     parser.add_argument("--shards", default="2,4", help="shard counts to time (empty: none)")
+    parser.add_argument("--watch-workers", default="", help="watch --workers counts to time (empty: none)")
+    parser.add_argument("--watch-cycles", type=int, default=4, help="cycles per watch run (>= 2)")
+    parser.add_argument("--watch-max-stacks", type=int, default=32, help="watch --max-stacks")
     args = parser.parse_args()
+    watch_counts = [int(n) for n in args.watch_workers.split(",") if n]
     # 0: no --workers flag at all (to run this script against code without it, for an A/B)
     worker_counts = [int(n) for n in args.workers.split(",") if n]
 
@@ -134,6 +203,14 @@ def main() -> None:
                     shard_cmd += workers_flag(min(worker_counts))
                     runs = [run(shard_cmd, env) for _ in range(max(1, args.runs - 1))]
                     shards[count].append(min(runs, key=lambda r: r.wall_s))
+            watches: dict[int, list[Cycles]] = {}
+            server_before_watch = server.cpu_s()
+            for _ in range(args.runs if watch_counts else 0):  # interleaved, as above
+                for n in watch_counts:
+                    ran = watch_cycles(
+                        fleet_dir, env, n, args.watch_cycles, args.stacks, args.watch_max_stacks
+                    )
+                    watches.setdefault(n, []).append(ran)
             server_cpu_s = server.cpu_s()
     one_s, one_cpu = min(r.wall_s for r in one), min(r.cpu_s for r in one)
     fleet_s, fleet_cpu = min(r.wall_s for r in fleet_runs), min(r.cpu_s for r in fleet_runs)
@@ -176,6 +253,11 @@ def main() -> None:
         "shards_s": {str(n): [round(r.wall_s, 3) for r in runs] for n, runs in shards.items()},
         "shards_cpu_s": {str(n): [round(r.cpu_s, 3) for r in runs] for n, runs in shards.items()},
         "server_cpu_s": round(server_cpu_s, 2),
+        "server_cpu_s_watch": round(server_cpu_s - server_before_watch, 2),
+        "watch_cycles": {
+            str(n): [{k: round(v, 3) for k, v in c._asdict().items()} for c in runs]
+            for n, runs in watches.items()
+        },
         "cpu_ref_s_start": cpu_ref_start,
     }
     rows = [
@@ -205,6 +287,18 @@ def main() -> None:
         )
     for count, runs in shards.items():
         rows.append((f"with {count} shards (slowest shard)", f"{max(r.wall_s for r in runs):.2f} s", ""))
+    for n, cycles in watches.items():
+        wall = statistics.median(c.wall_s for c in cycles)
+        cpu = statistics.median(c.cpu_s for c in cycles)
+        ms = statistics.median(c.cpu_ms_per_stack for c in cycles)
+        parent = statistics.median(c.parent_ms_per_stack for c in cycles)
+        rows.append(
+            (
+                f"watch --workers {n}: wall / CPU per cycle",
+                f"{wall:.2f} s / {cpu:.2f} s ({ms:.2f} ms a stack, watch process {parent:.2f})",
+                "",
+            )
+        )
     h.report("fleet", figures, rows)
 
 

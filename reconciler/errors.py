@@ -20,6 +20,7 @@
      ├── MergeError           fleet shard reports cannot be merged (app/fleet/schema.py)
      │    └── ReportDefect    a file is not a valid fleet report: its path and JSON path (schema.py)
      ├── RunTimedOut          the run passed its --deadline (cli/deadline.py)
+     ├── WorkerDied           a worker process exited before it answered (app/fleet/workers.py)
      └── ProviderError        talking to an API failed
           ├── CreatedUnusable the object was created but cannot work (e.g. its init failed)
           ├── ResponseTooLarge an answer past the API's body limit (providers/limits.py)

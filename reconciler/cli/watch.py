@@ -8,6 +8,7 @@ stack's own ``watch:`` section) say otherwise. See docs/watch.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -15,11 +16,15 @@ import socket
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from reconciler.cli.common import fail, run, sandbox_option
+
+if TYPE_CHECKING:
+    from reconciler.app.fleet.workers import FleetWorkers
+    from reconciler.app.watch.metrics import WatchMetrics
 
 __all__ = ["watch"]
 
@@ -104,11 +109,19 @@ def _duration(minimum: float = 1.0) -> Any:
     help="Stacks checked at once by this process.",
 )
 @click.option(
+    "--workers",
+    type=click.IntRange(1, 1024),
+    default=None,
+    help="Worker processes checking the stacks, kept open while watch runs (default: this machine's "
+    "cores; one per 50 stacks found at start at most; 1: all in this process). --per-endpoint is "
+    "split between them.",
+)
+@click.option(
     "--per-endpoint",
     type=click.IntRange(1, 1024),
     default=32,
     show_default=True,
-    help="Requests in flight at once to one API endpoint, all stacks together.",
+    help="Requests in flight at once to one API endpoint, all stacks (and workers) together.",
 )
 @click.option(
     "--contested-after",
@@ -165,6 +178,7 @@ def watch(
     suspend_file: Path | None,
     notify: str | None,
     max_stacks: int,
+    workers: int | None,
     per_endpoint: int,
     contested_after: int,
     contested_window: float,
@@ -200,7 +214,7 @@ def watch(
     log = _logger(log_format)
 
     async def body() -> int:
-        from reconciler.app.watch.check import CheckContext
+        from reconciler.app.watch.check import CheckContext, Checker, InProcess
         from reconciler.app.watch.history import HistoryStore, LocalHistory
         from reconciler.app.watch.loop import Watcher, WatchOptions
         from reconciler.app.watch.metrics import WatchMetrics
@@ -230,7 +244,6 @@ def watch(
         ctx = CheckContext(
             environ=os.environ,
             pool=pool,
-            history=history,
             defaults=Permissions(sync=sync, heal=heal, allow_delete=allow_delete, interval_s=interval),
             suspend_all=options.suspended,
             contested_after=contested_after,
@@ -240,9 +253,16 @@ def watch(
             work_dir=work_dir,
             on_notice=lambda stack, line: log({"event": "notice", "stack": stack, "message": line}),
         )
+        count = _worker_count(roots, workers, max_stacks, per_endpoint)
+        pool_of_workers = _workers(count, sandbox, max_stacks, per_endpoint, log, metrics)
+        checker: Checker = InProcess(ctx)
+        if pool_of_workers is not None:
+            from reconciler.app.watch.remote import InWorkers
+
+            checker = InWorkers(ctx, pool_of_workers, max_stacks)
         watcher = Watcher(
-            options, ctx, schedule, log, notify=_notifier(notify, metrics) if notify else None,
-            on_checked=metrics.record,
+            options, ctx, schedule, history, checker, log,
+            notify=_notifier(notify, metrics) if notify else None, on_checked=metrics.record,
         )  # fmt: skip
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -257,20 +277,24 @@ def watch(
             err=True,
         )
         try:
-            if address is None:
-                await watcher.run(stop)
-            else:
-                from reconciler.app.watch.server import build_app, serve
-
-                app = build_app(
-                    watcher, metrics, token=token, refresh_s=max(2, min(30, int(interval))),
-                    alive_within_s=max(30.0, 10 * options.tick_s),
-                )  # fmt: skip
-                async with serve(app, address) as bound:
-                    host, _, port = bound.rpartition(":")
-                    shown = f"[{host}]" if ":" in host else host
-                    click.echo(f"Listening on http://{shown}:{port}/", err=True)
+            async with contextlib.AsyncExitStack() as scope:  # workers closed after the drain
+                if pool_of_workers is not None:
+                    await scope.enter_async_context(pool_of_workers)
+                    click.echo(f"Checking in {count} worker processes ({_pids(pool_of_workers)})", err=True)
+                if address is None:
                     await watcher.run(stop)
+                else:
+                    from reconciler.app.watch.server import build_app, serve
+
+                    app = build_app(
+                        watcher, metrics, token=token, refresh_s=max(2, min(30, int(interval))),
+                        alive_within_s=max(30.0, 10 * options.tick_s),
+                    )  # fmt: skip
+                    async with serve(app, address) as bound:
+                        host, _, port = bound.rpartition(":")
+                        shown = f"[{host}]" if ":" in host else host
+                        click.echo(f"Listening on http://{shown}:{port}/", err=True)
+                        await watcher.run(stop)
         finally:
             await schedule.aclose()
             await pool.aclose()
@@ -281,6 +305,51 @@ def watch(
         return 0
 
     run(body, deadline=False)
+
+
+def _worker_count(roots: tuple[Path, ...], requested: int | None, max_stacks: int, per_endpoint: int) -> int:
+    """``drift --stacks``'s rule (``workers.worker_count``) on the stacks found at start, and no
+    more than the stacks checked at once. Fixed for the life of the process."""
+    from reconciler.app.fleet.discover import discover
+    from reconciler.app.fleet.workers import default_workers, worker_count
+
+    try:
+        found = len(discover(list(roots)))
+    except Exception:  # the loop reports a folder it cannot read; here: as few workers as asked
+        found = 0
+    if requested is None:
+        count = worker_count(found, default_workers(), per_endpoint)
+    else:
+        count = worker_count(max(found, 1), requested, per_endpoint, min_stacks=1)
+    return min(count, max_stacks)
+
+
+def _workers(
+    count: int, sandbox: bool, max_stacks: int, per_endpoint: int, log: Any, metrics: WatchMetrics
+) -> FleetWorkers | None:
+    """The worker processes (not started yet), or None: every check in this process."""
+    if count == 1:
+        return None
+    from reconciler.app.fleet.workers import FleetWorkers
+
+    metrics.workers.set(count)
+
+    def restarted(old: int, new: int) -> None:
+        metrics.worker_restarts.inc()
+        log({"event": "worker_restarted", "message": f"worker process {old} exited; {new} started"})
+
+    return FleetWorkers(
+        count,
+        environ=os.environ,
+        sandbox=sandbox,
+        max_stacks=max_stacks,
+        per_endpoint=per_endpoint,
+        on_restart=restarted,
+    )
+
+
+def _pids(workers: FleetWorkers) -> str:
+    return ", ".join(f"pid {pid}" for pid in workers.pids())
 
 
 def _logger(fmt: str) -> Any:

@@ -6,20 +6,18 @@ call on the API)."""
 from __future__ import annotations
 
 import itertools
-import secrets
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import psycopg
 import pytest
 
 from tests.support.fleet import drift_outside, write_stack
-from tests.support.postgres import postgres_dsn
+from tests.support.postgres import own_schema
 from tests.support.sandbox import Sandbox, StartSandbox
 from tests.support.watch import WatchProcess, running_watch, set_watch
 
@@ -45,15 +43,8 @@ class Writes:
 
 @pytest.fixture
 def schema_dsn() -> Iterator[str]:
-    """The test server's DSN, with a schema of this test's own on the search path."""
-    dsn = postgres_dsn()
-    schema = f"watch_{secrets.token_hex(4)}"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    joined = "&" if "?" in dsn else "?"
-    yield f"{dsn}{joined}options={quote(f'-csearch_path={schema}')}"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with own_schema() as dsn:
+        yield dsn
 
 
 def checks_by_stack(replicas: list[WatchProcess]) -> dict[str, list[dict[str, Any]]]:

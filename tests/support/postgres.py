@@ -8,11 +8,15 @@ Without it the tests skip, loudly (a warning in the summary as well as the skip 
 from __future__ import annotations
 
 import os
+import secrets
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import quote
 
 import pytest
 
-__all__ = ["postgres_dsn"]
+__all__ = ["own_schema", "postgres_dsn"]
 
 HOW = 'start one with: eval "$(bash .ci/start-postgres.sh)"'
 
@@ -27,3 +31,18 @@ def postgres_dsn() -> str:
         pytest.fail(f"CI is set but {reason}", pytrace=False)
     warnings.warn(f"SKIPPING PostgreSQL state tests: {reason}", stacklevel=2)
     pytest.skip(f"no PostgreSQL server: {reason}")
+
+
+@contextmanager
+def own_schema() -> Iterator[str]:
+    """The test server's DSN, with a schema of the test's own on the search path (dropped after)."""
+    import psycopg
+
+    dsn = postgres_dsn()
+    schema = f"watch_{secrets.token_hex(4)}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    joined = "&" if "?" in dsn else "?"
+    yield f"{dsn}{joined}options={quote(f'-csearch_path={schema}')}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -3,8 +3,13 @@
 A stack whose files fail to load or validate is ``errored``; so is one that declares nothing
 while its state manages resources (a YAML emptied by mistake, a half-synced checkout): a long
 running loop never takes a stack it cannot read, or an empty one, as "delete everything".
-:func:`check_stacks` checks a list of stacks concurrently: the one entry point for whatever runs
-checks (the loop here; workers later).
+:func:`check_stacks` checks a list of stacks concurrently: the one entry point for the loop.
+
+Where a check runs is a :class:`Checker`: :class:`InProcess` (here), or ``remote.InWorkers``
+(worker processes, ``--workers N``). Either way this process reads each stack's history before
+its check and records the events after it (``check_stack``): the history, like the schedule and
+the notifications, stays in one place; :func:`evaluate_stack` (load, plan, decide, apply, report)
+is the part that runs wherever the checker puts it.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reconciler.app.fleet.discover import StackRef
 from reconciler.app.fleet.model import errored_stack, stack_result, stamp
@@ -39,9 +44,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CheckContext",
+    "Checker",
+    "InProcess",
     "StackCheck",
     "check_stack",
     "check_stacks",
+    "errored_check",
+    "evaluate_stack",
     "scratch_folder",
     "state_stack_name",
 ]
@@ -51,11 +60,10 @@ HISTORY_SHOWN = 10
 
 @dataclass(frozen=True)
 class CheckContext:
-    """What every check of a watch process shares."""
+    """What every check of a watch process shares (in a worker process: its own, from the job)."""
 
     environ: Mapping[str, str]
     pool: EndpointPool
-    history: HistoryStore
     defaults: Permissions
     suspend_all: Callable[[], bool]
     contested_after: int = 3
@@ -82,6 +90,57 @@ class StackCheck:
     synced: tuple[str, ...] = ()
     http: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
+    def to_json(self) -> dict[str, Any]:
+        """As a worker process sends it back (``from_json`` reads it)."""
+        return {
+            "result": self.result,
+            "events": [e.to_json() for e in self.events],
+            "failed": self.failed,
+            "interval_s": self.interval_s,
+            "started": self.started,
+            "healed": list(self.healed),
+            "synced": list(self.synced),
+            "http": self.http,
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> StackCheck:
+        return cls(
+            dict(doc["result"]),
+            tuple(Event.from_json(e) for e in doc["events"]),
+            failed=bool(doc["failed"]),
+            interval_s=float(doc["interval_s"]),
+            started=float(doc["started"]),
+            healed=tuple(str(a) for a in doc["healed"]),
+            synced=tuple(str(a) for a in doc["synced"]),
+            http={str(api): dict(figures) for api, figures in doc["http"].items()},
+        )
+
+
+class Checker(Protocol):
+    """Where checks run: this process (:class:`InProcess`) or worker processes (``remote``)."""
+
+    async def evaluate(self, ref: StackRef, events: Sequence[Event]) -> StackCheck:
+        """One check of ``ref`` whose history so far is ``events`` (its events not yet recorded)."""
+        ...
+
+    def new_round(self) -> None:
+        """A new discovery round: reads shared by stacks of one account are made afresh."""
+        ...
+
+
+@dataclass(frozen=True)
+class InProcess:
+    """Checks in this process, on its one event loop (``--workers 1``)."""
+
+    ctx: CheckContext
+
+    async def evaluate(self, ref: StackRef, events: Sequence[Event]) -> StackCheck:
+        return await evaluate_stack(ref, self.ctx, events)
+
+    def new_round(self) -> None:
+        self.ctx.pool.forget_reads()
+
 
 def scratch_folder(ref: StackRef, ctx: CheckContext) -> Path:
     """The folder whose ``.reconciler/`` holds the stack's journal and local watch history."""
@@ -97,13 +156,17 @@ def state_stack_name(ref: StackRef) -> str:
 async def check_stacks(
     refs: Sequence[StackRef],
     ctx: CheckContext,
+    history: HistoryStore,
+    checker: Checker | None = None,
     on_done: Callable[[StackRef, StackCheck], Awaitable[None]] | None = None,
 ) -> list[StackCheck]:
-    """Check ``refs`` concurrently; one stack's failure is its own entry, never the others'.
-    ``on_done`` is awaited as each check ends (not when the slowest does)."""
+    """Check ``refs`` concurrently (``checker``: in this process by default); one stack's failure
+    is its own entry, never the others'. ``on_done`` is awaited as each check ends (not when the
+    slowest does)."""
+    where = checker or InProcess(ctx)
 
     async def one(ref: StackRef) -> StackCheck:
-        check = await check_stack(ref, ctx)
+        check = await check_stack(ref, ctx, history, where)
         if on_done is not None:
             await on_done(ref, check)
         return check
@@ -111,16 +174,30 @@ async def check_stacks(
     return list(await asyncio.gather(*(one(ref) for ref in refs)))
 
 
-async def check_stack(ref: StackRef, ctx: CheckContext) -> StackCheck:
+async def check_stack(
+    ref: StackRef, ctx: CheckContext, history: HistoryStore, checker: Checker
+) -> StackCheck:
+    """Read the stack's history, check it (wherever ``checker`` runs checks), record its events."""
+    started, now = time.monotonic(), time.time()
+    try:
+        events = await history.recent(ref.name, scratch_folder(ref, ctx))
+    except (OSError, ReconcilerError) as exc:
+        message = f"cannot read the stack's watch history: {describe_error(exc)}"
+        return errored_check(ref, ctx, message, started, now, [])
+    check = await checker.evaluate(ref, events)
+    if check.events:
+        try:
+            await history.append(ref.name, scratch_folder(ref, ctx), check.events)
+        except (OSError, ReconcilerError) as exc:
+            ctx.on_notice(ref.name, f"could not record the watch history: {describe_error(exc)}")
+    return check
+
+
+async def evaluate_stack(ref: StackRef, ctx: CheckContext, events: Sequence[Event]) -> StackCheck:
+    """Load, plan, decide, apply what is allowed, report: the check itself, given its history."""
     started, checked_at, now = time.monotonic(), stamp(), time.time()
     allowed = ctx.defaults
     http: dict[str, dict[str, int]] = {}
-    try:
-        events = await ctx.history.recent(ref.name, scratch_folder(ref, ctx))
-    except (OSError, ReconcilerError) as exc:
-        return _errored(
-            ref, ctx, f"cannot read the stack's watch history: {describe_error(exc)}", started, now, []
-        )
     previous = events[-1].status if events else None
     contested = contested_addresses(
         events, now=now, window_s=ctx.contested_window_s, limit=ctx.contested_after
@@ -162,9 +239,7 @@ async def check_stack(ref: StackRef, ctx: CheckContext) -> StackCheck:
             http=http,
         )
     except Exception as exc:  # the stack's own failure: its entry, never the process's
-        check = _errored(ref, ctx, describe_error(exc), started, now, events, http, previous, allowed)
-        await _record(ctx, ref, check.events)
-        return check
+        return errored_check(ref, ctx, describe_error(exc), started, now, events, http, allowed)
     drifted_now = {c.address for c in the_plan.pending() if is_drift(c)}
     newly = tuple(sorted(a for a in contested - marked if a in drifted_now))  # changed yet again
     back = tuple(sorted(a for a in marked if a not in drifted_now))
@@ -178,7 +253,6 @@ async def check_stack(ref: StackRef, ctx: CheckContext) -> StackCheck:
         pending_addresses=tuple(c["address"] for c in result["changes"]),
     )
     added = transitions(previous, outcome, at=time.time(), replica=ctx.replica)
-    await _record(ctx, ref, added)
     still_contested = sorted((marked | set(newly)) - set(back))
     result["watch"] = _watch_part(
         allowed, decide(the_plan, allowed, still_contested), still_contested, [*events, *added], did
@@ -233,15 +307,7 @@ async def _apply(
     return _Applied(bool(done), healed, synced, "; ".join(problems)[:2000] if problems else None)
 
 
-async def _record(ctx: CheckContext, ref: StackRef, events: Sequence[Event]) -> None:
-    if events:
-        try:
-            await ctx.history.append(ref.name, scratch_folder(ref, ctx), events)
-        except (OSError, ReconcilerError) as exc:
-            ctx.on_notice(ref.name, f"could not record the watch history: {describe_error(exc)}")
-
-
-def _errored(
+def errored_check(
     ref: StackRef,
     ctx: CheckContext,
     message: str,
@@ -249,9 +315,10 @@ def _errored(
     started_at: float,
     events: Sequence[Event],
     http: Mapping[str, Mapping[str, int]] | None = None,
-    previous: str | None = None,
     allowed: Permissions | None = None,
 ) -> StackCheck:
+    """An ``errored`` check (its ``errored`` transition if the last event was not one)."""
+    previous = events[-1].status if events else None
     result = errored_stack(
         ref.name, message, checked_at=stamp(), duration_s=time.monotonic() - started, http=http or {}
     )

@@ -29,8 +29,8 @@ from typing import Any
 
 from reconciler.app.fleet.discover import StackRef, discover
 from reconciler.app.fleet.run import describe_error
-from reconciler.app.watch.check import CheckContext, StackCheck, check_stacks
-from reconciler.app.watch.history import NOTIFIED, Event
+from reconciler.app.watch.check import CheckContext, Checker, StackCheck, check_stacks
+from reconciler.app.watch.history import NOTIFIED, Event, HistoryStore
 from reconciler.app.watch.schedule import Schedule
 
 __all__ = ["WatchOptions", "Watcher", "event_message"]
@@ -59,6 +59,8 @@ class Watcher:
     options: WatchOptions
     ctx: CheckContext
     schedule: Schedule
+    history: HistoryStore
+    checker: Checker  # where checks run: this process, or worker processes (check.py)
     log: Log
     notify: Notify | None = None
     on_checked: Callable[[StackCheck], None] = lambda _check: None
@@ -110,7 +112,7 @@ class Watcher:
         if self.last_tick - self._discovered_at >= self.options.rediscover_s:
             self._discovered_at = self.last_tick
             self.discover()
-            self.ctx.pool.forget_reads()  # reads shared by stacks of one account: fresh each round
+            self.checker.new_round()  # reads shared by stacks of one account: fresh each round
             gc.collect()  # the cycles finished checks left (module docstring)
         if self._registered != frozenset(self.refs):  # (again after a failure)
             await self.schedule.register(sorted(self.refs))
@@ -151,7 +153,7 @@ class Watcher:
                 self._announce(ref.name, event)
 
         try:
-            await check_stacks(batch, self.ctx, done)
+            await check_stacks(batch, self.ctx, self.history, self.checker, done)
         finally:
             self.busy -= len(pending)
             for name in sorted(pending):  # cancelled (shutdown): due again at once, for another replica

@@ -13,8 +13,10 @@ replicas every one reports the same values: aggregate with ``max by (stack)``):
 Counters of this process (sum over replicas): ``reconciler_watch_checks_total{stack}``,
 ``…_heals_total{stack}`` and ``…_syncs_total{stack}`` (resources written), ``…_failures_total{stack,
 reason}`` (``errored`` or ``apply``), ``…_api_requests_total{api}``, ``…_api_retries_total{api}``,
-``…_api_rate_limited_total{api}`` (429 answers), ``…_notifications_failed_total``. And
-``reconciler_watch_suspended`` (the global switch) and ``reconciler_watch_stacks`` (found on disk).
+``…_api_rate_limited_total{api}`` (429 answers), ``…_notifications_failed_total``,
+``…_worker_restarts_total`` (worker processes that died and were started again). And
+``reconciler_watch_suspended`` (the global switch), ``reconciler_watch_stacks`` (found on disk) and
+``reconciler_watch_workers`` (worker processes checking the stacks; 0: checks in this process).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -53,6 +55,16 @@ class WatchMetrics:
         self.limited = counter("api_rate_limited", "HTTP 429 answers from each API", ("api",))
         self.notify_failed = Counter(
             f"{PREFIX}_notifications_failed", "Notifications that could not be sent", registry=self.registry
+        )
+        self.worker_restarts = Counter(
+            f"{PREFIX}_worker_restarts",
+            "Worker processes that died and were started again",
+            registry=self.registry,
+        )
+        self.workers = Gauge(
+            f"{PREFIX}_workers",
+            "Worker processes checking the stacks (0: in this process)",
+            registry=self.registry,
         )
         self.registry.register(_Latest(self))
 
