@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -23,7 +24,7 @@ def build(stack: Any, environ: Mapping[str, str], sandbox: Sandbox | None) -> Si
     # Upload URLs are presigned, usually on another host: a client with no credentials at all.
     storage = CloudStorage(
         http,
-        bare_client(endpoint, settings.http),
+        functools.partial(bare_client, endpoint, settings.http),
         check_urls=endpoint.transport is None,
         insecure_ok=settings.http.allow_insecure_http,
     )
