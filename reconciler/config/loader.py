@@ -228,6 +228,7 @@ if CParser is not None:
             those the composing path builds (tests/unit/config/test_loader_one_pass.py)."""
             get_event: Callable[[], Any] = self.get_event
             file, resolve = self.file, self.resolve
+            new = tuple.__new__  # Mark(…) without the named tuple's Python-level __new__: one per value
             if type(get_event()) is not yaml.StreamStartEvent:
                 raise _NotPlain
             kind = type(get_event())
@@ -250,7 +251,7 @@ if CParser is not None:
                         value = self._plain_scalar(tag, event)
                     elif "${" in value:
                         value = _string(self, value, at)
-                    mark = Mark(file, at.line + 1, at.column + 1)
+                    mark = new(Mark, (file, at.line + 1, at.column + 1))
                 elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
                     if _anchored_or_tagged(event) or len(open_) >= MAX_DEPTH:
                         raise _NotPlain
@@ -262,7 +263,7 @@ if CParser is not None:
                     else:
                         collection = MarkedList()
                         collection.item_marks = []
-                    collection.mark = Mark(file, at.line + 1, at.column + 1)
+                    collection.mark = new(Mark, (file, at.line + 1, at.column + 1))
                     open_.append([collection, _NO_KEY, None])
                     continue
                 elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from reconciler.config import loader
-from reconciler.config.loader import MarkedDict, MarkedList, load_file
+from reconciler.config.loader import Mark, MarkedDict, MarkedList, load_file
 from reconciler.errors import ConfigError
 
 pytestmark = pytest.mark.skipif(loader.CParser is None, reason="PyYAML without libyaml")
@@ -37,6 +37,9 @@ PLAIN_DOCUMENTS = [
 def _same(one: Any, other: Any) -> None:
     assert type(one) is type(other)
     assert one == other
+    if isinstance(one, MarkedDict | MarkedList):
+        marks = [one.mark, *(one.key_marks.values() if isinstance(one, MarkedDict) else one.item_marks)]
+        assert all(type(mark) is Mark for mark in marks)
     if isinstance(one, MarkedDict):
         assert one.mark == other.mark
         assert one.key_marks == other.key_marks
