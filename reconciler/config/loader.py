@@ -236,6 +236,7 @@ if CParser is not None:
                 return None  # an empty file
             if kind is not yaml.DocumentStartEvent:
                 raise _NotPlain
+            # An anchor, an alias or an explicit tag (not "!"): the composing path handles those.
             # One frame per open collection: [the collection, its pending key (or _NO_KEY), the key's mark]
             open_: list[list[Any]] = []
             while True:
@@ -243,17 +244,20 @@ if CParser is not None:
                 kind = type(event)
                 if kind is yaml.ScalarEvent:
                     at = event.start_mark
-                    if _anchored_or_tagged(event):
+                    if event.anchor is not None or (event.tag is not None and event.tag != "!"):
                         raise _NotPlain
                     value = event.value
-                    tag = resolve(yaml.ScalarNode, value, event.implicit) if event.implicit[0] else _STR_TAG
+                    # A quoted or block scalar is a string; a plain one is resolved (int, bool, null, …).
+                    tag = _plain_tag(resolve, value) if event.implicit[0] else _STR_TAG
                     if tag != _STR_TAG:
                         value = self._plain_scalar(tag, event)
                     elif "${" in value:
                         value = _string(self, value, at)
                     mark = new(Mark, (file, at.line + 1, at.column + 1))
                 elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
-                    if _anchored_or_tagged(event) or len(open_) >= MAX_DEPTH:
+                    if event.anchor is not None or (event.tag is not None and event.tag != "!"):
+                        raise _NotPlain
+                    if len(open_) >= MAX_DEPTH:
                         raise _NotPlain
                     at = event.start_mark
                     collection: MarkedDict | MarkedList
@@ -279,7 +283,7 @@ if CParser is not None:
                     parent.append(value)
                     parent.item_marks.append(mark)
                 elif frame[1] is _NO_KEY:
-                    if value in parent or not _plain_key(value):
+                    if value in parent or (value.__class__ is not str and not _plain_key(value)):
                         raise _NotPlain  # a duplicate key, or a key that is not a plain value
                     frame[1], frame[2] = value, mark
                 else:
@@ -300,12 +304,25 @@ if CParser is not None:
             return self.yaml_constructors[tag](self, node)
 
 
-def _anchored_or_tagged(event: Any) -> bool:
-    return event.anchor is not None or event.tag not in (None, "!")
-
-
 def _plain_key(key: Any) -> bool:
     return key is None or isinstance(key, str | int | float | bool)
+
+
+# The implicit tag of a plain scalar depends on its text alone (no path resolvers): the keys and
+# values a fleet's stacks repeat (``class``, ``precision``, ``main``) are resolved once.
+_RESOLVED: dict[str, str] = {}
+_RESOLVED_KEPT = 4096
+
+
+def _plain_tag(resolve: Callable[..., str], value: str) -> str:
+    tag = _RESOLVED.get(value)
+    if tag is None:
+        tag = resolve(yaml.ScalarNode, value, (True, False))
+        if len(_RESOLVED) >= _RESOLVED_KEPT:
+            _RESOLVED.clear()
+        if len(value) <= 64:
+            _RESOLVED[value] = tag
+    return tag
 
 
 class _NotPlain(Exception):
