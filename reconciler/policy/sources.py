@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.common import paths
+from reconciler.common.paths import PathProblem
 from reconciler.errors import PolicyError
 from reconciler.policy.scan import Scanned, scan
 
@@ -144,22 +146,9 @@ def _read(path: Path, shown: str) -> PolicyFile:
 
 
 def read_capped(path: Path, cap: int, *, what: str) -> bytes:
-    """A regular file's bytes, at most ``cap``; opened without blocking (a FIFO is refused, not waited on)."""
+    """A regular file's bytes, at most ``cap`` (``common/paths.read_capped``: never blocks on a FIFO
+    or a device), or a :class:`PolicyError` saying which ``what`` could not be read and why."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from exc
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise PolicyError(f"{path}: not a regular file (a {what} must be one)")
-        chunks, size = [], 0
-        while chunk := os.read(fd, min(1 << 20, cap + 1 - size)):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > cap:
-                raise PolicyError(f"{path}: the {what} is larger than {cap // 1024} KiB")
-        return b"".join(chunks)
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from exc
-    finally:
-        os.close(fd)
+        return paths.read_capped(path, cap)
+    except PathProblem as exc:
+        raise PolicyError(f"{path}: cannot read the {what}: {exc.reason}") from exc
