@@ -325,8 +325,12 @@ def _plain_tag(resolve: Callable[..., str], value: str) -> str:
     return tag
 
 
-class _NotPlain(Exception):
-    """The document needs the composing path (:meth:`_FastLoader.plain_document`)."""
+class _NotPlain(ConfigError):
+    """The document needs the composing path (:meth:`_FastLoader.plain_document`); caught in
+    :func:`load_file`, never shown."""
+
+    def __init__(self) -> None:
+        super().__init__(ConfigIssue("not a plain document: loaded the composing way"))
 
 
 _NO_KEY = object()
