@@ -55,8 +55,14 @@ async def plan_run(session: Session, scope: Scope = Scope(), kinds: KindRegistry
     live = LiveState()
     planning = PlanAsListed(desired, live, state, pending=listed, allow_delete_unmanaged=allowed, kinds=kinds)
     live.on_added, live.on_listed = planning.added, planning.listed
-    await session.refresh(listed, live, kinds)
-    the_plan = planning.finish()
+    try:
+        await session.refresh(listed, live, kinds)
+        the_plan = planning.finish()
+    finally:
+        # The hooks make a reference cycle (live -> planning -> live): let go of it, so the run's
+        # objects are freed as soon as it ends, not by the cyclic collector (a fleet's ~600 objects
+        # per stack, ~0.4 ms of collection each).
+        live.on_added = live.on_listed = None
     adopted: Mapping[str, StateEntry] = {}
     if pending:
         resolved = resolve(pending, live, snapshot, desired, kinds)

@@ -219,6 +219,123 @@ if CParser is not None:
             self.constructed_objects.pop(node, None)
             return SafeConstructor.construct_object(self, node, deep=True)
 
+        def plain_document(self) -> Any:
+            """The document built straight from libyaml's events, in one parse: no nodes composed,
+            no separate pre-pass. Only for a plain document, nearly every stack file: anything
+            else (an anchor or alias, an explicit tag, a merge key, nesting past MAX_DEPTH, a
+            second document, any error) raises, and :func:`load_file` loads the file the careful
+            way, which words every error as before. The values, marks, secrets and templates are
+            those the composing path builds (tests/unit/config/test_loader_one_pass.py)."""
+            get_event: Callable[[], Any] = self.get_event
+            file, resolve = self.file, self.resolve
+            new = tuple.__new__  # Mark(…) without the named tuple's Python-level __new__: one per value
+            if type(get_event()) is not yaml.StreamStartEvent:
+                raise _NotPlain
+            kind = type(get_event())
+            if kind is yaml.StreamEndEvent:
+                return None  # an empty file
+            if kind is not yaml.DocumentStartEvent:
+                raise _NotPlain
+            # An anchor, an alias or an explicit tag (not "!"): the composing path handles those.
+            # One frame per open collection: [the collection, its pending key (or _NO_KEY), the key's mark]
+            open_: list[list[Any]] = []
+            while True:
+                event = get_event()
+                kind = type(event)
+                if kind is yaml.ScalarEvent:
+                    at = event.start_mark
+                    if event.anchor is not None or (event.tag is not None and event.tag != "!"):
+                        raise _NotPlain
+                    value = event.value
+                    # A quoted or block scalar is a string; a plain one is resolved (int, bool, null, …).
+                    tag = _plain_tag(resolve, value) if event.implicit[0] else _STR_TAG
+                    if tag != _STR_TAG:
+                        value = self._plain_scalar(tag, event)
+                    elif "${" in value:
+                        value = _string(self, value, at)
+                    mark = new(Mark, (file, at.line + 1, at.column + 1))
+                elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                    if event.anchor is not None or (event.tag is not None and event.tag != "!"):
+                        raise _NotPlain
+                    if len(open_) >= MAX_DEPTH:
+                        raise _NotPlain
+                    at = event.start_mark
+                    collection: MarkedDict | MarkedList
+                    if kind is yaml.MappingStartEvent:
+                        collection = MarkedDict()
+                        collection.key_marks, collection.value_marks = {}, {}
+                    else:
+                        collection = MarkedList()
+                        collection.item_marks = []
+                    collection.mark = new(Mark, (file, at.line + 1, at.column + 1))
+                    open_.append([collection, _NO_KEY, None])
+                    continue
+                elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                    value = open_.pop()[0]
+                    mark = value.mark
+                else:  # an alias
+                    raise _NotPlain
+                if not open_:
+                    break
+                frame = open_[-1]
+                parent = frame[0]
+                if parent.__class__ is MarkedList:
+                    parent.append(value)
+                    parent.item_marks.append(mark)
+                elif frame[1] is _NO_KEY:
+                    if value in parent or (value.__class__ is not str and not _plain_key(value)):
+                        raise _NotPlain  # a duplicate key, or a key that is not a plain value
+                    frame[1], frame[2] = value, mark
+                else:
+                    key = frame[1]
+                    parent[key] = value
+                    parent.key_marks[key] = frame[2]
+                    parent.value_marks[key] = mark
+                    frame[1] = _NO_KEY
+            if type(get_event()) is not yaml.DocumentEndEvent or type(get_event()) is not yaml.StreamEndEvent:
+                raise _NotPlain
+            return value
+
+        def _plain_scalar(self, tag: str, event: Any) -> Any:
+            """An int, bool, null, float or timestamp, by the constructor the composing path uses."""
+            if tag not in _PLAIN_TAGS:
+                raise _NotPlain  # a merge key (<<) or a value key (=)
+            node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+            return self.yaml_constructors[tag](self, node)
+
+
+def _plain_key(key: Any) -> bool:
+    return key is None or isinstance(key, str | int | float | bool)
+
+
+# The implicit tag of a plain scalar depends on its text alone (no path resolvers): the keys and
+# values a fleet's stacks repeat (``class``, ``precision``, ``main``) are resolved once.
+_RESOLVED: dict[str, str] = {}
+_RESOLVED_KEPT = 4096
+
+
+def _plain_tag(resolve: Callable[..., str], value: str) -> str:
+    tag = _RESOLVED.get(value)
+    if tag is None:
+        tag = resolve(yaml.ScalarNode, value, (True, False))
+        if len(_RESOLVED) >= _RESOLVED_KEPT:
+            _RESOLVED.clear()
+        if len(value) <= 64:
+            _RESOLVED[value] = tag
+    return tag
+
+
+class _NotPlain(ConfigError):
+    """The document needs the composing path (:meth:`_FastLoader.plain_document`); caught in
+    :func:`load_file`, never shown."""
+
+    def __init__(self) -> None:
+        super().__init__(ConfigIssue("not a plain document: loaded the composing way"))
+
+
+_NO_KEY = object()
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("int", "bool", "null", "float", "timestamp"))
+
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> MarkedDict:
     if loader.flattens:
@@ -278,7 +395,12 @@ def _construct_str(loader: _Building, node: yaml.ScalarNode) -> str:
     assert isinstance(value, str)
     if "${" not in value:
         return value
-    line, column = node.start_mark.line + 1, node.start_mark.column + 1
+    return _string(loader, value, node.start_mark)
+
+
+def _string(loader: _Building, value: str, at: yaml.Mark) -> str:
+    """A string scalar with ``${…}`` in it: environment values substituted, or a Template."""
+    line, column = at.line + 1, at.column + 1
     where = Mark(loader.file, line, column)
     result = split_references(value, where, lambda m: _env_value(loader, m, line, column))
     if type(result) is Template:
@@ -442,6 +564,21 @@ def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFil
                 f"not valid UTF-8 text (byte {exc.start}); save the file as UTF-8", file=file, line=line
             )
         ) from exc
+    if CParser is not None:
+        plain = _FastLoader(text, file, environ)
+        try:
+            data = plain.plain_document()
+        except Exception:  # not plain, or an error: the careful way below words it
+            pass
+        else:
+            return LoadedFile(
+                path=path,
+                data=_stack_document(data, file),
+                secret_positions=plain.secret_positions,
+                secret_values=plain.secret_values,
+                environ_read=plain.environ_read,
+                templates=plain.templates,
+            )
     if CParser is not None and _nesting_within(text, MAX_DEPTH, file):
         fast = _FastLoader(text, file, environ)
         try:

@@ -208,9 +208,12 @@ def _after(
 
 
 def _check_cycles(resources: list[Desired]) -> None:
+    edges = [(r.address, [v.address for v in r.attrs.values() if isinstance(v, Ref)]) for r in resources]
+    if not any(targets for _address, targets in edges):
+        return  # no reference at all (many stacks): no cycle, and no graph to build
     sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
-    for res in resources:
-        sorter.add(res.address, *(v.address for v in res.attrs.values() if isinstance(v, Ref)))
+    for address, targets in edges:
+        sorter.add(address, *targets)
     try:
         sorter.prepare()
     except graphlib.CycleError as exc:

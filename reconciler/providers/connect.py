@@ -27,6 +27,7 @@ __all__ = [
     "api_client",
     "api_key",
     "bare_client",
+    "base_url",
     "endpoint_and_key",
     "in_process",
     "shared_reads",
@@ -126,6 +127,15 @@ def bare_client(endpoint: Endpoint, settings: HttpSettings) -> httpx2.AsyncClien
     )
 
 
+@functools.lru_cache(maxsize=256)
+def base_url(url: str) -> httpx2.URL:
+    """``url`` parsed as the base URL httpx2 makes of it (with its trailing slash), once per
+    process: httpx2 parses a URL given as text character by character, twice per client, and a
+    fleet builds a client per stack for the same few endpoints."""
+    parsed = httpx2.URL(url)
+    return parsed if parsed.raw_path.endswith(b"/") else parsed.copy_with(raw_path=parsed.raw_path + b"/")
+
+
 def api_client(
     api: str,
     endpoint: Endpoint,
@@ -145,7 +155,7 @@ def api_client(
     if transport is None and pool is not None:
         transport = pool.transport(endpoint.url)
     client = httpx2.AsyncClient(
-        base_url=endpoint.url,
+        base_url=base_url(endpoint.url),
         transport=transport,
         verify=tls_for(endpoint.url),
         timeout=timeout,

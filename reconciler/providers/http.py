@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import ipaddress
 import logging
 import random
@@ -127,6 +128,7 @@ def check_endpoint(api: str, url: str, allow_insecure_http: bool) -> None:
         )
 
 
+@functools.lru_cache(maxsize=256)
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

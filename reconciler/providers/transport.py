@@ -32,6 +32,7 @@ __all__ = ["AiohttpTransport"]
 # httpx2's default pool size per client; the fleet passes its own.
 DEFAULT_LIMITS = httpx2.Limits(max_connections=64, max_keepalive_connections=32)
 _READ_CHUNK = 64 * 1024
+_IN_MEMORY = 64 * 1024
 
 
 class AiohttpTransport(httpx2.AsyncBaseTransport):
@@ -77,10 +78,19 @@ class AiohttpTransport(httpx2.AsyncBaseTransport):
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _as_httpx(exc, request) from exc
         reason = (answer.reason or "").encode("ascii", "replace")
+        stream: httpx2.AsyncByteStream
+        if _small(answer):
+            try:
+                stream = httpx2.ByteStream(await answer.read())
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                answer.close()
+                raise _as_httpx(exc, request) from exc
+        else:
+            stream = _Body(answer, request)
         return httpx2.Response(
             answer.status,
             headers=answer.raw_headers,
-            stream=_Body(answer, request),
+            stream=stream,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
         )
 
@@ -88,6 +98,20 @@ class AiohttpTransport(httpx2.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _small(answer: aiohttp.ClientResponse) -> bool:
+    """An answer read whole here, in memory, as it arrives (nearly every API answer: a list page is
+    a few KB): declared at most ``_IN_MEMORY`` bytes long and not compressed. aiohttp's parser reads
+    exactly the declared length, the read runs within the attempt's deadline as any read, and the
+    bound is below every body cap of the policy (providers/limits.py). Anything else is streamed
+    (``_Body``) for the policy to count and cut."""
+    length = answer.content_length
+    return (
+        length is not None
+        and length <= _IN_MEMORY
+        and answer.headers.get("Content-Encoding", "identity").lower() == "identity"
+    )
 
 
 def _timeout(given: Mapping[str, Any]) -> aiohttp.ClientTimeout:

@@ -204,6 +204,26 @@ def test_a_connection_dropped_mid_answer_is_retried_when_idempotent() -> None:
     assert not isinstance(caught.value, UncertainOutcome)
 
 
+def _trickle_a_small_answer(conn: socket.socket) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n")
+    for _ in range(100):
+        try:
+            conn.sendall(b" ")
+        except OSError:
+            return
+        time.sleep(0.05)
+
+
+def test_a_small_declared_body_that_trickles_ends_at_the_attempt_deadline() -> None:
+    """A short answer is read whole inside the transport: that read is bounded by the deadline too."""
+    started = time.monotonic()
+    trickle = raw_server(_trickle_a_small_answer)
+    with trickle as base, pytest.raises(ProviderError, match=r"within 0\.3s") as caught:
+        call(base, "GET", "/cores", Limits(32 * MIB, 0.3))
+    assert time.monotonic() - started < 3.0
+    assert "signaloid GET /cores" in str(caught.value)
+
+
 def test_garbage_instead_of_http_is_a_transport_error() -> None:
     garbage = raw_server(lambda conn: conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\r\n"))
     with garbage as base, pytest.raises(TransportError, match="signaloid GET /cores"):

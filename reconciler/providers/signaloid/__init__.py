@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -33,7 +34,7 @@ def build(
     # Upload URLs are presigned, usually on another host: a client with no credentials at all.
     storage = CloudStorage(
         http,
-        bare_client(endpoint, settings.http),
+        functools.partial(bare_client, endpoint, settings.http),
         check_urls=endpoint.transport is None,
         insecure_ok=settings.http.allow_insecure_http,
     )

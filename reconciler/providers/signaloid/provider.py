@@ -59,7 +59,7 @@ class SignaloidProvider:
     async def aclose(self) -> None:
         await self.http.client.aclose()
         if self.storage is not None:
-            await self.storage.bare.aclose()
+            await self.storage.aclose()
 
     def _storage(self) -> CloudStorage:
         if self.storage is None:

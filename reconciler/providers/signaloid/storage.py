@@ -61,12 +61,30 @@ def _url_path(path: str) -> str:
 
 class CloudStorage:
     def __init__(
-        self, http: ApiClient, bare: httpx2.AsyncClient, *, check_urls: bool, insecure_ok: bool
+        self,
+        http: ApiClient,
+        bare: Callable[[], httpx2.AsyncClient],
+        *,
+        check_urls: bool,
+        insecure_ok: bool,
     ) -> None:
-        """``bare``: the credential-free client for upload URLs. ``check_urls``: hold an upload URL
-        to the endpoint rules (TLS, or loopback), as for any API; off for the in-process sandbox."""
-        self.http, self.bare = http, bare
+        """``bare``: builds the credential-free client for upload URLs, on the first upload (a
+        client with its own pool costs ~0.1 ms to build, which every stack of a fleet would pay
+        for nothing). ``check_urls``: hold an upload URL to the endpoint rules (TLS, or loopback),
+        as for any API; off for the in-process sandbox."""
+        self.http, self._make_bare = http, bare
+        self._bare: httpx2.AsyncClient | None = None
         self.check_urls, self.insecure_ok = check_urls, insecure_ok
+
+    @property
+    def bare(self) -> httpx2.AsyncClient:
+        if self._bare is None:
+            self._bare = self._make_bare()
+        return self._bare
+
+    async def aclose(self) -> None:
+        if self._bare is not None:
+            await self._bare.aclose()
 
     async def list(self, sink: Callable[[list[LiveObject]], None], folder: str = "") -> None:
         call = "signaloid GET /files"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
+import weakref
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,18 @@ def test_a_saved_plan_passes_the_same_mass_delete_guard(stack: Path, tmp_path: P
     assert done.ok and done.result is not None
     assert {r.action for r in done.result.results.values()} == {Action.DELETE}
     assert not planned(stack).plan.has_changes()
+
+
+def test_a_finished_run_holds_no_reference_cycle(stack: Path) -> None:
+    """The live state's hooks into the planner are let go once planned: a run's objects are freed
+    when it is dropped, not left to the cyclic collector (which cost a fleet ~0.4 ms per stack)."""
+    gc.collect()
+    gc.disable()
+    try:
+        run = planned(stack)
+        assert run.live.on_added is None and run.live.on_listed is None
+        live = weakref.ref(run.live)  # the planner held it, and it held the planner
+        del run
+        assert live() is None  # freed at once, by reference counting alone
+    finally:
+        gc.enable()
