@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from reconciler.config import loader
+from reconciler.config import libyaml
 from reconciler.config.loader import Mark, MarkedDict, MarkedList, load_file
 from reconciler.errors import ConfigError
 
-pytestmark = pytest.mark.skipif(loader.CParser is None, reason="PyYAML without libyaml")
+pytestmark = pytest.mark.skipif(libyaml.CParser is None, reason="PyYAML without libyaml")
 
 ENV = {"TOKEN": "s3cret", "PLAIN": "visible"}
 
@@ -55,13 +55,13 @@ def _same(one: Any, other: Any) -> None:
 
 
 def _composed(text: str) -> tuple[Any, Any]:
-    composing = loader._FastLoader(text, "stack.yaml", ENV)
+    composing = libyaml.FastLoader(text, "stack.yaml", ENV)
     return composing.get_single_data(), composing
 
 
 @pytest.mark.parametrize("text", PLAIN_DOCUMENTS)
 def test_plain_documents_are_built_as_the_composing_path_builds_them(text: str) -> None:
-    one_pass = loader._FastLoader(text, "stack.yaml", ENV)
+    one_pass = libyaml.FastLoader(text, "stack.yaml", ENV)
     built = one_pass.plain_document()
     expected, composing = _composed(text)
     _same(built, expected)
@@ -88,7 +88,7 @@ NOT_PLAIN = [
 @pytest.mark.parametrize("text", NOT_PLAIN)
 def test_anything_else_is_left_to_the_composing_path(text: str) -> None:
     with pytest.raises(Exception):  # noqa: B017 (any exception hands the file over)
-        loader._FastLoader(text, "stack.yaml", ENV).plain_document()
+        libyaml.FastLoader(text, "stack.yaml", ENV).plain_document()
 
 
 def test_load_file_words_errors_as_before(tmp_path: Path) -> None:
