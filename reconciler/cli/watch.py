@@ -312,10 +312,11 @@ def _worker_count(roots: tuple[Path, ...], requested: int | None, max_stacks: in
     more than the stacks checked at once. Fixed for the life of the process."""
     from reconciler.app.fleet.discover import discover
     from reconciler.app.fleet.workers import default_workers, worker_count
+    from reconciler.errors import ReconcilerError
 
     try:
         found = len(discover(list(roots)))
-    except Exception:  # the loop reports a folder it cannot read; here: as few workers as asked
+    except (ReconcilerError, OSError):  # the loop reports what it cannot read; here: as few workers as asked
         found = 0
     if requested is None:
         count = worker_count(found, default_workers(), per_endpoint)

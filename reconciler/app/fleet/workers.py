@@ -40,6 +40,7 @@ import orjson
 
 from reconciler.app.fleet.discover import Shard, StackRef
 from reconciler.app.fleet.model import checked_with, errored_stack, fleet_report, stamp
+from reconciler.common.paths import read_capped
 from reconciler.errors import ReconcilerError
 from reconciler.providers.endpoints import DEFAULT_LIMIT
 
@@ -62,6 +63,7 @@ __all__ = [
 # A worker costs a Python start-up (~0.3-0.5 s of CPU here), about what one process spends
 # checking 50 stacks: fewer stacks per worker would spend more starting workers than they save.
 MIN_STACKS_PER_WORKER = 50
+MAX_CGROUP_FILE_BYTES = 4096  # a line of two numbers
 
 
 def default_workers(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
@@ -78,14 +80,17 @@ def default_workers(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
 def cpu_quota(cgroup: Path) -> float | None:
     """CPUs the cgroup's quota allows (cgroup v2 ``cpu.max``, else v1 ``cpu.cfs_quota_us`` over
     ``cpu.cfs_period_us``), or None: no quota, or none readable."""
+
+    def read(name: str) -> str:
+        return read_capped(cgroup / name, MAX_CGROUP_FILE_BYTES).decode("ascii")
+
     try:
-        quota, period = (cgroup / "cpu.max").read_text(encoding="ascii").split()[:2]
+        quota, period = read("cpu.max").split()[:2]
         return None if quota == "max" else int(quota) / int(period)
     except (OSError, ValueError, ZeroDivisionError):
         pass
     try:
-        quota_us = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text(encoding="ascii"))
-        period_us = int((cgroup / "cpu" / "cpu.cfs_period_us").read_text(encoding="ascii"))
+        quota_us, period_us = int(read("cpu/cpu.cfs_quota_us")), int(read("cpu/cpu.cfs_period_us"))
     except (OSError, ValueError):
         return None
     return quota_us / period_us if quota_us > 0 and period_us > 0 else None

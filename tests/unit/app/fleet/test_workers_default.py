@@ -44,3 +44,12 @@ def test_the_default_is_the_cores_bounded_by_the_quota(tmp_path: Path) -> None:
     assert default_workers(cgroup_v2(tmp_path / "half", "50000 100000")) == 1  # never 0
     assert default_workers(cgroup_v2(tmp_path / "one-and-a-half", "150000 100000")) == min(cores, 2)
     assert default_workers(cgroup_v2(tmp_path / "many", f"{100_000 * (cores + 8)} 100000")) == cores
+
+
+@pytest.mark.timeout(10)
+def test_a_quota_file_that_is_not_a_regular_file_is_no_quota_and_never_waited_on(tmp_path: Path) -> None:
+    """A FIFO (or a huge file) where ``cpu.max`` should be: read without blocking, with a cap."""
+    os.mkfifo(tmp_path / "cpu.max")
+    assert cpu_quota(tmp_path) is None
+    huge = cgroup_v2(tmp_path / "huge", "200000 100000" + " " * 10_000)
+    assert cpu_quota(huge) is None
