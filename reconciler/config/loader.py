@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.common.paths import NOT_REGULAR, PathProblem, read_capped
+from reconciler.common.paths import NOT_REGULAR, PathProblem, read_capped, regular_size
 from reconciler.config.expansion import check_events
 from reconciler.config.libyaml import CParser, FastLoader, nesting_within
 from reconciler.config.yaml_values import (
@@ -85,7 +85,7 @@ def stack_files(paths: list[Path]) -> list[Path]:
                     raise ConfigError(ConfigIssue(BROKEN_LINK, file=str(entry)))
             for entry in entries:  # a FIFO or device named *.yaml is refused, never skipped or read
                 if entry.exists() and not entry.is_file() and not entry.is_dir():
-                    raise ConfigError(ConfigIssue(f"cannot read file: {NOT_REGULAR}", file=str(entry)))
+                    raise _not_regular(entry)
             found = [p for p in entries if p.is_file()]
             if not found:
                 raise ConfigError(ConfigIssue("no *.yaml or *.yml files in this directory", file=str(path)))
@@ -94,6 +94,8 @@ def stack_files(paths: list[Path]) -> list[Path]:
             files.append(path)
         elif path.is_symlink():
             raise ConfigError(ConfigIssue(BROKEN_LINK, file=str(path)))
+        elif path.exists():  # a FIFO, a device, a socket: refused, never read
+            raise _not_regular(path)
         else:
             raise ConfigError(ConfigIssue("no such file or directory", file=str(path)))
     seen: set[Path] = set()
@@ -104,6 +106,15 @@ def stack_files(paths: list[Path]) -> list[Path]:
             seen.add(resolved)
             unique.append(f)
     return unique
+
+
+def _not_regular(path: Path) -> ConfigError:
+    """Why ``path`` (which exists) cannot be a stack file: "not a regular file: a FIFO (named pipe)"."""
+    try:
+        regular_size(path, MAX_FILE_BYTES)
+    except PathProblem as exc:
+        return ConfigError(ConfigIssue(f"cannot read file: {exc.reason}", file=str(path)))
+    return ConfigError(ConfigIssue(f"cannot read file: {NOT_REGULAR}", file=str(path)))
 
 
 def load_file(path: Path, environ: Mapping[str, str] | None = None) -> LoadedFile:

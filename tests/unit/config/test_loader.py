@@ -197,8 +197,10 @@ def test_a_stack_file_that_is_a_fifo_or_a_device_is_refused_unread(tmp_path: Pat
     os.mkfifo(fifo)  # reading it would block for ever
     with pytest.raises(ConfigError, match=r"fifo\.yaml: cannot read file: not a regular file: a FIFO"):
         load_file(fifo, {})
-    with pytest.raises(ConfigError, match=r"fifo\.yaml: cannot read file: not a regular file"):
+    with pytest.raises(ConfigError, match=r"fifo\.yaml: cannot read file: not a regular file: a FIFO"):
         stack_files([fifo.parent])  # in a stack folder: refused, never skipped
+    with pytest.raises(ConfigError, match=r"fifo\.yaml: cannot read file: not a regular file: a FIFO"):
+        stack_files([fifo])  # named with -f: not "no such file or directory"
     zero = tmp_path / "zero.yaml"
     zero.symlink_to("/dev/zero")
     with pytest.raises(
